@@ -1,0 +1,38 @@
+"""flagkit: embeddable feature flags for Python.
+
+Flags load from providers (file, environment, HTTP, dict), compile once into plain callables,
+and evaluate in process with targeting rules, segments, prerequisites, kill switches and
+flagd-compatible percentage rollouts. See https://github.com/flagkit/flagkit docs/.
+"""
+
+from .client import Flags, ProviderStatus, Snapshot
+from .compiler import CompiledFlag
+from .context import context, current_context
+from .errors import ConfigError, ConfigIssue, FlagkitError, FlagNotFoundError, SourceError
+from .evaluation import ErrorCode, Evaluation, Reason
+from .flagset import FlagSet
+from .providers import DictProvider, FileProvider, Provider
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "CompiledFlag",
+    "ConfigError",
+    "ConfigIssue",
+    "DictProvider",
+    "ErrorCode",
+    "Evaluation",
+    "FileProvider",
+    "FlagNotFoundError",
+    "FlagSet",
+    "FlagkitError",
+    "Flags",
+    "Provider",
+    "ProviderStatus",
+    "Reason",
+    "Snapshot",
+    "SourceError",
+    "__version__",
+    "context",
+    "current_context",
+]

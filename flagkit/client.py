@@ -1,0 +1,581 @@
+"""Flags: the client application code calls.
+
+Hot path (``is_enabled``, ``get_value``, ``variant``): read the ambient context var, read one
+attribute (the current snapshot), one dict lookup, one call of the compiled resolver. No
+locks, no logging, no pydantic, no allocation beyond what a merged context needs. Writers
+(providers reporting, overrides) build a new :class:`Snapshot` under a lock and publish it
+with a single attribute assignment.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from .compiler import CompiledFlag, Resolver, compile_static
+from .context import AMBIENT, context
+from .errors import FlagNotFoundError
+from .evaluation import ErrorCode, Evaluation, Reason
+from .flagset import FlagSet
+from .providers.base import Provider
+
+if TYPE_CHECKING:
+    from .codepaths import VariantDispatcher
+
+__all__ = ["Flags", "ProviderStatus", "Snapshot"]
+
+logger = logging.getLogger("flagkit")
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+ChangeListener = Callable[[frozenset[str]], None]
+ErrorListener = Callable[[str, BaseException], None]
+State = Literal["not_ready", "ready", "stale", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An immutable, merged view of every provider's flags.
+
+    Attributes:
+        table: Flag key → resolver (the hot path reads only this).
+        flags: Flag key → compiled flag (metadata for tools).
+        generation: Increases with every published snapshot.
+    """
+
+    table: Mapping[str, Resolver]
+    flags: Mapping[str, CompiledFlag]
+    generation: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderStatus:
+    """Health of one provider, as ``Flags.status()`` reports it.
+
+    Attributes:
+        name: The provider's name.
+        state: ``ready`` (serving its latest input), ``stale`` (serving last good flags after
+            an error), ``error`` (never loaded; contributes nothing) or ``not_ready`` (still
+            loading).
+        flags: Number of flags it contributes.
+        version: Content hash or ETag of the flags it serves.
+        last_success: Unix time of the last good load.
+        last_error: Message of the most recent error, if the latest attempt failed.
+        last_error_time: Unix time of that error.
+        error_count: Errors since start.
+    """
+
+    name: str
+    state: State
+    flags: int = 0
+    version: str | None = None
+    last_success: float | None = None
+    last_error: str | None = None
+    last_error_time: float | None = None
+    error_count: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready fields, e.g. for a health endpoint."""
+        return {slot: getattr(self, slot) for slot in self.__slots__}
+
+
+class _ProviderSlot:
+    __slots__ = (
+        "error",
+        "error_count",
+        "error_time",
+        "flagset",
+        "last_success",
+        "logged",
+        "provider",
+    )
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+        self.flagset: FlagSet | None = None
+        self.error: BaseException | None = None
+        self.error_time: float | None = None
+        self.error_count = 0
+        self.last_success: float | None = None
+        self.logged: str | None = None
+
+
+_EMPTY_SNAPSHOT = Snapshot({}, {}, 0)
+_LIVE_CLIENTS: weakref.WeakSet[Flags] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for client in list(_LIVE_CLIENTS):
+        client._check_fork()
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - absent only on Windows
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class Flags:
+    """Evaluate feature flags from one or more providers.
+
+    Providers listed first win, flag by flag. Construction starts the providers and never
+    blocks on the network; call :meth:`wait_ready` to wait for first loads.
+
+    Args:
+        *providers: Where the flags come from (first wins).
+        strict: Raise :class:`~flagkit.FlagNotFoundError` for unknown keys (for tests).
+
+    Example:
+        >>> flags = Flags.from_dict({"new_checkout": True})
+        >>> flags.is_enabled("new_checkout")
+        True
+    """
+
+    def __init__(self, *providers: Provider, strict: bool = False) -> None:
+        for provider in providers:
+            if not isinstance(provider, Provider):
+                raise TypeError(f"expected a flagkit Provider, got {type(provider).__name__}")
+        self._strict = strict
+        self._slots = [_ProviderSlot(p) for p in providers]
+        self._base: Snapshot = _EMPTY_SNAPSHOT
+        self._snapshot: Snapshot = _EMPTY_SNAPSHOT
+        self._overrides: list[tuple[object, dict[str, Any]]] = []
+        self._lock = threading.RLock()
+        self._change_listeners: list[ChangeListener] = []
+        self._error_listeners: list[ErrorListener] = []
+        self._pin: ContextVar[Snapshot | None] = ContextVar(f"flagkit_pin_{id(self)}", default=None)
+        self._pins = 0
+        self._ready = threading.Event()
+        self._closed = False
+        self._pid = os.getpid()
+        _LIVE_CLIENTS.add(self)
+        if not providers:
+            self._ready.set()
+        for index, provider in enumerate(providers):
+            provider.start(self._reporter(index))
+
+    # --- construction shortcuts ---------------------------------------------------------
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], *, watch: bool = True, strict: bool = False) -> Flags:
+        """Flags from one YAML/JSON file, hot reloaded when it changes (``watch=True``).
+
+        Raises:
+            ConfigError: The file is invalid at start-up (later bad edits keep the last good flags).
+        """
+        from .providers.file import FileProvider
+
+        provider = FileProvider(path, watch=watch)
+        flags = cls(provider, strict=strict)
+        error = flags._slots[0].error
+        if flags._slots[0].flagset is None and error is not None:
+            flags.close()
+            raise error
+        return flags
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, strict: bool = False) -> Flags:
+        """Flags from an in-memory mapping in the flag file format (see :class:`DictProvider`)."""
+        from .providers.dict import DictProvider
+
+        return cls(DictProvider(data), strict=strict)
+
+    # --- evaluation (hot path) ----------------------------------------------------------
+
+    def is_enabled(self, key: str, context: Mapping[str, Any] | None = None) -> bool:
+        """True when the flag serves the boolean ``true``; False otherwise, including on errors.
+
+        Args:
+            key: The flag key.
+            context: Attributes of the user/request, merged over the ambient context.
+        """
+        if context is None:
+            ctx = AMBIENT.get()
+        else:
+            ambient = AMBIENT.get()
+            ctx = {**ambient, **context} if ambient else context
+        snap = self._snapshot if not self._pins else (self._pin.get() or self._snapshot)
+        resolve = snap.table.get(key)
+        if resolve is None:
+            if self._strict:
+                raise FlagNotFoundError(key)
+            return False
+        try:
+            return resolve(ctx, snap.table)[0] is True
+        except Exception:
+            return False
+
+    def get_value(self, key: str, default: T, context: Mapping[str, Any] | None = None) -> T:
+        """The flag's value, or ``default`` when the flag is unknown or its value has another type.
+
+        The value must have the type of ``default`` (``int`` is accepted for a ``float``
+        default; ``None`` as default accepts any type).
+        """
+        if context is None:
+            ctx = AMBIENT.get()
+        else:
+            ambient = AMBIENT.get()
+            ctx = {**ambient, **context} if ambient else context
+        snap = self._snapshot if not self._pins else (self._pin.get() or self._snapshot)
+        resolve = snap.table.get(key)
+        if resolve is None:
+            if self._strict:
+                raise FlagNotFoundError(key)
+            return default
+        try:
+            value = resolve(ctx, snap.table)[0]
+        except Exception:
+            return default
+        if type(value) is type(default) or default is None:
+            return value  # type: ignore[no-any-return]  # checked against type(default) above
+        return _coerce(value, default)  # type: ignore[no-any-return]  # default, or a float for it
+
+    def variant(self, key: str, context: Mapping[str, Any] | None = None) -> str | None:
+        """The name of the variant served, or ``None`` if the flag is unknown or errored."""
+        if context is None:
+            ctx = AMBIENT.get()
+        else:
+            ambient = AMBIENT.get()
+            ctx = {**ambient, **context} if ambient else context
+        snap = self._snapshot if not self._pins else (self._pin.get() or self._snapshot)
+        resolve = snap.table.get(key)
+        if resolve is None:
+            if self._strict:
+                raise FlagNotFoundError(key)
+            return None
+        try:
+            return resolve(ctx, snap.table)[1]
+        except Exception:
+            return None
+
+    def evaluate(self, key: str, default: T, context: Mapping[str, Any] | None = None) -> Evaluation[T]:
+        """Full details: value, variant, reason, matching rule and error code."""
+        self._check_fork()
+        ctx = self._merge(context)
+        snap = self._current()
+        resolve = snap.table.get(key)
+        if resolve is None:
+            if self._strict:
+                raise FlagNotFoundError(key)
+            return Evaluation(
+                key, default, None, Reason.ERROR, None, ErrorCode.FLAG_NOT_FOUND,
+                f"flag {key!r} is not defined",
+            )  # fmt: skip
+        try:
+            value, variant, reason, rule = resolve(ctx, snap.table)
+        except Exception as exc:
+            code = ErrorCode.PARSE_ERROR if isinstance(exc, AttributeError | TypeError) else ErrorCode.GENERAL
+            return Evaluation(
+                key, default, None, Reason.ERROR, None, code,
+                f"evaluation failed: {type(exc).__name__} (is the context a mapping?)",
+            )  # fmt: skip
+        if not (type(value) is type(default) or default is None):
+            coerced = _coerce(value, _MISMATCH)
+            if coerced is _MISMATCH:
+                return Evaluation(
+                    key, default, None, Reason.ERROR, rule, ErrorCode.TYPE_MISMATCH,
+                    f"flag {key!r} serves a {type(value).__name__}, "
+                    f"but the default is a {type(default).__name__}",
+                )  # fmt: skip
+            value = coerced
+        return Evaluation(key, value, variant, reason, rule)
+
+    def all_values(self, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``{key: value}`` for every flag (e.g. to bootstrap a front end). Errors are skipped."""
+        self._check_fork()
+        ctx = self._merge(context)
+        snap = self._current()
+        out: dict[str, Any] = {}
+        for key, resolve in snap.table.items():
+            try:
+                out[key] = resolve(ctx, snap.table)[0]
+            except Exception:
+                continue
+        return out
+
+    def keys(self) -> list[str]:
+        """Every flag key currently defined (overrides included), sorted."""
+        return sorted(self._current().table)
+
+    def get_flag(self, key: str) -> CompiledFlag | None:
+        """The compiled flag (definition, variants, source) for tools, or ``None``."""
+        return self._current().flags.get(key)
+
+    def _merge(self, context: Mapping[str, Any] | None) -> Mapping[str, Any]:
+        ambient = AMBIENT.get()
+        if context is None:
+            return ambient
+        return {**ambient, **context} if ambient else context
+
+    def _current(self) -> Snapshot:
+        if self._pins:
+            pinned = self._pin.get()
+            if pinned is not None:
+                return pinned
+        return self._snapshot
+
+    # --- context and pinning ------------------------------------------------------------
+
+    def context(self, **attributes: Any) -> Any:
+        """Ambient context for every evaluation in the block (see :func:`flagkit.context`)."""
+        self._check_fork()
+        return context(**attributes)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Snapshot]:
+        """Pin the current flag version for the block (a request or a transaction).
+
+        A reload that lands meanwhile does not change answers inside the block; the pin is
+        per thread / asyncio task.
+        """
+        self._check_fork()
+        snap = self._current()
+        token = self._pin.set(snap)
+        with self._lock:
+            self._pins += 1
+        try:
+            yield snap
+        finally:
+            self._pin.reset(token)
+            with self._lock:
+                self._pins -= 1
+
+    # --- code paths ---------------------------------------------------------------------
+
+    def when(self, key: str, otherwise: Callable[..., Any] | None = None) -> Callable[[F], F]:
+        """Decorator: call the function when the flag is on, else ``otherwise`` (see codepaths)."""
+        from .codepaths import when
+
+        return when(self, key, otherwise=otherwise)
+
+    def variants(self, key: str) -> Callable[[F], VariantDispatcher]:
+        """Decorator: dispatch on the variant served (see :class:`flagkit.codepaths.VariantDispatcher`)."""
+        from .codepaths import variants
+
+        return variants(self, key)
+
+    # --- overrides (used by flagkit.testing) --------------------------------------------
+
+    def push_overrides(self, values: Mapping[str, Any]) -> object:
+        """Serve fixed values (reason OVERRIDE) on top of every provider until popped.
+
+        Returns a handle for :meth:`pop_overrides`. Layers nest; the latest wins. Prefer
+        :func:`flagkit.testing.override_flags`, which pops even when the block raises.
+        """
+        handle = object()
+        with self._lock:
+            self._overrides.append((handle, dict(values)))
+            self._publish(self._base)
+        return handle
+
+    def pop_overrides(self, handle: object) -> None:
+        """Remove an override layer added by :meth:`push_overrides`."""
+        with self._lock:
+            self._overrides = [(h, v) for h, v in self._overrides if h is not handle]
+            self._publish(self._base)
+
+    # --- listeners and status -----------------------------------------------------------
+
+    def on_change(self, listener: ChangeListener) -> ChangeListener:
+        """Call ``listener(changed_keys)`` after each reload that changes flags. Usable as decorator."""
+        self._change_listeners.append(listener)
+        return listener
+
+    def on_error(self, listener: ErrorListener) -> ErrorListener:
+        """Call ``listener(provider_name, error)`` when a provider fails to load. Usable as decorator."""
+        self._error_listeners.append(listener)
+        return listener
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until every provider has delivered flags once; False on timeout."""
+        self._check_fork()
+        return self._ready.wait(timeout)
+
+    @property
+    def ready(self) -> bool:
+        """True once every provider has delivered flags once."""
+        return self._ready.is_set()
+
+    def status(self) -> dict[str, ProviderStatus]:
+        """Health of each provider, keyed by provider name."""
+        self._check_fork()
+        out: dict[str, ProviderStatus] = {}
+        with self._lock:
+            for slot in self._slots:
+                name = slot.provider.name
+                while name in out:
+                    name += "'"
+                out[name] = _status_of(name, slot)
+        return out
+
+    @property
+    def providers(self) -> tuple[Provider, ...]:
+        """The providers, in precedence order."""
+        return tuple(slot.provider for slot in self._slots)
+
+    def close(self) -> None:
+        """Stop every provider's threads. Idempotent; also called by ``with Flags(...)``."""
+        if self._closed:
+            return
+        self._closed = True
+        for slot in self._slots:
+            try:
+                slot.provider.stop()
+            except Exception:
+                logger.exception("flagkit: provider %s failed to stop", slot.provider.name)
+        _LIVE_CLIENTS.discard(self)
+
+    def __enter__(self) -> Flags:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        names = ", ".join(slot.provider.name for slot in self._slots)
+        return f"<Flags [{names}] {len(self._snapshot.table)} flags>"
+
+    # --- writers ------------------------------------------------------------------------
+
+    def _reporter(self, index: int) -> Callable[[FlagSet | BaseException], None]:
+        ref = weakref.ref(self)
+
+        def report(result: FlagSet | BaseException) -> None:
+            client = ref()
+            if client is not None and not client._closed:
+                client._receive(index, result)
+
+        return report
+
+    def _receive(self, index: int, result: FlagSet | BaseException) -> None:
+        slot = self._slots[index]
+        changed: frozenset[str] = frozenset()
+        error_message: str | None = None
+        with self._lock:
+            if isinstance(result, FlagSet):
+                slot.flagset = result
+                slot.error = None
+                slot.logged = None
+                slot.last_success = time.time()
+                changed = self._rebuild()
+                if all(s.flagset is not None for s in self._slots):
+                    self._ready.set()
+            else:
+                slot.error = result
+                slot.error_time = time.time()
+                slot.error_count += 1
+                message = str(result)
+                if slot.logged != message:
+                    slot.logged = message
+                    error_message = message
+        if error_message is not None:
+            kept = "keeping the last good flags" if slot.flagset is not None else "no flags from it yet"
+            logger.error("flagkit: provider %s failed (%s): %s", slot.provider.name, kept, error_message)
+        if isinstance(result, BaseException):
+            for error_listener in list(self._error_listeners):
+                try:
+                    error_listener(slot.provider.name, result)
+                except Exception:
+                    logger.exception("flagkit: on_error listener failed")
+        elif changed:
+            for listener in list(self._change_listeners):
+                try:
+                    listener(changed)
+                except Exception:
+                    logger.exception("flagkit: on_change listener failed")
+
+    def _rebuild(self) -> frozenset[str]:
+        """Merge the providers' flag sets (first wins) and publish. Caller holds the lock."""
+        flags: dict[str, CompiledFlag] = {}
+        for slot in reversed(self._slots):
+            if slot.flagset is not None:
+                flags.update(slot.flagset.flags)
+        old = self._base.flags
+        changed = frozenset(
+            key
+            for key in old.keys() | flags.keys()
+            if key not in old or key not in flags or old[key].fingerprint != flags[key].fingerprint
+        )
+        table = {key: flag.resolve for key, flag in flags.items()}
+        self._base = Snapshot(table, flags, self._base.generation + 1)
+        self._publish(self._base)
+        return changed
+
+    def _publish(self, base: Snapshot) -> None:
+        """Apply override layers on top of ``base`` and swap the snapshot. Caller holds the lock."""
+        if not self._overrides:
+            self._snapshot = base
+            return
+        flags = dict(base.flags)
+        for _, layer in self._overrides:
+            for key, value in layer.items():
+                flags[key] = _override_flag(key, value)
+        table = {key: flag.resolve for key, flag in flags.items()}
+        self._snapshot = Snapshot(table, flags, base.generation)
+
+    def _check_fork(self) -> None:
+        """Restart provider threads if this process is a fork child (cheap PID check)."""
+        pid = os.getpid()
+        if pid == self._pid:
+            return
+        with self._lock:
+            if pid == self._pid:
+                return
+            self._pid = pid
+            self._pins = 0
+            slots = list(self._slots)
+        if self._closed:
+            return
+        for index, slot in enumerate(slots):
+            try:
+                slot.provider.after_fork(self._reporter(index))
+            except Exception:
+                logger.exception("flagkit: provider %s failed to restart after fork", slot.provider.name)
+
+
+_MISMATCH: Any = object()
+
+
+def _coerce(value: Any, default: Any) -> Any:
+    """Accept an int for a float default; anything else of another type gives ``default``."""
+    if type(default) is float and type(value) is int:
+        return float(value)
+    return default
+
+
+def _override_flag(key: str, value: Any) -> CompiledFlag:
+    static = compile_static(key, value, source="override")
+    resolution = (value, static.default_variant, Reason.OVERRIDE, None)
+    return CompiledFlag(
+        key=key,
+        resolve=lambda ctx, table: resolution,
+        variants=static.variants,
+        default_variant=static.default_variant,
+        definition=None,
+        fingerprint=("override", static.fingerprint),
+        source="override",
+    )
+
+
+def _status_of(name: str, slot: _ProviderSlot) -> ProviderStatus:
+    state: State
+    if slot.flagset is not None:
+        state = "stale" if slot.error is not None else "ready"
+    else:
+        state = "error" if slot.error is not None else "not_ready"
+    return ProviderStatus(
+        name=name,
+        state=state,
+        flags=len(slot.flagset.flags) if slot.flagset is not None else 0,
+        version=slot.flagset.version if slot.flagset is not None else None,
+        last_success=slot.last_success,
+        last_error=str(slot.error) if slot.error is not None else None,
+        last_error_time=slot.error_time,
+        error_count=slot.error_count,
+    )

@@ -1,0 +1,518 @@
+"""Validated definitions → compiled flags: plain closures over pre-parsed operands.
+
+A compiled flag is a *resolver*: ``resolver(context, table) -> Resolution``, where ``table``
+maps flag keys to resolvers (for prerequisites) and a :data:`Resolution` is a tuple
+``(value, variant, reason, rule)`` allocated here, at load time, so the hot path only
+returns one of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import mmh3
+
+from . import operators
+from .bucketing import _TEXT_HEADS, cbor_encode, encode_pair_prefix
+from .errors import ConfigIssue
+from .evaluation import Reason
+from .schema import FlagDefinition, FlagDocument, Rule
+
+__all__ = [
+    "CompiledFlag",
+    "Predicate",
+    "Resolution",
+    "Resolver",
+    "compile_condition",
+    "compile_document",
+    "compile_static",
+]
+
+Path = tuple[str | int, ...]
+Resolution = tuple[Any, str, Reason, str | None]
+"""``(value, variant, reason, rule)``: what a resolver returns."""
+Resolver = Callable[[Mapping[str, Any], Mapping[str, Any]], Resolution]
+Predicate = Callable[[Mapping[str, Any]], bool]
+
+BOOLEAN_VARIANTS: dict[str, Any] = {"on": True, "off": False}
+WEIGHT_SCALE = 1000
+"""Weights are percentages with 0.001 % resolution: stored as integers out of 100,000."""
+TOTAL_WEIGHT = 100 * WEIGHT_SCALE
+DEFAULT_BUCKET_ATTRIBUTES = ("targeting_key", "user_id")
+_COMBINATORS = frozenset({"all", "any", "not", "segment"})
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CompiledFlag:
+    """One flag ready to evaluate, plus what tools need to describe it.
+
+    Attributes:
+        key: The flag key.
+        resolve: The compiled resolver (hot path).
+        variants: Variant name → value.
+        default_variant: Variant served when nothing matches.
+        definition: The validated definition (``None`` for a bare static value).
+        fingerprint: Equal fingerprints mean equal behaviour (used to report changes).
+        source: Where the flag was loaded from.
+    """
+
+    key: str
+    resolve: Resolver
+    variants: Mapping[str, Any]
+    default_variant: str
+    definition: FlagDefinition | None
+    fingerprint: Any
+    source: str | None = None
+
+    @property
+    def is_static(self) -> bool:
+        """True for a bare value (``features: {x: true}``)."""
+        return self.definition is None
+
+
+class _Issues:
+    def __init__(self, source: str | None) -> None:
+        self.source = source
+        self.items: list[ConfigIssue] = []
+
+    def add(self, message: str, path: Path) -> None:
+        self.items.append(ConfigIssue(message, path, self.source))
+
+
+# --- conditions ---------------------------------------------------------------------------
+
+
+def _getter(name: str) -> Callable[[Mapping[str, Any]], Any]:
+    if name == "now":
+        clock = operators.now
+        return lambda ctx: clock()
+    if "." not in name:
+        return lambda ctx: ctx.get(name)
+    parts = tuple(name.split("."))
+
+    def nested(ctx: Mapping[str, Any]) -> Any:
+        value = ctx.get(name)
+        if value is not None:
+            return value
+        value = ctx
+        for part in parts:
+            if not isinstance(value, Mapping):
+                return None
+            value = value.get(part)
+        return value
+
+    return nested
+
+
+def _attribute(name: str, check: operators.ValuePredicate) -> Predicate:
+    if name == "now":
+        clock = operators.now
+        return lambda ctx: check(clock())
+    if "." not in name:
+        return lambda ctx: check(ctx.get(name))
+    get = _getter(name)
+    return lambda ctx: check(get(ctx))
+
+
+def _all(preds: list[Predicate]) -> Predicate:
+    if len(preds) == 1:
+        return preds[0]
+    if len(preds) == 2:
+        a, b = preds
+        return lambda ctx: a(ctx) and b(ctx)
+    items = tuple(preds)
+
+    def every(ctx: Mapping[str, Any]) -> bool:
+        for pred in items:  # noqa: SIM110 - a plain loop is faster than all() over a generator
+            if not pred(ctx):
+                return False
+        return True
+
+    return every
+
+
+def _any(preds: list[Predicate]) -> Predicate:
+    if len(preds) == 1:
+        return preds[0]
+    items = tuple(preds)
+
+    def some(ctx: Mapping[str, Any]) -> bool:
+        for pred in items:  # noqa: SIM110 - a plain loop is faster than any() over a generator
+            if pred(ctx):
+                return True
+        return False
+
+    return some
+
+
+class _ConditionCompiler:
+    def __init__(self, segments: Mapping[str, Any], issues: _Issues) -> None:
+        self.segments = segments
+        self.issues = issues
+        self.compiled: dict[str, Predicate] = {}
+        self.in_progress: set[str] = set()
+        self.used: set[str] = set()
+
+    def segment(self, name: Any, path: Path) -> Predicate | None:
+        if not isinstance(name, str) or name not in self.segments:
+            known = ", ".join(sorted(self.segments)) or "none defined"
+            self.issues.add(f"unknown segment {name!r} (segments: {known})", path)
+            return None
+        self.used.add(name)
+        if name in self.compiled:
+            return self.compiled[name]
+        if name in self.in_progress:
+            self.issues.add(f"segment {name!r} refers to itself", path)
+            return None
+        self.in_progress.add(name)
+        pred = self.condition(self.segments[name], ("segments", name))
+        self.in_progress.discard(name)
+        if pred is not None:
+            self.compiled[name] = pred
+        return pred
+
+    def condition(self, cond: Any, path: Path) -> Predicate | None:
+        if not isinstance(cond, dict) or not cond:
+            self.issues.add("a condition must be a non-empty mapping", path)
+            return None
+        preds: list[Predicate] = []
+        ok = True
+        for key, operand in cond.items():
+            sub = (*path, key)
+            pred: Predicate | None
+            if key == "all" or key == "any":
+                if not isinstance(operand, list) or not operand:
+                    self.issues.add(f"`{key}` takes a non-empty list of conditions", sub)
+                    ok = False
+                    continue
+                parts = [self.condition(c, (*sub, i)) for i, c in enumerate(operand)]
+                if any(p is None for p in parts):
+                    ok = False
+                    continue
+                pred = (_all if key == "all" else _any)([p for p in parts if p is not None])
+            elif key == "not":
+                inner = self.condition(operand, sub)
+                if inner is None:
+                    ok = False
+                    continue
+                pred = _negate(inner)
+            elif key == "segment":
+                pred = self.segment(operand, sub)
+            else:
+                pred = self.attribute(key, operand, sub)
+            if pred is None:
+                ok = False
+            else:
+                preds.append(pred)
+        return _all(preds) if ok and preds else None
+
+    def attribute(self, name: str, operand: Any, path: Path) -> Predicate | None:
+        try:
+            if isinstance(operand, dict):
+                if not operand:
+                    raise operators.OperandError("empty operator mapping")
+                checks = []
+                for op, arg in operand.items():
+                    try:
+                        checks.append(operators.make_operator(op, arg))
+                    except operators.OperandError as exc:
+                        self.issues.add(str(exc), (*path, op))
+                if len(checks) != len(operand):
+                    return None
+                check = checks[0] if len(checks) == 1 else _all_values(checks)
+            elif isinstance(operand, list):
+                check = operators.make_operator("in", operand)
+            else:
+                check = operators.make_operator("eq", operand)
+        except operators.OperandError as exc:
+            self.issues.add(str(exc), path)
+            return None
+        return _attribute(name, check)
+
+
+def _negate(pred: Predicate) -> Predicate:
+    return lambda ctx: not pred(ctx)
+
+
+def _all_values(checks: list[operators.ValuePredicate]) -> operators.ValuePredicate:
+    items = tuple(checks)
+    return lambda v: all(check(v) for check in items)
+
+
+def compile_condition(
+    cond: Any, segments: Mapping[str, Any] | None = None, path: Path = ("when",)
+) -> Predicate | list[ConfigIssue]:
+    """Compile one condition mapping on its own (used by tools such as ``flagkit eval --explain``)."""
+    issues = _Issues(None)
+    pred = _ConditionCompiler(segments or {}, issues).condition(cond, path)
+    return pred if pred is not None and not issues.items else issues.items
+
+
+# --- splits -------------------------------------------------------------------------------
+
+
+def _weights(serve: dict[str, float], path: Path, issues: _Issues) -> list[tuple[str, int]] | None:
+    out: list[tuple[str, int]] = []
+    ok = True
+    for name, weight in serve.items():
+        units = round(weight * WEIGHT_SCALE)
+        if weight < 0:
+            issues.add(f"weight of {name!r} is negative", (*path, name))
+            ok = False
+        elif abs(units - weight * WEIGHT_SCALE) > 1e-6:
+            issues.add(f"weight {weight} of {name!r} is finer than 0.001 %", (*path, name))
+            ok = False
+        out.append((name, units))
+    total = sum(units for _, units in out)
+    if ok and total != TOTAL_WEIGHT:
+        issues.add(f"split weights sum to {total / WEIGHT_SCALE:g}, not 100", path)
+        ok = False
+    return out if ok else None
+
+
+def _bucket_value_getter(attribute: str | None) -> Callable[[Mapping[str, Any]], Any]:
+    if attribute is not None:
+        return _getter(attribute)
+    first, second = DEFAULT_BUCKET_ATTRIBUTES
+
+    def default(ctx: Mapping[str, Any]) -> Any:
+        value = ctx.get(first)
+        return ctx.get(second) if value is None else value
+
+    return default
+
+
+def _split_resolver(
+    salt: str,
+    attribute: str | None,
+    arms: list[tuple[int, Resolution]],
+    fallback: Resolution,
+) -> Callable[[Mapping[str, Any]], Resolution]:
+    prefix = encode_pair_prefix(salt)
+    heads = _TEXT_HEADS
+    hash32 = mmh3.hash
+    get = _bucket_value_getter(attribute)
+    edges: list[tuple[int, Resolution]] = []
+    running = 0
+    for units, resolution in arms:
+        running += units
+        if units:
+            edges.append((running, resolution))
+    table = tuple(edges)
+    last = table[-1][1]
+
+    def split(ctx: Mapping[str, Any]) -> Resolution:
+        value = get(ctx)
+        if type(value) is str:
+            raw = value.encode("utf-8", "surrogatepass")
+            n = len(raw)
+            data = prefix + (heads[n] if n < 256 else cbor_encode(value)[: -n or None]) + raw
+        elif value is None or value is True or value is False:
+            return fallback
+        else:
+            try:
+                data = prefix + cbor_encode(value)
+            except ValueError:
+                return fallback
+        point = (hash32(data, 0, False) * TOTAL_WEIGHT) >> 32
+        for edge, resolution in table:
+            if point < edge:
+                return resolution
+        return last
+
+    return split
+
+
+# --- flags --------------------------------------------------------------------------------
+
+
+def compile_static(key: str, value: Any, source: str | None = None) -> CompiledFlag:
+    """A flag that serves ``value`` to everyone (reason STATIC)."""
+    if isinstance(value, bool):
+        variant = "on" if value else "off"
+        variants: dict[str, Any] = dict(BOOLEAN_VARIANTS)
+    else:
+        variant = str(value)
+        variants = {variant: value}
+    resolution: Resolution = (value, variant, Reason.STATIC, None)
+    return CompiledFlag(
+        key=key,
+        resolve=lambda ctx, table: resolution,
+        variants=variants,
+        default_variant=variant,
+        definition=None,
+        fingerprint=("static", type(value).__name__, value),
+        source=source,
+    )
+
+
+@dataclass
+class _FlagBuilder:
+    key: str
+    flag: FlagDefinition
+    conditions: _ConditionCompiler
+    issues: _Issues
+    resolutions: dict[tuple[str, Reason, str | None], Resolution] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return ("features", self.key)
+
+    def resolution(self, variant: str, reason: Reason, rule: str | None) -> Resolution:
+        ident = (variant, reason, rule)
+        if ident not in self.resolutions:
+            self.resolutions[ident] = (self.variants[variant], variant, reason, rule)
+        return self.resolutions[ident]
+
+    def build(self, source: str | None) -> CompiledFlag | None:
+        flag = self.flag
+        before = len(self.issues.items)
+        self.variants = dict(flag.variants) if flag.variants is not None else dict(BOOLEAN_VARIANTS)
+        if not self.variants:
+            self.issues.add("`variants` must not be empty", (*self.path, "variants"))
+            return None
+        default = flag.default
+        if default is None:
+            if flag.variants is None:
+                default = "off"
+            else:
+                self.issues.add("`default` is required when `variants` are given", self.path)
+                return None
+        if default not in self.variants:
+            self._unknown_variant(default, (*self.path, "default"))
+            return None
+        rules = [self.rule(i, rule, default) for i, rule in enumerate(flag.rules)]
+        if len(self.issues.items) > before:
+            return None
+        resolver = self.resolver(default, rules)
+        segments_used = tuple(sorted(self.conditions.used))
+        return CompiledFlag(
+            key=self.key,
+            resolve=resolver,
+            variants=self.variants,
+            default_variant=default,
+            definition=flag,
+            fingerprint=(flag, tuple(self.conditions.segments.get(s) for s in segments_used)),
+            source=source,
+        )
+
+    def _unknown_variant(self, name: str, path: Path) -> None:
+        known = ", ".join(self.variants)
+        self.issues.add(f"{name!r} is not a variant of this flag (variants: {known})", path)
+
+    def rule(
+        self, index: int, rule: Rule, default: str
+    ) -> tuple[Predicate | None, Resolution | None, Callable[..., Resolution] | None]:
+        path = (*self.path, "rules", index)
+        label = rule.name or f"rules[{index}]"
+        pred = None
+        if rule.when is not None:
+            pred = self.conditions.condition(rule.when, (*path, "when"))
+        if isinstance(rule.serve, str):
+            if rule.serve not in self.variants:
+                self._unknown_variant(rule.serve, (*path, "serve"))
+                return pred, None, None
+            return pred, self.resolution(rule.serve, Reason.TARGETING_MATCH, label), None
+        weights = _weights(rule.serve, (*path, "serve"), self.issues)
+        if weights is None:
+            return pred, None, None
+        unknown = [name for name, _ in weights if name not in self.variants]
+        for name in unknown:
+            self._unknown_variant(name, (*path, "serve", name))
+        if unknown:
+            return pred, None, None
+        arms = [(units, self.resolution(name, Reason.SPLIT, label)) for name, units in weights]
+        fallback = self.resolution(default, Reason.DEFAULT, label)
+        split = _split_resolver(self.flag.salt or self.key, self.flag.bucket_by, arms, fallback)
+        return pred, None, split
+
+    def resolver(
+        self,
+        default: str,
+        rules: list[tuple[Predicate | None, Resolution | None, Callable[..., Resolution] | None]],
+    ) -> Resolver:
+        flag = self.flag
+        if not flag.enabled:
+            disabled = self.resolution(default, Reason.DISABLED, None)
+            return lambda ctx, table: disabled
+        no_match = self.resolution(default, Reason.DEFAULT if rules else Reason.STATIC, None)
+        steps = tuple(rules)
+
+        def walk(ctx: Mapping[str, Any], table: Mapping[str, Any]) -> Resolution:
+            for pred, fixed, split in steps:
+                if pred is None or pred(ctx):
+                    if split is None:
+                        return fixed  # type: ignore[return-value]  # fixed is set when split is None
+                    return split(ctx)
+            return no_match
+
+        if not flag.requires:
+            return walk
+        requires = tuple(flag.requires)
+        failed = self.resolution(default, Reason.PREREQUISITE_FAILED, None)
+
+        def gated(ctx: Mapping[str, Any], table: Mapping[str, Any]) -> Resolution:
+            for key in requires:
+                resolve = table.get(key)
+                if resolve is None or not resolve(ctx, table)[0]:
+                    return failed
+            return walk(ctx, table)
+
+        return gated
+
+
+def _check_requires(doc: FlagDocument, issues: _Issues) -> None:
+    graph: dict[str, list[str]] = {}
+    for key, flag in doc.features.items():
+        if isinstance(flag, FlagDefinition):
+            graph[key] = flag.requires
+            for i, req in enumerate(flag.requires):
+                if req not in doc.features:
+                    issues.add(f"requires unknown flag {req!r}", ("features", key, "requires", i))
+                elif req == key:
+                    issues.add("a flag cannot require itself", ("features", key, "requires", i))
+    state: dict[str, int] = {}  # 1 = visiting, 2 = done
+
+    def visit(key: str, trail: list[str]) -> None:
+        state[key] = 1
+        for req in graph.get(key, []):
+            if state.get(req) == 1 and req != key:
+                cycle = " → ".join([*trail[trail.index(req) :], req]) if req in trail else req
+                issues.add(f"prerequisite cycle: {cycle}", ("features", key, "requires"))
+            elif state.get(req) is None and req in graph:
+                visit(req, [*trail, req])
+        state[key] = 2
+
+    for key in graph:
+        if key not in state:
+            visit(key, [key])
+
+
+def compile_document(
+    doc: FlagDocument, source: str | None = None
+) -> tuple[dict[str, CompiledFlag], list[ConfigIssue], set[str]]:
+    """Compile every flag of a validated document.
+
+    Returns:
+        ``(flags, issues, used_segments)``; the document is valid only when ``issues`` is empty.
+    """
+    issues = _Issues(source)
+    _check_requires(doc, issues)
+    conditions = _ConditionCompiler(doc.segments, issues)
+    flags: dict[str, CompiledFlag] = {}
+    used_segments: set[str] = set()
+    for key, flag in doc.features.items():
+        if isinstance(flag, FlagDefinition):
+            conditions.used = set()
+            compiled = _FlagBuilder(key, flag, conditions, issues).build(source)
+            used_segments |= conditions.used
+            if compiled is not None:
+                flags[key] = compiled
+        else:
+            flags[key] = compile_static(key, flag, source)
+    for name in doc.segments:
+        if name not in conditions.compiled and name not in used_segments:
+            conditions.segment(name, ("segments", name))  # still validate unused segments
+    return flags, issues.items, used_segments

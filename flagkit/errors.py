@@ -1,0 +1,120 @@
+"""Exceptions raised by flagkit.
+
+The tree::
+
+    FlagkitError                     base of everything flagkit raises
+    ├── ConfigError                  a flag definition is invalid (carries every ConfigIssue found)
+    ├── SourceError                  a provider could not read its source (I/O, HTTP status, size limit)
+    └── FlagNotFoundError            strict mode only: an unknown flag key was evaluated
+
+Evaluation never raises these into application code except :class:`FlagNotFoundError`
+in ``Flags(strict=True)``; problems found while evaluating become an
+:class:`~flagkit.Evaluation` with reason ``ERROR`` and an error code instead.
+Misuse of the API (wrong argument types) raises the plain built-ins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["ConfigError", "ConfigIssue", "FlagNotFoundError", "FlagkitError", "SourceError"]
+
+
+class FlagkitError(Exception):
+    """Base class of every exception flagkit raises."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigIssue:
+    """One problem in a flag definition, with where it is.
+
+    Attributes:
+        message: What is wrong, in words.
+        path: Path to the bad field inside the document, e.g. ``("features", "x", "rules", 0)``.
+        source: The file name, URL or other label of the document (``None`` if unknown).
+        line: 1-based line number in the source where the format gives one.
+    """
+
+    message: str
+    path: tuple[str | int, ...] = ()
+    source: str | None = None
+    line: int | None = None
+
+    @property
+    def flag(self) -> str | None:
+        """The flag key the issue is about, if it is inside ``features``."""
+        if len(self.path) >= 2 and self.path[0] == "features":
+            return str(self.path[1])
+        return None
+
+    @property
+    def location(self) -> str:
+        """``source:line`` (or just the source) for error messages."""
+        where = self.source or "<flags>"
+        return f"{where}:{self.line}" if self.line is not None else where
+
+    def __str__(self) -> str:
+        field = format_path(self.path)
+        return f"{self.location}: {field}: {self.message}" if field else f"{self.location}: {self.message}"
+
+
+def format_path(path: tuple[str | int, ...]) -> str:
+    """Render a document path as ``features.x.rules[0].serve``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+class ConfigError(FlagkitError):
+    """A flag document is invalid; the whole document is rejected.
+
+    Attributes:
+        issues: Every problem found, each with its source, line and field path.
+        source: The file name or URL of the document.
+    """
+
+    def __init__(self, issues: list[ConfigIssue] | ConfigIssue | str, source: str | None = None) -> None:
+        if isinstance(issues, str):
+            issues = [ConfigIssue(issues, source=source)]
+        elif isinstance(issues, ConfigIssue):
+            issues = [issues]
+        self.issues: tuple[ConfigIssue, ...] = tuple(issues)
+        self.source = source if source is not None else (self.issues[0].source if self.issues else None)
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        if len(self.issues) == 1:
+            return str(self.issues[0])
+        lines = [f"{len(self.issues)} problems in {self.source or '<flags>'}:"]
+        lines.extend(f"  {issue}" for issue in self.issues)
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"ConfigError(source={self.source!r}, issues={len(self.issues)})"
+
+
+class SourceError(FlagkitError):
+    """A provider could not obtain its document (missing file, HTTP error, size limit...).
+
+    Attributes:
+        source: The file name or URL (credentials masked).
+    """
+
+    def __init__(self, message: str, source: str | None = None) -> None:
+        self.source = source
+        super().__init__(f"{source}: {message}" if source else message)
+
+
+class FlagNotFoundError(FlagkitError, KeyError):
+    """Raised in strict mode when an unknown flag key is evaluated."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(key)
+
+    def __str__(self) -> str:
+        return f"flag {self.key!r} is not defined"

@@ -1,0 +1,343 @@
+"""Condition operators: each turns an operand into a predicate over one attribute value.
+
+Everything here runs at load time except the returned closures, which are the hot path:
+they take the attribute value (``None`` when the attribute is absent) and return a bool.
+They never raise for any value a context can hold; the client still guards every call.
+
+Type rules (documented in docs/format.md): no coercion between strings and numbers;
+booleans are never numbers; an absent (or ``None``) attribute fails every operator except
+``exists: false``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+__all__ = [
+    "MAX_MATCH_LENGTH",
+    "OperandError",
+    "ValuePredicate",
+    "check_regex_safety",
+    "make_operator",
+    "parse_semver",
+    "to_epoch",
+]
+
+ValuePredicate = Callable[[Any], bool]
+
+MAX_MATCH_LENGTH = 1024
+"""Strings longer than this never match a ``matches`` condition (bounds regex work)."""
+
+try:  # pragma: no cover - optional: linear-time regexes when google-re2 is installed
+    import re2 as _re2
+except ImportError:  # pragma: no cover
+    _re2 = None
+
+
+class OperandError(ValueError):
+    """An operand is invalid for its operator (reported as a ConfigError with its path)."""
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) in (int, float)
+
+
+# --- equality and membership ---------------------------------------------------------------
+
+
+def _eq(operand: Any) -> ValuePredicate:
+    if operand is None:
+        raise OperandError("null is not a valid operand; use `exists: false` for absent attributes")
+    if isinstance(operand, bool):
+        return lambda v: v is operand
+    if _is_number(operand):
+        return lambda v: (type(v) is int or type(v) is float) and v == operand
+    if isinstance(operand, str):
+        return lambda v: v == operand
+    return lambda v: type(v) is type(operand) and v == operand
+
+
+def _ne(operand: Any) -> ValuePredicate:
+    eq = _eq(operand)
+    return lambda v: v is not None and not eq(v)
+
+
+def _in(operand: Any) -> ValuePredicate:
+    if not isinstance(operand, list) or not operand:
+        raise OperandError("expected a non-empty list")
+    bools = frozenset(x for x in operand if isinstance(x, bool))
+    others = frozenset(x for x in operand if not isinstance(x, bool))
+    for item in others:
+        if not isinstance(item, str | int | float):
+            raise OperandError(f"list items must be strings, numbers or booleans, not {item!r}")
+
+    def pred(v: Any) -> bool:
+        if type(v) is bool:
+            return v in bools
+        try:
+            return v in others
+        except TypeError:  # unhashable context value
+            return False
+
+    return pred
+
+
+def _not_in(operand: Any) -> ValuePredicate:
+    inside = _in(operand)
+    return lambda v: v is not None and not inside(v)
+
+
+# --- strings ------------------------------------------------------------------------------
+
+
+def _str_operands(operand: Any) -> tuple[str, ...]:
+    items = operand if isinstance(operand, list) else [operand]
+    if not items or not all(isinstance(x, str) for x in items):
+        raise OperandError("expected a string or a list of strings")
+    return tuple(items)
+
+
+def _contains(operand: Any) -> ValuePredicate:
+    if isinstance(operand, str):
+
+        def pred(v: Any) -> bool:
+            if type(v) is str:
+                return operand in v
+            if isinstance(v, list | tuple | set | frozenset):
+                return operand in v
+            return False
+
+        return pred
+    if isinstance(operand, bool) or _is_number(operand):
+        return lambda v: (
+            isinstance(v, list | tuple | set | frozenset)
+            and any(type(x) is type(operand) and x == operand for x in v)
+        )
+    raise OperandError("expected a string, number or boolean")
+
+
+def _starts_with(operand: Any) -> ValuePredicate:
+    prefixes = _str_operands(operand)
+    return lambda v: type(v) is str and v.startswith(prefixes)
+
+
+def _ends_with(operand: Any) -> ValuePredicate:
+    suffixes = _str_operands(operand)
+    return lambda v: type(v) is str and v.endswith(suffixes)
+
+
+def check_regex_safety(pattern: str) -> None:
+    """Reject patterns prone to catastrophic backtracking in Python's ``re``.
+
+    Refused: backreferences, and an unbounded repeat (``*``, ``+``, ``{n,}``) containing
+    another repeat or an alternation, e.g. ``(a+)+`` or ``(a|aa)*``.
+
+    Raises:
+        OperandError: The pattern is invalid or unsafe.
+    """
+    # re's private parser (stable since 3.11, used only at load time); typeshed has no stub.
+    import re._constants as c  # type: ignore[import-not-found]
+    import re._parser as p  # type: ignore[import-not-found]
+
+    try:
+        parsed = p.parse(pattern)
+    except re.error as exc:
+        raise OperandError(f"invalid regular expression: {exc}") from None
+
+    repeats = (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", c.MAX_REPEAT))
+
+    def walk(items: Any, inside_unbounded: bool) -> None:
+        for op, av in items:
+            if op in (c.GROUPREF, c.GROUPREF_EXISTS):
+                raise OperandError("backreferences are not allowed in `matches` patterns")
+            if op in repeats:
+                _low, high, sub = av
+                if inside_unbounded and high > 1:
+                    raise OperandError(
+                        "nested repetition (like `(a+)+`) can take exponential time; rewrite it"
+                    )
+                walk(sub, inside_unbounded or high == c.MAXREPEAT)
+            elif op is c.SUBPATTERN:
+                walk(av[-1], inside_unbounded)
+            elif op is c.BRANCH:
+                if inside_unbounded and len(av[1]) > 1:
+                    raise OperandError(
+                        "alternation inside unbounded repetition (like `(a|ab)*`) can take "
+                        "exponential time; rewrite it"
+                    )
+                for branch in av[1]:
+                    walk(branch, inside_unbounded)
+            elif op in (c.ASSERT, c.ASSERT_NOT):
+                walk(av[1], inside_unbounded)
+
+    walk(parsed, False)
+
+
+def _matches(operand: Any) -> ValuePredicate:
+    if not isinstance(operand, str):
+        raise OperandError("expected a regular expression string")
+    if _re2 is not None:  # pragma: no cover - depends on the optional google-re2
+        try:
+            search = _re2.compile(operand).search
+        except Exception as exc:
+            raise OperandError(f"invalid regular expression: {exc}") from None
+    else:
+        check_regex_safety(operand)
+        search = re.compile(operand).search
+    limit = MAX_MATCH_LENGTH
+    return lambda v: type(v) is str and len(v) <= limit and search(v) is not None
+
+
+# --- numbers ------------------------------------------------------------------------------
+
+
+def _numeric(compare: Callable[[Any, Any], bool]) -> Callable[[Any], ValuePredicate]:
+    def build(operand: Any) -> ValuePredicate:
+        if not _is_number(operand):
+            raise OperandError("expected a number")
+        return lambda v: (type(v) is int or type(v) is float) and compare(v, operand)
+
+    return build
+
+
+# --- semantic versions --------------------------------------------------------------------
+
+_SEMVER_RE = re.compile(
+    r"v?(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?(?:\.(0|[1-9]\d*))?"
+    r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z.-]+)?\Z"
+)
+
+SemverKey = tuple[int, int, int, int, tuple[tuple[int, int | str], ...]]
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_semver(text: str) -> SemverKey | None:
+    """A sortable key for ``MAJOR[.MINOR[.PATCH]][-PRERELEASE][+BUILD]`` (``v`` prefix allowed).
+
+    Missing minor/patch count as 0. A release sorts after its pre-releases; pre-release
+    identifiers compare numerically when numeric, else lexically (semver 2.0.0 §11).
+    Returns ``None`` for text that is not a version.
+    """
+    if len(text) > 256:
+        return None
+    m = _SEMVER_RE.match(text.strip())
+    if m is None:
+        return None
+    major, minor, patch, pre = m.group(1), m.group(2), m.group(3), m.group(4)
+    pre_key: tuple[tuple[int, int | str], ...] = ()
+    if pre:
+        pre_key = tuple((0, int(p)) if p.isdigit() else (1, p) for p in pre.split("."))
+    return (int(major), int(minor or 0), int(patch or 0), 0 if pre else 1, pre_key)
+
+
+def _semver(compare: Callable[[Any, Any], bool]) -> Callable[[Any], ValuePredicate]:
+    def build(operand: Any) -> ValuePredicate:
+        if isinstance(operand, float):
+            raise OperandError(f"write the version as a quoted string (YAML read {operand!r} as a number)")
+        if isinstance(operand, int) and not isinstance(operand, bool):
+            operand = str(operand)
+        if not isinstance(operand, str) or (target := parse_semver(operand)) is None:
+            raise OperandError(f"{operand!r} is not a semantic version")
+
+        def pred(v: Any) -> bool:
+            if type(v) is not str:
+                return False
+            key = parse_semver(v)
+            return key is not None and compare(key, target)
+
+        return pred
+
+    return build
+
+
+# --- dates --------------------------------------------------------------------------------
+
+
+def to_epoch(value: Any) -> float | None:
+    """Seconds since the epoch for a datetime, date, ISO string or number; else ``None``.
+
+    Naive datetimes and bare dates are taken as UTC.
+    """
+    if type(value) is float or type(value) is int:
+        return float(value)
+    if isinstance(value, str):
+        if len(value) > 64:
+            return None
+        try:
+            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        stamp: float = value.timestamp()
+        return stamp
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC).timestamp()
+    return None
+
+
+def _temporal(after: bool) -> Callable[[Any], ValuePredicate]:
+    def build(operand: Any) -> ValuePredicate:
+        if not isinstance(operand, str | dt.date) or (at := to_epoch(operand)) is None:
+            raise OperandError(f"{operand!r} is not an ISO date or datetime")
+        if after:
+            return lambda v: (e := to_epoch(v)) is not None and e >= at
+        return lambda v: (e := to_epoch(v)) is not None and e < at
+
+    return build
+
+
+def _exists(operand: Any) -> ValuePredicate:
+    if not isinstance(operand, bool):
+        raise OperandError("expected true or false")
+    if operand:
+        return lambda v: v is not None
+    return lambda v: v is None
+
+
+_BUILDERS: dict[str, Callable[[Any], ValuePredicate]] = {
+    "eq": _eq,
+    "ne": _ne,
+    "in": _in,
+    "not_in": _not_in,
+    "contains": _contains,
+    "starts_with": _starts_with,
+    "ends_with": _ends_with,
+    "matches": _matches,
+    "gt": _numeric(lambda a, b: a > b),
+    "gte": _numeric(lambda a, b: a >= b),
+    "lt": _numeric(lambda a, b: a < b),
+    "lte": _numeric(lambda a, b: a <= b),
+    "semver_eq": _semver(lambda a, b: a == b),
+    "semver_gt": _semver(lambda a, b: a > b),
+    "semver_gte": _semver(lambda a, b: a >= b),
+    "semver_lt": _semver(lambda a, b: a < b),
+    "semver_lte": _semver(lambda a, b: a <= b),
+    "before": _temporal(after=False),
+    "after": _temporal(after=True),
+    "exists": _exists,
+}
+
+
+def make_operator(name: str, operand: Any) -> ValuePredicate:
+    """Build the predicate for ``{name: operand}``.
+
+    Raises:
+        OperandError: Unknown operator or invalid operand.
+    """
+    builder = _BUILDERS.get(name)
+    if builder is None:
+        known = ", ".join(sorted(_BUILDERS))
+        raise OperandError(f"unknown operator {name!r} (known: {known})")
+    return builder(operand)
+
+
+def now() -> float:
+    """The clock used for the ``now`` pseudo-attribute (seconds since the epoch)."""
+    return time.time()
