@@ -5,6 +5,18 @@ and evaluate in process with targeting rules, segments, prerequisites, kill swit
 flagd-compatible percentage rollouts. See https://github.com/flagkit/flagkit docs/.
 """
 
+from ._default import (
+    all_values,
+    configure,
+    evaluate,
+    get_client,
+    get_value,
+    is_enabled,
+    snapshot,
+    variant,
+    variants,
+    when,
+)
 from .client import Flags, ProviderStatus, Snapshot
 from .compiler import CompiledFlag
 from .context import context, current_context
@@ -33,6 +45,16 @@ __all__ = [
     "Snapshot",
     "SourceError",
     "__version__",
+    "all_values",
+    "configure",
     "context",
     "current_context",
+    "evaluate",
+    "get_client",
+    "get_value",
+    "is_enabled",
+    "snapshot",
+    "variant",
+    "variants",
+    "when",
 ]

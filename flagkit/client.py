@@ -28,7 +28,7 @@ from .flagset import FlagSet
 from .providers.base import Provider
 
 if TYPE_CHECKING:
-    from .codepaths import VariantDispatcher
+    from .codepaths import CallContext, VariantDispatcher
 
 __all__ = ["Flags", "ProviderStatus", "Snapshot"]
 
@@ -348,17 +348,23 @@ class Flags:
 
     # --- code paths ---------------------------------------------------------------------
 
-    def when(self, key: str, otherwise: Callable[..., Any] | None = None) -> Callable[[F], F]:
-        """Decorator: call the function when the flag is on, else ``otherwise`` (see codepaths)."""
+    def when(
+        self, key: str, otherwise: Callable[..., Any] | None = None, *, context: CallContext = None
+    ) -> Callable[[F], F]:
+        """Decorator: call the function when the flag is on, else ``otherwise`` (see codepaths).
+
+        ``context`` (a mapping, or a callable given the call's arguments) is merged over the
+        ambient context for each call.
+        """
         from .codepaths import when
 
-        return when(self, key, otherwise=otherwise)
+        return when(self, key, otherwise=otherwise, context=context)
 
-    def variants(self, key: str) -> Callable[[F], VariantDispatcher]:
+    def variants(self, key: str, *, context: CallContext = None) -> Callable[[F], VariantDispatcher]:
         """Decorator: dispatch on the variant served (see :class:`flagkit.codepaths.VariantDispatcher`)."""
         from .codepaths import variants
 
-        return variants(self, key)
+        return variants(self, key, context=context)
 
     # --- overrides (used by flagkit.testing) --------------------------------------------
 

@@ -3,40 +3,88 @@
 Both evaluate the flag on every call (never at import time), keep the wrapped function's
 name, docstring and signature, and work on plain functions, methods and ``async def``
 functions (the awaited result is switched, not the coroutine object).
+
+The context of each evaluation is the ambient context (``flagkit.context(...)`` or the web
+middleware), with the decorator's ``context`` merged over it key by key. ``context`` is a
+mapping, or a callable that receives the call's arguments and returns one, so the flag can
+follow the function's own arguments::
+
+    @flags.when("new_checkout", otherwise=old_checkout, context=lambda cart: {"user_id": cart.user_id})
+    def new_checkout(cart): ...
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+import types
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, TypeVar
 
-if TYPE_CHECKING:
-    from .client import Flags
-
-__all__ = ["VariantDispatcher", "variants", "when"]
+__all__ = ["CallContext", "SupportsEvaluation", "VariantDispatcher", "variants", "when"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+CallContext = Mapping[str, Any] | Callable[..., Mapping[str, Any] | None] | None
+"""Explicit context for a decorated call: a mapping, or ``callable(*args, **kwargs) -> mapping``."""
 
-def when(flags: Flags, key: str, otherwise: Callable[..., Any] | None = None) -> Callable[[F], F]:
+
+class SupportsEvaluation(Protocol):
+    """What the decorators need from a client (:class:`~flagkit.Flags` has it)."""
+
+    def is_enabled(self, key: str, context: Mapping[str, Any] | None = None) -> bool: ...
+
+    def variant(self, key: str, context: Mapping[str, Any] | None = None) -> str | None: ...
+
+
+def _context_for(context: CallContext) -> Callable[..., Mapping[str, Any] | None]:
+    """Turn the ``context`` argument into ``(*args, **kwargs) -> mapping or None``."""
+    if context is None:
+        return lambda *args, **kwargs: None
+    if isinstance(context, Mapping):
+        fixed: Mapping[str, Any] = context
+        return lambda *args, **kwargs: fixed
+    if callable(context):
+        return context
+    raise TypeError(f"context must be a mapping or a callable, got {type(context).__name__}")
+
+
+def when(
+    flags: SupportsEvaluation,
+    key: str,
+    otherwise: Callable[..., Any] | None = None,
+    *,
+    context: CallContext = None,
+) -> Callable[[F], F]:
     """Call the decorated function when ``key`` is on, else ``otherwise`` with the same arguments.
 
-    Without ``otherwise`` the call returns ``None`` when the flag is off. Context comes from
-    the ambient context (``flags.context(...)`` or the web middleware).
+    Without ``otherwise`` the call returns ``None`` when the flag is off. For an ``async def``
+    function, ``otherwise`` may be sync or async; its result is awaited if needed.
+
+    Args:
+        flags: The client that evaluates the flag.
+        key: The boolean flag that selects the new code path.
+        otherwise: The old code path, called with the same arguments when the flag is off.
+        context: Explicit context merged over the ambient context: a mapping, or a callable
+            receiving the call's arguments (``self`` included for methods).
 
     Example:
         >>> @flags.when("new_checkout", otherwise=render_old_checkout)
         ... def render_new_checkout(cart): ...
     """
+    if otherwise is not None and not callable(otherwise):
+        raise TypeError(f"otherwise must be callable, got {type(otherwise).__name__}")
+    context_of = _context_for(context)
+    is_enabled = flags.is_enabled
 
     def decorate(func: F) -> F:
+        if not callable(func):
+            raise TypeError(f"when() decorates a callable, got {type(func).__name__}")
         if inspect.iscoroutinefunction(func):
 
             @functools.wraps(func)
             async def async_switch(*args: Any, **kwargs: Any) -> Any:
-                if flags.is_enabled(key):
+                if is_enabled(key, context_of(*args, **kwargs)):
                     return await func(*args, **kwargs)
                 if otherwise is None:
                     return None
@@ -47,7 +95,7 @@ def when(flags: Flags, key: str, otherwise: Callable[..., Any] | None = None) ->
 
         @functools.wraps(func)
         def switch(*args: Any, **kwargs: Any) -> Any:
-            if flags.is_enabled(key):
+            if is_enabled(key, context_of(*args, **kwargs)):
                 return func(*args, **kwargs)
             return None if otherwise is None else otherwise(*args, **kwargs)
 
@@ -60,16 +108,41 @@ class VariantDispatcher:
     """A function that dispatches to an implementation per variant of a flag.
 
     The decorated function is the default implementation, used for variants without one,
-    unknown flags and errors. Register others with ``@dispatcher.variant("name")``.
+    unknown flags and errors. Register others with ``@dispatcher.variant("name")``. The
+    dispatcher keeps the default's name, docstring and signature, binds like a function
+    when used as a method, and is a coroutine function when the default is one.
+
+    Example:
+        >>> @flags.variants("recommendation_engine")
+        ... def recommend(user): ...           # default implementation
+        >>> @recommend.variant("ai")
+        ... def _(user): ...
     """
 
-    def __init__(self, flags: Flags, key: str, default: Callable[..., Any]) -> None:
+    def __init__(
+        self,
+        flags: SupportsEvaluation,
+        key: str,
+        default: Callable[..., Any],
+        *,
+        context: CallContext = None,
+    ) -> None:
+        if not callable(default):
+            raise TypeError(f"variants() decorates a callable, got {type(default).__name__}")
         self._flags = flags
         self._key = key
         self._default = default
+        self._context_of = _context_for(context)
         self._impls: dict[str, Callable[..., Any]] = {}
         self._is_async = inspect.iscoroutinefunction(default)
         functools.update_wrapper(self, default)
+        if self._is_async and hasattr(inspect, "markcoroutinefunction"):  # pragma: no branch - 3.12+
+            inspect.markcoroutinefunction(self)
+
+    @property
+    def key(self) -> str:
+        """The flag this dispatcher switches on."""
+        return self._key
 
     @property
     def implementations(self) -> dict[str, Callable[..., Any]]:
@@ -77,24 +150,31 @@ class VariantDispatcher:
         return dict(self._impls)
 
     def variant(self, *names: str) -> Callable[[F], F]:
-        """Register the decorated function for one or more variant names."""
+        """Register the decorated function for one or more variant names.
+
+        Returns the function unchanged, so it can be named ``_`` or reused.
+        """
         if not names:
             raise TypeError("variant() needs at least one variant name")
 
         def register(func: F) -> F:
+            if not callable(func):
+                raise TypeError(f"variant() registers a callable, got {type(func).__name__}")
             for name in names:
                 self._impls[name] = func
             return func
 
         return register
 
-    def resolve(self) -> Callable[..., Any]:
-        """The implementation the current context selects."""
-        name = self._flags.variant(self._key)
-        return self._impls.get(name, self._default) if name is not None else self._default
+    def resolve(self, *args: Any, **kwargs: Any) -> Callable[..., Any]:
+        """The implementation a call with these arguments selects in the current context."""
+        name = self._flags.variant(self._key, self._context_of(*args, **kwargs))
+        if name is None:
+            return self._default
+        return self._impls.get(name, self._default)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        impl = self.resolve()
+        impl = self.resolve(*args, **kwargs)
         if self._is_async:
             return _await_any(impl(*args, **kwargs))
         return impl(*args, **kwargs)
@@ -102,17 +182,29 @@ class VariantDispatcher:
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         if instance is None:
             return self
-        return functools.partial(self.__call__, instance)
+        return types.MethodType(self, instance)
+
+    def __repr__(self) -> str:
+        name = getattr(self._default, "__qualname__", repr(self._default))
+        return f"<VariantDispatcher {name} on {self._key!r}>"
 
 
 async def _await_any(result: Any) -> Any:
     return await result if inspect.isawaitable(result) else result
 
 
-def variants(flags: Flags, key: str) -> Callable[[Callable[..., Any]], VariantDispatcher]:
-    """Decorator: make the function the default of a :class:`VariantDispatcher` on ``key``."""
+def variants(
+    flags: SupportsEvaluation, key: str, *, context: CallContext = None
+) -> Callable[[Callable[..., Any]], VariantDispatcher]:
+    """Decorator: make the function the default of a :class:`VariantDispatcher` on ``key``.
+
+    Args:
+        flags: The client that evaluates the flag.
+        key: The flag whose variant name selects the implementation.
+        context: Explicit context merged over the ambient context (see :func:`when`).
+    """
 
     def decorate(func: Callable[..., Any]) -> VariantDispatcher:
-        return VariantDispatcher(flags, key, func)
+        return VariantDispatcher(flags, key, func, context=context)
 
     return decorate

@@ -1,0 +1,175 @@
+"""The module-level default client behind ``flagkit.configure()`` and ``flagkit.is_enabled()``.
+
+Applications with one set of flags configure it once at start-up and call the module-level
+functions anywhere, without passing a client around::
+
+    flagkit.configure(flagkit.FileProvider("features.yaml"))
+    if flagkit.is_enabled("new_checkout"): ...
+
+Every function looks the client up at call time, so decorators applied at import time
+(``@flagkit.when(...)``) follow a later ``configure()``. Before ``configure()`` the default
+client has no providers: every flag serves the caller's default (a warning is logged once).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from typing import Any, TypeVar
+
+from .client import Flags, Snapshot
+from .codepaths import CallContext, VariantDispatcher
+from .codepaths import variants as _variants
+from .codepaths import when as _when
+from .evaluation import Evaluation
+from .providers.base import Provider
+
+__all__ = [
+    "all_values",
+    "configure",
+    "evaluate",
+    "get_client",
+    "get_value",
+    "is_enabled",
+    "snapshot",
+    "variant",
+    "variants",
+    "when",
+]
+
+logger = logging.getLogger("flagkit")
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+_lock = threading.Lock()
+_client: Flags | None = None
+_owned = False  # True when configure() built the client (so it closes it on replacement)
+
+
+def configure(*providers: Provider, strict: bool = False, flags: Flags | None = None) -> Flags:
+    """Set the default client used by ``flagkit.is_enabled()`` and friends.
+
+    Either build one from providers or install an existing :class:`~flagkit.Flags`. A client
+    built here is closed when ``configure()`` is called again; one passed as ``flags`` is not
+    (its owner closes it).
+
+    Args:
+        *providers: Where the flags come from (first wins), as for :class:`~flagkit.Flags`.
+        strict: Raise :class:`~flagkit.FlagNotFoundError` for unknown keys.
+        flags: An existing client to use instead of building one.
+
+    Returns:
+        The new default client.
+
+    Raises:
+        TypeError: Both ``providers`` and ``flags`` were given.
+
+    Example:
+        >>> flagkit.configure(flagkit.FileProvider("features.yaml"))
+        >>> flagkit.is_enabled("new_checkout")
+    """
+    global _client, _owned
+    if flags is not None:
+        if providers or strict:
+            raise TypeError("configure() takes providers or flags=, not both")
+        if not isinstance(flags, Flags):
+            raise TypeError(f"flags must be a flagkit.Flags, got {type(flags).__name__}")
+        new, owned = flags, False
+    else:
+        new, owned = Flags(*providers, strict=strict), True
+    with _lock:
+        old, old_owned = _client, _owned
+        _client, _owned = new, owned
+    if old is not None and old_owned and old is not new:
+        old.close()
+    return new
+
+
+def get_client() -> Flags:
+    """The default client (an empty one, serving every default, until :func:`configure`)."""
+    client = _client
+    if client is not None:
+        return client
+    return _placeholder()
+
+
+def _placeholder() -> Flags:
+    global _client, _owned
+    with _lock:
+        if _client is None:
+            logger.warning(
+                "flagkit: the default client is used before flagkit.configure(); "
+                "every flag serves the caller's default"
+            )
+            _client, _owned = Flags(), True
+        return _client
+
+
+def _reset() -> None:
+    """Forget the default client (for tests of flagkit itself)."""
+    global _client, _owned
+    with _lock:
+        old, old_owned = _client, _owned
+        _client, _owned = None, False
+    if old is not None and old_owned:
+        old.close()
+
+
+class _DefaultClient:
+    """Forwards to whatever the default client is at call time (for the decorators)."""
+
+    __slots__ = ()
+
+    def is_enabled(self, key: str, context: Mapping[str, Any] | None = None) -> bool:
+        return (_client or get_client()).is_enabled(key, context)
+
+    def variant(self, key: str, context: Mapping[str, Any] | None = None) -> str | None:
+        return (_client or get_client()).variant(key, context)
+
+
+_DEFAULT = _DefaultClient()
+
+
+def is_enabled(key: str, context: Mapping[str, Any] | None = None) -> bool:
+    """:meth:`Flags.is_enabled <flagkit.Flags.is_enabled>` on the default client."""
+    return (_client or get_client()).is_enabled(key, context)
+
+
+def get_value(key: str, default: T, context: Mapping[str, Any] | None = None) -> T:
+    """:meth:`Flags.get_value <flagkit.Flags.get_value>` on the default client."""
+    return (_client or get_client()).get_value(key, default, context)
+
+
+def variant(key: str, context: Mapping[str, Any] | None = None) -> str | None:
+    """:meth:`Flags.variant <flagkit.Flags.variant>` on the default client."""
+    return (_client or get_client()).variant(key, context)
+
+
+def evaluate(key: str, default: T, context: Mapping[str, Any] | None = None) -> Evaluation[T]:
+    """:meth:`Flags.evaluate <flagkit.Flags.evaluate>` on the default client."""
+    return (_client or get_client()).evaluate(key, default, context)
+
+
+def all_values(context: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """:meth:`Flags.all_values <flagkit.Flags.all_values>` on the default client."""
+    return (_client or get_client()).all_values(context)
+
+
+def snapshot() -> AbstractContextManager[Snapshot]:
+    """:meth:`Flags.snapshot <flagkit.Flags.snapshot>` on the default client."""
+    return get_client().snapshot()
+
+
+def when(
+    key: str, otherwise: Callable[..., Any] | None = None, *, context: CallContext = None
+) -> Callable[[F], F]:
+    """:func:`flagkit.codepaths.when` on the default client (looked up on each call)."""
+    return _when(_DEFAULT, key, otherwise=otherwise, context=context)
+
+
+def variants(key: str, *, context: CallContext = None) -> Callable[[Callable[..., Any]], VariantDispatcher]:
+    """:func:`flagkit.codepaths.variants` on the default client (looked up on each call)."""
+    return _variants(_DEFAULT, key, context=context)

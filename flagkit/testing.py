@@ -1,0 +1,226 @@
+"""Test helpers: serve fixed flag values while a test runs.
+
+:func:`override_flags` works as a context manager, as a decorator on test functions (sync or
+``async def``) and on test classes. The pytest fixture ``flagkit_overrides`` (see
+:mod:`flagkit.pytest_plugin`) does the same from inside a test.
+
+Overrides sit on top of every provider of one client: they win over the flag file, apply to
+evaluations from every thread while active, nest (the inner value wins, leaving the block
+restores the outer one), are undone even when the block raises, and may name flags that no
+provider defines yet. Evaluations of an overridden flag report reason ``OVERRIDE``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+import unittest
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, TypeVar, overload
+
+from ._default import get_client
+from .client import Flags
+
+__all__ = ["FlagOverrides", "override_flags"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C", bound=type)
+
+
+class override_flags:
+    """Serve fixed values for some flags while a block, test function or test class runs.
+
+    Args:
+        flags: The client to override; omitted or ``None`` means the module-level default
+            client (:func:`flagkit.configure`), looked up when the override starts. A
+            mapping here is taken as ``values`` for the default client.
+        values: Overrides as a mapping, for keys that are not Python identifiers
+            (``{"checkout-v2": True}``).
+        **overrides: Flag key → value to serve.
+
+    Examples:
+        >>> with override_flags(flags, new_checkout=True, button_color="green"):
+        ...     assert flags.is_enabled("new_checkout")
+
+        >>> @override_flags(flags, new_checkout=False)
+        ... def test_old_checkout(): ...
+
+        >>> @override_flags(new_checkout=True)      # the default client
+        ... class CheckoutTests(unittest.TestCase): ...
+
+    On a ``unittest.TestCase`` class the override is active from ``setUp`` to the end of each
+    test's cleanups; on another class, around each ``test*`` method.
+    """
+
+    def __init__(
+        self,
+        flags: Flags | Mapping[str, Any] | None = None,
+        values: Mapping[str, Any] | None = None,
+        /,
+        **overrides: Any,
+    ) -> None:
+        if flags is not None and not isinstance(flags, Flags):
+            if isinstance(flags, Mapping) and values is None:
+                flags, values = None, flags
+            else:
+                raise TypeError(f"override_flags() expects a flagkit.Flags, got {type(flags).__name__}")
+        merged = dict(values or {})
+        merged.update(overrides)
+        for key in merged:
+            if not isinstance(key, str):
+                raise TypeError(f"flag keys must be strings, got {type(key).__name__}")
+        self._flags = flags
+        self.values: dict[str, Any] = merged
+        self._handles: list[tuple[Flags, object]] = []
+        self._handles_lock = threading.Lock()
+
+    @property
+    def flags(self) -> Flags:
+        """The client the overrides apply to."""
+        return self._flags if self._flags is not None else get_client()
+
+    # --- context manager ---------------------------------------------------------------
+
+    def enable(self) -> Flags:
+        """Start overriding (what ``__enter__`` does); pair with :meth:`disable`.
+
+        Returns:
+            The client the overrides apply to.
+        """
+        client = self.flags
+        handle = client.push_overrides(self.values)
+        with self._handles_lock:
+            self._handles.append((client, handle))
+        return client
+
+    def disable(self) -> None:
+        """Undo the most recent :meth:`enable`."""
+        with self._handles_lock:
+            if not self._handles:
+                raise RuntimeError("override_flags.disable() called without enable()")
+            client, handle = self._handles.pop()
+        client.pop_overrides(handle)
+
+    def __enter__(self) -> Flags:
+        return self.enable()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.disable()
+
+    # --- decorator ---------------------------------------------------------------------
+
+    @overload
+    def __call__(self, target: C) -> C: ...
+
+    @overload
+    def __call__(self, target: F) -> F: ...
+
+    def __call__(self, target: Any) -> Any:
+        if isinstance(target, type):
+            return self._decorate_class(target)
+        if not callable(target):
+            raise TypeError(f"override_flags decorates functions and classes, not {type(target).__name__}")
+        return self._decorate_function(target)
+
+    def _activate(self) -> tuple[Flags, object]:
+        client = self.flags
+        return client, client.push_overrides(self.values)
+
+    def _decorate_function(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        # Each call pushes its own layer, so concurrent or recursive calls stay independent.
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                client, handle = self._activate()
+                try:
+                    return await func(*args, **kwargs)
+                finally:
+                    client.pop_overrides(handle)
+
+            return async_wrapper
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            client, handle = self._activate()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                client.pop_overrides(handle)
+
+        return wrapper
+
+    def _decorate_class(self, cls: C) -> C:
+        if issubclass(cls, unittest.TestCase):
+            original_setup = cls.setUp
+
+            @functools.wraps(original_setup)
+            def setUp(test: unittest.TestCase) -> None:
+                client, handle = self._activate()
+                test.addCleanup(client.pop_overrides, handle)
+                original_setup(test)
+
+            cls.setUp = setUp  # type: ignore[method-assign,assignment]  # wrapping setUp is the point
+            return cls
+        for name, attr in list(vars(cls).items()):
+            if name.startswith("test") and inspect.isfunction(attr):
+                setattr(cls, name, self._decorate_function(attr))
+        return cls
+
+    def __repr__(self) -> str:
+        return f"override_flags({', '.join(sorted(self.values))})"
+
+
+class FlagOverrides:
+    """Overrides set from inside a test and undone after it (the ``flagkit_overrides`` fixture).
+
+    Values go to the module-level default client unless :meth:`use` picks another client.
+    Later calls win over earlier ones and over any active :func:`override_flags`.
+
+    Example:
+        >>> def test_new_checkout(flagkit_overrides):
+        ...     flagkit_overrides.set("new_checkout", True)
+        ...     assert flagkit.is_enabled("new_checkout")
+    """
+
+    def __init__(self, flags: Flags | None = None) -> None:
+        self._flags = flags
+        self._handles: list[tuple[Flags, object]] = []
+
+    @property
+    def flags(self) -> Flags:
+        """The client that :meth:`set` overrides (the default client unless :meth:`use` was called)."""
+        return self._flags if self._flags is not None else get_client()
+
+    def use(self, flags: Flags) -> FlagOverrides:
+        """Send later :meth:`set`/:meth:`update` calls to ``flags``; returns ``self`` for chaining."""
+        if not isinstance(flags, Flags):
+            raise TypeError(f"use() expects a flagkit.Flags, got {type(flags).__name__}")
+        self._flags = flags
+        return self
+
+    def set(self, key: str, value: Any) -> None:
+        """Serve ``value`` for ``key`` until the end of the test."""
+        self.update({key: value})
+
+    def update(self, values: Mapping[str, Any] | None = None, /, **overrides: Any) -> None:
+        """Serve several values until the end of the test (a mapping and/or keywords)."""
+        merged = dict(values or {})
+        merged.update(overrides)
+        if not merged:
+            return
+        client = self.flags
+        self._handles.append((client, client.push_overrides(merged)))
+
+    def clear(self) -> None:
+        """Undo every override made through this object (also done after the test)."""
+        while self._handles:
+            client, handle = self._handles.pop()
+            client.pop_overrides(handle)
