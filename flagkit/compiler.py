@@ -217,7 +217,7 @@ class _ConditionCompiler:
                 for op, arg in operand.items():
                     try:
                         checks.append(operators.make_operator(op, arg))
-                    except operators.OperandError as exc:
+                    except (operators.OperandError, TypeError, ValueError) as exc:
                         self.issues.add(str(exc), (*path, op))
                 if len(checks) != len(operand):
                     return None
@@ -226,7 +226,7 @@ class _ConditionCompiler:
                 check = operators.make_operator("in", operand)
             else:
                 check = operators.make_operator("eq", operand)
-        except operators.OperandError as exc:
+        except (operators.OperandError, TypeError, ValueError) as exc:
             self.issues.add(str(exc), path)
             return None
         return _attribute(name, check)

@@ -41,9 +41,12 @@ class ErrorCode(StrEnum):
     GENERAL = "GENERAL"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Evaluation(Generic[T]):
-    """Details of one flag evaluation.
+    """Details of one flag evaluation. Treat it as read-only.
+
+    (Not a frozen dataclass on purpose: frozen construction costs ~1 µs, five times the rest
+    of an evaluation.)
 
     Attributes:
         key: The flag key.

@@ -70,11 +70,11 @@ def _ne(operand: Any) -> ValuePredicate:
 def _in(operand: Any) -> ValuePredicate:
     if not isinstance(operand, list) or not operand:
         raise OperandError("expected a non-empty list")
-    bools = frozenset(x for x in operand if isinstance(x, bool))
-    others = frozenset(x for x in operand if not isinstance(x, bool))
-    for item in others:
+    for item in operand:
         if not isinstance(item, str | int | float):
             raise OperandError(f"list items must be strings, numbers or booleans, not {item!r}")
+    bools = frozenset(x for x in operand if isinstance(x, bool))
+    others = frozenset(x for x in operand if not isinstance(x, bool))
 
     def pred(v: Any) -> bool:
         if type(v) is bool:

@@ -1,0 +1,334 @@
+"""Flag definitions: validation errors (with locations) and evaluation semantics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flagkit import ConfigError, Flags, FlagSet, Reason
+
+
+def load(yaml_text: str, source: str = "flags.yaml") -> FlagSet:
+    return FlagSet.from_bytes(yaml_text.encode(), source=source)
+
+
+def error_of(yaml_text: str) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        load(yaml_text)
+    return info.value
+
+
+# --- errors name the file, line, flag and field ----------------------------------------------
+
+BAD_CASES = [
+    (
+        "weights not summing to 100",
+        "features:\n  f:\n    rules:\n      - serve: {on: 10, off: 80}\n",
+        ("features", "f", "rules", 0, "serve"),
+        4,
+        "sum to 90",
+    ),
+    (
+        "unknown variant in serve",
+        "features:\n  f:\n    variants: {a: 1, b: 2}\n    default: a\n    rules:\n      - serve: c\n",
+        ("features", "f", "rules", 0, "serve"),
+        6,
+        "'c' is not a variant",
+    ),
+    (
+        "unknown variant in a split",
+        "features:\n  f:\n    rules:\n      - serve: {on: 50, of: 50}\n",
+        ("features", "f", "rules", 0, "serve", "of"),
+        4,
+        "'of' is not a variant",
+    ),
+    (
+        "unknown default",
+        "features:\n  f:\n    variants: {a: 1}\n    default: z\n",
+        ("features", "f", "default"),
+        4,
+        "'z' is not a variant",
+    ),
+    (
+        "unknown operator",
+        "features:\n  f:\n    rules:\n      - when:\n          age: {greater: 3}\n        serve: on\n",
+        ("features", "f", "rules", 0, "when", "age", "greater"),
+        5,
+        "unknown operator 'greater'",
+    ),
+    (
+        "bad regex",
+        "features:\n  f:\n    rules:\n      - when: {email: {matches: '([a-z'}}\n        serve: on\n",
+        ("features", "f", "rules", 0, "when", "email", "matches"),
+        4,
+        "invalid regular expression",
+    ),
+    (
+        "catastrophic regex",
+        "features:\n  f:\n    rules:\n      - when: {email: {matches: '(a+)+$'}}\n        serve: on\n",
+        ("features", "f", "rules", 0, "when", "email", "matches"),
+        4,
+        "nested repetition",
+    ),
+    (
+        "backreference",
+        "features:\n  f:\n    rules:\n      - when: {email: {matches: '(a)\\1'}}\n        serve: on\n",
+        ("features", "f", "rules", 0, "when", "email", "matches"),
+        4,
+        "backreferences",
+    ),
+    (
+        "bad date",
+        "features:\n  f:\n    rules:\n      - when: {now: {after: 'next tuesday'}}\n        serve: on\n",
+        ("features", "f", "rules", 0, "when", "now", "after"),
+        4,
+        "not an ISO date",
+    ),
+    (
+        "bad expires",
+        "features:\n  f:\n    expires: someday\n",
+        ("features", "f", "expires"),
+        3,
+        "date",
+    ),
+    (
+        "unknown segment",
+        "segments:\n  staff: {email: {ends_with: '@x.com'}}\nfeatures:\n  f:\n    rules:\n"
+        "      - when: {segment: stafff}\n        serve: on\n",
+        ("features", "f", "rules", 0, "when", "segment"),
+        6,
+        "unknown segment 'stafff'",
+    ),
+    (
+        "unknown prerequisite",
+        "features:\n  f:\n    requires: [g]\n",
+        ("features", "f", "requires", 0),
+        3,
+        "requires unknown flag 'g'",
+    ),
+    (
+        "unknown field",
+        "features:\n  f:\n    enabeld: false\n",
+        ("features", "f", "enabeld"),
+        3,
+        "unknown field",
+    ),
+    (
+        "wrong type for enabled (YAML 1.2: off is a string)",
+        "features:\n  f:\n    enabled: off\n",
+        ("features", "f", "enabled"),
+        3,
+        "boolean",
+    ),
+    (
+        "semver written as a float",
+        "features:\n  f:\n    rules:\n      - when: {v: {semver_gte: 1.10}}\n        serve: on\n",
+        ("features", "f", "rules", 0, "when", "v", "semver_gte"),
+        4,
+        "quoted string",
+    ),
+    (
+        "variants given without default",
+        "features:\n  f:\n    variants: {a: 1}\n",
+        ("features", "f"),
+        2,
+        "`default` is required",
+    ),
+    (
+        "finer than 0.001 %",
+        "features:\n  f:\n    rules:\n      - serve: {on: 10.0001, off: 89.9999}\n",
+        ("features", "f", "rules", 0, "serve", "on"),
+        4,
+        "finer than 0.001",
+    ),
+    (
+        "serve of the wrong type",
+        "features:\n  f:\n    rules:\n      - serve: [on]\n",
+        ("features", "f", "rules", 0, "serve"),
+        4,
+        "variant name or a {variant: percent} mapping",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("label", "text", "path", "line", "message"), BAD_CASES, ids=[c[0] for c in BAD_CASES]
+)
+def test_schema_errors_are_located(
+    label: str, text: str, path: tuple[Any, ...], line: int, message: str
+) -> None:
+    error = error_of(text)
+    issue = next((i for i in error.issues if i.path == path), None)
+    assert issue is not None, f"no issue at {path}: {error.issues}"
+    assert message in issue.message
+    assert issue.line == line
+    assert issue.source == "flags.yaml"
+    assert issue.flag == "f"
+    assert f"flags.yaml:{line}" in str(error)
+
+
+def test_prerequisite_cycle_is_an_error() -> None:
+    error = error_of(
+        "features:\n  a: {requires: [b]}\n  b: {requires: [c]}\n  c: {requires: [a]}\n  d: {requires: [d]}\n"
+    )
+    text = str(error)
+    assert "prerequisite cycle" in text
+    assert "cannot require itself" in text
+
+
+def test_segment_cycle_is_an_error() -> None:
+    error = error_of(
+        "segments:\n  s1: {segment: s2}\n  s2: {segment: s1}\nfeatures:\n  f:\n"
+        "    rules:\n      - when: {segment: s1}\n        serve: on\n"
+    )
+    assert "refers to itself" in str(error)
+
+
+def test_all_issues_are_reported_at_once() -> None:
+    error = error_of(
+        "features:\n  a:\n    rules:\n      - serve: nope\n  b:\n    rules:\n      - serve: {on: 1}\n"
+        "  c:\n    rules:\n      - when: {x: {bogus: 1}}\n        serve: on\n"
+    )
+    flags = {issue.flag for issue in error.issues}
+    assert flags == {"a", "b", "c"}
+    assert str(error).startswith("3 problems in flags.yaml")
+
+
+def test_top_level_must_be_a_mapping() -> None:
+    assert "must be a mapping" in str(error_of("- a\n- b\n"))
+
+
+def test_file_errors_carry_the_path(tmp_path: Path) -> None:
+    path = tmp_path / "features.yaml"
+    path.write_text("features:\n  f:\n    rules:\n      - serve: {on: 5, off: 5}\n")
+    with pytest.raises(ConfigError) as info:
+        FlagSet.from_file(path)
+    assert str(info.value).startswith(f"{path}:4: features.f.rules[0].serve:")
+
+
+def test_empty_file_is_an_empty_flag_set() -> None:
+    assert len(load("")) == 0
+    assert len(load("features: {}\n")) == 0
+
+
+# --- semantics --------------------------------------------------------------------------------
+
+
+def flags_for(yaml_text: str) -> Flags:
+    return Flags.from_dict(__import__("flagkit").loading.read_document(yaml_text))
+
+
+def test_static_flags() -> None:
+    flags = flags_for("features:\n  a: true\n  b: green\n  c: 3\n  d: 2.5\n")
+    assert flags.evaluate("a", False).reason is Reason.STATIC
+    assert flags.evaluate("a", False).variant == "on"
+    assert flags.get_value("b", "") == "green"
+    assert flags.get_value("c", 0) == 3
+    assert flags.get_value("d", 0.0) == 2.5
+
+
+def test_full_flag_without_rules_is_static_default() -> None:
+    flags = flags_for("features:\n  f:\n    variants: {a: 1, b: 2}\n    default: b\n")
+    result = flags.evaluate("f", 0)
+    assert (result.value, result.variant, result.reason) == (2, "b", Reason.STATIC)
+
+
+def test_boolean_flag_defaults_to_off() -> None:
+    flags = flags_for("features:\n  f:\n    description: no variants\n")
+    assert flags.evaluate("f", True).value is False
+    assert flags.evaluate("f", True).variant == "off"
+
+
+def test_first_matching_rule_wins_and_is_named() -> None:
+    flags = flags_for(
+        "features:\n  f:\n    variants: {a: 1, b: 2, c: 3}\n    default: a\n    rules:\n"
+        "      - name: us\n        when: {country: US}\n        serve: b\n"
+        "      - when: {country: [US, CA]}\n        serve: c\n"
+    )
+    us = flags.evaluate("f", 0, {"country": "US"})
+    assert (us.value, us.reason, us.rule) == (2, Reason.TARGETING_MATCH, "us")
+    ca = flags.evaluate("f", 0, {"country": "CA"})
+    assert (ca.value, ca.rule) == (3, "rules[1]")
+    other = flags.evaluate("f", 0, {"country": "FR"})
+    assert (other.value, other.reason, other.rule) == (1, Reason.DEFAULT, None)
+
+
+def test_kill_switch_serves_default_to_everyone() -> None:
+    flags = flags_for(
+        "features:\n  f:\n    enabled: false\n    default: on\n    rules:\n      - serve: off\n"
+    )
+    result = flags.evaluate("f", False, {"user_id": "1"})
+    assert (result.value, result.variant, result.reason) == (True, "on", Reason.DISABLED)
+
+
+def test_prerequisites() -> None:
+    flags = flags_for(
+        "features:\n  base:\n    rules:\n      - when: {plan: pro}\n        serve: on\n"
+        "  child:\n    requires: [base]\n    rules:\n      - serve: on\n"
+        "  off_base: false\n  grand:\n    requires: [child, off_base]\n    rules:\n      - serve: on\n"
+    )
+    assert flags.evaluate("child", False, {"plan": "pro"}).reason is Reason.TARGETING_MATCH
+    failed = flags.evaluate("child", False, {"plan": "free"})
+    assert (failed.value, failed.reason) == (False, Reason.PREREQUISITE_FAILED)
+    assert flags.evaluate("grand", False, {"plan": "pro"}).reason is Reason.PREREQUISITE_FAILED
+
+
+def test_segments_are_reusable() -> None:
+    flags = flags_for(
+        "segments:\n  staff: {email: {ends_with: '@corp.com'}}\n"
+        "  insiders: {any: [{segment: staff}, {user_id: [u1, u2]}]}\n"
+        "features:\n  f:\n    rules:\n      - when: {segment: insiders}\n        serve: on\n"
+    )
+    assert flags.is_enabled("f", {"email": "ann@corp.com"})
+    assert flags.is_enabled("f", {"user_id": "u2"})
+    assert not flags.is_enabled("f", {"user_id": "u3", "email": "x@y.z"})
+
+
+def test_combinators() -> None:
+    flags = flags_for(
+        "features:\n  f:\n    rules:\n      - when:\n          all: [{a: 1}, {b: 2}]\n"
+        "          any: [{c: 3}, {d: 4}]\n          not: {e: 5}\n        serve: on\n"
+    )
+    assert flags.is_enabled("f", {"a": 1, "b": 2, "c": 3})
+    assert flags.is_enabled("f", {"a": 1, "b": 2, "d": 4, "e": 6})
+    assert not flags.is_enabled("f", {"a": 1, "b": 2, "d": 4, "e": 5})
+    assert not flags.is_enabled("f", {"a": 1, "c": 3})
+    assert not flags.is_enabled("f", {"a": 1, "b": 2})
+
+
+def test_several_operators_on_one_attribute_are_anded() -> None:
+    flags = flags_for(
+        "features:\n  f:\n    rules:\n      - when: {age: {gte: 18, lt: 65}}\n        serve: on\n"
+    )
+    assert [flags.is_enabled("f", {"age": a}) for a in (17, 18, 64, 65)] == [False, True, True, False]
+
+
+def test_nested_attribute_paths() -> None:
+    flags = flags_for("features:\n  f:\n    rules:\n      - when: {user.plan: pro}\n        serve: on\n")
+    assert flags.is_enabled("f", {"user": {"plan": "pro"}})
+    assert flags.is_enabled("f", {"user.plan": "pro"})
+    assert not flags.is_enabled("f", {"user": "pro"})
+
+
+def test_split_without_bucketing_attribute_serves_default() -> None:
+    flags = flags_for("features:\n  f:\n    rules:\n      - serve: {on: 100, off: 0}\n")
+    result = flags.evaluate("f", True, {"country": "US"})
+    assert (result.value, result.reason, result.rule) == (False, Reason.DEFAULT, "rules[0]")
+    assert flags.evaluate("f", False, {"user_id": "x"}).reason is Reason.SPLIT
+    assert flags.evaluate("f", False, {"targeting_key": "x"}).value is True
+
+
+def test_split_bucket_by_custom_attribute() -> None:
+    flags = flags_for(
+        "features:\n  f:\n    bucket_by: account_id\n    rules:\n      - serve: {on: 100, off: 0}\n"
+    )
+    assert flags.evaluate("f", False, {"user_id": "u"}).reason is Reason.DEFAULT
+    assert flags.evaluate("f", False, {"account_id": 42}).value is True
+
+
+def test_example_file_is_valid(example_file: Path) -> None:
+    flagset = FlagSet.from_file(example_file)
+    assert flagset.unused_segments == frozenset()
+    assert {"new_checkout", "new_search", "button_color", "new_recommendation_engine"} <= set(flagset.flags)
