@@ -256,9 +256,12 @@ class Flags:
 
     def evaluate(self, key: str, default: T, context: Mapping[str, Any] | None = None) -> Evaluation[T]:
         """Full details: value, variant, reason, matching rule and error code."""
-        self._check_fork()
-        ctx = self._merge(context)
-        snap = self._current()
+        if context is None:
+            ctx = AMBIENT.get()
+        else:
+            ambient = AMBIENT.get()
+            ctx = {**ambient, **context} if ambient else context
+        snap = self._snapshot if not self._pins else (self._pin.get() or self._snapshot)
         resolve = snap.table.get(key)
         if resolve is None:
             if self._strict:
@@ -276,14 +279,14 @@ class Flags:
                 f"evaluation failed: {type(exc).__name__} (is the context a mapping?)",
             )  # fmt: skip
         if not (type(value) is type(default) or default is None):
-            coerced = _coerce(value, _MISMATCH)
-            if coerced is _MISMATCH:
+            if type(default) is float and type(value) is int:
+                value = float(value)
+            else:
                 return Evaluation(
                     key, default, None, Reason.ERROR, rule, ErrorCode.TYPE_MISMATCH,
                     f"flag {key!r} serves a {type(value).__name__}, "
                     f"but the default is a {type(default).__name__}",
                 )  # fmt: skip
-            value = coerced
         return Evaluation(key, value, variant, reason, rule)
 
     def all_values(self, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -543,9 +546,6 @@ class Flags:
                 slot.provider.after_fork(self._reporter(index))
             except Exception:
                 logger.exception("flagkit: provider %s failed to restart after fork", slot.provider.name)
-
-
-_MISMATCH: Any = object()
 
 
 def _coerce(value: Any, default: Any) -> Any:

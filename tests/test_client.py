@@ -1,0 +1,309 @@
+"""The Flags client: API contract, context handling, errors as values, snapshots, listeners."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import flagkit
+from flagkit import ConfigError, ErrorCode, FlagNotFoundError, Flags, FlagSet, Provider, Reason
+from flagkit.providers import Report
+
+DOC = {
+    "segments": {"staff": {"email": {"ends_with": "@example.com"}}},
+    "features": {
+        "new_checkout": {"rules": [{"when": {"country": "US", "premium": True}, "serve": "on"}]},
+        "button_color": {
+            "variants": {"blue": "blue", "green": "green"},
+            "default": "blue",
+            "rules": [{"name": "staff", "when": {"segment": "staff"}, "serve": "green"}],
+        },
+        "rollout": {"rules": [{"serve": {"on": 50, "off": 50}}]},
+        "limit": 10,
+        "ratio": {"variants": {"low": 1, "high": 2.5}, "default": "low"},
+        "config": {"variants": {"v1": {"a": 1}}, "default": "v1"},
+        "regex": {"rules": [{"when": {"email": {"matches": "^[a-z]+@x\\.com$"}}, "serve": "on"}]},
+        "semver": {"rules": [{"when": {"v": {"semver_gte": "2.0.0"}}, "serve": "on"}]},
+        "dated": {"rules": [{"when": {"d": {"after": "2020-01-01"}}, "serve": "on"}]},
+        "numbers": {"rules": [{"when": {"n": {"gt": 3}}, "serve": "on"}]},
+        "listy": {"rules": [{"when": {"tags": {"contains": "x"}, "c": ["a", "b"]}, "serve": "on"}]},
+    },
+}
+
+
+@pytest.fixture
+def flags() -> Flags:
+    return Flags.from_dict(DOC)
+
+
+def test_issue_examples(flags: Flags) -> None:
+    ctx = {"user_id": "12345", "premium": True, "country": "US"}
+    assert flags.is_enabled("new_checkout", ctx) is True
+    assert flags.get_value("button_color", "blue", {"email": "a@example.com"}) == "green"
+    assert flags.variant("button_color", ctx) == "blue"
+    details = flags.evaluate("button_color", "blue", {"email": "a@example.com"})
+    assert (details.value, details.variant, details.reason, details.rule) == (
+        "green",
+        "green",
+        Reason.TARGETING_MATCH,
+        "staff",
+    )
+    assert details.error_code is None
+    assert details.error_message is None
+    values = flags.all_values(ctx)
+    assert values["new_checkout"] is True
+    assert values["limit"] == 10
+    assert set(values) == set(DOC["features"])
+    with flags.context(user_id="12345", country="US", premium=True):
+        assert flags.is_enabled("new_checkout")
+    assert not flags.is_enabled("new_checkout")
+
+
+def test_unknown_flag_returns_default_with_reason(flags: Flags) -> None:
+    assert flags.is_enabled("nope") is False
+    assert flags.get_value("nope", 7) == 7
+    assert flags.variant("nope") is None
+    result = flags.evaluate("nope", "d")
+    assert (result.value, result.reason, result.error_code) == ("d", Reason.ERROR, ErrorCode.FLAG_NOT_FOUND)
+    assert "nope" in (result.error_message or "")
+
+
+def test_strict_mode_raises_for_unknown_keys() -> None:
+    strict = Flags.from_dict(DOC, strict=True)
+    for call in (
+        lambda: strict.is_enabled("nope"),
+        lambda: strict.get_value("nope", 1),
+        lambda: strict.variant("nope"),
+        lambda: strict.evaluate("nope", 1),
+    ):
+        with pytest.raises(FlagNotFoundError, match="'nope' is not defined"):
+            call()
+    assert strict.is_enabled("new_checkout", {"country": "US", "premium": True})
+
+
+def test_type_mismatch_returns_default(flags: Flags) -> None:
+    assert flags.get_value("limit", "ten") == "ten"
+    result = flags.evaluate("limit", "ten")
+    assert (result.value, result.reason, result.error_code) == ("ten", Reason.ERROR, ErrorCode.TYPE_MISMATCH)
+    assert flags.get_value("limit", True) is True  # an int is not a bool
+    assert flags.is_enabled("limit") is False  # non-boolean flags are never "enabled"
+    assert flags.get_value("ratio", 0.0) == 1.0
+    assert isinstance(flags.get_value("ratio", 0.0), float)
+    assert flags.get_value("config", {}) == {"a": 1}
+    assert flags.get_value("config", None) == {"a": 1}
+    assert flags.evaluate("limit", 0.5).value == 10.0
+
+
+def test_explicit_context_overrides_ambient_key_by_key(flags: Flags) -> None:
+    with flags.context(country="US", premium=False):
+        assert not flags.is_enabled("new_checkout")
+        assert flags.is_enabled("new_checkout", {"premium": True})
+        with flagkit.context(premium=True):
+            assert flags.is_enabled("new_checkout")
+            assert not flags.is_enabled("new_checkout", {"country": "DE"})
+        assert flagkit.current_context() == {"country": "US", "premium": False}
+    assert flagkit.current_context() == {}
+
+
+def test_context_is_isolated_between_threads(flags: Flags) -> None:
+    results: dict[str, bool] = {}
+    barrier = threading.Barrier(2)
+
+    def worker(name: str, country: str) -> None:
+        with flags.context(country=country, premium=True):
+            barrier.wait()
+            results[name] = flags.is_enabled("new_checkout")
+
+    threads = [
+        threading.Thread(target=worker, args=("us", "US")),
+        threading.Thread(target=worker, args=("de", "DE")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {"us": True, "de": False}
+
+
+def test_context_is_isolated_between_tasks(flags: Flags) -> None:
+    async def request(country: str) -> bool:
+        with flags.context(country=country, premium=True):
+            await asyncio.sleep(0.01)
+            return flags.is_enabled("new_checkout")
+
+    async def main() -> list[bool]:
+        return await asyncio.gather(*(request(c) for c in ["US", "DE", "US", "FR"]))
+
+    assert asyncio.run(main()) == [True, False, True, False]
+
+
+GARBAGE = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=50) | st.binary(max_size=10),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+ATTRIBUTES = ("country", "premium", "email", "v", "d", "n", "tags", "c", "user_id", "targeting_key", "x")
+
+
+@settings(max_examples=300, deadline=None)
+@given(ctx=st.dictionaries(st.sampled_from([*ATTRIBUTES]), GARBAGE))
+def test_evaluation_never_raises_whatever_the_context_holds(ctx: dict[str, Any]) -> None:
+    flags = Flags.from_dict(DOC)
+    for key in DOC["features"]:
+        flags.is_enabled(key, ctx)
+        flags.get_value(key, None, ctx)
+        flags.variant(key, ctx)
+        result = flags.evaluate(key, None, ctx)
+        assert result.reason in set(Reason)
+    flags.all_values(ctx)
+
+
+@pytest.mark.parametrize("ctx", [None, {}, [], "user", 42, {"email": "x" * 1_000_000}, {1: 2}])
+def test_non_mapping_contexts_do_not_raise(flags: Flags, ctx: Any) -> None:
+    flags.is_enabled("new_checkout", ctx)
+    flags.get_value("button_color", "blue", ctx)
+    result = flags.evaluate("regex", False, ctx)
+    assert result.reason in {Reason.DEFAULT, Reason.ERROR}
+
+
+def test_snapshot_pins_one_version() -> None:
+    provider = ManualProvider({"f": True})
+    flags = Flags(provider)
+    with flags.snapshot():
+        provider.publish({"f": False})
+        assert flags.is_enabled("f") is True
+        seen_in_thread: list[bool] = []
+        thread = threading.Thread(target=lambda: seen_in_thread.append(flags.is_enabled("f")))
+        thread.start()
+        thread.join()
+        assert seen_in_thread == [False]  # the pin is per thread
+    assert flags.is_enabled("f") is False
+
+
+class ManualProvider(Provider):
+    """A provider the test drives by hand."""
+
+    def __init__(self, features: dict[str, Any] | None = None) -> None:
+        super().__init__("manual")
+        self.report: Report | None = None
+        self.initial = features
+
+    def start(self, report: Report) -> None:
+        self.report = report
+        if self.initial is not None:
+            self.publish(self.initial)
+
+    def publish(self, features: dict[str, Any]) -> None:
+        assert self.report is not None
+        self.report(FlagSet.from_dict(features, source=self.name))
+
+    def fail(self, exc: BaseException) -> None:
+        assert self.report is not None
+        self.report(exc)
+
+
+def test_providers_listed_first_win_flag_by_flag() -> None:
+    first, second = ManualProvider({"a": 1}), ManualProvider({"a": 2, "b": 2})
+    flags = Flags(first, second)
+    assert flags.get_value("a", 0) == 1
+    assert flags.get_value("b", 0) == 2
+
+
+def test_on_change_reports_changed_keys() -> None:
+    provider = ManualProvider({"a": True, "b": True})
+    flags = Flags(provider)
+    seen: list[frozenset[str]] = []
+    flags.on_change(seen.append)
+    provider.publish({"a": True, "b": False, "c": 1})
+    provider.publish({"a": True, "b": False, "c": 1})  # no change: no call
+    assert seen == [frozenset({"b", "c"})]
+
+
+def test_errors_keep_last_good_flags_and_are_reported(caplog: pytest.LogCaptureFixture) -> None:
+    provider = ManualProvider({"a": True})
+    flags = Flags(provider)
+    errors: list[tuple[str, BaseException]] = []
+    flags.on_error(lambda name, exc: errors.append((name, exc)))
+    boom = ConfigError("flags.yaml:3: bad")
+    provider.fail(boom)
+    provider.fail(boom)
+    assert flags.is_enabled("a") is True
+    status = flags.status()["manual"]
+    assert status.state == "stale"
+    assert status.error_count == 2
+    assert "bad" in (status.last_error or "")
+    assert [e for _, e in errors] == [boom, boom]
+    assert sum("flags.yaml:3: bad" in r.getMessage() for r in caplog.records) == 1  # logged once
+    provider.publish({"a": False})
+    assert flags.status()["manual"].state == "ready"
+    assert flags.is_enabled("a") is False
+
+
+def test_provider_that_never_loaded_contributes_nothing() -> None:
+    broken, good = ManualProvider(), ManualProvider({"a": True})
+    flags = Flags(broken, good)
+    broken.fail(OSError("unreachable"))
+    assert flags.is_enabled("a") is True
+    assert flags.status()["manual"].state == "error"
+    assert flags.wait_ready(timeout=0.01) is False
+    broken.publish({"b": True})
+    assert flags.wait_ready(timeout=0.01) is True
+
+
+def test_listener_exceptions_do_not_break_reloads() -> None:
+    provider = ManualProvider({"a": True})
+    flags = Flags(provider)
+    flags.on_change(lambda keys: 1 / 0)
+    provider.publish({"a": False})
+    assert flags.is_enabled("a") is False
+
+
+def test_overrides_layer_and_restore() -> None:
+    flags = Flags.from_dict({"a": False})
+    outer = flags.push_overrides({"a": True, "new": "x"})
+    inner = flags.push_overrides({"a": False})
+    assert flags.evaluate("a", True).reason is Reason.OVERRIDE
+    assert flags.is_enabled("a") is False
+    flags.pop_overrides(inner)
+    assert flags.is_enabled("a") is True
+    assert flags.get_value("new", "") == "x"
+    flags.pop_overrides(outer)
+    assert flags.evaluate("a", True).reason is Reason.STATIC
+
+
+def test_from_file_raises_config_error_at_start(tmp_path: Path) -> None:
+    path = tmp_path / "f.yaml"
+    path.write_text("features:\n  a: {rules: [{serve: nope}]}\n")
+    with pytest.raises(ConfigError, match=r"f.yaml:2"):
+        Flags.from_file(path, watch=False)
+
+
+def test_flags_requires_providers() -> None:
+    with pytest.raises(TypeError, match="Provider"):
+        Flags({"a": True})  # type: ignore[arg-type]
+    assert Flags().is_enabled("x") is False
+    assert Flags().wait_ready(0) is True
+
+
+def test_close_is_idempotent_and_context_manager() -> None:
+    with Flags.from_dict({"a": True}) as flags:
+        assert flags.is_enabled("a")
+    flags.close()
+    flags.close()
+
+
+def test_evaluation_as_dict(flags: Flags) -> None:
+    assert flags.evaluate("limit", 0).as_dict() == {
+        "key": "limit", "value": 10, "variant": "10", "reason": "STATIC", "rule": None,
+        "error_code": None, "error_message": None,
+    }  # fmt: skip
