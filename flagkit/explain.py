@@ -1,0 +1,490 @@
+"""Why does this context get this variant? A step-by-step trace of one flag evaluation.
+
+The trace is built from the same pieces the compiler uses (``compile_condition`` for every
+condition, :func:`flagkit.bucketing.bucket` for splits), and the final answer is always the one
+the real compiled resolver gives: :func:`explain` runs both and records whether they agree in
+:attr:`Explanation.consistent` (a test keeps that true).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import operators
+from .bucketing import bucket
+from .compiler import DEFAULT_BUCKET_ATTRIBUTES, TOTAL_WEIGHT, WEIGHT_SCALE, CompiledFlag, compile_condition
+from .errors import format_path
+from .evaluation import Reason
+from .flagset import FlagSet
+from .schema import FlagDefinition, Rule
+
+__all__ = [
+    "ConditionTrace",
+    "Explanation",
+    "PrerequisiteTrace",
+    "RuleTrace",
+    "SplitTrace",
+    "attribute_value",
+    "explain",
+    "render_explanation",
+    "show",
+]
+
+_ABSENT: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionTrace:
+    """One node of a condition, with what it saw and whether it matched.
+
+    Attributes:
+        kind: ``attribute``, ``operator`` (one operator of a multi-operator mapping), ``all``,
+            ``any``, ``not`` or ``segment``.
+        matched: Whether this node matched the context.
+        attribute: The context attribute read (``attribute``/``operator`` nodes).
+        value: The value seen (``None`` when absent).
+        present: Whether the attribute was present in the context.
+        operator: ``eq``, ``in`` or the operator written (``attribute``/``operator`` nodes).
+        operand: The operand as written.
+        segment: The segment name (``segment`` nodes).
+        children: Sub-conditions.
+    """
+
+    kind: str
+    matched: bool
+    attribute: str | None = None
+    value: Any = None
+    present: bool = False
+    operator: str | None = None
+    operand: Any = None
+    segment: str | None = None
+    children: tuple[ConditionTrace, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (empty ones left out)."""
+        out: dict[str, Any] = {"kind": self.kind, "matched": self.matched}
+        if self.attribute is not None:
+            out.update(attribute=self.attribute, value=_jsonable(self.value), present=self.present)
+        if self.operator is not None:
+            out.update(operator=self.operator, operand=_jsonable(self.operand))
+        if self.segment is not None:
+            out["segment"] = self.segment
+        if self.children:
+            out["children"] = [child.as_dict() for child in self.children]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class SplitTrace:
+    """How a percentage split placed the context.
+
+    Attributes:
+        attribute: The bucketing attribute read (``bucket_by``, else ``targeting_key``/``user_id``).
+        value: Its value (``None`` when absent).
+        salt: The salt hashed with it (the flag's ``salt`` or key).
+        total_weight: Number of buckets (100,000: 0.001 % each).
+        bucket: The context's bucket in ``[0, total_weight)``, ``None`` when it cannot be bucketed.
+        ranges: ``(variant, start, end)`` per arm, half-open, in buckets, in the order written.
+        variant: The variant the bucket falls in (``None`` when not bucketed).
+    """
+
+    attribute: str
+    value: Any
+    salt: str
+    total_weight: int
+    bucket: int | None
+    ranges: tuple[tuple[str, int, int], ...]
+    variant: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return {
+            "attribute": self.attribute,
+            "value": _jsonable(self.value),
+            "salt": self.salt,
+            "total_weight": self.total_weight,
+            "bucket": self.bucket,
+            "ranges": [{"variant": v, "start": a, "end": b} for v, a, b in self.ranges],
+            "variant": self.variant,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RuleTrace:
+    """One rule of the flag and what happened to it.
+
+    Attributes:
+        index: Position in ``rules``.
+        label: The rule's name, or ``rules[i]``.
+        status: ``matched``, ``no match`` or ``not reached`` (an earlier rule matched).
+        condition: The trace of ``when`` (``None`` for a rule without ``when``, or not reached).
+        serve: The variant served by a fixed rule, or ``None`` for a split.
+        split: The split trace when the rule matched and serves a split.
+    """
+
+    index: int
+    label: str
+    status: str
+    condition: ConditionTrace | None = None
+    serve: str | None = None
+    split: SplitTrace | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return {
+            "index": self.index,
+            "label": self.label,
+            "status": self.status,
+            "condition": self.condition.as_dict() if self.condition else None,
+            "serve": self.serve,
+            "split": self.split.as_dict() if self.split else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PrerequisiteTrace:
+    """A flag listed in ``requires`` and whether it was on."""
+
+    key: str
+    value: Any
+    ok: bool
+    explanation: Explanation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """The result of one evaluation and how it was reached.
+
+    Attributes:
+        key: The flag key.
+        value: The value served (from the real compiled resolver).
+        variant: The variant served.
+        reason: Why.
+        rule: The matching rule's label, if any.
+        default_variant: The flag's default variant.
+        kind: ``static``, ``disabled`` or ``rules``.
+        prerequisites: The ``requires`` checks, in order (stops at the first failure).
+        rules: Every rule with its status.
+        consistent: True when the trace leads to the same result as the real resolver.
+    """
+
+    key: str
+    value: Any
+    variant: str
+    reason: Reason
+    rule: str | None
+    default_variant: str
+    kind: str
+    prerequisites: tuple[PrerequisiteTrace, ...] = ()
+    rules: tuple[RuleTrace, ...] = ()
+    consistent: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return {
+            "key": self.key,
+            "value": _jsonable(self.value),
+            "variant": self.variant,
+            "reason": str(self.reason),
+            "rule": self.rule,
+            "default_variant": self.default_variant,
+            "kind": self.kind,
+            "prerequisites": [
+                {
+                    "key": p.key,
+                    "value": _jsonable(p.value),
+                    "ok": p.ok,
+                    "explanation": p.explanation.as_dict() if p.explanation else None,
+                }
+                for p in self.prerequisites
+            ],
+            "rules": [rule.as_dict() for rule in self.rules],
+            "consistent": self.consistent,
+        }
+
+
+def attribute_value(context: Mapping[str, Any], name: str) -> Any:
+    """Read an attribute the way conditions do: ``now``, flat keys, then dotted paths.
+
+    Returns ``None`` when the attribute is absent.
+    """
+    if name == "now":
+        return operators.now()
+    value = context.get(name)
+    if value is not None or "." not in name:
+        return value
+    current: Any = context
+    for part in name.split("."):
+        if not isinstance(current, Mapping):
+            return None
+        current = current.get(part)
+    return current
+
+
+def explain(flagset: FlagSet, key: str, context: Mapping[str, Any]) -> Explanation:
+    """Evaluate ``key`` for ``context`` and trace every step.
+
+    Raises:
+        KeyError: The flag is not defined in ``flagset``.
+    """
+    table = {k: f.resolve for k, f in flagset.flags.items()}
+    segments = flagset.document.segments if flagset.document is not None else {}
+    return _Explainer(flagset.flags, table, segments, context).flag(key)
+
+
+class _Explainer:
+    def __init__(
+        self,
+        flags: Mapping[str, CompiledFlag],
+        table: Mapping[str, Any],
+        segments: Mapping[str, Any],
+        context: Mapping[str, Any],
+    ) -> None:
+        self.flags = flags
+        self.table = table
+        self.segments = segments
+        self.context = context
+
+    def flag(self, key: str) -> Explanation:
+        compiled = self.flags[key]
+        value, variant, reason, rule = compiled.resolve(self.context, self.table)
+        base = {"key": key, "value": value, "variant": variant, "reason": reason, "rule": rule}
+        default = compiled.default_variant
+        definition = compiled.definition
+        if definition is None:
+            return Explanation(
+                **base, default_variant=default, kind="static", consistent=reason is Reason.STATIC
+            )
+        if not definition.enabled:
+            ok = (variant, reason) == (default, Reason.DISABLED)
+            return Explanation(**base, default_variant=default, kind="disabled", consistent=ok)
+        prerequisites: list[PrerequisiteTrace] = []
+        expected: tuple[str, Reason, str | None] | None = None
+        for required in definition.requires:
+            inner = self.flag(required)
+            ok = bool(inner.value)
+            prerequisites.append(PrerequisiteTrace(required, inner.value, ok, inner))
+            if not ok:
+                expected = (default, Reason.PREREQUISITE_FAILED, None)
+                break
+        rules: list[RuleTrace] = []
+        for index, item in enumerate(definition.rules):
+            if expected is not None:
+                label = item.name or f"rules[{index}]"
+                rules.append(RuleTrace(index, label, "not reached", serve=_fixed(item)))
+                continue
+            trace, expected = self.rule(key, definition, default, index, item)
+            rules.append(trace)
+        if expected is None:
+            expected = (default, Reason.DEFAULT if definition.rules else Reason.STATIC, None)
+        return Explanation(
+            **base,
+            default_variant=default,
+            kind="rules",
+            prerequisites=tuple(prerequisites),
+            rules=tuple(rules),
+            consistent=expected == (variant, reason, rule),
+        )
+
+    def rule(
+        self, key: str, definition: FlagDefinition, default: str, index: int, item: Rule
+    ) -> tuple[RuleTrace, tuple[str, Reason, str | None] | None]:
+        label = item.name or f"rules[{index}]"
+        condition = None
+        if item.when is not None:
+            condition = self.condition(item.when)
+            if not condition.matched:
+                return RuleTrace(index, label, "no match", condition, _fixed(item)), None
+        if isinstance(item.serve, str):
+            return RuleTrace(index, label, "matched", condition, item.serve), (
+                item.serve,
+                Reason.TARGETING_MATCH,
+                label,
+            )
+        split = self.split(definition.salt or key, definition.bucket_by, item.serve)
+        outcome = (
+            (default, Reason.DEFAULT, label)
+            if split.variant is None
+            else (split.variant, Reason.SPLIT, label)
+        )
+        return RuleTrace(index, label, "matched", condition, None, split), outcome
+
+    def split(self, salt: str, bucket_by: str | None, serve: Mapping[str, float]) -> SplitTrace:
+        if bucket_by is not None:
+            attribute, value = bucket_by, attribute_value(self.context, bucket_by)
+        else:
+            first, second = DEFAULT_BUCKET_ATTRIBUTES
+            attribute, value = first, self.context.get(first)
+            if value is None:
+                value = self.context.get(second)
+                attribute = second if value is not None else f"{first} or {second}"
+        ranges: list[tuple[str, int, int]] = []
+        start = 0
+        for name, weight in serve.items():
+            end = start + round(weight * WEIGHT_SCALE)
+            ranges.append((name, start, end))
+            start = end
+        point: int | None = None
+        if value is not None and not isinstance(value, bool):
+            try:
+                point = bucket(salt, value, TOTAL_WEIGHT)
+            except ValueError:
+                point = None
+        chosen = None
+        if point is not None:
+            live = [r for r in ranges if r[2] > r[1]]
+            chosen = next((name for name, _, end in live if point < end), live[-1][0])
+        return SplitTrace(attribute, value, salt, TOTAL_WEIGHT, point, tuple(ranges), chosen)
+
+    def condition(self, cond: Mapping[str, Any]) -> ConditionTrace:
+        nodes = [self.entry(name, operand) for name, operand in cond.items()]
+        if len(nodes) == 1:
+            return nodes[0]
+        return ConditionTrace("all", all(n.matched for n in nodes), children=tuple(nodes))
+
+    def entry(self, name: str, operand: Any) -> ConditionTrace:
+        if name in ("all", "any"):
+            children = tuple(self.condition(item) for item in operand)
+            matched = all(c.matched for c in children) if name == "all" else any(c.matched for c in children)
+            return ConditionTrace(name, matched, children=children)
+        if name == "not":
+            inner = self.condition(operand)
+            return ConditionTrace("not", not inner.matched, children=(inner,))
+        if name == "segment":
+            inner = self.condition(self.segments[operand])
+            return ConditionTrace("segment", inner.matched, segment=operand, children=(inner,))
+        return self.attribute(name, operand)
+
+    def attribute(self, name: str, operand: Any) -> ConditionTrace:
+        predicate = compile_condition({name: operand}, self.segments)
+        if isinstance(predicate, list):  # pragma: no cover - the document was validated at load
+            raise ValueError(f"invalid condition on {name!r}: {predicate[0].message}")
+        matched = predicate(self.context)
+        value = attribute_value(self.context, name)
+        present = value is not None
+        if isinstance(operand, dict):
+            if len(operand) == 1:
+                ((op, arg),) = operand.items()
+                return ConditionTrace("attribute", matched, name, value, present, op, arg)
+            children = tuple(
+                ConditionTrace(
+                    "operator", operators.make_operator(op, arg)(value), name, value, present, op, arg
+                )
+                for op, arg in operand.items()
+            )
+            return ConditionTrace(
+                "attribute", matched, name, value, present, "all", operand, children=children
+            )
+        op = "in" if isinstance(operand, list) else "eq"
+        return ConditionTrace("attribute", matched, name, value, present, op, operand)
+
+
+def _fixed(rule: Rule) -> str | None:
+    return rule.serve if isinstance(rule.serve, str) else None
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+# --- text rendering -----------------------------------------------------------------------
+
+
+def show(value: Any) -> str:
+    """A value as a reader expects it: JSON for data, ISO time for the ``now`` clock."""
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _percent(units: int, total: int) -> str:
+    return f"{units * 100 / total:.3f}".rstrip("0").rstrip(".") + " %"
+
+
+def _seen(node: ConditionTrace) -> str:
+    if not node.present:
+        return "absent"
+    if node.attribute == "now" and isinstance(node.value, float):
+        stamp = dt.datetime.fromtimestamp(node.value, dt.UTC).isoformat(timespec="seconds")
+        return f"now = {stamp}"
+    return show(node.value)
+
+
+def _mark(matched: bool) -> str:
+    return "✓" if matched else "✗"
+
+
+def _render_condition(node: ConditionTrace, indent: str, out: list[str]) -> None:
+    mark = _mark(node.matched)
+    if node.kind in ("attribute", "operator"):
+        if node.children:
+            out.append(f"{indent}{mark} {node.attribute} (saw {_seen(node)})")
+            for child in node.children:
+                out.append(f"{indent}    {_mark(child.matched)} {child.operator} {show(child.operand)}")
+            return
+        subject = node.attribute if node.kind == "attribute" else ""
+        out.append(f"{indent}{mark} {subject} {node.operator} {show(node.operand)}  (saw {_seen(node)})")
+        return
+    if node.kind == "segment":
+        out.append(f"{indent}{mark} segment {node.segment}")
+    else:
+        out.append(f"{indent}{mark} {node.kind}:")
+    for child in node.children:
+        _render_condition(child, indent + "    ", out)
+
+
+def _render_split(split: SplitTrace, indent: str, out: list[str]) -> None:
+    total = split.total_weight
+    arms = ", ".join(
+        f"{name} [{_percent(a, total)}, {_percent(b, total)})" if b > a else f"{name} (0 %)"
+        for name, a, b in split.ranges
+    )
+    out.append(f"{indent}split on {split.attribute} = {show(split.value)}, salt {show(split.salt)}")
+    out.append(f"{indent}ranges: {arms}")
+    if split.bucket is None:
+        why = "absent" if split.value is None else "not bucketable"
+        out.append(f"{indent}bucketing attribute {why}: the default variant is served")
+    else:
+        where = f"bucket {split.bucket:,} of {total:,} ({_percent(split.bucket, total)})"
+        out.append(f"{indent}{where} → {split.variant}")
+
+
+def render_explanation(explanation: Explanation, indent: str = "") -> list[str]:
+    """The trace as text lines (what ``flagkit eval --explain`` prints)."""
+    out: list[str] = []
+    if explanation.kind == "static":
+        out.append(f"{indent}{explanation.key} is a static flag: everyone gets {show(explanation.value)}")
+        return out
+    if explanation.kind == "disabled":
+        out.append(
+            f"{indent}{explanation.key} is disabled (enabled: false): "
+            f"everyone gets the default variant {explanation.default_variant!r}"
+        )
+        return out
+    for prereq in explanation.prerequisites:
+        verdict = "on" if prereq.ok else "not on → PREREQUISITE_FAILED"
+        out.append(f"{indent}requires {prereq.key}: {show(prereq.value)} ({verdict})")
+        if prereq.explanation is not None:
+            out.extend(render_explanation(prereq.explanation, indent + "    "))
+    for rule in explanation.rules:
+        path = format_path(("rules", rule.index))
+        title = f"{indent}{path} {rule.label!r}" if rule.label != path else f"{indent}{path}"
+        serve = f" → serve {rule.serve}" if rule.serve is not None else " → split"
+        out.append(f"{title}: {rule.status}{serve if rule.status != 'no match' else ''}")
+        if rule.status == "not reached":
+            continue
+        if rule.condition is None:
+            out.append(f"{indent}    (no `when`: matches everyone)")
+        else:
+            _render_condition(rule.condition, indent + "    ", out)
+        if rule.split is not None:
+            _render_split(rule.split, indent + "    ", out)
+    if not explanation.rules and not explanation.prerequisites:
+        out.append(f"{indent}no rules: everyone gets the default variant {explanation.default_variant!r}")
+    elif explanation.reason is Reason.DEFAULT and explanation.rule is None:
+        out.append(f"{indent}no rule matched: default variant {explanation.default_variant!r}")
+    if not explanation.consistent:  # pragma: no cover - would be a bug; tests keep it unreachable
+        out.append(f"{indent}warning: this trace disagrees with the evaluation; please report it")
+    return out

@@ -1,0 +1,131 @@
+"""Warnings about valid flag files: things that load fine but are probably mistakes or debt.
+
+Checks (each warning carries a ``code``):
+
+* ``expired`` — the flag's ``expires`` date has passed: remove the flag and its code paths.
+* ``unreachable-rule`` — a rule comes after a rule without ``when``, which catches everyone
+  (a split without ``when`` too: a context it cannot bucket gets the default, not the next rule).
+* ``single-variant-split`` — one variant of a split has all the weight (the others have 0), so
+  the split serves one variant to everyone: write ``serve: <variant>``, or finish the rollout.
+* ``unused-segment`` — a segment no flag refers to.
+
+Lint runs on a loaded :class:`~flagkit.FlagSet`; it reads only the validated document, in one
+pass, so it costs far less than loading.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+
+from .errors import format_path
+from .flagset import FlagSet
+from .loading import line_for, locate_lines
+from .schema import FlagDefinition
+
+__all__ = ["LintWarning", "lint"]
+
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LintWarning:
+    """One warning about a flag file.
+
+    Attributes:
+        code: Machine-readable kind (``expired``, ``unreachable-rule``, ``single-variant-split``,
+            ``unused-segment``).
+        message: What is wrong and what to do, in words.
+        path: Path of the field inside the document, e.g. ``("features", "x", "rules", 2)``.
+        source: The file name.
+        line: 1-based line number, when known.
+    """
+
+    code: str
+    message: str
+    path: Path = ()
+    source: str | None = None
+    line: int | None = None
+
+    @property
+    def flag(self) -> str | None:
+        """The flag key the warning is about, if any."""
+        if len(self.path) >= 2 and self.path[0] == "features":
+            return str(self.path[1])
+        return None
+
+    def __str__(self) -> str:
+        where = self.source or "<flags>"
+        if self.line is not None:
+            where = f"{where}:{self.line}"
+        field = format_path(self.path)
+        return f"{where}: {field}: {self.message} [{self.code}]" if field else f"{where}: {self.message}"
+
+
+def lint(
+    flagset: FlagSet, *, today: dt.date | None = None, data: bytes | str | None = None
+) -> list[LintWarning]:
+    """Every warning for a loaded flag set, in document order.
+
+    Args:
+        flagset: The flags, loaded from a document (``flagset.document`` set).
+        today: The date ``expires`` is compared with (defaults to today, local time).
+        data: The document's text; when given, warnings carry line numbers.
+    """
+    doc = flagset.document
+    if doc is None:
+        return []
+    today = today or dt.date.today()
+    source = flagset.source
+    out: list[LintWarning] = []
+    for key, flag in doc.features.items():
+        if not isinstance(flag, FlagDefinition):
+            continue
+        base: Path = ("features", key)
+        if flag.expires is not None and flag.expires < today:
+            days = (today - flag.expires).days
+            out.append(
+                LintWarning(
+                    "expired",
+                    f"expired on {flag.expires.isoformat()} ({days} day{'s' if days != 1 else ''} ago): "
+                    "remove the flag and the code paths it guards",
+                    (*base, "expires"),
+                    source,
+                )
+            )
+        catch_all: int | None = None
+        for index, rule in enumerate(flag.rules):
+            path = (*base, "rules", index)
+            if catch_all is not None:
+                label = f" {rule.name!r}" if rule.name else ""
+                out.append(
+                    LintWarning(
+                        "unreachable-rule",
+                        f"rule{label} can never match: rules[{catch_all}] has no `when` and catches everyone",
+                        path,
+                        source,
+                    )
+                )
+            elif rule.when is None:
+                catch_all = index
+            if isinstance(rule.serve, dict):
+                live = [name for name, weight in rule.serve.items() if weight > 0]
+                if len(live) == 1:
+                    out.append(
+                        LintWarning(
+                            "single-variant-split",
+                            f"split serves only {live[0]!r} (every other variant has weight 0): "
+                            f"write `serve: {live[0]}`",
+                            (*path, "serve"),
+                            source,
+                        )
+                    )
+    for name in doc.segments:
+        if name in flagset.unused_segments:
+            out.append(
+                LintWarning("unused-segment", "segment is not used by any flag", ("segments", name), source)
+            )
+    if out and data is not None:
+        marks = locate_lines(data)
+        out = [replace(w, line=line_for(marks, w.path)) for w in out]
+    return out

@@ -1,0 +1,329 @@
+"""Find flag keys referenced from code and templates: the flag-debt report.
+
+Python files are parsed with :mod:`ast` (never imported or run). A reference is a call whose
+name is one of :data:`KEY_CALLS` with the key as a string literal, as the first argument or
+``key=`` (``flags.is_enabled("x")``, ``flagkit.get_value("x", 0)``, ``@flags.when("x")``,
+``@flags.variants("x")``...), a keyword or dict key of :data:`OVERRIDE_CALLS`
+(``override_flags(x=True)``, ``override_flags({"x": True})``), or the pytest fixture
+``flagkit_overrides.set("x", ...)`` / ``.update(x=...)`` (see :data:`FIXTURE_NAMES`). Keys that
+are not literals are counted as *dynamic* references, which the report cannot check.
+
+Templates (:data:`TEMPLATE_SUFFIXES`) are searched with regular expressions for Django's
+``{% flag "x" %}`` and Jinja's ``flag_enabled("x")`` / ``flag_value("x", ...)``.
+
+A line containing ``flagkit: ignore`` is skipped.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import difflib
+import os
+import re
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .flagset import FlagSet
+from .schema import FlagDefinition
+
+__all__ = [
+    "KEY_CALLS",
+    "OVERRIDE_CALLS",
+    "SKIP_DIRS",
+    "TEMPLATE_SUFFIXES",
+    "DebtReport",
+    "Reference",
+    "ScanResult",
+    "debt_report",
+    "scan_paths",
+    "scan_python",
+    "scan_template",
+]
+
+KEY_CALLS = frozenset(
+    {"is_enabled", "get_value", "variant", "evaluate", "when", "variants", "get_flag", "flag_enabled"}
+)
+"""Functions and methods whose first argument (or ``key=``) is a flag key."""
+OVERRIDE_CALLS = frozenset({"override_flags"})
+"""Functions whose keyword names (and dict-literal keys) are flag keys."""
+FIXTURE_NAMES = frozenset({"flagkit_overrides"})
+"""The pytest fixture. ``.set("x", v)`` and ``.update(x=v)`` count on any receiver whose name ends
+in ``overrides`` (``flagkit_overrides``, a project's ``flag_overrides`` wrapper), also after
+``.use(client)``."""
+TEMPLATE_SUFFIXES = frozenset({".html", ".htm", ".txt", ".jinja", ".jinja2", ".j2", ".djhtml"})
+"""Files searched as Django/Jinja templates."""
+SKIP_DIRS = frozenset(
+    {"node_modules", "__pycache__", "site-packages", "build", "dist", "venv", "env", "htmlcov"}
+)
+"""Directory names never descended into (hidden directories, like ``.git`` or ``.venv``, neither)."""
+
+_IGNORE = "flagkit: ignore"
+_TEMPLATE_PATTERNS = (
+    # Django: {% flag "x" %} ... {% endflag %}, {% flag_value "x" ... %}
+    re.compile(r"""\{%-?\s*(?P<how>flag|flag_value|flag_variant)\s+(?P<q>["'])(?P<key>[^"'\n]+)(?P=q)"""),
+    # Jinja: {% if flag_enabled("x") %}, {{ flag_value("x", "blue") }}
+    re.compile(r"""\b(?P<how>flag_enabled|flag_value|flag_variant)\(\s*(?P<q>["'])(?P<key>[^"'\n]+)(?P=q)"""),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """One place a flag key is used.
+
+    Attributes:
+        key: The flag key, or ``None`` for a dynamic (non-literal) key.
+        file: The file, as given or found.
+        line: 1-based line number.
+        how: What referenced it, e.g. ``is_enabled()``, ``override_flags``, ``{% flag %}``.
+    """
+
+    key: str | None
+    file: str
+    line: int
+    how: str
+
+    @property
+    def location(self) -> str:
+        """``file:line``."""
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(slots=True)
+class ScanResult:
+    """Everything a scan found.
+
+    Attributes:
+        references: Literal flag keys, in file order.
+        dynamic: Calls whose key is not a literal (not checked against the flag file).
+        errors: ``(file, message)`` for files that could not be read or parsed.
+        files: Number of files scanned.
+    """
+
+    references: list[Reference] = field(default_factory=list)
+    dynamic: list[Reference] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    files: int = 0
+
+
+def _call_name(func: ast.expr) -> tuple[str | None, str | None]:
+    """``(name, receiver)`` of a call: ``flags.is_enabled`` → ``("is_enabled", "flags")``.
+
+    ``x.use(client).set`` has the receiver ``x``.
+    """
+    if isinstance(func, ast.Name):
+        return func.id, None
+    if isinstance(func, ast.Attribute):
+        receiver = func.value
+        if (
+            isinstance(receiver, ast.Call)
+            and isinstance(receiver.func, ast.Attribute)
+            and receiver.func.attr == "use"
+        ):
+            receiver = receiver.func.value
+        if isinstance(receiver, ast.Name):
+            return func.attr, receiver.id
+        if isinstance(receiver, ast.Attribute):
+            return func.attr, receiver.attr
+        return func.attr, None
+    return None, None
+
+
+def _literal(node: ast.expr) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+class _Visitor(ast.NodeVisitor):
+    def __init__(self, filename: str, ignored: set[int]) -> None:
+        self.filename = filename
+        self.ignored = ignored
+        self.references: list[Reference] = []
+        self.dynamic: list[Reference] = []
+
+    def add(self, key: str | None, node: ast.AST, how: str) -> None:
+        line = getattr(node, "lineno", 0)
+        if line in self.ignored:
+            return
+        found = self.references if key is not None else self.dynamic
+        found.append(Reference(key, self.filename, line, how))
+
+    def key_argument(self, node: ast.Call, how: str) -> None:
+        arg: ast.expr | None = node.args[0] if node.args else None
+        if arg is None:
+            arg = next((kw.value for kw in node.keywords if kw.arg == "key"), None)
+        if arg is None or isinstance(arg, ast.Starred):
+            return
+        self.add(_literal(arg), arg, how)
+
+    def mapping(self, node: ast.Call, how: str, args: Iterable[ast.expr]) -> None:
+        for kw in node.keywords:
+            if kw.arg is None:
+                if isinstance(kw.value, ast.Dict):
+                    self.dict_keys(kw.value, how)
+            else:
+                self.add(kw.arg, kw.value, how)
+        for arg in args:
+            if isinstance(arg, ast.Dict):
+                self.dict_keys(arg, how)
+
+    def dict_keys(self, node: ast.Dict, how: str) -> None:
+        for key in node.keys:
+            if key is not None:
+                self.add(_literal(key), key, how)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        name, receiver = _call_name(node.func)
+        if name in KEY_CALLS:
+            self.key_argument(node, f"{name}()")
+        elif name in OVERRIDE_CALLS or name in FIXTURE_NAMES:
+            self.mapping(node, str(name), node.args)
+        elif receiver is not None and receiver.endswith("overrides") and name == "set":
+            self.key_argument(node, f"{receiver}.set()")
+        elif receiver is not None and receiver.endswith("overrides") and name == "update":
+            self.mapping(node, f"{receiver}.update()", node.args)
+        self.generic_visit(node)
+
+
+def _ignored_lines(text: str) -> set[int]:
+    if _IGNORE not in text:
+        return set()
+    return {n for n, line in enumerate(text.splitlines(), 1) if _IGNORE in line}
+
+
+def scan_python(text: str, filename: str = "<string>") -> tuple[list[Reference], list[Reference]]:
+    """References in Python source: ``(literal, dynamic)``.
+
+    Raises:
+        SyntaxError: The source does not parse.
+    """
+    with warnings.catch_warnings():  # invalid escapes etc. in scanned code are not our warnings
+        warnings.simplefilter("ignore")
+        tree = ast.parse(text, filename=filename)
+    visitor = _Visitor(filename, _ignored_lines(text))
+    visitor.visit(tree)
+    return visitor.references, visitor.dynamic
+
+
+def scan_template(text: str, filename: str = "<string>") -> list[Reference]:
+    """References in a Django or Jinja template."""
+    ignored = _ignored_lines(text)
+    found: list[tuple[int, Reference]] = []
+    for pattern in _TEMPLATE_PATTERNS:
+        for match in pattern.finditer(text):
+            line = text.count("\n", 0, match.start()) + 1
+            if line in ignored:
+                continue
+            how = match["how"]
+            how = f"{{% {how} %}}" if match.group(0).startswith("{%") else f"{how}()"
+            found.append((match.start(), Reference(match["key"], filename, line, how)))
+    return [ref for _, ref in sorted(found, key=lambda item: item[0])]
+
+
+def _walk(paths: Sequence[str | os.PathLike[str]]) -> Iterator[Path]:
+    for root in paths:
+        path = Path(root)
+        if path.is_file():
+            yield path
+            continue
+        if not path.is_dir():
+            raise FileNotFoundError(f"no such file or directory: {path}")
+        for dirpath, dirnames, filenames in os.walk(path):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_DIRS)
+            for name in sorted(filenames):
+                candidate = Path(dirpath, name)
+                if candidate.suffix in (".py", ".pyi") or candidate.suffix in TEMPLATE_SUFFIXES:
+                    yield candidate
+
+
+def scan_paths(paths: Sequence[str | os.PathLike[str]]) -> ScanResult:
+    """Scan files and directories (recursively) for flag references.
+
+    Files given explicitly are scanned whatever their suffix (``.py``/``.pyi`` as Python, the
+    rest as templates); in directories only Python files and :data:`TEMPLATE_SUFFIXES` are.
+
+    Raises:
+        FileNotFoundError: A path does not exist.
+    """
+    result = ScanResult()
+    for path in _walk(paths):
+        name = str(path)
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            result.errors.append((name, exc.strerror or str(exc)))
+            continue
+        result.files += 1
+        if path.suffix in (".py", ".pyi"):
+            try:
+                refs, dynamic = scan_python(text, name)
+            except (SyntaxError, ValueError) as exc:
+                line = getattr(exc, "lineno", None)
+                result.errors.append((f"{name}:{line}" if line else name, f"cannot parse: {exc.args[0]}"))
+                continue
+            result.references.extend(refs)
+            result.dynamic.extend(dynamic)
+        else:
+            result.references.extend(scan_template(text, name))
+    return result
+
+
+@dataclass(slots=True)
+class DebtReport:
+    """Code references checked against the flag definitions.
+
+    Attributes:
+        undefined: Keys used in code but not defined (likely typos), with where.
+        suggestions: For undefined keys, the closest defined key.
+        unused: Defined keys never referenced from code (nor required by another flag).
+        expired: Keys past their ``expires`` date still referenced, with the date and where.
+        used: Number of distinct defined keys referenced.
+    """
+
+    undefined: dict[str, list[Reference]] = field(default_factory=dict)
+    suggestions: dict[str, str] = field(default_factory=dict)
+    unused: list[str] = field(default_factory=list)
+    expired: dict[str, tuple[dt.date, list[Reference]]] = field(default_factory=dict)
+    used: int = 0
+
+    @property
+    def problems(self) -> bool:
+        """True when keys are undefined or expired flags are still used."""
+        return bool(self.undefined or self.expired)
+
+
+def debt_report(scan: ScanResult, flagsets: Sequence[FlagSet], *, today: dt.date | None = None) -> DebtReport:
+    """Compare a scan with the flags defined in ``flagsets``.
+
+    Args:
+        scan: What :func:`scan_paths` found.
+        flagsets: The flag files (a key defined in any of them counts as defined).
+        today: The date ``expires`` is compared with (defaults to today).
+    """
+    today = today or dt.date.today()
+    defined: dict[str, FlagDefinition | None] = {}
+    required: set[str] = set()
+    for flagset in flagsets:
+        for key, flag in flagset.flags.items():
+            defined.setdefault(key, flag.definition)
+            if flag.definition is not None:
+                required.update(flag.definition.requires)
+    by_key: dict[str, list[Reference]] = {}
+    for ref in scan.references:
+        if ref.key is not None:
+            by_key.setdefault(ref.key, []).append(ref)
+    report = DebtReport()
+    for key, refs in by_key.items():
+        if key not in defined:
+            report.undefined[key] = refs
+            close = difflib.get_close_matches(key, defined, n=1, cutoff=0.75)
+            if close:
+                report.suggestions[key] = close[0]
+            continue
+        report.used += 1
+        definition = defined[key]
+        if definition is not None and definition.expires is not None and definition.expires < today:
+            report.expired[key] = (definition.expires, refs)
+    report.unused = [key for key in defined if key not in by_key and key not in required]
+    return report
