@@ -272,18 +272,6 @@ def _weights(serve: dict[str, float], path: Path, issues: _Issues) -> list[tuple
     return out if ok else None
 
 
-def _bucket_value_getter(attribute: str | None) -> Callable[[Mapping[str, Any]], Any]:
-    if attribute is not None:
-        return _getter(attribute)
-    first, second = DEFAULT_BUCKET_ATTRIBUTES
-
-    def default(ctx: Mapping[str, Any]) -> Any:
-        value = ctx.get(first)
-        return ctx.get(second) if value is None else value
-
-    return default
-
-
 def _split_resolver(
     salt: str,
     attribute: str | None,
@@ -293,7 +281,7 @@ def _split_resolver(
     prefix = encode_pair_prefix(salt)
     heads = _TEXT_HEADS
     hash32 = mmh3.hash
-    get = _bucket_value_getter(attribute)
+    scale = TOTAL_WEIGHT
     edges: list[tuple[int, Resolution]] = []
     running = 0
     for units, resolution in arms:
@@ -303,20 +291,56 @@ def _split_resolver(
     table = tuple(edges)
     last = table[-1][1]
 
-    def split(ctx: Mapping[str, Any]) -> Resolution:
-        value = get(ctx)
-        if type(value) is str:
-            raw = value.encode("utf-8", "surrogatepass")
-            n = len(raw)
-            data = prefix + (heads[n] if n < 256 else cbor_encode(value)[: -n or None]) + raw
-        elif value is None or value is True or value is False:
-            return fallback
-        else:
-            try:
-                data = prefix + cbor_encode(value)
-            except ValueError:
+    def slow_point(value: Any) -> int | None:
+        """Bucket of a non-ASCII-fast value (non-str, long or unencodable strings); None = no bucket."""
+        if value is None or value is True or value is False:
+            return None
+        try:
+            data = prefix + cbor_encode(value)
+        except ValueError:
+            return None
+        point: int = (hash32(data, 0, False) * scale) >> 32
+        return point
+
+    # The common case is specialised: the default attributes, or a plain attribute name,
+    # and string values shorter than 256 UTF-8 bytes.
+    if attribute is None:
+        first, second = DEFAULT_BUCKET_ATTRIBUTES
+    elif "." not in attribute and attribute != "now":
+        first, second = attribute, attribute
+    else:
+        getter = _getter(attribute)
+
+        def split_any(ctx: Mapping[str, Any]) -> Resolution:
+            point = slow_point(getter(ctx))
+            if point is None:
                 return fallback
-        point = (hash32(data, 0, False) * TOTAL_WEIGHT) >> 32
+            for edge, resolution in table:
+                if point < edge:
+                    return resolution
+            return last
+
+        return split_any
+
+    def split(ctx: Mapping[str, Any]) -> Resolution:
+        value = ctx.get(first)
+        if value is None:
+            value = ctx.get(second)
+        if type(value) is str:
+            try:
+                raw = value.encode()
+            except UnicodeEncodeError:  # lone surrogates: encoded as flagd's CBOR does
+                raw = value.encode("utf-8", "surrogatepass")
+            n = len(raw)
+            if n < 256:
+                point = (hash32(prefix + heads[n] + raw, 0, False) * scale) >> 32
+            else:
+                point = slow_point(value)  # type: ignore[assignment]  # never None for str
+        else:
+            maybe = slow_point(value)
+            if maybe is None:
+                return fallback
+            point = maybe
         for edge, resolution in table:
             if point < edge:
                 return resolution
