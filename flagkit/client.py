@@ -15,7 +15,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -195,18 +195,18 @@ class Flags:
             key: The flag key.
             context: Attributes of the user/request, merged over the ambient context.
         """
-        if context is None:
-            ctx = AMBIENT.get()
-        else:
-            ambient = AMBIENT.get()
-            ctx = {**ambient, **context} if ambient else context
         snap = self._snapshot if not self._pins else (self._pin.get() or self._snapshot)
         resolve = snap.table.get(key)
         if resolve is None:
             if self._strict:
                 raise FlagNotFoundError(key)
             return False
-        try:
+        try:  # zero-cost unless it raises; the merge is inside because a non-mapping context fails there
+            if context is None:
+                ctx = AMBIENT.get()
+            else:
+                ambient = AMBIENT.get()
+                ctx = {**ambient, **context} if ambient else context
             return resolve(ctx, snap.table)[0] is True
         except Exception:
             return False
@@ -217,11 +217,6 @@ class Flags:
         The value must have the type of ``default`` (``int`` is accepted for a ``float``
         default; ``None`` as default accepts any type).
         """
-        if context is None:
-            ctx = AMBIENT.get()
-        else:
-            ambient = AMBIENT.get()
-            ctx = {**ambient, **context} if ambient else context
         snap = self._snapshot if not self._pins else (self._pin.get() or self._snapshot)
         resolve = snap.table.get(key)
         if resolve is None:
@@ -229,6 +224,11 @@ class Flags:
                 raise FlagNotFoundError(key)
             return default
         try:
+            if context is None:
+                ctx = AMBIENT.get()
+            else:
+                ambient = AMBIENT.get()
+                ctx = {**ambient, **context} if ambient else context
             value = resolve(ctx, snap.table)[0]
         except Exception:
             return default
@@ -238,11 +238,6 @@ class Flags:
 
     def variant(self, key: str, context: Mapping[str, Any] | None = None) -> str | None:
         """The name of the variant served, or ``None`` if the flag is unknown or errored."""
-        if context is None:
-            ctx = AMBIENT.get()
-        else:
-            ambient = AMBIENT.get()
-            ctx = {**ambient, **context} if ambient else context
         snap = self._snapshot if not self._pins else (self._pin.get() or self._snapshot)
         resolve = snap.table.get(key)
         if resolve is None:
@@ -250,17 +245,17 @@ class Flags:
                 raise FlagNotFoundError(key)
             return None
         try:
+            if context is None:
+                ctx = AMBIENT.get()
+            else:
+                ambient = AMBIENT.get()
+                ctx = {**ambient, **context} if ambient else context
             return resolve(ctx, snap.table)[1]
         except Exception:
             return None
 
     def evaluate(self, key: str, default: T, context: Mapping[str, Any] | None = None) -> Evaluation[T]:
         """Full details: value, variant, reason, matching rule and error code."""
-        if context is None:
-            ctx = AMBIENT.get()
-        else:
-            ambient = AMBIENT.get()
-            ctx = {**ambient, **context} if ambient else context
         snap = self._snapshot if not self._pins else (self._pin.get() or self._snapshot)
         resolve = snap.table.get(key)
         if resolve is None:
@@ -271,6 +266,11 @@ class Flags:
                 f"flag {key!r} is not defined",
             )  # fmt: skip
         try:
+            if context is None:
+                ctx = AMBIENT.get()
+            else:
+                ambient = AMBIENT.get()
+                ctx = {**ambient, **context} if ambient else context
             value, variant, reason, rule = resolve(ctx, snap.table)
         except Exception as exc:
             code = ErrorCode.PARSE_ERROR if isinstance(exc, AttributeError | TypeError) else ErrorCode.GENERAL
@@ -292,9 +292,12 @@ class Flags:
     def all_values(self, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """``{key: value}`` for every flag (e.g. to bootstrap a front end). Errors are skipped."""
         self._check_fork()
-        ctx = self._merge(context)
         snap = self._current()
         out: dict[str, Any] = {}
+        try:
+            ctx = self._merge(context)
+        except Exception:  # a context that is not a mapping: nothing can be evaluated
+            return out
         for key, resolve in snap.table.items():
             try:
                 out[key] = resolve(ctx, snap.table)[0]
@@ -325,7 +328,7 @@ class Flags:
 
     # --- context and pinning ------------------------------------------------------------
 
-    def context(self, **attributes: Any) -> Any:
+    def context(self, **attributes: Any) -> AbstractContextManager[Mapping[str, Any]]:
         """Ambient context for every evaluation in the block (see :func:`flagkit.context`)."""
         self._check_fork()
         return context(**attributes)

@@ -154,6 +154,7 @@ class _ConditionCompiler:
         self.compiled: dict[str, Predicate] = {}
         self.in_progress: set[str] = set()
         self.used: set[str] = set()
+        self.depends: dict[str, frozenset[str]] = {}  # segment -> segments it uses, transitively
 
     def segment(self, name: Any, path: Path) -> Predicate | None:
         if not isinstance(name, str) or name not in self.segments:
@@ -162,12 +163,16 @@ class _ConditionCompiler:
             return None
         self.used.add(name)
         if name in self.compiled:
+            self.used |= self.depends[name]
             return self.compiled[name]
         if name in self.in_progress:
             self.issues.add(f"segment {name!r} refers to itself", path)
             return None
         self.in_progress.add(name)
+        outer, self.used = self.used, {name}
         pred = self.condition(self.segments[name], ("segments", name))
+        self.depends[name] = frozenset(self.used)
+        self.used = outer | self.used
         self.in_progress.discard(name)
         if pred is not None:
             self.compiled[name] = pred

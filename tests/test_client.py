@@ -307,3 +307,33 @@ def test_evaluation_as_dict(flags: Flags) -> None:
         "key": "limit", "value": 10, "variant": "10", "reason": "STATIC", "rule": None,
         "error_code": None, "error_message": None,
     }  # fmt: skip
+
+
+@pytest.mark.parametrize("ctx", [[], "user", 42, [("a", 1)]])
+def test_non_mapping_context_inside_ambient_context_does_not_raise(flags: Flags, ctx: Any) -> None:
+    with flags.context(country="US"):
+        assert flags.is_enabled("new_checkout", ctx) is False
+        assert flags.get_value("limit", 0, ctx) == 0
+        assert flags.variant("limit", ctx) is None
+        assert flags.evaluate("limit", 0, ctx).reason is Reason.ERROR
+        assert flags.all_values(ctx) == {}
+
+
+def test_change_in_a_nested_segment_is_reported_for_flags_using_it() -> None:
+    def doc(domain: str) -> dict[str, Any]:
+        return {
+            "segments": {"inner": {"email": {"ends_with": domain}}, "outer": {"segment": "inner"}},
+            "features": {
+                "a": {"rules": [{"when": {"segment": "outer"}, "serve": "on"}]},
+                "b": {"rules": [{"when": {"segment": "outer"}, "serve": "on"}]},
+                "c": True,
+            },
+        }
+
+    provider = ManualProvider(doc("@x.com"))
+    flags = Flags(provider)
+    seen: list[frozenset[str]] = []
+    flags.on_change(seen.append)
+    provider.publish(doc("@y.com"))
+    assert seen == [frozenset({"a", "b"})]
+    assert flags.is_enabled("b", {"email": "me@y.com"})
