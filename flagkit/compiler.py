@@ -277,6 +277,12 @@ def _weights(serve: dict[str, float], path: Path, issues: _Issues) -> list[tuple
     return out if ok else None
 
 
+def _default_bucket_value(ctx: Mapping[str, Any]) -> Any:
+    first, second = DEFAULT_BUCKET_ATTRIBUTES
+    value = ctx.get(first)
+    return ctx.get(second) if value is None else value
+
+
 def _split_resolver(
     salt: str,
     attribute: str | None,
@@ -309,22 +315,22 @@ def _split_resolver(
 
     # The common case is specialised: the default attributes, or a plain attribute name,
     # and string values shorter than 256 UTF-8 bytes.
+    getter = _getter(attribute) if attribute is not None else _default_bucket_value
+
+    def split_any(ctx: Mapping[str, Any]) -> Resolution:
+        point = slow_point(getter(ctx))
+        if point is None:
+            return fallback
+        for edge, resolution in table:
+            if point < edge:
+                return resolution
+        return last
+
     if attribute is None:
         first, second = DEFAULT_BUCKET_ATTRIBUTES
     elif "." not in attribute and attribute != "now":
         first, second = attribute, attribute
     else:
-        getter = _getter(attribute)
-
-        def split_any(ctx: Mapping[str, Any]) -> Resolution:
-            point = slow_point(getter(ctx))
-            if point is None:
-                return fallback
-            for edge, resolution in table:
-                if point < edge:
-                    return resolution
-            return last
-
         return split_any
 
     def split(ctx: Mapping[str, Any]) -> Resolution:
@@ -337,10 +343,9 @@ def _split_resolver(
             except UnicodeEncodeError:  # lone surrogates: encoded as flagd's CBOR does
                 raw = value.encode("utf-8", "surrogatepass")
             n = len(raw)
-            if n < 256:
-                point = (hash32(prefix + heads[n] + raw, 0, False) * scale) >> 32
-            else:
-                point = slow_point(value)  # type: ignore[assignment]  # never None for str
+            if n >= 256:
+                return split_any(ctx)
+            point = (hash32(prefix + heads[n] + raw, 0, False) * scale) >> 32
         else:
             maybe = slow_point(value)
             if maybe is None:
