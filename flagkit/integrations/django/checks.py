@@ -1,0 +1,71 @@
+"""System checks run by ``manage.py check`` (and ``runserver``/``migrate``).
+
+* ``flagkit.E001``: ``settings.FLAGKIT`` is invalid.
+* ``flagkit.E002``: the flag file is invalid (one error per problem, with file and line).
+* ``flagkit.E003``: the flag file cannot be read.
+* ``flagkit.E004``: another configured provider failed to deliver flags.
+* ``flagkit.W001``: ``FlagkitMiddleware`` is not installed (no per-request context).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+
+from flagkit import ConfigError, FileProvider, FlagkitError, FlagSet
+
+from .conf import load_settings
+from .flags import get_flags
+
+__all__ = ["check_flagkit"]
+
+MIDDLEWARE = "flagkit.integrations.django.middleware.FlagkitMiddleware"
+
+
+@checks.register("flagkit")
+def check_flagkit(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Validate the ``FLAGKIT`` setting, the flag file and the providers."""
+    try:
+        conf = load_settings()
+    except ImproperlyConfigured as exc:
+        return [checks.Error(str(exc), hint="See docs/integrations.md#django.", id="flagkit.E001")]
+    messages: list[checks.CheckMessage] = []
+    if conf.file is not None:
+        messages.extend(_check_file(conf.file))
+    if conf.providers:
+        file_name = FileProvider(conf.file, watch=False).name if conf.file is not None else None
+        for name, status in get_flags().status().items():
+            if status.state == "error" and name != file_name:
+                messages.append(
+                    checks.Error(f"flag provider {name} failed: {status.last_error}", id="flagkit.E004")
+                )
+    if MIDDLEWARE not in getattr(settings, "MIDDLEWARE", ()):
+        messages.append(
+            checks.Warning(
+                "FlagkitMiddleware is not in MIDDLEWARE: flags are evaluated without request context.",
+                hint=f"Add {MIDDLEWARE!r} after AuthenticationMiddleware.",
+                id="flagkit.W001",
+            )
+        )
+    return messages
+
+
+def _check_file(path: str) -> list[checks.CheckMessage]:
+    try:
+        FlagSet.from_file(path)
+    except ConfigError as exc:
+        return [
+            checks.Error(str(issue), hint="Fix the flag file; `flagkit validate` shows the same.", obj=path,
+                         id="flagkit.E002")
+            for issue in exc.issues
+        ]  # fmt: skip
+    except OSError as exc:
+        return [checks.Error(f"cannot read flag file {path}: {exc.strerror or exc}", id="flagkit.E003")]
+    except FlagkitError as exc:
+        return [checks.Error(f"cannot load flag file {path}: {exc}", id="flagkit.E003")]
+    return []

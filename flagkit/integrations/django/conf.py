@@ -1,0 +1,126 @@
+"""The ``FLAGKIT`` setting: every key, its default and its validation in one place.
+
+.. code-block:: python
+
+    FLAGKIT = {
+        "FILE": BASE_DIR / "features.yaml",  # a YAML/JSON flag file (lowest precedence)
+        "WATCH": True,                       # reload FILE when it changes
+        "PROVIDERS": [],                     # more providers, first wins: instances or dotted paths
+        "STRICT": False,                     # unknown keys raise FlagNotFoundError (for tests)
+        "CONTEXT": None,                     # dotted path or callable: request -> dict of attributes
+        "USER_CONTEXT": True,                # add user_id / ip / path / method to the context
+        "PIN_SNAPSHOT": True,                # one flag version per request
+    }
+
+Without ``FILE`` and ``PROVIDERS`` the integration uses the module-level default client
+(:func:`flagkit.configure`), so an app may configure flags itself.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest
+from django.utils.module_loading import import_string
+
+from flagkit import Provider
+
+__all__ = ["DEFAULTS", "FlagkitSettings", "load_settings"]
+
+ContextGetter = Callable[[HttpRequest], Mapping[str, Any] | None]
+
+DEFAULTS: Mapping[str, Any] = {
+    "FILE": None,
+    "WATCH": True,
+    "PROVIDERS": (),
+    "STRICT": False,
+    "CONTEXT": None,
+    "USER_CONTEXT": True,
+    "PIN_SNAPSHOT": True,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FlagkitSettings:
+    """``settings.FLAGKIT`` merged over :data:`DEFAULTS` and checked."""
+
+    file: str | None
+    watch: bool
+    providers: tuple[Provider, ...]
+    strict: bool
+    context: ContextGetter | None
+    user_context: bool
+    pin_snapshot: bool
+
+    @property
+    def configured(self) -> bool:
+        """True when the setting names a flag source (else the default client is used)."""
+        return self.file is not None or bool(self.providers)
+
+
+def load_settings() -> FlagkitSettings:
+    """Read ``settings.FLAGKIT``.
+
+    Raises:
+        ImproperlyConfigured: Unknown key, wrong type, or a dotted path that does not import.
+    """
+    raw = getattr(settings, "FLAGKIT", None) or {}
+    if not isinstance(raw, Mapping):
+        raise ImproperlyConfigured(f"FLAGKIT must be a dict, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - set(DEFAULTS))
+    if unknown:
+        raise ImproperlyConfigured(
+            f"FLAGKIT has unknown key(s) {', '.join(map(repr, unknown))}; known: {', '.join(DEFAULTS)}"
+        )
+    merged = {**DEFAULTS, **raw}
+    file = merged["FILE"]
+    if file is not None and not isinstance(file, str | os.PathLike):
+        raise ImproperlyConfigured(f"FLAGKIT['FILE'] must be a path, got {type(file).__name__}")
+    for key in ("WATCH", "STRICT", "USER_CONTEXT", "PIN_SNAPSHOT"):
+        if not isinstance(merged[key], bool):
+            raise ImproperlyConfigured(f"FLAGKIT[{key!r}] must be True or False")
+    if isinstance(merged["PROVIDERS"], str | bytes) or not isinstance(merged["PROVIDERS"], list | tuple):
+        raise ImproperlyConfigured("FLAGKIT['PROVIDERS'] must be a list")
+    return FlagkitSettings(
+        file=os.fspath(file) if file is not None else None,
+        watch=merged["WATCH"],
+        providers=tuple(_provider(item, index) for index, item in enumerate(merged["PROVIDERS"])),
+        strict=merged["STRICT"],
+        context=_context_getter(merged["CONTEXT"]),
+        user_context=merged["USER_CONTEXT"],
+        pin_snapshot=merged["PIN_SNAPSHOT"],
+    )
+
+
+def _import(path: str, what: str) -> Any:
+    try:
+        return import_string(path)
+    except ImportError as exc:
+        raise ImproperlyConfigured(f"{what}: cannot import {path!r}: {exc}") from exc
+
+
+def _provider(item: Any, index: int) -> Provider:
+    where = f"FLAGKIT['PROVIDERS'][{index}]"
+    if isinstance(item, str):
+        item = _import(item, where)
+    if not isinstance(item, Provider) and callable(item):
+        item = item()  # a factory (e.g. a Provider subclass or a function returning one)
+    if not isinstance(item, Provider):
+        raise ImproperlyConfigured(f"{where} must be a flagkit Provider, got {type(item).__name__}")
+    return item
+
+
+def _context_getter(value: Any) -> ContextGetter | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = _import(value, "FLAGKIT['CONTEXT']")
+    if not callable(value):
+        raise ImproperlyConfigured(f"FLAGKIT['CONTEXT'] must be callable, got {type(value).__name__}")
+    getter: ContextGetter = value
+    return getter

@@ -1,0 +1,123 @@
+"""The client the Django integration uses, and the per-request context."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest
+
+import flagkit
+from flagkit import FileProvider, Flags
+
+from .conf import FlagkitSettings, load_settings
+
+__all__ = ["get_flags", "request_context"]
+
+logger = logging.getLogger("flagkit")
+
+_lock = threading.Lock()
+_state: tuple[FlagkitSettings, Flags | None] | None = None
+
+
+def _load() -> tuple[FlagkitSettings, Flags | None]:
+    global _state
+    state = _state
+    if state is not None:
+        return state
+    with _lock:
+        if _state is None:
+            conf = load_settings()
+            client: Flags | None = None
+            if conf.configured:
+                providers = list(conf.providers)
+                if conf.file is not None:
+                    providers.append(FileProvider(conf.file, watch=conf.watch))
+                # Never raises for a bad file: it serves no flags and the system check reports it.
+                client = Flags(*providers, strict=conf.strict)
+                flagkit.configure(flags=client)
+            _state = (conf, client)
+        return _state
+
+
+def get_flags() -> Flags:
+    """The client built from ``settings.FLAGKIT``, or the default client when it names no source.
+
+    A client built from settings is also installed as the module-level default client, so
+    ``flagkit.is_enabled(...)`` and ``flagkit.testing.override_flags(...)`` reach it.
+
+    Raises:
+        ImproperlyConfigured: ``settings.FLAGKIT`` is invalid.
+    """
+    client = _load()[1]
+    return client if client is not None else flagkit.get_client()
+
+
+def get_settings() -> FlagkitSettings:
+    """The validated ``FLAGKIT`` setting (cached until the setting changes)."""
+    return _load()[0]
+
+
+def reset() -> None:
+    """Forget the client and settings (closing a client built here); the next use rebuilds them."""
+    global _state
+    with _lock:
+        state, _state = _state, None
+    if state is not None and state[1] is not None:
+        state[1].close()
+
+
+def on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    """``setting_changed`` receiver: rebuild after ``override_settings(FLAGKIT=...)``.
+
+    The new client is built (and installed as the default client) at once, so overrides
+    made right after, such as ``override_flags(...)`` on the default client, reach it.
+    """
+    if setting == "FLAGKIT":
+        reset()
+        with contextlib.suppress(ImproperlyConfigured):  # reported by the check / on first use
+            get_flags()
+
+
+def request_context(request: HttpRequest, user: Any = None) -> dict[str, Any]:
+    """The evaluation context of a request.
+
+    With ``USER_CONTEXT`` (the default): ``path``, ``method``, ``ip`` (``REMOTE_ADDR``) and,
+    for an authenticated user, ``user_id`` (``str(user.pk)``). The ``CONTEXT`` callable's
+    attributes are merged over those. A failing ``CONTEXT`` callable is logged and skipped,
+    so a bug there never turns into a 500.
+
+    Args:
+        request: The request.
+        user: The user, when already resolved (async middleware); else ``request.user``.
+    """
+    conf = get_settings()
+    ctx: dict[str, Any] = {}
+    if conf.user_context:
+        ctx["path"] = request.path
+        if request.method:
+            ctx["method"] = request.method
+        ip = request.META.get("REMOTE_ADDR")
+        if ip:
+            ctx["ip"] = ip
+        if user is None:
+            user = getattr(request, "user", None)
+        if user is not None and getattr(user, "is_authenticated", False):
+            ctx["user_id"] = str(user.pk)
+    if conf.context is not None:
+        try:
+            extra = conf.context(request)
+        except Exception:
+            logger.exception("flagkit: FLAGKIT['CONTEXT'] callable failed; using the default context")
+            return ctx
+        if isinstance(extra, Mapping):
+            ctx.update(extra)
+        elif extra is not None:
+            logger.error(
+                "flagkit: FLAGKIT['CONTEXT'] returned %s, not a mapping; ignored", type(extra).__name__
+            )
+    return ctx

@@ -1,0 +1,63 @@
+"""FlagkitMiddleware: per-request evaluation context, snapshot pinning and ``request.flags``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.http import HttpRequest, HttpResponseBase
+
+import flagkit
+
+from .flags import get_flags, get_settings, request_context
+
+__all__ = ["FlagkitMiddleware"]
+
+
+class FlagkitMiddleware:
+    """Sets the ambient flag context for each request; works under WSGI and ASGI.
+
+    Add it after ``AuthenticationMiddleware`` so ``request.user`` is known::
+
+        MIDDLEWARE = [..., "django.contrib.auth.middleware.AuthenticationMiddleware",
+                      "flagkit.integrations.django.middleware.FlagkitMiddleware", ...]
+
+    Inside the request (views, templates rendered by the response, code they call)
+    every evaluation sees the request's context (see
+    :func:`~flagkit.integrations.django.flags.request_context`), answers come from one
+    pinned flag version, and ``request.flags`` is the client.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self._async = iscoroutinefunction(get_response)
+        if self._async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self._async:
+            return self.__acall__(request)
+        with self._scope(request, request_context(request)):
+            return self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        user = None
+        if get_settings().user_context and hasattr(request, "auser"):
+            user = await request.auser()  # never a lazy DB hit from async code
+        get_response: Callable[[HttpRequest], Awaitable[HttpResponseBase]] = self.get_response
+        with self._scope(request, request_context(request, user)):
+            return await get_response(request)
+
+    def _scope(self, request: HttpRequest, ctx: dict[str, Any]) -> ExitStack:
+        flags = get_flags()
+        request.flags = flags  # type: ignore[attr-defined]  # documented request attribute
+        stack = ExitStack()
+        stack.enter_context(flagkit.context(**{str(k): v for k, v in ctx.items()}))
+        if get_settings().pin_snapshot:
+            stack.enter_context(flags.snapshot())
+        return stack

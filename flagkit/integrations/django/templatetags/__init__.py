@@ -1,0 +1,1 @@
+"""Template tag libraries (``{% load flagkit %}``)."""

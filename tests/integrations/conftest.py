@@ -1,0 +1,79 @@
+"""Shared by the framework tests: one flag file, users inside/outside its rollout, file edits."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from flagkit import Flags
+
+ROLLOUT_YAML = """\
+features:
+  new_checkout:
+    rules:
+      - name: staff
+        when: {plan: staff}
+        serve: on
+      - name: half of the users
+        serve: {on: 50, off: 50}
+  button_color:
+    variants: {blue: "#00f", green: "#0f0"}
+    default: blue
+    rules:
+      - when: {plan: pro}
+        serve: green
+"""
+
+ALL_ON_YAML = """\
+features:
+  new_checkout: true
+  button_color:
+    variants: {blue: "#00f", green: "#0f0"}
+    default: green
+"""
+
+
+def write_flags(path: Path, text: str) -> None:
+    """Replace the flag file the way editors and deploy tools do: write a temp file, rename it."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _rollout_user_ids() -> tuple[int, int]:
+    """An integer user id inside the 50 % rollout and one outside (same hashing as the app)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "features.yaml"
+        write_flags(path, ROLLOUT_YAML)
+        with Flags.from_file(path, watch=False) as flags:
+            inside = next(i for i in range(1, 500) if flags.is_enabled("new_checkout", {"user_id": str(i)}))
+            outside = next(
+                i for i in range(1, 500) if not flags.is_enabled("new_checkout", {"user_id": str(i)})
+            )
+    return inside, outside
+
+
+INSIDE_USER, OUTSIDE_USER = _rollout_user_ids()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll ``predicate`` until it is true (returns True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+@pytest.fixture
+def flag_file(tmp_path: Path) -> Path:
+    """A fresh copy of the rollout flag file."""
+    path = tmp_path / "features.yaml"
+    write_flags(path, ROLLOUT_YAML)
+    return path

@@ -1,0 +1,92 @@
+"""URLconf and views of the Django test project."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import path
+
+import flagkit
+from flagkit.integrations.django.decorators import flag_required
+
+BARRIER: threading.Barrier | None = None
+"""Set by the concurrency test so that every request is in flight at once."""
+
+
+def extra_context(request: HttpRequest) -> dict[str, Any]:
+    """FLAGKIT["CONTEXT"]: the app's own attributes (here from headers)."""
+    ctx: dict[str, Any] = {}
+    if "X-Plan" in request.headers:
+        ctx["plan"] = request.headers["X-Plan"]
+    if "X-Request-Id" in request.headers:
+        ctx["request_id"] = request.headers["X-Request-Id"]
+    return ctx
+
+
+def checkout(request: HttpRequest) -> HttpResponse:
+    return render(request, "django_checkout.html", {"flag_key": "new_checkout"})
+
+
+def whoami(request: HttpRequest) -> JsonResponse:
+    if BARRIER is not None:
+        BARRIER.wait(timeout=10)
+    return JsonResponse(
+        {
+            "context": dict(flagkit.current_context()),
+            "new_checkout": flagkit.is_enabled("new_checkout"),
+            "same_client": request.flags is flagkit.get_client(),  # type: ignore[attr-defined]  # set by middleware
+        }
+    )
+
+
+async def async_whoami(request: HttpRequest) -> JsonResponse:
+    before = dict(flagkit.current_context())
+    await asyncio.sleep(0.02)  # let the other requests' tasks run in between
+    return JsonResponse(
+        {
+            "before": before,
+            "context": dict(flagkit.current_context()),
+            "new_checkout": flagkit.is_enabled("new_checkout"),
+        }
+    )
+
+
+def pinned(request: HttpRequest) -> JsonResponse:
+    """Answers stay the same within a request even if the flags change meanwhile."""
+    first = flagkit.is_enabled("new_checkout")
+    handle = request.flags.push_overrides({"new_checkout": not first})  # type: ignore[attr-defined]  # set by middleware
+    try:
+        second = flagkit.is_enabled("new_checkout")
+    finally:
+        request.flags.pop_overrides(handle)  # type: ignore[attr-defined]  # set by middleware
+    return JsonResponse({"first": first, "second": second})
+
+
+@flag_required("new_checkout")
+def beta(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("beta page")
+
+
+@flag_required("new_checkout", redirect_to="checkout")
+def beta_or_checkout(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("beta page")
+
+
+@flag_required("new_checkout")
+async def async_beta(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("async beta page")
+
+
+urlpatterns = [
+    path("checkout/", checkout, name="checkout"),
+    path("whoami/", whoami),
+    path("async-whoami/", async_whoami),
+    path("pinned/", pinned),
+    path("beta/", beta),
+    path("beta-or-checkout/", beta_or_checkout),
+    path("async-beta/", async_beta),
+]

@@ -1,0 +1,317 @@
+"""Django integration against a real project: settings module, test client, templates, checks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import django
+import pytest
+
+os.environ["DJANGO_SETTINGS_MODULE"] = "tests.integrations.django_settings"
+django.setup()
+
+# Django must be set up before these imports.
+from django.contrib.auth.models import User  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.core.management.base import SystemCheckError  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.template import Context, Template, TemplateSyntaxError  # noqa: E402
+from django.test import AsyncClient, Client, override_settings  # noqa: E402
+from django.test.utils import setup_test_environment, teardown_test_environment  # noqa: E402
+
+import flagkit  # noqa: E402
+from flagkit.integrations.django import get_flags  # noqa: E402
+from flagkit.integrations.django.checks import check_flagkit  # noqa: E402
+from flagkit.testing import FlagOverrides, override_flags  # noqa: E402
+
+from . import django_views  # noqa: E402
+from .conftest import ALL_ON_YAML, INSIDE_USER, OUTSIDE_USER, wait_for, write_flags  # noqa: E402
+
+CONTEXT = "tests.integrations.django_views.extra_context"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def django_test_environment() -> Iterator[None]:
+    setup_test_environment()
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    User.objects.create_user("inside", id=INSIDE_USER)
+    User.objects.create_user("outside", id=OUTSIDE_USER)
+    yield
+    connection.creation.destroy_test_db(old_name, verbosity=0)
+    teardown_test_environment()
+
+
+@pytest.fixture
+def flagkit_settings(flag_file: Path) -> Iterator[Path]:
+    """FLAGKIT pointing at a fresh copy of the rollout file (watched)."""
+    with override_settings(FLAGKIT={"FILE": flag_file, "CONTEXT": CONTEXT}):
+        yield flag_file
+
+
+def client_for(user_id: int | None) -> Client:
+    client = Client()
+    if user_id is not None:
+        client.force_login(User.objects.get(id=user_id))
+    return client
+
+
+def page(response: Any) -> str:
+    assert response.status_code == 200
+    return str(response.content.decode())
+
+
+# --- pages for users inside and outside the rollout ----------------------------------------------
+
+
+@pytest.mark.usefixtures("flagkit_settings")
+def test_same_file_gives_each_user_the_expected_page() -> None:
+    inside = page(client_for(INSIDE_USER).get("/checkout/"))
+    outside = page(client_for(OUTSIDE_USER).get("/checkout/"))
+    anonymous = page(Client().get("/checkout/"))
+    assert inside.startswith("new checkout")
+    assert "filter=on" in inside
+    assert "dynamic on" in inside
+    assert outside.startswith("old checkout")
+    assert "filter=off" in outside
+    assert "dynamic on" not in outside
+    assert anonymous.startswith("old checkout")  # no user_id: the split serves the default
+
+
+@pytest.mark.usefixtures("flagkit_settings")
+def test_context_callable_adds_app_attributes() -> None:
+    staff = page(Client().get("/checkout/", headers={"X-Plan": "staff"}))
+    pro = page(Client().get("/checkout/", headers={"X-Plan": "pro"}))
+    assert staff.startswith("new checkout")
+    assert "color=green" in pro
+    assert "value=#0f0" in pro
+    assert "chosen=green" in pro
+    assert "color=blue" in staff
+
+
+@pytest.mark.usefixtures("flagkit_settings")
+def test_default_request_context() -> None:
+    data = client_for(INSIDE_USER).get("/whoami/", headers={"X-Plan": "pro"}, REMOTE_ADDR="10.1.2.3").json()
+    assert data["context"] == {
+        "path": "/whoami/",
+        "method": "GET",
+        "ip": "10.1.2.3",
+        "user_id": str(INSIDE_USER),
+        "plan": "pro",
+    }
+    assert data["same_client"] is True
+    assert data["new_checkout"] is True
+
+
+def test_user_context_can_be_turned_off(flag_file: Path) -> None:
+    with override_settings(FLAGKIT={"FILE": flag_file, "USER_CONTEXT": False, "CONTEXT": CONTEXT}):
+        data = client_for(INSIDE_USER).get("/whoami/", headers={"X-Plan": "free"}).json()
+    assert data["context"] == {"plan": "free"}
+
+
+def test_failing_context_callable_is_logged_not_raised(
+    flag_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(request: Any) -> dict[str, Any]:
+        raise RuntimeError("bug in the app's context callable")
+
+    with override_settings(FLAGKIT={"FILE": flag_file, "CONTEXT": broken}):
+        data = Client().get("/whoami/").json()
+    assert data["context"] == {"path": "/whoami/", "method": "GET", "ip": "127.0.0.1"}
+    assert "CONTEXT'] callable failed" in caplog.text
+
+
+@pytest.mark.usefixtures("flagkit_settings")
+def test_snapshot_pinned_for_the_request() -> None:
+    data = client_for(INSIDE_USER).get("/pinned/").json()
+    assert data == {"first": True, "second": True}
+
+
+@pytest.mark.usefixtures("flagkit_settings")
+def test_flag_required_404_and_redirect() -> None:
+    assert client_for(INSIDE_USER).get("/beta/").content == b"beta page"
+    assert client_for(OUTSIDE_USER).get("/beta/").status_code == 404
+    response = client_for(OUTSIDE_USER).get("/beta-or-checkout/")
+    assert response.status_code == 302
+    assert response["Location"] == "/checkout/"
+    assert client_for(INSIDE_USER).get("/beta-or-checkout/").content == b"beta page"
+
+
+@pytest.mark.usefixtures("flagkit_settings")
+def test_flag_required_on_async_view() -> None:
+    async def main() -> tuple[int, int]:
+        on = await AsyncClient().get("/async-beta/", headers={"X-Plan": "staff"})
+        off = await AsyncClient().get("/async-beta/", headers={"X-Plan": "free"})
+        return on.status_code, off.status_code
+
+    assert asyncio.run(main()) == (200, 404)
+
+
+# --- isolation between concurrent requests ---------------------------------------------------------
+
+
+@pytest.mark.usefixtures("flagkit_settings")
+def test_context_does_not_leak_between_concurrent_threads() -> None:
+    count = 8
+    django_views.BARRIER = threading.Barrier(count)
+    results: dict[int, dict[str, Any]] = {}
+
+    def request(i: int) -> None:
+        plan = "staff" if i % 2 else "free"
+        response = Client().get("/whoami/", headers={"X-Plan": plan, "X-Request-Id": str(i)})
+        results[i] = response.json()
+
+    try:
+        threads = [threading.Thread(target=request, args=(i,)) for i in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(15)
+    finally:
+        django_views.BARRIER = None
+    assert len(results) == count
+    for i, data in results.items():
+        assert data["context"]["request_id"] == str(i)
+        assert data["context"]["plan"] == ("staff" if i % 2 else "free")
+        assert data["new_checkout"] is bool(i % 2)
+
+
+@pytest.mark.usefixtures("flagkit_settings")
+def test_context_does_not_leak_between_concurrent_async_requests() -> None:
+    async def main() -> list[Any]:
+        client = AsyncClient()
+        return await asyncio.gather(
+            *(
+                client.get(
+                    "/async-whoami/", headers={"X-Plan": "staff" if i % 2 else "free", "X-Request-Id": str(i)}
+                )
+                for i in range(10)
+            )
+        )
+
+    responses = asyncio.run(main())
+    for i, response in enumerate(responses):
+        data = json.loads(response.content)
+        assert data["before"] == data["context"]
+        assert data["context"]["request_id"] == str(i)
+        assert data["new_checkout"] is bool(i % 2)
+    assert flagkit.current_context() == {}
+
+
+# --- changes without restarting ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_editing_the_flag_file_changes_the_next_response(flagkit_settings: Path) -> None:
+    client = client_for(OUTSIDE_USER)
+    assert page(client.get("/checkout/")).startswith("old checkout")
+    write_flags(flagkit_settings, ALL_ON_YAML)
+    assert wait_for(lambda: page(client.get("/checkout/")).startswith("new checkout"))
+    assert "color=green" in page(client.get("/checkout/"))
+
+
+@pytest.mark.usefixtures("flagkit_settings")
+def test_override_flags_reaches_the_app() -> None:
+    with override_flags(new_checkout=True):  # the default client, which the integration installed
+        assert page(client_for(OUTSIDE_USER).get("/checkout/")).startswith("new checkout")
+    assert page(client_for(OUTSIDE_USER).get("/checkout/")).startswith("old checkout")
+
+
+@pytest.mark.usefixtures("flagkit_settings")
+def test_flagkit_overrides_fixture_reaches_the_app(flagkit_overrides: FlagOverrides) -> None:
+    flagkit_overrides.set("new_checkout", False)
+    assert client_for(INSIDE_USER).get("/beta/").status_code == 404
+
+
+def test_without_a_source_the_default_client_is_used() -> None:
+    with override_settings(FLAGKIT={}):
+        mine = flagkit.Flags.from_dict({"new_checkout": True})
+        flagkit.configure(flags=mine)
+        assert get_flags() is mine
+        assert page(Client().get("/checkout/")).startswith("new checkout")
+
+
+# --- templates ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("flagkit_settings")
+def test_flag_tag_without_else_and_syntax_errors() -> None:
+    with flagkit.context(plan="staff"):
+        assert (
+            Template('{% load flagkit %}{% flag "new_checkout" %}on{% endflag %}').render(Context()) == "on"
+        )
+    assert Template('{% load flagkit %}{% flag "new_checkout" %}on{% endflag %}').render(Context()) == ""
+    with pytest.raises(TemplateSyntaxError, match="exactly one argument"):
+        Template("{% load flagkit %}{% flag %}x{% endflag %}")
+    with pytest.raises(TemplateSyntaxError):
+        Template('{% load flagkit %}{% flag "x" %}never closed')
+
+
+# --- settings and system checks ---------------------------------------------------------------------------
+
+
+def test_check_passes_for_a_valid_file(flag_file: Path) -> None:
+    with override_settings(FLAGKIT={"FILE": flag_file}):
+        assert check_flagkit() == []
+        call_command("check", verbosity=0)
+
+
+def test_check_reports_an_invalid_flag_file(tmp_path: Path) -> None:
+    bad = tmp_path / "features.yaml"
+    bad.write_text("features:\n  ok: true\n  broken:\n    variants: {a: 1}\n    default: nope\n")
+    with override_settings(FLAGKIT={"FILE": bad}):
+        messages = check_flagkit()
+        assert [m.id for m in messages] == ["flagkit.E002"]
+        assert f"{bad}:" in messages[0].msg
+        assert "broken" in messages[0].msg
+        with pytest.raises(SystemCheckError, match=r"flagkit\.E002"):
+            call_command("check")
+        # the site still runs: the bad file serves no flags instead of crashing start-up
+        assert page(Client().get("/checkout/")).startswith("old checkout")
+
+
+def test_check_reports_a_missing_file(tmp_path: Path) -> None:
+    with override_settings(FLAGKIT={"FILE": tmp_path / "missing.yaml", "WATCH": False}):
+        assert [m.id for m in check_flagkit()] == ["flagkit.E003"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"FIEL": "x.yaml"}, "unknown key"),
+        ({"STRICT": "yes"}, "must be True or False"),
+        ({"PROVIDERS": "flagkit.DictProvider"}, "must be a list"),
+        ({"PROVIDERS": ["no.such.module.provider"]}, "cannot import"),
+        ({"PROVIDERS": [42]}, "must be a flagkit Provider"),
+        ({"CONTEXT": 42}, "must be callable"),
+        ({"FILE": 42}, "must be a path"),
+        ("not a dict", "must be a dict"),
+    ],
+)
+def test_check_reports_invalid_settings(setting: Any, message: str) -> None:
+    with override_settings(FLAGKIT=setting):
+        messages = check_flagkit()
+    assert [m.id for m in messages] == ["flagkit.E001"]
+    assert message in messages[0].msg
+
+
+def test_providers_setting_and_strict(flag_file: Path) -> None:
+    first = flagkit.DictProvider({"new_checkout": True}, name="first")
+    with override_settings(FLAGKIT={"PROVIDERS": [first], "FILE": flag_file, "STRICT": True}):
+        flags = get_flags()
+        assert flags.providers[0] is first
+        assert flags.is_enabled("new_checkout")  # PROVIDERS win over FILE
+        assert flags.get_value("button_color", "") == "#00f"  # FILE still supplies the rest
+        with pytest.raises(flagkit.FlagNotFoundError):
+            flags.is_enabled("missing")
+        assert check_flagkit() == []
+
+
+def test_check_warns_when_middleware_missing(flag_file: Path) -> None:
+    with override_settings(FLAGKIT={"FILE": flag_file}, MIDDLEWARE=[]):
+        assert [m.id for m in check_flagkit()] == ["flagkit.W001"]
