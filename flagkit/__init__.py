@@ -23,7 +23,7 @@ from .context import context, current_context
 from .errors import ConfigError, ConfigIssue, FlagkitError, FlagNotFoundError, SourceError
 from .evaluation import ErrorCode, Evaluation, Reason
 from .flagset import FlagSet
-from .providers import DictProvider, FileProvider, Provider
+from .providers import DictProvider, EnvProvider, FileProvider, HttpProvider, Provider
 
 __version__ = "0.1.0.dev0"
 
@@ -32,6 +32,7 @@ __all__ = [
     "ConfigError",
     "ConfigIssue",
     "DictProvider",
+    "EnvProvider",
     "ErrorCode",
     "Evaluation",
     "FileProvider",
@@ -39,6 +40,7 @@ __all__ = [
     "FlagSet",
     "FlagkitError",
     "Flags",
+    "HttpProvider",
     "Provider",
     "ProviderStatus",
     "Reason",

@@ -2,6 +2,8 @@
 
 from .base import Provider, Report
 from .dict import DictProvider
+from .env import EnvProvider
 from .file import FileProvider
+from .http import HttpProvider
 
-__all__ = ["DictProvider", "FileProvider", "Provider", "Report"]
+__all__ = ["DictProvider", "EnvProvider", "FileProvider", "HttpProvider", "Provider", "Report"]

@@ -1,0 +1,328 @@
+"""One HTTP GET with the guarantees HttpProvider needs, on the standard library only.
+
+* an overall deadline covering DNS, connect, TLS, headers and every body read (a server
+  trickling one byte per second never holds a fetch past it);
+* a body size limit, checked against Content-Length and while reading;
+* truncated bodies detected (Content-Length not met, broken chunked encoding);
+* redirects followed by hand: credentials are dropped when the origin changes and an
+  https → http downgrade is refused;
+* secrets (header values, URL passwords and query values) masked in every message.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import http.client
+import socket
+import ssl
+import threading
+import time
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..errors import SourceError
+
+__all__ = ["Fetcher", "Response", "mask_url"]
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 5
+_CHUNK = 64 * 1024
+_USER_AGENT = "flagkit"
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password and query values replaced by ``***`` (safe to log)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "<invalid url>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in userinfo else f"***@{host}"
+    query = parts.query
+    if query:
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+        query = "&".join(f"{urllib.parse.quote(k)}=***" for k, _ in pairs) or "***"
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A completed GET.
+
+    Attributes:
+        status: 200 or 304.
+        body: The body (empty for 304).
+        etag: The ``ETag`` header, if any.
+        last_modified: The ``Last-Modified`` header, if any.
+        content_type: The ``Content-Type`` header, if any.
+        url: The final URL after redirects (masked).
+    """
+
+    status: int
+    body: bytes
+    etag: str | None
+    last_modified: str | None
+    content_type: str | None
+    url: str
+
+
+class _Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+        self.seconds = seconds
+
+    def remaining(self, cap: float) -> float:
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"fetch took longer than the {self.seconds:g}s deadline")
+        return min(cap, left)
+
+
+def _resolve(host: str, port: int, timeout: float) -> list[tuple[int, int, int, str, tuple[str, int]]]:
+    """getaddrinfo with a timeout: the resolver runs in a daemon thread that may be abandoned."""
+    result: list[object] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            result.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except BaseException as exc:  # handed to the waiting thread
+            result.append(exc)
+        done.set()
+
+    threading.Thread(target=run, name="flagkit-http-dns", daemon=True).start()
+    if not done.wait(timeout):
+        raise TimeoutError(f"DNS lookup of {host!r} timed out")
+    outcome = result[0]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome  # type: ignore[return-value]  # getaddrinfo's list, checked above
+
+
+class _Connection(http.client.HTTPConnection):
+    """HTTP(S) connection to pre-resolved addresses, with TLS when a context is given."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        addresses: list[tuple[int, int, int, str, tuple[str, int]]],
+        timeout: float,
+        tls: ssl.SSLContext | None,
+    ) -> None:
+        self.default_port = 443 if tls is not None else 80
+        super().__init__(host, port, timeout=timeout)
+        self._addresses = addresses
+        self._tls = tls
+
+    def connect(self) -> None:
+        error: OSError | None = None
+        for family, socktype, proto, _, address in self._addresses:
+            sock = socket.socket(family, socktype, proto)
+            try:
+                sock.settimeout(self.timeout)
+                sock.connect(address)
+                if self._tls is not None:
+                    sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+            except OSError as exc:
+                sock.close()
+                error = exc
+                continue
+            self.sock = sock
+            return
+        raise error or OSError(f"no address for {self.host}")
+
+
+class Fetcher:
+    """Performs guarded GETs for one URL. Safe to use from one thread at a time.
+
+    Args:
+        url: ``http://`` or ``https://`` URL (credentials in it become Basic auth).
+        headers: Extra request headers; their values are treated as secrets.
+        timeout: Connect and per-read timeout in seconds.
+        deadline: Overall limit for one fetch, redirects included.
+        max_bytes: Largest body accepted.
+        ssl_context: TLS settings; default verifies certificates (with ``cafile`` if given).
+        cafile: CA bundle to verify the server with.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float,
+        deadline: float,
+        max_bytes: int,
+        ssl_context: ssl.SSLContext | None = None,
+        cafile: str | None = None,
+    ) -> None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"expected an http:// or https:// URL, got {mask_url(url)!r}")
+        self._secrets: set[str] = set()
+        self.headers = dict(headers or {})
+        self._secrets.update(v for v in self.headers.values() if len(v) >= 4)
+        if parts.username is not None or parts.password is not None:
+            user = urllib.parse.unquote(parts.username or "")
+            password = urllib.parse.unquote(parts.password or "")
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
+            self.headers.setdefault("Authorization", f"Basic {token}")
+            self._secrets.update(s for s in (password, token, parts.password) if s)
+            host = parts.hostname + (f":{parts.port}" if parts.port else "")
+            parts = parts._replace(netloc=host)
+        self._secrets.update(
+            v for _, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True) if len(v) >= 4
+        )
+        self.url = urllib.parse.urlunsplit(parts)
+        self.masked_url = mask_url(url)
+        self.timeout = timeout
+        self.deadline = deadline
+        self.max_bytes = max_bytes
+        if ssl_context is None:
+            ssl_context = ssl.create_default_context(cafile=cafile)
+        self.ssl_context = ssl_context
+        self._active: _Connection | None = None
+
+    def redact(self, text: str) -> str:
+        """Replace every known secret in ``text`` with ``***``."""
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
+
+    def abort(self) -> None:
+        """Break a fetch in progress (from another thread): shut its socket down."""
+        conn = self._active
+        sock = conn.sock if conn is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def forget_after_fork(self) -> None:
+        """In a fork child: drop (never shut down) a socket the parent may still be using."""
+        self._active = None
+
+    def get(self, *, etag: str | None = None, last_modified: str | None = None) -> Response:
+        """GET the URL with conditional headers.
+
+        Raises:
+            SourceError: Anything that went wrong, with secrets masked.
+        """
+        try:
+            return self._get(etag, last_modified)
+        except SourceError:
+            raise
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            # ssl.SSLError, socket.timeout and TimeoutError are OSErrors.
+            detail = str(exc) or type(exc).__name__
+            if isinstance(exc, http.client.IncompleteRead):
+                detail = "connection closed before the whole body arrived"
+            raise SourceError(self.redact(f"{type(exc).__name__}: {detail}"), self.masked_url) from None
+        finally:
+            conn, self._active = self._active, None
+            if conn is not None:
+                conn.close()
+
+    def _get(self, etag: str | None, last_modified: str | None) -> Response:
+        deadline = _Deadline(self.deadline)
+        url = self.url
+        headers = {"User-Agent": _USER_AGENT, "Accept": "application/json, application/yaml, */*"}
+        headers.update(self.headers)
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        for _ in range(_MAX_REDIRECTS + 1):
+            parts = urllib.parse.urlsplit(url)
+            tls = parts.scheme == "https"
+            host = parts.hostname or ""
+            port = parts.port or (443 if tls else 80)
+            addresses = _resolve(host, port, deadline.remaining(self.timeout))
+            conn = _Connection(
+                host,
+                port,
+                addresses=addresses,
+                timeout=deadline.remaining(self.timeout),
+                tls=self.ssl_context if tls else None,
+            )
+            self._active = conn
+            target = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+            conn.request("GET", target, headers=headers)
+            self._arm(conn, deadline)
+            response = conn.getresponse()
+            if response.status in _REDIRECTS:
+                location = response.getheader("Location")
+                conn.close()
+                if not location:
+                    raise SourceError(f"HTTP {response.status} redirect without a Location", mask_url(url))
+                new_url = urllib.parse.urljoin(url, location)
+                new = urllib.parse.urlsplit(new_url)
+                if new.scheme not in ("http", "https"):
+                    raise SourceError("redirect to a non-HTTP URL refused", mask_url(url))
+                if tls and new.scheme != "https":
+                    raise SourceError("redirect from https to http refused", mask_url(url))
+                if _origin(new) != _origin(parts):
+                    # Credentials were meant for the first origin only.
+                    headers = {k: v for k, v in headers.items() if k not in self.headers}
+                url = new_url
+                continue
+            if response.status == 304:
+                return Response(304, b"", etag, last_modified, None, mask_url(url))
+            if response.status != 200:
+                raise SourceError(f"HTTP {response.status} {response.reason}".rstrip(), mask_url(url))
+            body = self._read_body(conn, response, deadline)
+            return Response(
+                200,
+                body,
+                response.getheader("ETag"),
+                response.getheader("Last-Modified"),
+                response.getheader("Content-Type"),
+                mask_url(url),
+            )
+        raise SourceError(f"more than {_MAX_REDIRECTS} redirects", self.masked_url)
+
+    def _arm(self, conn: _Connection, deadline: _Deadline) -> None:
+        """Bound the next socket operation by both the timeout and the deadline."""
+        if conn.sock is not None:
+            conn.sock.settimeout(deadline.remaining(self.timeout))
+
+    def _read_body(self, conn: _Connection, response: http.client.HTTPResponse, deadline: _Deadline) -> bytes:
+        declared = response.getheader("Content-Length")
+        length: int | None = None
+        if declared is not None:
+            try:
+                length = int(declared)
+            except ValueError:
+                raise SourceError(f"bad Content-Length {declared!r}", self.masked_url) from None
+            if length > self.max_bytes:
+                raise SourceError(
+                    f"body is {length:,} bytes, over the limit of {self.max_bytes:,}", self.masked_url
+                )
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            self._arm(conn, deadline)
+            chunk = response.read(_CHUNK)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > self.max_bytes:
+                raise SourceError(f"body is over the limit of {self.max_bytes:,} bytes", self.masked_url)
+            chunks.append(chunk)
+        if length is not None and total != length:
+            raise SourceError(
+                f"truncated body: got {total:,} of {length:,} bytes (connection closed early)",
+                self.masked_url,
+            )
+        return b"".join(chunks)
+
+
+def _origin(parts: urllib.parse.SplitResult) -> tuple[str, str, int]:
+    default = 443 if parts.scheme == "https" else 80
+    return (parts.scheme, (parts.hostname or "").lower(), parts.port or default)

@@ -1,0 +1,340 @@
+"""HttpProvider: flags from a URL, polled in a background thread.
+
+Unchanged config costs a 304 (``If-None-Match`` / ``If-Modified-Since``). Every failure
+keeps the last good flags and is retried with exponential backoff and jitter. The last good
+payload is written atomically to ``cache_path`` and used at start when the server cannot be
+reached, so a restarting app comes up with its last known flags. No request is ever made on
+the evaluation path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import random
+import ssl
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, SourceError
+from ..flagset import FlagSet
+from ..loading import MAX_DOCUMENT_BYTES, Format, detect_format
+from ._http import Fetcher, Response
+from .base import Provider, Report
+
+__all__ = ["HttpProvider"]
+
+logger = logging.getLogger("flagkit")
+
+_CACHE_FORMAT = 1
+
+
+class HttpProvider(Provider):
+    """Flags from an HTTP(S) URL serving the flag file format (JSON or YAML).
+
+    ``start`` never touches the network: the first fetch runs in a daemon thread
+    (``flagkit-http-*``), which then polls every ``interval`` seconds.
+
+    Args:
+        url: Where the flag document is served. Credentials in the URL become Basic auth.
+        interval: Seconds between polls (jittered by ±10 % so workers spread out).
+        headers: Extra request headers, e.g. ``{"Authorization": "Bearer ..."}``. Their
+            values are never logged, shown in ``repr`` or sent to another origin after a
+            redirect.
+        timeout: Connect and per-read timeout, seconds.
+        deadline: Overall limit for one fetch (DNS, connect, TLS, redirects and body).
+        max_bytes: Largest body accepted (default 10 MiB).
+        cache_path: File where the last good payload is kept (written atomically) and read
+            at start if the first fetch fails.
+        cafile: CA bundle for verifying the server (default: the system store).
+        ssl_context: Full TLS control (takes precedence over ``cafile``).
+        fmt: ``"json"`` or ``"yaml"``; default from the Content-Type or the URL.
+        backoff: ``(first, max)`` retry delays in seconds after failures; each retry doubles
+            the delay, with jitter, up to ``max``.
+        name: Label in ``status()``; default ``http:<url with secrets masked>``.
+
+    Raises:
+        ValueError: ``url`` is not an http(s) URL, or a number is out of range.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        interval: float = 30.0,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 5.0,
+        deadline: float = 15.0,
+        max_bytes: int = MAX_DOCUMENT_BYTES,
+        cache_path: str | os.PathLike[str] | None = None,
+        cafile: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        fmt: Format | None = None,
+        backoff: tuple[float, float] = (1.0, 60.0),
+        name: str | None = None,
+    ) -> None:
+        if interval <= 0 or timeout <= 0 or deadline <= 0 or max_bytes <= 0:
+            raise ValueError("interval, timeout, deadline and max_bytes must be positive")
+        self._fetcher = Fetcher(
+            url,
+            headers=headers,
+            timeout=timeout,
+            deadline=deadline,
+            max_bytes=max_bytes,
+            ssl_context=ssl_context,
+            cafile=cafile,
+        )
+        super().__init__(name or f"http:{self._fetcher.masked_url}")
+        self.url = self._fetcher.masked_url
+        """The URL with secrets masked (the real one is kept private)."""
+        self.interval = interval
+        self.fmt = fmt
+        self.cache_path = Path(cache_path) if cache_path is not None else None
+        self.backoff = backoff
+        self._etag: str | None = None
+        self._last_modified: str | None = None
+        self._good: FlagSet | None = None
+        self._good_digest: bytes | None = None
+        self._bad_digest: bytes | None = None
+        self._healthy = False
+        self._failures = 0
+        self._report: Report | None = None
+        self._stopped = False
+        self._new_runtime()
+
+    def _new_runtime(self) -> None:
+        self._stopping = threading.Event()
+        self._poke = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        headers = ", ".join(f"{key}: ***" for key in self._fetcher.headers)
+        return f"<HttpProvider {self.url} interval={self.interval:g}s headers=[{headers}]>"
+
+    # --- provider protocol ------------------------------------------------------------
+
+    def start(self, report: Report) -> None:
+        """Start the polling thread; returns at once."""
+        self._report = report
+        self._stopped = False
+        self._start_thread()
+
+    def stop(self) -> None:
+        """Stop polling and abort a fetch in progress; idempotent, bounded (about 1 s)."""
+        self._stopped = True
+        self._stopping.set()
+        self._fetcher.abort()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(1.0)
+
+    def after_fork(self, report: Report) -> None:
+        """Restart polling in a fork child; the inherited flags and ETag are kept."""
+        self._fetcher.forget_after_fork()
+        self._new_runtime()
+        self._report = report
+        if not self._stopped:
+            self._start_thread()
+
+    def refresh(self) -> None:
+        """Ask the polling thread to fetch now instead of waiting for the interval."""
+        self._poke.set()
+
+    # --- polling ----------------------------------------------------------------------
+
+    def _start_thread(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"flagkit-http-{self.name}", daemon=True)
+        self._thread.start()
+
+    def _emit(self, result: FlagSet | BaseException) -> None:
+        report = self._report
+        if report is not None and not self._stopped:
+            report(result)
+
+    def _run(self) -> None:
+        try:
+            cached = self._read_cache() if self._good is None else None
+            if cached is not None:
+                # Ask the server whether the cached version is still current.
+                self._etag, self._last_modified = cached[1], cached[2]
+            while not self._stopping.is_set():
+                ok = self._poll_once(cached)
+                cached = None
+                if self._wait(self._next_delay(ok)):
+                    return
+        except Exception:  # pragma: no cover - a bug; keep serving the last good flags
+            logger.exception("flagkit: HTTP poller for %s crashed", self.url)
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleep until the next poll; True when stopping."""
+        end = time.monotonic() + seconds
+        while not self._stopping.is_set():
+            left = end - time.monotonic()
+            if left <= 0 or self._poke.wait(min(left, 0.5)):
+                self._poke.clear()
+                return self._stopping.is_set()
+        return True
+
+    def _next_delay(self, ok: bool) -> float:
+        if ok:
+            return self.interval * random.uniform(0.9, 1.1)  # jitter spreads workers' polls
+        first, cap = self.backoff
+        delay = min(cap, first * 2.0 ** min(self._failures - 1, 30))
+        return delay * random.uniform(0.5, 1.0)  # "equal jitter": between half and all of it
+
+    def _poll_once(self, cached: tuple[FlagSet, str | None, str | None] | None) -> bool:
+        """One fetch. Returns False when it failed at the transport or HTTP level."""
+        try:
+            response = self._fetcher.get(etag=self._etag, last_modified=self._last_modified)
+        except SourceError as exc:
+            if self._stopping.is_set():
+                return True
+            self._failures += 1
+            self._healthy = False
+            if cached is not None and self._good is None:
+                self._use_cache(cached, healthy=False)
+            self._emit(exc)
+            return False
+        self._failures = 0
+        if response.status == 304:
+            if self._good is None and cached is not None:
+                self._use_cache(cached, healthy=True)
+            elif not self._healthy and self._good is not None:
+                self._healthy = True
+                self._emit(self._good)  # clears the error in status()
+            return True
+        problem = self._accept(response)
+        if problem is not None:
+            if cached is not None and self._good is None:
+                self._use_cache(cached, healthy=False)
+            self._emit(problem)
+        return True
+
+    def _accept(self, response: Response) -> ConfigError | None:
+        """Take a 200 response: report new flags, or return the problem with them."""
+        digest = hashlib.sha256(response.body).digest()
+        if digest == self._good_digest and self._good is not None:
+            self._etag, self._last_modified = response.etag, response.last_modified
+            if not self._healthy:
+                self._healthy = True
+                self._emit(self._good)
+            return None
+        if digest == self._bad_digest:
+            return None  # the same bad document: already reported
+        try:
+            flagset = FlagSet.from_bytes(
+                response.body,
+                source=self.url,
+                fmt=self._format(response.content_type),
+                max_bytes=self._fetcher.max_bytes,
+                version=response.etag or digest.hex()[:16],
+            )
+        except ConfigError as exc:
+            self._bad_digest = digest
+            self._healthy = False
+            return exc
+        self._good, self._good_digest, self._bad_digest, self._healthy = flagset, digest, None, True
+        self._etag, self._last_modified = response.etag, response.last_modified
+        self._emit(flagset)
+        self._write_cache(response)
+        return None
+
+    def _format(self, content_type: str | None) -> Format:
+        if self.fmt is not None:
+            return self.fmt
+        kind = (content_type or "").split(";", 1)[0].strip().lower()
+        if kind.endswith("json"):
+            return "json"
+        if "yaml" in kind:
+            return "yaml"
+        return detect_format(self.url.split("?", 1)[0], default="yaml")
+
+    # --- cache ------------------------------------------------------------------------
+
+    def _use_cache(self, cached: tuple[FlagSet, str | None, str | None], *, healthy: bool) -> None:
+        flagset, self._etag, self._last_modified = cached
+        self._good = flagset
+        self._healthy = healthy
+        logger.info("flagkit: %s serves its cached flags from %s", self.name, self.cache_path)
+        self._emit(flagset)
+
+    def _read_cache(self) -> tuple[FlagSet, str | None, str | None] | None:
+        """The cached payload, or None if there is none, it is for another URL or it is bad."""
+        path = self.cache_path
+        if path is None:
+            return None
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            logger.warning("flagkit: cannot read the cache %s: %s", path, exc.strerror or exc)
+            return None
+        try:
+            envelope: Any = json.loads(raw)
+            if envelope.get("flagkit_cache") != _CACHE_FORMAT or envelope.get("url") != self.url:
+                return None
+            body = str(envelope["body"]).encode()
+            fmt = envelope.get("format")
+            flagset = FlagSet.from_bytes(
+                body,
+                source=f"{path} (cache of {self.url})",
+                fmt=fmt if fmt in ("json", "yaml") else None,
+                max_bytes=self._fetcher.max_bytes,
+                version=envelope.get("etag") or None,
+            )
+        except (ValueError, KeyError, AttributeError, TypeError, ConfigError) as exc:
+            logger.warning("flagkit: ignoring the unreadable cache %s: %s", path, exc)
+            return None
+        self._good_digest = hashlib.sha256(body).digest()
+        return flagset, envelope.get("etag"), envelope.get("last_modified")
+
+    def _write_cache(self, response: Response) -> None:
+        path = self.cache_path
+        if path is None:
+            return
+        try:
+            text = response.body.decode("utf-8")
+        except UnicodeDecodeError:
+            logger.warning("flagkit: not caching %s: the body is not UTF-8", self.url)
+            return
+        envelope = {
+            "flagkit_cache": _CACHE_FORMAT,
+            "url": self.url,
+            "etag": response.etag,
+            "last_modified": response.last_modified,
+            "format": self._format(response.content_type),
+            "saved_at": time.time(),
+            "body": text,
+        }
+        try:
+            atomic_write(path, json.dumps(envelope).encode())
+        except OSError as exc:
+            logger.warning("flagkit: cannot write the cache %s: %s", path, exc.strerror or exc)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same directory and ``os.replace``.
+
+    Readers see the old file or the new one, never a partial write; the file is private
+    (mode 0600) because flag payloads may be internal.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,321 @@
+"""FileProvider: real files in a tmp dir, a real watchdog observer, real save styles."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import flagkit
+from flagkit import ConfigError, FileProvider, Flags, FlagSet, SourceError
+from tests.helpers.saves import (
+    K8sConfigMap,
+    wait_until,
+    write_atomic_rename,
+    write_in_place,
+    write_sed_inplace,
+    write_vim_style,
+)
+
+
+def doc(color: str, extra: str = "") -> str:
+    return f"features:\n  color: {color}\n  checkout: true\n{extra}"
+
+
+@pytest.fixture
+def flag_file(tmp_path: Path) -> Path:
+    path = tmp_path / "features.yaml"
+    path.write_text(doc("red"))
+    return path
+
+
+@pytest.fixture
+def flags(flag_file: Path, no_thread_leaks: None) -> Iterator[Flags]:
+    with Flags(FileProvider(flag_file, poll_interval=0.5)) as client:
+        yield client
+
+
+def color(flags: Flags) -> str:
+    return flags.get_value("color", "")
+
+
+def state(flags: Flags) -> str:
+    (status,) = flags.status().values()
+    return status.state
+
+
+# --- start-up (no watcher) -------------------------------------------------------------
+
+
+def test_reads_synchronously_at_start(flag_file: Path) -> None:
+    with Flags.from_file(flag_file, watch=False) as flags:
+        assert flags.ready
+        assert color(flags) == "red"
+        (status,) = flags.status().values()
+        assert status.state == "ready"
+        assert status.flags == 2
+        assert status.version is not None
+
+
+def test_json_file_by_extension(tmp_path: Path) -> None:
+    path = tmp_path / "flags.json"
+    path.write_text('{"features": {"color": "green"}}')
+    with Flags.from_file(path, watch=False) as flags:
+        assert color(flags) == "green"
+
+
+def test_invalid_file_at_start_raises_config_error_with_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("features:\n  color: red\n  color: blue\n")
+    with pytest.raises(ConfigError) as info:
+        Flags.from_file(path)
+    assert info.value.issues[0].line == 3
+    assert str(path) in str(info.value)
+
+
+def test_missing_file_at_start_is_an_error_not_ready(tmp_path: Path) -> None:
+    path = tmp_path / "later.yaml"
+    with Flags(FileProvider(path, watch=False)) as flags:
+        assert not flags.wait_ready(0.05)
+        (status,) = flags.status().values()
+        assert status.state == "error"
+        assert "does not exist" in (status.last_error or "")
+        assert color(flags) == ""  # callers get their defaults
+    with pytest.raises(SourceError):
+        Flags.from_file(path)
+
+
+def test_oversized_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_text(doc("red") + "#" * 2000 + "\n")
+    with Flags(FileProvider(path, watch=False, max_bytes=1000)) as flags:
+        (status,) = flags.status().values()
+        assert status.state == "error"
+        assert "over the limit of 1,000" in (status.last_error or "")
+
+
+def test_load_reads_without_reporting(flag_file: Path) -> None:
+    provider = FileProvider(flag_file, watch=False)
+    assert isinstance(provider.load(), FlagSet)
+    assert provider.load().flags["color"].default_variant == "red"
+
+
+def test_no_thread_without_watch(flag_file: Path) -> None:
+    before = set(threading.enumerate())
+    with Flags.from_file(flag_file, watch=False):
+        assert {t.name for t in set(threading.enumerate()) - before} == set()
+
+
+# --- hot reload: every way a file gets saved -------------------------------------------
+
+SAVES: dict[str, Callable[[Path, str], None]] = {
+    "in_place": write_in_place,
+    "atomic_rename": write_atomic_rename,
+    "vim": write_vim_style,
+    "sed_i": lambda path, content: write_sed_inplace(path, "red", "blue"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("style", sorted(SAVES))
+def test_picks_up_each_save_style(flags: Flags, flag_file: Path, style: str) -> None:
+    changes: list[frozenset[str]] = []
+    flags.on_change(changes.append)
+    assert color(flags) == "red"
+    SAVES[style](flag_file, doc("blue"))
+    wait_until(lambda: color(flags) == "blue")
+    assert flags.is_enabled("checkout")
+    assert state(flags) == "ready"
+    wait_until(lambda: frozenset({"color"}) in changes)
+
+
+@pytest.mark.slow
+def test_kubernetes_configmap_symlink_swap(tmp_path: Path, no_thread_leaks: None) -> None:
+    volume = K8sConfigMap(tmp_path / "config", {"features.yaml": doc("red")})
+    with Flags(FileProvider(volume.path("features.yaml"))) as flags:
+        assert color(flags) == "red"
+        volume.update({"features.yaml": doc("blue")})
+        wait_until(lambda: color(flags) == "blue")
+        volume.update({"features.yaml": doc("green")})
+        wait_until(lambda: color(flags) == "green")
+        assert state(flags) == "ready"
+
+
+@pytest.mark.slow
+def test_symlink_to_a_file_in_another_directory(tmp_path: Path, no_thread_leaks: None) -> None:
+    real_dir, link_dir = tmp_path / "real", tmp_path / "app"
+    real_dir.mkdir()
+    link_dir.mkdir()
+    target = real_dir / "features.yaml"
+    target.write_text(doc("red"))
+    (link_dir / "features.yaml").symlink_to(target)
+    with Flags(FileProvider(link_dir / "features.yaml")) as flags:
+        write_in_place(target, doc("blue"))
+        wait_until(lambda: color(flags) == "blue")
+
+
+@pytest.mark.slow
+def test_missing_then_created(tmp_path: Path, no_thread_leaks: None) -> None:
+    path = tmp_path / "features.yaml"
+    with Flags(FileProvider(path)) as flags:
+        assert state(flags) == "error"
+        assert not flags.ready
+        write_in_place(path, doc("blue"))
+        assert flags.wait_ready(5)
+        wait_until(lambda: color(flags) == "blue")
+        assert state(flags) == "ready"
+
+
+@pytest.mark.slow
+def test_directory_created_later_is_found_by_polling(tmp_path: Path, no_thread_leaks: None) -> None:
+    path = tmp_path / "not-yet" / "features.yaml"
+    with Flags(FileProvider(path, poll_interval=0.05)) as flags:
+        path.parent.mkdir()
+        path.write_text(doc("blue"))
+        assert flags.wait_ready(5)
+        assert color(flags) == "blue"
+        # Once the directory exists, the watcher takes over from the poll.
+        provider = flags.providers[0]
+        assert isinstance(provider, FileProvider)
+        wait_until(lambda: provider._watcher.alive())
+
+
+@pytest.mark.slow
+def test_deleted_file_keeps_last_good_then_returns(flags: Flags, flag_file: Path) -> None:
+    errors: list[BaseException] = []
+    flags.on_error(lambda name, exc: errors.append(exc))
+    flag_file.unlink()
+    wait_until(lambda: state(flags) == "stale")
+    assert color(flags) == "red"
+    (status,) = flags.status().values()
+    assert "deleted" in (status.last_error or "")
+    assert len(errors) == 1
+    assert isinstance(errors[0], SourceError)
+    time.sleep(0.6)  # a poll tick passes: the deletion is not reported again
+    assert len(errors) == 1
+    flag_file.write_text(doc("red"))  # the same content returns: ready again, nothing changed
+    wait_until(lambda: state(flags) == "ready")
+    write_in_place(flag_file, doc("blue"))
+    wait_until(lambda: color(flags) == "blue")
+
+
+@pytest.mark.slow
+def test_burst_of_100_writes_final_content_wins(flags: Flags, flag_file: Path) -> None:
+    for i in range(100):
+        write_in_place(flag_file, doc(f"v{i}"))
+    wait_until(lambda: color(flags) == "v99")
+    time.sleep(0.3)
+    assert color(flags) == "v99"
+    assert state(flags) == "ready"
+
+
+@pytest.mark.slow
+def test_invalid_yaml_then_fix(flags: Flags, flag_file: Path, caplog: pytest.LogCaptureFixture) -> None:
+    errors: list[BaseException] = []
+    flags.on_error(lambda name, exc: errors.append(exc))
+    with caplog.at_level(logging.ERROR, logger="flagkit"):
+        write_in_place(flag_file, "features:\n  color: [blue\n")
+        wait_until(lambda: state(flags) == "stale")
+        assert color(flags) == "red"  # last good
+        (status,) = flags.status().values()
+        assert "invalid YAML" in (status.last_error or "")
+        assert status.last_error is not None
+        assert f"{flag_file}:" in status.last_error
+        os.utime(flag_file)  # an event with the same bad content: not reported again
+        time.sleep(0.6)
+        assert len(errors) == 1
+        assert isinstance(errors[0], ConfigError)
+        assert sum("invalid YAML" in r.getMessage() for r in caplog.records) == 1
+        write_in_place(flag_file, doc("blue"))
+        wait_until(lambda: color(flags) == "blue")
+        assert state(flags) == "ready"
+
+
+@pytest.mark.slow
+def test_schema_error_keeps_last_good(flags: Flags, flag_file: Path) -> None:
+    write_atomic_rename(flag_file, "features:\n  color:\n    variants: 3\n")
+    wait_until(lambda: state(flags) == "stale")
+    assert color(flags) == "red"
+
+
+@pytest.mark.slow
+def test_emptied_file_keeps_last_good(flags: Flags, flag_file: Path) -> None:
+    write_in_place(flag_file, "")
+    wait_until(lambda: state(flags) == "stale")
+    assert color(flags) == "red"
+    (status,) = flags.status().values()
+    assert "empty" in (status.last_error or "")
+
+
+@pytest.mark.slow
+def test_truncated_then_completed_write_is_not_an_error(flags: Flags, flag_file: Path) -> None:
+    errors: list[BaseException] = []
+    flags.on_error(lambda name, exc: errors.append(exc))
+    with open(flag_file, "w") as fh:  # truncate, then finish writing after a pause
+        fh.flush()
+        time.sleep(0.05)
+        fh.write(doc("blue"))
+    wait_until(lambda: color(flags) == "blue")
+    assert errors == []
+
+
+@pytest.mark.slow
+def test_same_content_is_not_reloaded(flags: Flags, flag_file: Path) -> None:
+    (before,) = flags.status().values()
+    changes: list[frozenset[str]] = []
+    flags.on_change(changes.append)
+    write_in_place(flag_file, doc("red"))
+    write_atomic_rename(flag_file, doc("red"))
+    os.utime(flag_file)
+    time.sleep(0.6)
+    (after,) = flags.status().values()
+    assert after.last_success == before.last_success  # the content hash dropped the events
+    assert changes == []
+
+
+@pytest.mark.slow
+def test_poll_takes_over_when_the_observer_dies(flag_file: Path, no_thread_leaks: None) -> None:
+    provider = FileProvider(flag_file, poll_interval=0.1)
+    with Flags(provider) as flags:
+        wait_until(provider._watcher.alive)
+        provider._watcher.stop()  # as if inotify died
+        write_in_place(flag_file, doc("blue"))
+        wait_until(lambda: color(flags) == "blue")
+        wait_until(provider._watcher.alive)  # and the observer is restarted
+
+
+@pytest.mark.slow
+def test_threads_are_named_daemons_and_close_is_bounded(flag_file: Path) -> None:
+    before = set(threading.enumerate())
+    flags = Flags(FileProvider(flag_file))
+    provider = flags.providers[0]
+    assert isinstance(provider, FileProvider)
+    wait_until(provider._watcher.alive)
+    started = set(threading.enumerate()) - before
+    assert started
+    for thread in started:
+        assert thread.name.startswith("flagkit-"), thread.name
+        assert thread.daemon
+    t0 = time.monotonic()
+    flags.close()
+    flags.close()  # idempotent
+    assert time.monotonic() - t0 < 3
+    wait_until(lambda: not any(t.is_alive() for t in started))
+
+
+@pytest.mark.slow
+def test_idle_watcher_uses_almost_no_cpu(flags: Flags) -> None:
+    time.sleep(0.2)
+    cpu = time.process_time()
+    time.sleep(1.0)
+    # Generous bound: a spinning watcher would use ~100 %.
+    assert time.process_time() - cpu < 0.2
+
+
+def test_provider_is_exported() -> None:
+    assert flagkit.FileProvider is FileProvider
