@@ -187,6 +187,9 @@ class Flags:
         return cls(DictProvider(data), strict=strict)
 
     # --- evaluation (hot path) ----------------------------------------------------------
+    # is_enabled, get_value, variant and evaluate repeat the same few lines (snapshot, lookup,
+    # context merge, resolve) on purpose: a shared helper costs one more Python call, ~60 ns,
+    # a third of a boolean flag's whole evaluation. Keep the four in step when editing.
 
     def is_enabled(self, key: str, context: Mapping[str, Any] | None = None) -> bool:
         """True when the flag serves the boolean ``true``; False otherwise, including on errors.
