@@ -1,0 +1,103 @@
+"""ASGI middleware: per-request flag context for Starlette, FastAPI or any ASGI app.
+
+::
+
+    from flagkit.integrations.asgi import FlagkitMiddleware
+
+    def context_getter(scope):
+        return {"user_id": scope["headers"] ...}     # anything from the ASGI scope
+
+    app = FlagkitMiddleware(app, context_getter=context_getter)
+    # Starlette / FastAPI:  app.add_middleware(FlagkitMiddleware, context_getter=context_getter)
+
+For each ``http`` and ``websocket`` connection the middleware sets the ambient context
+(``context_getter(scope)`` merged over ``path``, ``method`` and ``ip``) and pins one flag
+version for the whole request; the app's tasks and threads spawned with the request's
+context (``anyio.to_thread``, ``asyncio.create_task``) see it too. ``lifespan`` and other
+scope types pass through untouched.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from contextlib import ExitStack
+from typing import Any
+
+import flagkit
+from flagkit import Flags
+
+__all__ = ["ASGIApp", "ContextGetter", "FlagkitMiddleware", "Scope"]
+
+logger = logging.getLogger("flagkit")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+ContextGetter = Callable[[Scope], Mapping[str, Any] | Awaitable[Mapping[str, Any] | None] | None]
+"""``context_getter(scope) -> dict`` (may be ``async def``)."""
+
+
+class FlagkitMiddleware:
+    """Sets the ambient flag context per ASGI request.
+
+    Args:
+        app: The ASGI app to wrap.
+        flags: The client; default: the module-level default client, looked up per request
+            (so ``flagkit.configure()`` may run after the app is built).
+        context_getter: ``scope -> mapping`` (sync or async) with the app's attributes,
+            e.g. a user id from a header, cookie or ``scope["user"]``.
+        request_context: Add ``path``, ``method`` (HTTP) and ``ip`` from the scope.
+        pin_snapshot: Answer from one flag version for the whole request.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        flags: Flags | None = None,
+        context_getter: ContextGetter | None = None,
+        request_context: bool = True,
+        pin_snapshot: bool = True,
+    ) -> None:
+        self.app = app
+        self.flags = flags
+        self.context_getter = context_getter
+        self.request_context = request_context
+        self.pin_snapshot = pin_snapshot
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        ctx = await self._context(scope)
+        client = self.flags if self.flags is not None else flagkit.get_client()
+        with ExitStack() as stack:
+            stack.enter_context(flagkit.context(**ctx))
+            if self.pin_snapshot:
+                stack.enter_context(client.snapshot())
+            await self.app(scope, receive, send)
+
+    async def _context(self, scope: Scope) -> dict[str, Any]:
+        ctx: dict[str, Any] = {}
+        if self.request_context:
+            ctx["path"] = scope.get("path", "")
+            if "method" in scope:
+                ctx["method"] = scope["method"]
+            client = scope.get("client")
+            if client:
+                ctx["ip"] = client[0]
+        if self.context_getter is not None:
+            try:
+                extra = self.context_getter(scope)
+                if inspect.isawaitable(extra):
+                    extra = await extra
+            except Exception:
+                logger.exception("flagkit: the ASGI context_getter failed; using the default context")
+                return ctx
+            if isinstance(extra, Mapping):
+                ctx.update({str(key): value for key, value in extra.items()})
+        return ctx

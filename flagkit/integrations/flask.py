@@ -1,0 +1,243 @@
+"""Flask integration: the ``FlagKit`` extension.
+
+::
+
+    from flagkit.integrations.flask import FlagKit, flag_required
+
+    flagkit_ext = FlagKit()
+
+    def create_app():
+        app = Flask(__name__)
+        app.config["FLAGKIT_FILE"] = "features.yaml"
+        flagkit_ext.init_app(app, context_getter=lambda: {"user_id": session.get("user_id")})
+        return app
+
+Per request the extension sets the ambient context (``context_getter()`` merged over
+``path``, ``method`` and ``ip``), pins one flag version, and exposes the client as
+``g.flags``. Templates get ``flag_enabled(key)``, ``flag_value(key, default)`` and
+``flag_variant(key)``. Configuration (every key optional):
+
+==========================  =======  ===========================================================
+``FLAGKIT_FILE``            None     a YAML/JSON flag file (lowest precedence)
+``FLAGKIT_WATCH``           True     reload the file when it changes
+``FLAGKIT_PROVIDERS``       ()       more providers, first wins
+``FLAGKIT_STRICT``          False    unknown keys raise ``FlagNotFoundError``
+``FLAGKIT_REQUEST_CONTEXT`` True     add ``path``, ``method``, ``ip`` to the context
+``FLAGKIT_PIN_SNAPSHOT``    True     one flag version per request
+==========================  =======  ===========================================================
+
+Without a file, providers or ``flags=``, the module-level default client
+(:func:`flagkit.configure`) is used, looked up on each request.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from flask import Flask, abort, current_app, g, redirect, request, url_for
+from werkzeug.wrappers import Response
+
+import flagkit
+from flagkit import FileProvider, Flags, Provider
+
+__all__ = ["FlagKit", "flag_required", "get_flags"]
+
+logger = logging.getLogger("flagkit")
+
+EXTENSION = "flagkit"
+ContextGetter = Callable[[], Mapping[str, Any] | None]
+V = TypeVar("V", bound=Callable[..., Any])
+
+DEFAULTS: Mapping[str, Any] = {
+    "FLAGKIT_FILE": None,
+    "FLAGKIT_WATCH": True,
+    "FLAGKIT_PROVIDERS": (),
+    "FLAGKIT_STRICT": False,
+    "FLAGKIT_REQUEST_CONTEXT": True,
+    "FLAGKIT_PIN_SNAPSHOT": True,
+}
+
+
+@dataclass(slots=True)
+class _State:
+    """What ``app.extensions["flagkit"]`` holds for one app."""
+
+    flags: Flags | None  # None: use the default client
+    owned: bool
+    context_getter: ContextGetter | None
+    request_context: bool
+    pin_snapshot: bool
+
+    @property
+    def client(self) -> Flags:
+        return self.flags if self.flags is not None else flagkit.get_client()
+
+
+class FlagKit:
+    """Flask extension; one instance can serve several apps (it never stores an app).
+
+    Args:
+        app: Initialise this app now (else call :meth:`init_app`).
+        flags: A client to use instead of one built from the app's config.
+        context_getter: ``() -> dict`` called in each request (``request``, ``session``
+            and ``g`` are available) to add the app's attributes, e.g. ``user_id``.
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        flags: Flags | None = None,
+        context_getter: ContextGetter | None = None,
+    ) -> None:
+        self._flags = flags
+        self._context_getter = context_getter
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(
+        self, app: Flask, *, flags: Flags | None = None, context_getter: ContextGetter | None = None
+    ) -> None:
+        """Register the request hooks, template globals and state on ``app``.
+
+        Args:
+            app: The Flask app.
+            flags: Overrides the constructor's ``flags`` for this app.
+            context_getter: Overrides the constructor's ``context_getter`` for this app.
+        """
+        for key, value in DEFAULTS.items():
+            app.config.setdefault(key, value)
+        client = flags or self._flags
+        owned = False
+        if client is None:
+            providers: list[Provider] = list(app.config["FLAGKIT_PROVIDERS"])
+            if app.config["FLAGKIT_FILE"] is not None:
+                providers.append(FileProvider(app.config["FLAGKIT_FILE"], watch=app.config["FLAGKIT_WATCH"]))
+            if providers:
+                client = Flags(*providers, strict=app.config["FLAGKIT_STRICT"])
+                owned = True
+        first_init = EXTENSION not in app.extensions
+        app.extensions[EXTENSION] = _State(
+            flags=client,
+            owned=owned,
+            context_getter=context_getter or self._context_getter,
+            request_context=app.config["FLAGKIT_REQUEST_CONTEXT"],
+            pin_snapshot=app.config["FLAGKIT_PIN_SNAPSHOT"],
+        )
+        if first_init:  # a second init_app replaces the state, not the hooks
+            app.before_request(_enter_request)
+            app.teardown_request(_exit_request)
+        app.jinja_env.globals.update(
+            flag_enabled=_flag_enabled, flag_value=_flag_value, flag_variant=_flag_variant
+        )
+
+    @staticmethod
+    def get_flags(app: Flask | None = None) -> Flags:
+        """The client of ``app`` (default: the current app). Same as :func:`get_flags`."""
+        return get_flags(app)
+
+
+def get_flags(app: Flask | None = None) -> Flags:
+    """The client the extension uses for ``app`` (default: the current app).
+
+    Useful outside requests, e.g. ``override_flags(get_flags(app), new_checkout=True)`` in tests.
+
+    Raises:
+        RuntimeError: The extension is not initialised on the app.
+    """
+    target = app if app is not None else current_app
+    state = target.extensions.get(EXTENSION)
+    if state is None:
+        raise RuntimeError("FlagKit is not initialised on this app: call FlagKit(app) or init_app(app)")
+    client: Flags = state.client
+    return client
+
+
+def _state() -> _State:
+    state: _State = current_app.extensions[EXTENSION]
+    return state
+
+
+def _request_context(state: _State) -> dict[str, Any]:
+    ctx: dict[str, Any] = {}
+    if state.request_context:
+        ctx["path"] = request.path
+        ctx["method"] = request.method
+        if request.remote_addr:
+            ctx["ip"] = request.remote_addr
+    if state.context_getter is not None:
+        try:
+            extra = state.context_getter()
+        except Exception:
+            logger.exception("flagkit: the Flask context_getter failed; using the default context")
+            return ctx
+        if isinstance(extra, Mapping):
+            ctx.update(extra)
+    return ctx
+
+
+def _enter_request() -> None:
+    if "_flagkit_scope" in g:
+        return
+    state = _state()
+    client = state.client
+    g.flags = client
+    stack = ExitStack()
+    stack.enter_context(flagkit.context(**{str(k): v for k, v in _request_context(state).items()}))
+    if state.pin_snapshot:
+        stack.enter_context(client.snapshot())
+    g._flagkit_scope = stack
+
+
+def _exit_request(exc: BaseException | None) -> None:
+    stack: ExitStack | None = g.pop("_flagkit_scope", None)
+    if stack is not None:
+        stack.close()
+
+
+def _flag_enabled(key: str) -> bool:
+    return get_flags().is_enabled(key)
+
+
+def _flag_value(key: str, default: Any = None) -> Any:
+    return get_flags().get_value(key, default)
+
+
+def _flag_variant(key: str) -> str | None:
+    return get_flags().variant(key)
+
+
+def flag_required(key: str, redirect_to: str | None = None) -> Callable[[V], V]:
+    """Serve the view only when ``key`` is on; otherwise 404, or redirect to ``redirect_to``.
+
+    Args:
+        key: The boolean flag.
+        redirect_to: An endpoint name (``"old_checkout"``) or a URL/path (``"/old"``).
+
+    Example:
+        >>> @app.route("/checkout")
+        ... @flag_required("new_checkout", redirect_to="old_checkout")
+        ... def checkout(): ...
+    """
+
+    def off() -> Response:
+        if redirect_to is None:
+            abort(404)
+        target = redirect_to if "/" in redirect_to or ":" in redirect_to else url_for(redirect_to)
+        return redirect(target)
+
+    def decorator(view: V) -> V:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not get_flags().is_enabled(key):
+                return off()
+            return current_app.ensure_sync(view)(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]  # same signature via wraps
+
+    return decorator

@@ -1,0 +1,235 @@
+"""ASGI middleware with a real Starlette app (TestClient, and httpx for concurrent requests)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+import flagkit
+from flagkit import DictProvider, Flags
+from flagkit._default import _reset
+from flagkit.integrations.asgi import FlagkitMiddleware, Scope
+from flagkit.testing import override_flags
+
+with warnings.catch_warnings():
+    # Starlette >= 1.x asks for the `httpx2` package for its TestClient and warns when it
+    # falls back to `httpx` (our dev dependency); the fallback works the same.
+    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
+    from starlette.testclient import TestClient
+
+from .conftest import ALL_ON_YAML, INSIDE_USER, OUTSIDE_USER, wait_for, write_flags
+
+
+def header_context(scope: Scope) -> dict[str, Any]:
+    headers = {key.decode(): value.decode() for key, value in scope.get("headers", [])}
+    ctx: dict[str, Any] = {}
+    for header, attribute in (("x-user", "user_id"), ("x-plan", "plan"), ("x-request-id", "request_id")):
+        if header in headers:
+            ctx[attribute] = headers[header]
+    return ctx
+
+
+async def async_header_context(scope: Scope) -> dict[str, Any]:
+    await asyncio.sleep(0)
+    return header_context(scope)
+
+
+def build_app(flags: Flags | None, **options: Any) -> tuple[Starlette, dict[str, Any]]:
+    seen: dict[str, Any] = {"barrier": None, "lifespan": []}
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        seen["lifespan"].append(("startup", dict(flagkit.current_context())))
+        yield
+        seen["lifespan"].append("shutdown")
+
+    async def checkout(request: Request) -> PlainTextResponse:
+        on = flagkit.is_enabled("new_checkout") if flags is None else flags.is_enabled("new_checkout")
+        return PlainTextResponse("new checkout" if on else "old checkout")
+
+    def sync_whoami(request: Request) -> JSONResponse:  # runs in Starlette's thread pool
+        barrier = seen["barrier"]
+        if barrier is not None:
+            barrier.wait(timeout=10)
+        client = flags or flagkit.get_client()
+        return JSONResponse(
+            {"context": dict(flagkit.current_context()), "on": client.is_enabled("new_checkout")}
+        )
+
+    async def async_whoami(request: Request) -> JSONResponse:
+        before = dict(flagkit.current_context())
+        await asyncio.sleep(0.02)
+        client = flags or flagkit.get_client()
+        return JSONResponse(
+            {
+                "before": before,
+                "context": dict(flagkit.current_context()),
+                "on": client.is_enabled("new_checkout"),
+            }
+        )
+
+    async def ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_json(dict(flagkit.current_context()))
+        await websocket.close()
+
+    app = Starlette(
+        routes=[
+            Route("/checkout", checkout),
+            Route("/whoami", sync_whoami),
+            Route("/async-whoami", async_whoami),
+            WebSocketRoute("/ws", ws),
+        ],
+        lifespan=lifespan,
+    )
+    app.add_middleware(FlagkitMiddleware, flags=flags, context_getter=header_context, **options)  # type: ignore[arg-type]  # Starlette's factory protocol is narrower than a class
+    return app, seen
+
+
+@pytest.fixture
+def file_flags(flag_file: Path) -> Iterator[Flags]:
+    with Flags.from_file(flag_file) as flags:
+        yield flags
+
+
+def test_same_file_gives_each_user_the_expected_page(file_flags: Flags) -> None:
+    app, _ = build_app(file_flags)
+    with TestClient(app) as client:
+        assert client.get("/checkout", headers={"X-User": str(INSIDE_USER)}).text == "new checkout"
+        assert client.get("/checkout", headers={"X-User": str(OUTSIDE_USER)}).text == "old checkout"
+        assert client.get("/checkout").text == "old checkout"
+        assert client.get("/checkout", headers={"X-Plan": "staff"}).text == "new checkout"
+
+
+def test_request_context_and_websocket(file_flags: Flags) -> None:
+    app, seen = build_app(file_flags)
+    with TestClient(app) as client:
+        data = client.get("/whoami?x=1", headers={"X-User": "7"}).json()
+        assert data["context"] == {"path": "/whoami", "method": "GET", "ip": "testclient", "user_id": "7"}
+        with client.websocket_connect("/ws", headers={"X-Plan": "pro"}) as websocket:
+            assert websocket.receive_json() == {"path": "/ws", "ip": "testclient", "plan": "pro"}
+    assert seen["lifespan"] == [("startup", {}), "shutdown"]  # lifespan passed through, no context
+
+
+def test_lifespan_and_other_scopes_pass_through_untouched() -> None:
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    async def raw_app(scope: Scope, receive: Any, send: Any) -> None:
+        calls.append((scope["type"], dict(flagkit.current_context())))
+
+    def getter(scope: Scope) -> dict[str, Any]:
+        raise AssertionError("not called for lifespan")
+
+    middleware = FlagkitMiddleware(raw_app, flags=Flags(), context_getter=getter)
+    asyncio.run(middleware({"type": "lifespan"}, None, None))  # type: ignore[arg-type]  # unused by raw_app
+    assert calls == [("lifespan", {})]
+
+
+def test_async_context_getter_and_options(file_flags: Flags) -> None:
+    app, _ = build_app(file_flags, request_context=False, pin_snapshot=False)
+    app.user_middleware.clear()
+    app.add_middleware(
+        FlagkitMiddleware, flags=file_flags, context_getter=async_header_context, request_context=False
+    )  # type: ignore[arg-type]  # see build_app
+    with TestClient(app) as client:
+        assert client.get("/whoami", headers={"X-User": "9"}).json()["context"] == {"user_id": "9"}
+
+
+def test_failing_context_getter_is_logged(file_flags: Flags, caplog: pytest.LogCaptureFixture) -> None:
+    def broken(scope: Scope) -> dict[str, Any]:
+        raise RuntimeError("bug")
+
+    app, _ = build_app(file_flags)
+    app.user_middleware.clear()
+    app.add_middleware(FlagkitMiddleware, flags=file_flags, context_getter=broken)  # type: ignore[arg-type]  # see build_app
+    with TestClient(app) as client:
+        assert client.get("/whoami").json()["context"]["path"] == "/whoami"
+    assert "context_getter failed" in caplog.text
+
+
+def test_context_does_not_leak_between_concurrent_thread_requests(file_flags: Flags) -> None:
+    app, seen = build_app(file_flags)
+    count = 8
+    seen["barrier"] = threading.Barrier(count)
+    results: dict[int, Any] = {}
+    with TestClient(app) as client:
+
+        def call(i: int) -> None:
+            headers = {
+                "X-Plan": "staff" if i % 2 else "free",
+                "X-User": str(OUTSIDE_USER),
+                "X-Request-Id": str(i),
+            }
+            results[i] = client.get("/whoami", headers=headers).json()
+
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(15)
+    assert len(results) == count
+    for i, data in results.items():
+        assert data["context"]["request_id"] == str(i)
+        assert data["on"] is bool(i % 2)
+
+
+def test_context_does_not_leak_between_concurrent_asyncio_requests(file_flags: Flags) -> None:
+    app, _ = build_app(file_flags)
+
+    async def main() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await asyncio.gather(
+                *(
+                    client.get(
+                        "/async-whoami",
+                        headers={
+                            "X-Plan": "staff" if i % 2 else "free",
+                            "X-User": str(OUTSIDE_USER),
+                            "X-Request-Id": str(i),
+                        },
+                    )
+                    for i in range(10)
+                )
+            )
+
+    for i, response in enumerate(asyncio.run(main())):
+        data = response.json()
+        assert data["before"] == data["context"]
+        assert data["context"]["request_id"] == str(i)
+        assert data["on"] is bool(i % 2)
+
+
+@pytest.mark.slow
+def test_editing_the_flag_file_changes_the_next_response(flag_file: Path, file_flags: Flags) -> None:
+    app, _ = build_app(file_flags)
+    outside = {"X-User": str(OUTSIDE_USER)}
+    with TestClient(app) as client:
+        assert client.get("/checkout", headers=outside).text == "old checkout"
+        write_flags(flag_file, ALL_ON_YAML)
+        assert wait_for(lambda: client.get("/checkout", headers=outside).text == "new checkout")
+
+
+def test_default_client_looked_up_per_request() -> None:
+    app, _ = build_app(None)  # built before configure(), as with a module-level app object
+    flagkit.configure(DictProvider({"new_checkout": True}))
+    try:
+        with TestClient(app) as client:
+            assert client.get("/checkout").text == "new checkout"
+            with override_flags(new_checkout=False):
+                assert client.get("/checkout").text == "old checkout"
+    finally:
+        _reset()

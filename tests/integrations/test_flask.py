@@ -1,0 +1,250 @@
+"""Flask integration with a real app and Flask's test client."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask, g, render_template_string, request
+
+import flagkit
+from flagkit import DictProvider, Flags
+from flagkit._default import _reset
+from flagkit.integrations.flask import FlagKit, flag_required, get_flags
+from flagkit.testing import FlagOverrides, override_flags
+
+from .conftest import ALL_ON_YAML, INSIDE_USER, OUTSIDE_USER, wait_for, write_flags
+
+PAGE = """\
+{% if flag_enabled("new_checkout") %}new checkout{% else %}old checkout{% endif %}
+color={{ flag_variant("button_color") }}
+value={{ flag_value("button_color", "none") }}
+"""
+
+
+def user_context() -> dict[str, Any]:
+    ctx: dict[str, Any] = {}
+    if "X-User" in request.headers:
+        ctx["user_id"] = request.headers["X-User"]
+    if "X-Plan" in request.headers:
+        ctx["plan"] = request.headers["X-Plan"]
+    if "X-Request-Id" in request.headers:
+        ctx["request_id"] = request.headers["X-Request-Id"]
+    return ctx
+
+
+def create_app(flag_file: Path | None = None, ext: FlagKit | None = None, **config: Any) -> Flask:
+    app = Flask(__name__)
+    app.config["FLAGKIT_FILE"] = flag_file
+    app.config.update(config)
+    (ext or FlagKit(context_getter=user_context)).init_app(app)
+    barrier_box: dict[str, threading.Barrier | None] = {"barrier": None}
+    app.config["BARRIER_BOX"] = barrier_box
+
+    @app.route("/checkout")
+    def checkout() -> str:
+        return render_template_string(PAGE)
+
+    @app.route("/whoami")
+    def whoami() -> dict[str, Any]:
+        barrier = barrier_box["barrier"]
+        if barrier is not None:
+            barrier.wait(timeout=10)
+        return {
+            "context": dict(flagkit.current_context()),
+            "new_checkout": g.flags.is_enabled("new_checkout"),
+            "g_flags": g.flags is get_flags(),
+        }
+
+    @app.route("/beta")
+    @flag_required("new_checkout")
+    def beta() -> str:
+        return "beta page"
+
+    @app.route("/beta-or-checkout")
+    @flag_required("new_checkout", redirect_to="checkout")
+    def beta_or_checkout() -> str:
+        return "beta page"
+
+    @app.route("/beta-or-path")
+    @flag_required("new_checkout", redirect_to="/somewhere/else")
+    def beta_or_path() -> str:
+        return "beta page"
+
+    @app.route("/async-beta")
+    @flag_required("new_checkout")
+    async def async_beta() -> str:
+        await asyncio.sleep(0)
+        return "async beta page"
+
+    @app.route("/pinned")
+    def pinned() -> dict[str, bool]:
+        first = flagkit.is_enabled("new_checkout") or g.flags.is_enabled("new_checkout")
+        handle = g.flags.push_overrides({"new_checkout": not first})
+        try:
+            return {"first": first, "second": g.flags.is_enabled("new_checkout")}
+        finally:
+            g.flags.pop_overrides(handle)
+
+    return app
+
+
+@pytest.fixture
+def app(flag_file: Path) -> Iterator[Flask]:
+    app = create_app(flag_file)
+    yield app
+    get_flags(app).close()
+
+
+def text(response: Any) -> str:
+    assert response.status_code == 200
+    return str(response.get_data(as_text=True))
+
+
+def test_same_file_gives_each_user_the_expected_page(app: Flask) -> None:
+    client = app.test_client()
+    assert text(client.get("/checkout", headers={"X-User": str(INSIDE_USER)})).startswith("new checkout")
+    assert text(client.get("/checkout", headers={"X-User": str(OUTSIDE_USER)})).startswith("old checkout")
+    assert text(client.get("/checkout")).startswith("old checkout")
+    pro = text(client.get("/checkout", headers={"X-Plan": "pro"}))
+    assert "color=green" in pro
+    assert "value=#0f0" in pro
+
+
+def test_request_context_and_g_flags(app: Flask) -> None:
+    data = (
+        app.test_client()
+        .get("/whoami", headers={"X-User": "7"}, environ_base={"REMOTE_ADDR": "10.0.0.9"})
+        .json
+    )
+    assert data == {
+        "context": {"path": "/whoami", "method": "GET", "ip": "10.0.0.9", "user_id": "7"},
+        "new_checkout": data["new_checkout"],
+        "g_flags": True,
+    }
+    assert flagkit.current_context() == {}
+
+
+def test_flag_required(app: Flask) -> None:
+    client = app.test_client()
+    inside = {"X-User": str(INSIDE_USER)}
+    outside = {"X-User": str(OUTSIDE_USER)}
+    assert text(client.get("/beta", headers=inside)) == "beta page"
+    assert client.get("/beta", headers=outside).status_code == 404
+    response = client.get("/beta-or-checkout", headers=outside)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/checkout"
+    assert client.get("/beta-or-path", headers=outside).headers["Location"] == "/somewhere/else"
+    assert text(client.get("/async-beta", headers=inside)) == "async beta page"
+    assert client.get("/async-beta", headers=outside).status_code == 404
+
+
+def test_snapshot_pinned_for_the_request(app: Flask) -> None:
+    assert app.test_client().get("/pinned", headers={"X-Plan": "staff"}).json == {
+        "first": True,
+        "second": True,
+    }
+
+
+def test_context_does_not_leak_between_concurrent_requests(app: Flask) -> None:
+    count = 8
+    app.config["BARRIER_BOX"]["barrier"] = threading.Barrier(count)
+    results: dict[int, dict[str, Any]] = {}
+
+    def call(i: int) -> None:
+        plan = "staff" if i % 2 else "free"
+        headers = {"X-Plan": plan, "X-User": str(OUTSIDE_USER), "X-Request-Id": str(i)}
+        results[i] = app.test_client().get("/whoami", headers=headers).json
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(15)
+    assert len(results) == count
+    for i, data in results.items():
+        assert data["context"]["request_id"] == str(i)
+        assert data["context"]["plan"] == ("staff" if i % 2 else "free")
+        assert data["new_checkout"] is bool(i % 2)
+
+
+@pytest.mark.slow
+def test_editing_the_flag_file_changes_the_next_response(app: Flask, flag_file: Path) -> None:
+    client = app.test_client()
+    outside = {"X-User": str(OUTSIDE_USER)}
+    assert text(client.get("/checkout", headers=outside)).startswith("old checkout")
+    write_flags(flag_file, ALL_ON_YAML)
+    assert wait_for(lambda: text(client.get("/checkout", headers=outside)).startswith("new checkout"))
+
+
+def test_overrides_in_tests(app: Flask, flagkit_overrides: FlagOverrides) -> None:
+    client = app.test_client()
+    outside = {"X-User": str(OUTSIDE_USER)}
+    with override_flags(get_flags(app), new_checkout=True):
+        assert text(client.get("/beta", headers=outside)) == "beta page"
+    assert client.get("/beta", headers=outside).status_code == 404
+    flagkit_overrides.use(get_flags(app)).set("new_checkout", True)
+    assert text(client.get("/beta", headers=outside)) == "beta page"
+
+
+def test_one_extension_many_apps_and_explicit_flags() -> None:
+    ext = FlagKit(context_getter=user_context)
+    on = Flags.from_dict({"new_checkout": True})
+    app_on = create_app(ext=ext)
+    ext.init_app(app_on, flags=on)
+    app_off = create_app(None, ext=FlagKit(flags=Flags.from_dict({"new_checkout": False})))
+    assert text(app_on.test_client().get("/checkout")).startswith("new checkout")
+    assert text(app_off.test_client().get("/checkout")).startswith("old checkout")
+    assert FlagKit.get_flags(app_on) is on
+    assert not hasattr(ext, "app")
+
+
+def test_without_a_source_the_default_client_is_used() -> None:
+    app = create_app(None)
+    flagkit.configure(DictProvider({"new_checkout": True}))
+    try:
+        assert text(app.test_client().get("/checkout")).startswith("new checkout")
+        with override_flags(new_checkout=False):
+            assert text(app.test_client().get("/checkout")).startswith("old checkout")
+    finally:
+        _reset()
+
+
+def test_config_keys(flag_file: Path) -> None:
+    app = create_app(
+        flag_file,
+        FLAGKIT_STRICT=True,
+        FLAGKIT_WATCH=False,
+        FLAGKIT_REQUEST_CONTEXT=False,
+        FLAGKIT_PROVIDERS=[DictProvider({"new_checkout": True})],
+    )
+    client = get_flags(app)
+    try:
+        assert client.is_enabled("new_checkout")  # providers win over the file
+        with pytest.raises(flagkit.FlagNotFoundError):
+            client.is_enabled("missing")
+        data = app.test_client().get("/whoami", headers={"X-User": "1"}).json
+        assert data["context"] == {"user_id": "1"}
+    finally:
+        client.close()
+
+
+def test_get_flags_requires_init() -> None:
+    with pytest.raises(RuntimeError, match="not initialised"):
+        get_flags(Flask(__name__))
+
+
+def test_failing_context_getter_is_logged(flag_file: Path, caplog: pytest.LogCaptureFixture) -> None:
+    def broken() -> dict[str, Any]:
+        raise RuntimeError("bug")
+
+    app = create_app(flag_file, ext=FlagKit(context_getter=broken))
+    try:
+        assert app.test_client().get("/whoami").json["context"]["path"] == "/whoami"
+        assert "context_getter failed" in caplog.text
+    finally:
+        get_flags(app).close()
