@@ -1,0 +1,1 @@
+"""The flagkit Django example project."""
