@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import ConfigError, ConfigIssue, format_path
+from .check import check_document
+from .errors import ConfigIssue, format_path
 from .explain import explain, render_explanation, show
 from .flagset import FlagSet
-from .lint import LintWarning, lint
+from .lint import LintWarning
 from .loading import MAX_DOCUMENT_BYTES
 
 __all__ = ["main", "parse_value"]
@@ -140,16 +141,15 @@ def _issue_text(issue: ConfigIssue, kind: str = "error") -> str:
 
 def _load(path: str, as_json: bool) -> FlagSet:
     """Load a flag file for eval/simulate/scan/demo; invalid files stop the command (exit 1)."""
-    data = _read(path)
-    try:
-        return FlagSet.from_bytes(data, source=path)
-    except ConfigError as exc:
-        if as_json:
-            _emit_json({"file": path, "valid": False, "errors": [_issue_dict(i) for i in exc.issues]})
-            raise _Exit(PROBLEMS) from None
-        lines = [_issue_text(issue) for issue in exc.issues]
-        lines.append(f"{path}: invalid flag file; run `flagkit validate {path}` for details")
-        raise _Exit(PROBLEMS, "\n".join(lines)) from None
+    checked = check_document(_read(path), path, warnings=False)
+    if checked.flagset is not None:
+        return checked.flagset
+    if as_json:
+        _emit_json({"file": path, "valid": False, "errors": [_issue_dict(i) for i in checked.errors]})
+        raise _Exit(PROBLEMS)
+    lines = [_issue_text(issue) for issue in checked.errors]
+    lines.append(f"{path}: invalid flag file; run `flagkit validate {path}` for details")
+    raise _Exit(PROBLEMS, "\n".join(lines))
 
 
 def _unknown_flag(flagset: FlagSet, key: str, path: str) -> str:
@@ -183,18 +183,17 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         data = _read(path)
         entry: dict[str, Any] = {"file": path, "valid": True, "flags": 0, "errors": [], "warnings": []}
         report.append(entry)
-        try:
-            flagset = FlagSet.from_bytes(data, source=path)
-        except ConfigError as exc:
+        checked = check_document(data, path, today=today)
+        flagset, warnings = checked.flagset, checked.warnings
+        if flagset is None:
             entry["valid"] = False
-            entry["errors"] = [_issue_dict(i) for i in exc.issues]
-            total_errors += len(exc.issues)
+            entry["errors"] = [_issue_dict(i) for i in checked.errors]
+            total_errors += len(checked.errors)
             if not args.json:
-                for issue in exc.issues:
+                for issue in checked.errors:
                     print(_issue_text(issue))
-                print(f"{path}: invalid ({_plural(len(exc.issues), 'error')})")
+                print(f"{path}: invalid ({_plural(len(checked.errors), 'error')})")
             continue
-        warnings = lint(flagset, today=today, data=data)
         entry["flags"] = len(flagset)
         entry["warnings"] = [_warning_dict(w) for w in warnings]
         total_warnings += len(warnings)

@@ -127,5 +127,12 @@ def lint(
             )
     if out and data is not None:
         marks = locate_lines(data)
-        out = [replace(w, line=line_for(marks, w.path)) for w in out]
+        # A mapping inside a list is located where it ends; its first key gives the better line.
+        items = {w.path for w in out if w.path and isinstance(w.path[-1], int)}
+        first_key: dict[Path, int] = {}
+        for where, line in marks.items():
+            parent = where[:-1]
+            if parent in items and line < first_key.get(parent, line + 1):
+                first_key[parent] = line
+        out = [replace(w, line=first_key.get(w.path) or line_for(marks, w.path)) for w in out]
     return out

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import difflib
+import operator
 import os
 import re
 import warnings
@@ -203,7 +204,8 @@ def scan_python(text: str, filename: str = "<string>") -> tuple[list[Reference],
         tree = ast.parse(text, filename=filename)
     visitor = _Visitor(filename, _ignored_lines(text))
     visitor.visit(tree)
-    return visitor.references, visitor.dynamic
+    by_line = operator.attrgetter("line")
+    return sorted(visitor.references, key=by_line), sorted(visitor.dynamic, key=by_line)
 
 
 def scan_template(text: str, filename: str = "<string>") -> list[Reference]:
