@@ -37,10 +37,10 @@ class SupportsEvaluation(Protocol):
     def variant(self, key: str, context: Mapping[str, Any] | None = None) -> str | None: ...
 
 
-def _context_for(context: CallContext) -> Callable[..., Mapping[str, Any] | None]:
-    """Turn the ``context`` argument into ``(*args, **kwargs) -> mapping or None``."""
+def _context_for(context: CallContext) -> Callable[..., Mapping[str, Any] | None] | None:
+    """Turn the ``context`` argument into ``(*args, **kwargs) -> mapping`` (``None``: ambient only)."""
     if context is None:
-        return lambda *args, **kwargs: None
+        return None
     if isinstance(context, Mapping):
         fixed: Mapping[str, Any] = context
         return lambda *args, **kwargs: fixed
@@ -84,7 +84,7 @@ def when(
 
             @functools.wraps(func)
             async def async_switch(*args: Any, **kwargs: Any) -> Any:
-                if is_enabled(key, context_of(*args, **kwargs)):
+                if is_enabled(key, None if context_of is None else context_of(*args, **kwargs)):
                     return await func(*args, **kwargs)
                 if otherwise is None:
                     return None
@@ -95,7 +95,7 @@ def when(
 
         @functools.wraps(func)
         def switch(*args: Any, **kwargs: Any) -> Any:
-            if is_enabled(key, context_of(*args, **kwargs)):
+            if is_enabled(key, None if context_of is None else context_of(*args, **kwargs)):
                 return func(*args, **kwargs)
             return None if otherwise is None else otherwise(*args, **kwargs)
 
@@ -168,7 +168,8 @@ class VariantDispatcher:
 
     def resolve(self, *args: Any, **kwargs: Any) -> Callable[..., Any]:
         """The implementation a call with these arguments selects in the current context."""
-        name = self._flags.variant(self._key, self._context_of(*args, **kwargs))
+        context_of = self._context_of
+        name = self._flags.variant(self._key, None if context_of is None else context_of(*args, **kwargs))
         if name is None:
             return self._default
         return self._impls.get(name, self._default)
