@@ -147,7 +147,12 @@ def _render_flag(key: str, flags: Flags, users: Sequence[Mapping[str, Any]]) -> 
     table = _table(rows, "  ", strip=False)
     width = len(table[0])
     lines.append(table[0] + "users")
+    narrow = WIDTH - width < 40  # long rule names: list the users under the row instead
     for line, (_, names) in zip(table[1:], groups, strict=True):
+        if narrow:
+            lines.append(f"{line}{len(names):>2}")
+            lines += textwrap.wrap(", ".join(names), WIDTH, initial_indent=" " * 6, subsequent_indent=" " * 6)
+            continue
         text = f"{len(names):>2} {', '.join(names)}"
         wrapped = textwrap.wrap(text, WIDTH - width, subsequent_indent="   ", break_on_hyphens=False)
         lines.append(line + wrapped[0])
@@ -177,10 +182,14 @@ def render_demo(
     for line in _table([header, *[[_cell(u.get(c, "")) for c in _USER_COLUMNS] for u in users]], "  "):
         write(line)
     with client_for(flagset) as flags:
+        previous = 0
         for key in flagset.flags:
-            write("")
-            for line in _render_flag(key, flags, users):
+            lines = _render_flag(key, flags, users)
+            if len(lines) > 1 or previous != 1:  # one-line results (static flags...) stay together
+                write("")
+            for line in lines:
                 write(line)
+            previous = len(lines)
     write("")
     example = _explainable(flagset)
     if example is not None:

@@ -65,7 +65,7 @@ class LintWarning:
 def lint(
     flagset: FlagSet, *, today: dt.date | None = None, data: bytes | str | None = None
 ) -> list[LintWarning]:
-    """Every warning for a loaded flag set, in document order.
+    """Every warning for a loaded flag set, in document order (by line when ``data`` is given).
 
     Args:
         flagset: The flags, loaded from a document (``flagset.document`` set).
@@ -135,4 +135,5 @@ def lint(
             if parent in items and line < first_key.get(parent, line + 1):
                 first_key[parent] = line
         out = [replace(w, line=first_key.get(w.path) or line_for(marks, w.path)) for w in out]
+        out.sort(key=lambda w: w.line or 0)
     return out

@@ -9,7 +9,9 @@ name is one of :data:`KEY_CALLS` with the key as a string literal, as the first 
 are not literals are counted as *dynamic* references, which the report cannot check.
 
 Templates (:data:`TEMPLATE_SUFFIXES`) are searched with regular expressions for Django's
-``{% flag "x" %}`` and Jinja's ``flag_enabled("x")`` / ``flag_value("x", ...)``.
+``{% flag "x" %}``, ``{% flag_value "x" ... %}``, ``{% flag_variant "x" %}`` and
+``"x"|flag_enabled``, and Jinja's ``flag_enabled("x")``, ``flag_value("x", ...)`` and
+``flag_variant("x")``.
 
 A line containing ``flagkit: ignore`` is skipped.
 """
@@ -45,7 +47,17 @@ __all__ = [
 ]
 
 KEY_CALLS = frozenset(
-    {"is_enabled", "get_value", "variant", "evaluate", "when", "variants", "get_flag", "flag_enabled"}
+    {
+        "is_enabled",
+        "get_value",
+        "variant",
+        "evaluate",
+        "when",
+        "variants",
+        "get_flag",
+        "flag_enabled",
+        "flag_required",
+    }
 )
 """Functions and methods whose first argument (or ``key=``) is a flag key."""
 OVERRIDE_CALLS = frozenset({"override_flags"})
@@ -67,6 +79,8 @@ _TEMPLATE_PATTERNS = (
     re.compile(r"""\{%-?\s*(?P<how>flag|flag_value|flag_variant)\s+(?P<q>["'])(?P<key>[^"'\n]+)(?P=q)"""),
     # Jinja: {% if flag_enabled("x") %}, {{ flag_value("x", "blue") }}
     re.compile(r"""\b(?P<how>flag_enabled|flag_value|flag_variant)\(\s*(?P<q>["'])(?P<key>[^"'\n]+)(?P=q)"""),
+    # Django filter: {% if "x"|flag_enabled %}
+    re.compile(r"""(?P<q>["'])(?P<key>[^"'\n]+)(?P=q)\s*\|\s*(?P<how>flag_enabled)\b"""),
 )
 
 
@@ -218,7 +232,12 @@ def scan_template(text: str, filename: str = "<string>") -> list[Reference]:
             if line in ignored:
                 continue
             how = match["how"]
-            how = f"{{% {how} %}}" if match.group(0).startswith("{%") else f"{how}()"
+            if match.group(0).startswith("{%"):
+                how = f"{{% {how} %}}"
+            elif match.group(0).startswith(("'", '"')):
+                how = f"|{how}"
+            else:
+                how = f"{how}()"
             found.append((match.start(), Reference(match["key"], filename, line, how)))
     return [ref for _, ref in sorted(found, key=lambda item: item[0])]
 

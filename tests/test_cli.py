@@ -140,22 +140,22 @@ def test_validate_warnings_and_strict(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout
     lines = proc.stdout.splitlines()
     assert lines == [
+        f"{path}:2: warning: segments.stale: segment is not used by any flag [unused-segment]",
         f"{path}:5: warning: features.old.expires: expired on 2020-01-01 (2192 days ago): "
         "remove the flag and the code paths it guards [expired]",
         f"{path}:7: warning: features.old.rules[0].serve: split serves only 'on' (every other variant "
         "has weight 0): write `serve: on` [single-variant-split]",
         f"{path}:8: warning: features.old.rules[1]: rule can never match: rules[0] has no `when` "
         "and catches everyone [unreachable-rule]",
-        f"{path}:2: warning: segments.stale: segment is not used by any flag [unused-segment]",
         f"{path}: 4 warnings (1 flag)",
     ]
     assert run("validate", path, "--strict").returncode == 1
     data = run_json("validate", path, "--strict", code=1)
     assert [w["code"] for w in data["files"][0]["warnings"]] == [
+        "unused-segment",
         "expired",
         "single-variant-split",
         "unreachable-rule",
-        "unused-segment",
     ]
 
 

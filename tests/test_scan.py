@@ -34,6 +34,9 @@ def test_client_calls_and_decorators() -> None:
         def pick(): ...
 
         flags.get_flag("g")
+
+        @flag_required("h", redirect_to="/")
+        def view(request): ...
         """
     )
     refs, dynamic = scan_python(source, "app.py")
@@ -45,6 +48,7 @@ def test_client_calls_and_decorators() -> None:
         ("e", 9, "when()"),
         ("f", 12, "variants()"),
         ("g", 15, "get_flag()"),
+        ("h", 17, "flag_required()"),
     ]
     assert dynamic == []
     assert refs[0].location == "app.py:4"
@@ -104,6 +108,7 @@ def test_templates() -> None:
         {% flag "new_checkout" %}new{% else %}old{% endflag %}
         {%- flag 'b' -%}{% endflag %}
         {% if flag_enabled("c") %}{{ flag_value('d', "blue") }}{% endif %}
+        {% flag_variant "e" as color %}{% if "f"|flag_enabled %}{% endif %}
         {% flag "skipped" %}{% endflag %} {# flagkit: ignore #}
         <p>flag "not a tag"</p>
         """
@@ -113,6 +118,8 @@ def test_templates() -> None:
         ("b", 3, "{% flag %}"),
         ("c", 4, "flag_enabled()"),
         ("d", 4, "flag_value()"),
+        ("e", 5, "{% flag_variant %}"),
+        ("f", 5, "|flag_enabled"),
     ]
 
 
