@@ -114,6 +114,10 @@ _LIVE_CLIENTS: weakref.WeakSet[Flags] = weakref.WeakSet()
 
 def _after_fork_in_child() -> None:
     for client in list(_LIVE_CLIENTS):
+        # A provider thread may have held the lock at fork time; that thread does not exist
+        # in the child, so the inherited lock could stay locked forever. Only the forking
+        # thread runs here, so swapping in a fresh lock is safe.
+        client._lock = threading.RLock()
         client._check_fork()
 
 
@@ -282,8 +286,9 @@ class Flags:
                 f"evaluation failed: {type(exc).__name__} (is the context a mapping?)",
             )  # fmt: skip
         if not (type(value) is type(default) or default is None):
-            if type(default) is float and type(value) is int:
-                value = float(value)
+            coerced = _coerce(value, default)
+            if coerced is not default or _kind(value) is _kind(default):
+                value = coerced
             else:
                 return Evaluation(
                     key, default, None, Reason.ERROR, rule, ErrorCode.TYPE_MISMATCH,
@@ -530,7 +535,7 @@ class Flags:
         flags = dict(base.flags)
         for _, layer in self._overrides:
             for key, value in layer.items():
-                flags[key] = _override_flag(key, value)
+                flags[key] = _override_flag(key, value, base.flags.get(key))
         table = {key: flag.resolve for key, flag in flags.items()}
         self._snapshot = Snapshot(table, flags, base.generation)
 
@@ -554,23 +559,58 @@ class Flags:
                 logger.exception("flagkit: provider %s failed to restart after fork", slot.provider.name)
 
 
+def _kind(value: Any) -> type:
+    """The JSON kind of a value: subclasses (e.g. Django's SafeString) count as their base."""
+    for kind in (bool, int, float, str):
+        if isinstance(value, kind):
+            return kind
+    if isinstance(value, Mapping):
+        return dict
+    if isinstance(value, list | tuple):
+        return list
+    return type(value)
+
+
 def _coerce(value: Any, default: Any) -> Any:
-    """Accept an int for a float default; anything else of another type gives ``default``."""
-    if type(default) is float and type(value) is int:
+    """The value when its JSON kind matches the default's (an int for a float default is
+    converted); otherwise ``default``. Only reached when the exact types differ."""
+    kind = _kind(default)
+    if kind is float and type(value) is int:
         return float(value)
+    if _kind(value) is kind:
+        return value
     return default
 
 
-def _override_flag(key: str, value: Any) -> CompiledFlag:
-    static = compile_static(key, value, source="override")
-    resolution = (value, static.default_variant, Reason.OVERRIDE, None)
+def _override_flag(key: str, value: Any, current: CompiledFlag | None) -> CompiledFlag:
+    """A flag serving ``value`` with reason OVERRIDE.
+
+    When the overridden flag exists and ``value`` is one of its variants' values, or names
+    one of its variants, that variant is served (so ``override_flags(flags, color="green")``
+    gives ``variant == "green"`` and green's value); otherwise the raw value is served.
+    """
+    variant: str | None = None
+    if current is not None:
+        for name, candidate in current.variants.items():
+            if type(candidate) is type(value) and candidate == value:
+                variant = name
+                break
+        else:
+            if isinstance(value, str) and value in current.variants:
+                variant, value = value, current.variants[value]
+    if variant is None:
+        static = compile_static(key, value, source="override")
+        variant, variants = static.default_variant, static.variants
+    else:
+        variants = current.variants if current is not None else {variant: value}
+    resolution = (value, variant, Reason.OVERRIDE, None)
     return CompiledFlag(
         key=key,
         resolve=lambda ctx, table: resolution,
-        variants=static.variants,
-        default_variant=static.default_variant,
+        variants=variants,
+        default_variant=variant,
         definition=None,
-        fingerprint=("override", static.fingerprint),
+        fingerprint=("override", variant, type(value).__name__, repr(value)),
         source="override",
     )
 

@@ -337,3 +337,26 @@ def test_change_in_a_nested_segment_is_reported_for_flags_using_it() -> None:
     provider.publish(doc("@y.com"))
     assert seen == [frozenset({"a", "b"})]
     assert flags.is_enabled("b", {"email": "me@y.com"})
+
+
+def test_override_of_a_multi_variant_flag_serves_the_named_variant() -> None:
+    flags = Flags.from_dict({"color": {"variants": {"blue": "#00f", "green": "#0f0"}, "default": "blue"}})
+    handle = flags.push_overrides({"color": "green"})
+    result = flags.evaluate("color", "")
+    assert (result.value, result.variant, result.reason) == ("#0f0", "green", Reason.OVERRIDE)
+    flags.pop_overrides(handle)
+    handle = flags.push_overrides({"color": "#00f"})
+    assert (flags.get_value("color", ""), flags.variant("color")) == ("#00f", "blue")
+    flags.pop_overrides(handle)
+    handle = flags.push_overrides({"color": "#123456"})
+    assert (flags.get_value("color", ""), flags.variant("color")) == ("#123456", "#123456")
+    flags.pop_overrides(handle)
+
+
+def test_get_value_accepts_subclasses_of_the_default_type(flags: Flags) -> None:
+    class Safe(str):
+        pass
+
+    assert flags.get_value("button_color", Safe("x")) == "blue"
+    assert flags.evaluate("button_color", Safe("x")).value == "blue"
+    assert flags.get_value("button_color", 3) == 3
