@@ -11,6 +11,7 @@ import argparse
 import datetime as dt
 import difflib
 import gc
+import io
 import json
 import os
 import re
@@ -540,6 +541,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (the console script exits with it)."""
     args = build_parser().parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):  # ✓/✗/→ on a terminal that cannot show them
+            stream.reconfigure(errors="replace")
     # A short-lived process: skipping cyclic GC while a large document is built and compiled
     # halves the load time of big files (nothing here creates garbage cycles that matter).
     gc.disable()

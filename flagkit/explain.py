@@ -147,7 +147,14 @@ class RuleTrace:
 
 @dataclass(frozen=True, slots=True)
 class PrerequisiteTrace:
-    """A flag listed in ``requires`` and whether it was on."""
+    """A flag listed in ``requires`` and whether it was on.
+
+    Attributes:
+        key: The required flag.
+        value: The value it served for this context.
+        ok: Whether that value was truthy (the prerequisite holds).
+        explanation: The required flag's own trace.
+    """
 
     key: str
     value: Any

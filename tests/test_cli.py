@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -24,9 +25,19 @@ SCRIPT = Path(sys.executable).with_name("flagkit")
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "flagkit"]
 
 
-def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
-        [*COMMAND, *map(str, args)], capture_output=True, text=True, cwd=cwd or REPO, timeout=120, check=False
+        [*COMMAND, *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd or REPO,
+        timeout=120,
+        check=False,
+        env={**os.environ, **(env or {})},
+        encoding="utf-8",
+        errors="replace",
     )
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
@@ -499,6 +510,14 @@ def test_module_entry_point_help_and_version() -> None:
         assert command in helped.stdout
     assert run().returncode == 2
     assert run("frobnicate").returncode == 2
+
+
+def test_output_survives_a_terminal_without_unicode() -> None:
+    proc = run(
+        "eval", EXAMPLE, "new_search", "-c", "user_id=u-003", "--explain", env={"PYTHONIOENCODING": "ascii"}
+    )
+    assert proc.returncode == 0
+    assert "bucket 46,528 of 100,000 (46.528 %) ? off" in proc.stdout
 
 
 @pytest.mark.parametrize(
