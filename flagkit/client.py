@@ -585,9 +585,9 @@ def _coerce(value: Any, default: Any) -> Any:
 def _override_flag(key: str, value: Any, current: CompiledFlag | None) -> CompiledFlag:
     """A flag serving ``value`` with reason OVERRIDE.
 
-    When the overridden flag exists and ``value`` is one of its variants' values, or names
-    one of its variants, that variant is served (so ``override_flags(flags, color="green")``
-    gives ``variant == "green"`` and green's value); otherwise the raw value is served.
+    The value is always served as given. Its variant name is the name of the overridden
+    flag's variant with an equal value, if there is one (so variant dispatch sees the real
+    variant), else the value as a string (``on``/``off`` for booleans).
     """
     variant: str | None = None
     if current is not None:
@@ -595,9 +595,6 @@ def _override_flag(key: str, value: Any, current: CompiledFlag | None) -> Compil
             if type(candidate) is type(value) and candidate == value:
                 variant = name
                 break
-        else:
-            if isinstance(value, str) and value in current.variants:
-                variant, value = value, current.variants[value]
     if variant is None:
         static = compile_static(key, value, source="override")
         variant, variants = static.default_variant, static.variants

@@ -339,11 +339,14 @@ def test_change_in_a_nested_segment_is_reported_for_flags_using_it() -> None:
     assert flags.is_enabled("b", {"email": "me@y.com"})
 
 
-def test_override_of_a_multi_variant_flag_serves_the_named_variant() -> None:
+def test_override_of_a_multi_variant_flag_names_the_matching_variant() -> None:
     flags = Flags.from_dict({"color": {"variants": {"blue": "#00f", "green": "#0f0"}, "default": "blue"}})
-    handle = flags.push_overrides({"color": "green"})
+    handle = flags.push_overrides({"color": "#0f0"})
     result = flags.evaluate("color", "")
     assert (result.value, result.variant, result.reason) == ("#0f0", "green", Reason.OVERRIDE)
+    flags.pop_overrides(handle)
+    handle = flags.push_overrides({"color": "green"})  # a value, not a variant name
+    assert (flags.get_value("color", ""), flags.variant("color")) == ("green", "green")
     flags.pop_overrides(handle)
     handle = flags.push_overrides({"color": "#00f"})
     assert (flags.get_value("color", ""), flags.variant("color")) == ("#00f", "blue")
