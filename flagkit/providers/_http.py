@@ -120,6 +120,8 @@ class _Connection(http.client.HTTPConnection):
         super().__init__(host, port, timeout=timeout)
         self._addresses = addresses
         self._tls = tls
+        self.raw: socket.socket | None = None
+        """The connected socket, kept after http.client hands it to the response (for abort)."""
 
     def connect(self) -> None:
         error: OSError | None = None
@@ -134,7 +136,7 @@ class _Connection(http.client.HTTPConnection):
                 sock.close()
                 error = exc
                 continue
-            self.sock = sock
+            self.sock = self.raw = sock
             return
         raise error or OSError(f"no address for {self.host}")
 
@@ -189,6 +191,7 @@ class Fetcher:
             ssl_context = ssl.create_default_context(cafile=cafile)
         self.ssl_context = ssl_context
         self._active: _Connection | None = None
+        self._expired = False
 
     def redact(self, text: str) -> str:
         """Replace every known secret in ``text`` with ``***``."""
@@ -199,7 +202,7 @@ class Fetcher:
     def abort(self) -> None:
         """Break a fetch in progress (from another thread): shut its socket down."""
         conn = self._active
-        sock = conn.sock if conn is not None else None
+        sock = conn.raw if conn is not None else None
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
@@ -214,20 +217,35 @@ class Fetcher:
         Raises:
             SourceError: Anything that went wrong, with secrets masked.
         """
+        # Per-operation timeouts bound each recv(); this timer bounds the whole exchange
+        # (a server trickling headers or body a byte at a time) by shutting the socket down.
+        self._expired = False
+        timer = threading.Timer(self.deadline, self._expire)
+        timer.name = "flagkit-http-deadline"
+        timer.daemon = True
+        timer.start()
         try:
             return self._get(etag, last_modified)
-        except SourceError:
-            raise
-        except (OSError, http.client.HTTPException, ValueError) as exc:
+        except (SourceError, OSError, http.client.HTTPException, ValueError) as exc:
             # ssl.SSLError, socket.timeout and TimeoutError are OSErrors.
-            detail = str(exc) or type(exc).__name__
-            if isinstance(exc, http.client.IncompleteRead):
-                detail = "connection closed before the whole body arrived"
-            raise SourceError(self.redact(f"{type(exc).__name__}: {detail}"), self.masked_url) from None
+            if self._expired:
+                detail = f"fetch took longer than the {self.deadline:g}s deadline"
+            elif isinstance(exc, SourceError):
+                raise
+            elif isinstance(exc, http.client.IncompleteRead):
+                detail = "IncompleteRead: connection closed before the whole body arrived"
+            else:
+                detail = f"{type(exc).__name__}: {exc or 'no detail'}"
+            raise SourceError(self.redact(detail), self.masked_url) from None
         finally:
+            timer.cancel()
             conn, self._active = self._active, None
             if conn is not None:
                 conn.close()
+
+    def _expire(self) -> None:
+        self._expired = True
+        self.abort()
 
     def _get(self, etag: str | None, last_modified: str | None) -> Response:
         deadline = _Deadline(self.deadline)
@@ -289,8 +307,8 @@ class Fetcher:
 
     def _arm(self, conn: _Connection, deadline: _Deadline) -> None:
         """Bound the next socket operation by both the timeout and the deadline."""
-        if conn.sock is not None:
-            conn.sock.settimeout(deadline.remaining(self.timeout))
+        if conn.raw is not None:
+            conn.raw.settimeout(deadline.remaining(self.timeout))
 
     def _read_body(self, conn: _Connection, response: http.client.HTTPResponse, deadline: _Deadline) -> bytes:
         declared = response.getheader("Content-Length")
@@ -308,7 +326,7 @@ class Fetcher:
         total = 0
         while True:
             self._arm(conn, deadline)
-            chunk = response.read(_CHUNK)
+            chunk = response.read1(_CHUNK)  # one recv at most: the deadline is checked per chunk
             if not chunk:
                 break
             total += len(chunk)

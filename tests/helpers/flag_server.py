@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -62,9 +63,16 @@ class FlagServer:
         body: The flag document.
         content_type: Its Content-Type.
         port: 0 picks a free port.
+        tls: Serve HTTPS with this server context.
     """
 
-    def __init__(self, body: str = "features: {}\n", content_type: str = "application/yaml", port: int = 0):
+    def __init__(
+        self,
+        body: str = "features: {}\n",
+        content_type: str = "application/yaml",
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.content_type = content_type
         self.mode = "ok"
         self.redirect_to = ""
@@ -76,6 +84,10 @@ class FlagServer:
         self.set_body(body)
         self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.flag_server = self
+        self.scheme = "http"
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="test-flag-server", daemon=True
@@ -84,7 +96,7 @@ class FlagServer:
 
     def url(self, path: str = "/flags.yaml") -> str:
         """The URL of ``path`` on this server."""
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def set_body(self, body: str) -> None:
         """Serve a new document (new ETag and Last-Modified)."""

@@ -1,0 +1,428 @@
+"""HttpProvider against a real threaded HTTP server on 127.0.0.1 (tests/helpers/flag_server.py)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import socket
+import ssl
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flagkit import ConfigError, Flags, HttpProvider, SourceError
+from flagkit.providers._http import mask_url
+from tests.helpers.flag_server import FlagServer
+from tests.helpers.saves import wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def doc(color: str) -> str:
+    return f"features:\n  color: {color}\n  checkout: true\n"
+
+
+def color(flags: Flags) -> str:
+    return flags.get_value("color", "")
+
+
+def status(flags: Flags) -> Any:
+    (only,) = flags.status().values()
+    return only
+
+
+def fast(url: str, **options: Any) -> HttpProvider:
+    """A provider that polls often and retries quickly, for tests."""
+    options.setdefault("interval", 0.05)
+    options.setdefault("backoff", (0.05, 0.2))
+    options.setdefault("timeout", 2.0)
+    return HttpProvider(url, **options)
+
+
+@pytest.fixture
+def server() -> Iterator[FlagServer]:
+    with FlagServer(doc("red")) as srv:
+        yield srv
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """A URL on a port where nothing listens (connection refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/flags.yaml"
+
+
+# --- the happy path --------------------------------------------------------------------
+
+
+def test_loads_in_background_and_serves(server: FlagServer, no_thread_leaks: None) -> None:
+    with Flags(fast(server.url())) as flags:
+        assert flags.wait_ready(5)
+        assert color(flags) == "red"
+        assert status(flags).state == "ready"
+        assert status(flags).version == server.etag
+
+
+def test_unchanged_config_costs_a_304(server: FlagServer, no_thread_leaks: None) -> None:
+    with Flags(fast(server.url())) as flags:
+        assert flags.wait_ready(5)
+        wait_until(lambda: server.statuses().count(304) >= 3)
+        assert server.statuses()[0] == 200
+        assert server.requests[-1].headers["if-none-match"] == server.etag
+        assert status(flags).state == "ready"
+
+
+def test_if_modified_since_when_there_is_no_etag(server: FlagServer, no_thread_leaks: None) -> None:
+    server.send_etag = False
+    with Flags(fast(server.url())) as flags:
+        assert flags.wait_ready(5)
+        wait_until(lambda: len(server.requests) >= 2)
+        assert server.requests[-1].headers["if-modified-since"] == server.last_modified
+        assert "if-none-match" not in server.requests[-1].headers
+
+
+def test_picks_up_a_change(server: FlagServer, no_thread_leaks: None) -> None:
+    with Flags(fast(server.url())) as flags:
+        assert flags.wait_ready(5)
+        changes: list[frozenset[str]] = []
+        flags.on_change(changes.append)
+        server.set_body(doc("blue"))
+        wait_until(lambda: color(flags) == "blue")
+        assert changes == [frozenset({"color"})]
+        assert status(flags).version == server.etag
+
+
+def test_json_body_by_content_type(no_thread_leaks: None) -> None:
+    body = json.dumps({"features": {"color": "green"}})
+    with FlagServer(body, content_type="application/json") as srv, Flags(fast(srv.url("/flags"))) as flags:
+        assert flags.wait_ready(5)
+        assert color(flags) == "green"
+
+
+def test_start_never_blocks_on_the_network(server: FlagServer, no_thread_leaks: None) -> None:
+    server.mode = "hang"
+    t0 = time.monotonic()
+    flags = Flags(fast(server.url(), deadline=30))
+    assert time.monotonic() - t0 < 0.5
+    assert not flags.wait_ready(0.2)
+    assert status(flags).state == "not_ready"
+    assert color(flags) == ""  # defaults until the first load
+    t0 = time.monotonic()
+    flags.close()  # aborts the hanging fetch
+    assert time.monotonic() - t0 < 3
+
+
+def test_refresh_fetches_now(server: FlagServer, no_thread_leaks: None) -> None:
+    provider = HttpProvider(server.url(), interval=3600)
+    with Flags(provider) as flags:
+        assert flags.wait_ready(5)
+        server.set_body(doc("blue"))
+        provider.refresh()
+        wait_until(lambda: color(flags) == "blue")
+
+
+# --- failures keep the last good flags -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        ("error", "HTTP 500"),
+        ("truncate", "truncated body"),
+        ("garbage", "invalid JSON"),
+    ],
+)
+def test_failure_keeps_last_good_and_recovers(
+    server: FlagServer, mode: str, message: str, no_thread_leaks: None
+) -> None:
+    with Flags(fast(server.url())) as flags:
+        errors: list[BaseException] = []
+        flags.on_error(lambda name, exc: errors.append(exc))
+        assert flags.wait_ready(5)
+        server.set_body(doc("blue"))  # new content, so the next fetch is a full one
+        server.mode = mode
+        wait_until(lambda: status(flags).state == "stale")
+        assert color(flags) == "red"
+        assert message in status(flags).last_error
+        assert errors
+        assert isinstance(errors[0], ConfigError if mode == "garbage" else SourceError)
+        server.mode = "ok"
+        wait_until(lambda: color(flags) == "blue")
+        assert status(flags).state == "ready"
+
+
+def test_error_is_logged_once(
+    server: FlagServer, caplog: pytest.LogCaptureFixture, no_thread_leaks: None
+) -> None:
+    with Flags(fast(server.url())) as flags:
+        assert flags.wait_ready(5)
+        with caplog.at_level(logging.ERROR, logger="flagkit"):
+            server.mode = "error"
+            wait_until(lambda: status(flags).error_count >= 3)
+        assert sum("HTTP 500" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_hang_is_ended_by_the_timeout(server: FlagServer, no_thread_leaks: None) -> None:
+    server.mode = "hang"
+    with Flags(fast(server.url(), timeout=0.3, deadline=5)) as flags:
+        wait_until(lambda: status(flags).state == "error")
+        assert "timed out" in status(flags).last_error
+
+
+def test_slow_trickle_is_ended_by_the_deadline(server: FlagServer, no_thread_leaks: None) -> None:
+    server.mode = "trickle"  # a byte every 0.2 s: the read timeout alone never fires
+    with Flags(fast(server.url(), timeout=1.0, deadline=0.8)) as flags:
+        wait_until(lambda: status(flags).state == "error")
+        assert "deadline" in status(flags).last_error
+
+
+def test_oversized_body_with_content_length_is_refused(server: FlagServer, no_thread_leaks: None) -> None:
+    server.mode = "oversize"  # 11 MiB against the default 10 MiB limit
+    with Flags(fast(server.url())) as flags:
+        wait_until(lambda: status(flags).state == "error")
+        assert "over the limit of 10,485,760" in status(flags).last_error
+
+
+def test_oversized_body_without_content_length_is_refused(server: FlagServer, no_thread_leaks: None) -> None:
+    server.mode = "oversize_unsized"
+    server.oversize_bytes = 50_000
+    with Flags(fast(server.url(), max_bytes=10_000)) as flags:
+        wait_until(lambda: status(flags).state == "error")
+        assert "over the limit of 10,000" in status(flags).last_error
+
+
+def test_server_going_away_keeps_last_good(server: FlagServer, no_thread_leaks: None) -> None:
+    with Flags(fast(server.url())) as flags:
+        assert flags.wait_ready(5)
+        server.stop()
+        wait_until(lambda: status(flags).state == "stale")
+        assert color(flags) == "red"
+        assert "Connection refused" in status(flags).last_error or "Errno" in status(flags).last_error
+
+
+def test_never_good_contributes_nothing(dead_url: str, no_thread_leaks: None) -> None:
+    with Flags(fast(dead_url)) as flags:
+        wait_until(lambda: status(flags).state == "error")
+        assert not flags.ready
+        assert flags.keys() == []
+        assert not flags.is_enabled("checkout")
+
+
+def test_backoff_grows_with_jitter_up_to_the_cap() -> None:
+    provider = HttpProvider("http://127.0.0.1:9/", interval=30, backoff=(1.0, 8.0))
+    delays = []
+    for failures in range(1, 8):
+        provider._failures = failures
+        delays.append(provider._next_delay(ok=False))
+    expected = [1, 2, 4, 8, 8, 8, 8]
+    for delay, full in zip(delays, expected, strict=True):
+        assert full / 2 <= delay <= full
+    assert 27 <= provider._next_delay(ok=True) <= 33
+
+
+def test_retries_slow_down_while_failing(server: FlagServer, no_thread_leaks: None) -> None:
+    server.mode = "error"
+    with Flags(fast(server.url(), interval=0.01, backoff=(0.05, 0.4))):
+        time.sleep(1.5)
+    # Without backoff a 10 ms interval would make ~150 requests.
+    assert 3 <= len(server.requests) <= 20
+
+
+# --- the cache -------------------------------------------------------------------------
+
+
+def test_cache_is_written_atomically_and_privately(
+    server: FlagServer, tmp_path: Path, no_thread_leaks: None
+) -> None:
+    cache = tmp_path / "cache" / "flags.json"
+    with Flags(fast(server.url(), cache_path=cache)) as flags:
+        assert flags.wait_ready(5)
+        wait_until(cache.exists)
+        server.set_body(doc("blue"))
+        wait_until(lambda: "blue" in cache.read_text())
+    envelope = json.loads(cache.read_text())
+    assert envelope["url"] == server.url()
+    assert envelope["etag"] == server.etag
+    assert envelope["body"] == doc("blue")
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o600
+    assert [p.name for p in cache.parent.iterdir()] == ["flags.json"]  # no temp files left
+
+
+def test_cache_is_loaded_when_the_server_is_unreachable(
+    server: FlagServer, tmp_path: Path, no_thread_leaks: None
+) -> None:
+    cache = tmp_path / "flags-cache.json"
+    url = server.url()
+    with Flags(fast(url, cache_path=cache)) as flags:
+        assert flags.wait_ready(5)
+        wait_until(cache.exists)
+    server.stop()
+    # The app restarts while the server is down: it comes up with its last known flags.
+    with Flags(fast(url, cache_path=cache)) as flags:
+        assert flags.wait_ready(5)
+        assert color(flags) == "red"
+        wait_until(lambda: status(flags).state == "stale")
+        assert status(flags).last_error is not None
+
+
+def test_cache_is_confirmed_with_a_304(server: FlagServer, tmp_path: Path, no_thread_leaks: None) -> None:
+    cache = tmp_path / "flags-cache.json"
+    with Flags(fast(server.url(), cache_path=cache)) as flags:
+        assert flags.wait_ready(5)
+        wait_until(cache.exists)
+    server.requests.clear()
+    with Flags(fast(server.url(), cache_path=cache)) as flags:
+        assert flags.wait_ready(5)
+        assert server.statuses()[0] == 304  # the cached ETag was sent and confirmed
+        assert status(flags).state == "ready"
+        assert color(flags) == "red"
+
+
+def test_cache_of_another_url_or_corrupt_is_ignored(
+    dead_url: str, tmp_path: Path, no_thread_leaks: None
+) -> None:
+    cache = tmp_path / "flags-cache.json"
+    envelope = {"flagkit_cache": 1, "url": "http://elsewhere/flags.yaml", "body": doc("red")}
+    cache.write_text(json.dumps(envelope))
+    with Flags(fast(dead_url, cache_path=cache)) as flags:
+        wait_until(lambda: status(flags).state == "error")
+        assert not flags.ready
+    cache.write_text("{not json")
+    with Flags(fast(dead_url, cache_path=cache)) as flags:
+        wait_until(lambda: status(flags).state == "error")
+        assert not flags.ready
+
+
+# --- redirects, credentials and TLS ----------------------------------------------------
+
+
+def test_same_origin_redirect_keeps_auth(server: FlagServer, no_thread_leaks: None) -> None:
+    server.mode = "redirect"
+    server.redirect_to = "/elsewhere.yaml"
+    provider = fast(server.url("/old.yaml"), headers={"Authorization": "Bearer s3cret-token"})
+    with Flags(provider):
+        wait_until(lambda: len(server.requests) >= 2)
+    assert server.requests[1].path == "/elsewhere.yaml"
+    assert server.requests[1].headers["authorization"] == "Bearer s3cret-token"
+
+
+def test_cross_origin_redirect_drops_auth(server: FlagServer, no_thread_leaks: None) -> None:
+    with FlagServer(doc("red")) as origin:
+        origin.mode = "redirect"
+        origin.redirect_to = server.url()  # another port: another origin
+        provider = fast(
+            origin.url(), headers={"Authorization": "Bearer s3cret-token", "X-Api-Key": "k3y-value"}
+        )
+        with Flags(provider) as flags:
+            assert flags.wait_ready(5)
+            assert color(flags) == "red"
+        assert origin.requests[0].headers["authorization"] == "Bearer s3cret-token"
+        assert "authorization" not in server.requests[0].headers
+        assert "x-api-key" not in server.requests[0].headers
+
+
+def test_secrets_never_appear_in_reprs_errors_or_logs(
+    server: FlagServer, caplog: pytest.LogCaptureFixture, no_thread_leaks: None
+) -> None:
+    server.mode = "error"
+    secrets = ["s3cret-token", "hunter22", "qu3ry-t0ken"]
+    url = server.url("/flags.yaml?token=qu3ry-t0ken").replace("http://", "http://bob:hunter22@")
+    provider = fast(url, headers={"Authorization": "Bearer s3cret-token"})
+    errors: list[BaseException] = []
+    with caplog.at_level(logging.DEBUG, logger="flagkit"), Flags(provider) as flags:
+        flags.on_error(lambda name, exc: errors.append(exc))
+        wait_until(lambda: len(errors) >= 2)
+        shown = [repr(provider), provider.name, provider.url, repr(flags), str(flags.status())]
+        shown += [str(e) for e in errors] + [repr(e) for e in errors] + [caplog.text]
+    for secret in secrets:
+        for text in shown:
+            assert secret not in text
+    assert server.requests[0].headers["authorization"] == "Bearer s3cret-token"
+    assert "***" in provider.url
+
+
+def test_url_credentials_become_basic_auth(server: FlagServer, no_thread_leaks: None) -> None:
+    url = server.url().replace("http://", "http://bob:hunter22@")
+    with Flags(fast(url)) as flags:
+        assert flags.wait_ready(5)
+    assert server.requests[0].headers["authorization"] == "Basic Ym9iOmh1bnRlcjIy"
+
+
+def test_mask_url() -> None:
+    assert mask_url("https://u:p@h/x?a=1&token=2") == "https://u:***@h/x?a=***&token=***"
+    assert mask_url("https://tok@h/x") == "https://***@h/x"
+    assert mask_url("http://h:8080/x.json") == "http://h:8080/x.json"
+
+
+def test_rejects_non_http_urls() -> None:
+    with pytest.raises(ValueError, match="http"):
+        HttpProvider("file:///etc/passwd")
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed: cannot make a test certificate")
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.fixture
+def tls_server(certificate: tuple[Path, Path]) -> Iterator[FlagServer]:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    with FlagServer(doc("tls"), tls=context) as srv:
+        yield srv
+
+
+def test_tls_is_verified_by_default(tls_server: FlagServer, no_thread_leaks: None) -> None:
+    with Flags(fast(tls_server.url())) as flags:
+        wait_until(lambda: status(flags).state == "error")
+        assert "CERTIFICATE_VERIFY_FAILED" in status(flags).last_error
+        assert color(flags) == ""
+
+
+def test_tls_with_cafile(
+    tls_server: FlagServer, certificate: tuple[Path, Path], no_thread_leaks: None
+) -> None:
+    with Flags(fast(tls_server.url(), cafile=str(certificate[0]))) as flags:
+        assert flags.wait_ready(5)
+        assert color(flags) == "tls"
+
+
+def test_tls_with_ssl_context(
+    tls_server: FlagServer, certificate: tuple[Path, Path], no_thread_leaks: None
+) -> None:
+    context = ssl.create_default_context(cafile=str(certificate[0]))
+    with Flags(fast(tls_server.url(), ssl_context=context)) as flags:
+        assert flags.wait_ready(5)
+
+
+def test_https_to_http_redirect_is_refused(
+    tls_server: FlagServer, server: FlagServer, certificate: tuple[Path, Path], no_thread_leaks: None
+) -> None:
+    tls_server.mode = "redirect"
+    tls_server.redirect_to = server.url()
+    with Flags(fast(tls_server.url(), cafile=str(certificate[0]))) as flags:
+        wait_until(lambda: status(flags).state == "error")
+        assert "https to http" in status(flags).last_error
+    assert server.requests == []
