@@ -25,6 +25,7 @@ __all__ = [
     "Predicate",
     "Resolution",
     "Resolver",
+    "attribute_getter",
     "compile_condition",
     "compile_document",
     "compile_static",
@@ -82,6 +83,12 @@ class _Issues:
 
 
 # --- conditions ---------------------------------------------------------------------------
+
+
+def attribute_getter(name: str) -> Callable[[Mapping[str, Any]], Any]:
+    """How conditions read attribute ``name``: the clock for ``now``, a flat key, else a dotted
+    path through nested mappings (``user.plan``). The getter returns ``None`` when absent."""
+    return _getter(name)
 
 
 def _getter(name: str) -> Callable[[Mapping[str, Any]], Any]:
@@ -416,7 +423,7 @@ class _FlagBuilder:
                 return None
         if default not in self.variants:
             self._unknown_variant(default, (*self.path, "default"))
-            return None
+            default = next(iter(self.variants))  # keep checking the rules; the flag is rejected
         rules = [self.rule(i, rule, default) for i, rule in enumerate(flag.rules)]
         if len(self.issues.items) > before:
             return None

@@ -16,7 +16,14 @@ from typing import Any
 
 from . import operators
 from .bucketing import bucket
-from .compiler import DEFAULT_BUCKET_ATTRIBUTES, TOTAL_WEIGHT, WEIGHT_SCALE, CompiledFlag, compile_condition
+from .compiler import (
+    DEFAULT_BUCKET_ATTRIBUTES,
+    TOTAL_WEIGHT,
+    WEIGHT_SCALE,
+    CompiledFlag,
+    attribute_getter,
+    compile_condition,
+)
 from .errors import format_path
 from .evaluation import Reason
 from .flagset import FlagSet
@@ -219,17 +226,7 @@ def attribute_value(context: Mapping[str, Any], name: str) -> Any:
 
     Returns ``None`` when the attribute is absent.
     """
-    if name == "now":
-        return operators.now()
-    value = context.get(name)
-    if value is not None or "." not in name:
-        return value
-    current: Any = context
-    for part in name.split("."):
-        if not isinstance(current, Mapping):
-            return None
-        current = current.get(part)
-    return current
+    return attribute_getter(name)(context)
 
 
 def explain(flagset: FlagSet, key: str, context: Mapping[str, Any]) -> Explanation:

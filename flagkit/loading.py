@@ -165,8 +165,8 @@ def _parse_yaml(data: bytes | str, source: str, marks: dict[Path, int] | None) -
         frame = stack[-1]
         frame.size += size
         if not frame.is_map:
-            if marks is not None:
-                marks[(*frame.path, len(frame.container))] = line
+            if marks is not None:  # a container item was marked at its start already
+                marks.setdefault((*frame.path, len(frame.container)), line)
             frame.container.append(value)
             return
         key = frame.key

@@ -87,6 +87,11 @@ _CONDITION_SCHEMA: dict[str, Any] = {
 }
 
 
+_CONDITION_REF = "flagkit:condition"
+"""Placeholder marking where a condition goes; json_schema() swaps in ``$ref: #/$defs/Condition``
+(pydantic refuses a ``$ref`` it did not generate itself)."""
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -98,7 +103,7 @@ class Rule(_Model):
     when: Condition | None = Field(
         default=None,
         description="Conditions; a rule without `when` matches everyone.",
-        json_schema_extra={"$ref": "#/$defs/Condition"},
+        json_schema_extra={"$comment": _CONDITION_REF},
     )
     serve: str | dict[str, float] = Field(
         description="A variant name, or a split `{variant: percent}` summing to 100 (0.001 % steps)."
@@ -158,7 +163,7 @@ class FlagDocument(_Model):
     features: dict[str, Feature] = Field(default_factory=dict)
     segments: dict[str, Condition] = Field(
         default_factory=dict,
-        json_schema_extra={"additionalProperties": {"$ref": "#/$defs/Condition"}},
+        json_schema_extra={"additionalProperties": {"$comment": _CONDITION_REF}},
     )
 
 
@@ -215,8 +220,21 @@ def validate_document(doc: Any, source: str | None = None) -> FlagDocument | lis
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of the flag file format."""
-    schema = _DOCUMENT.json_schema(by_alias=True, mode="validation")
+    schema: dict[str, Any] = _link_conditions(_DOCUMENT.json_schema(by_alias=True, mode="validation"))
     schema.setdefault("$defs", {})["Condition"] = _CONDITION_SCHEMA
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "flagkit flag file"
     return schema
+
+
+def _link_conditions(node: Any) -> Any:
+    """Replace the condition placeholders with references to ``#/$defs/Condition``."""
+    if isinstance(node, dict):
+        if node.get("$comment") == _CONDITION_REF:
+            kept = {k: v for k, v in node.items() if k in ("default", "description", "title")}
+            ref: dict[str, Any] = {"$ref": "#/$defs/Condition"}
+            return {**kept, "anyOf": [ref, {"type": "null"}]} if "default" in node else {**kept, **ref}
+        return {k: _link_conditions(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_link_conditions(v) for v in node]
+    return node

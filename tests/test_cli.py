@@ -448,21 +448,6 @@ def test_scan_exit_codes(tmp_path: Path) -> None:
 # --- schema, demo and the rest ------------------------------------------------------------
 
 
-def _schema_works() -> bool:
-    from flagkit.schema import json_schema
-
-    try:
-        json_schema()
-    except Exception:
-        return False
-    return True
-
-
-@pytest.mark.xfail(
-    not _schema_works(),
-    reason="flagkit.schema.json_schema() fails on this pydantic version (fix reported to the lead)",
-    strict=True,
-)
 def test_schema_prints_the_json_schema(tmp_path: Path) -> None:
     proc = run("schema")
     assert proc.returncode == 0, proc.stderr

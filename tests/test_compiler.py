@@ -332,3 +332,30 @@ def test_example_file_is_valid(example_file: Path) -> None:
     flagset = FlagSet.from_file(example_file)
     assert flagset.unused_segments == frozenset()
     assert {"new_checkout", "new_search", "button_color", "new_recommendation_engine"} <= set(flagset.flags)
+
+
+def test_errors_in_rules_are_reported_even_with_a_bad_default() -> None:
+    error = error_of(
+        "features:\n  f:\n    variants: {a: 1}\n    default: z\n    rules:\n"
+        "      - when: {x: {bogus: 1}}\n        serve: a\n"
+    )
+    paths = {issue.path for issue in error.issues}
+    assert ("features", "f", "default") in paths
+    assert ("features", "f", "rules", 0, "when", "x", "bogus") in paths
+
+
+def test_json_schema_accepts_the_example_and_rejects_mistakes(example_file: Path) -> None:
+    import jsonschema
+
+    from flagkit.loading import read_document
+    from flagkit.schema import json_schema
+
+    schema = json_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    assert list(validator.iter_errors(read_document(example_file.read_bytes()))) == []
+    rule = {"when": {"country": {"equals": "US"}}, "serve": "on"}
+    bad = {"features": {"f": {"enabeld": False, "rules": [rule]}}}
+    messages = " ".join(e.message for e in validator.iter_errors(bad))
+    assert "enabeld" in messages
+    assert list(validator.iter_errors({"features": {"f": {"rules": [{"serve": 3}]}}}))

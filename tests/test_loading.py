@@ -197,3 +197,10 @@ def test_locate_lines_maps_paths() -> None:
     assert marks[("features", "a", "rules")] == 3
     assert marks[("features", "a", "rules", 0, "serve")] == 4
     assert marks[("features", "a", "rules", 0, "name")] == 5
+
+
+def test_list_items_are_located_at_their_start() -> None:
+    text = "features:\n  a:\n    rules:\n      - name: one\n        serve: on\n      - serve: off\n"
+    marks = locate_lines(text)
+    assert marks[("features", "a", "rules", 0)] == 4
+    assert marks[("features", "a", "rules", 1)] == 6
