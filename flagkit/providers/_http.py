@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import http.client
+import ipaddress
 import socket
 import ssl
 import threading
@@ -21,6 +22,7 @@ import time
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import SourceError
 
@@ -71,6 +73,10 @@ class Response:
     url: str
 
 
+_Addresses = list[tuple[Any, ...]]
+"""What ``socket.getaddrinfo`` returns: (family, type, proto, canonname, sockaddr) tuples."""
+
+
 class _Deadline:
     def __init__(self, seconds: float) -> None:
         self.end = time.monotonic() + seconds
@@ -83,8 +89,14 @@ class _Deadline:
         return min(cap, left)
 
 
-def _resolve(host: str, port: int, timeout: float) -> list[tuple[int, int, int, str, tuple[str, int]]]:
+def _resolve(host: str, port: int, timeout: float) -> _Addresses:
     """getaddrinfo with a timeout: the resolver runs in a daemon thread that may be abandoned."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:  # an IP literal needs no lookup, so no thread
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     result: list[object] = []
     done = threading.Event()
 
@@ -101,7 +113,7 @@ def _resolve(host: str, port: int, timeout: float) -> list[tuple[int, int, int, 
     outcome = result[0]
     if isinstance(outcome, BaseException):
         raise outcome
-    return outcome  # type: ignore[return-value]  # getaddrinfo's list, checked above
+    return outcome  # type: ignore[return-value]  # getaddrinfo's list (not an exception, checked above)
 
 
 class _Connection(http.client.HTTPConnection):
@@ -112,7 +124,7 @@ class _Connection(http.client.HTTPConnection):
         host: str,
         port: int,
         *,
-        addresses: list[tuple[int, int, int, str, tuple[str, int]]],
+        addresses: _Addresses,
         timeout: float,
         tls: ssl.SSLContext | None,
     ) -> None:

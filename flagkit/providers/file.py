@@ -86,6 +86,7 @@ class FileProvider(Provider):
         self._bad_digest: bytes | None = None
         self._healthy = False
         self._missing_reported = False
+        self._last_problem: str | None = None
         self._sig: tuple[int, ...] | None = None
         self._report: Report | None = None
         self._stopped = False
@@ -270,7 +271,7 @@ class FileProvider(Provider):
         if digest == self._good_digest and self._good is not None:
             if not self._healthy:  # back to the good content (e.g. a bad edit undone)
                 self._healthy = True
-                self._bad_digest = None
+                self._bad_digest = self._last_problem = None
                 self._emit(self._good)
             return None, digest
         if digest == self._bad_digest:
@@ -284,16 +285,21 @@ class FileProvider(Provider):
         except ConfigError as exc:
             return exc, digest
         self._good, self._good_digest, self._bad_digest, self._healthy = flagset, digest, None, True
+        self._last_problem = None
         self._emit(flagset)
         return None, digest
 
     def _fail(self, problem: BaseException, digest: bytes | None) -> None:
+        message = str(problem)
+        repeated = not self._healthy and message == self._last_problem
         self._healthy = False
+        self._last_problem = message
         if digest is not None:
             self._bad_digest = digest
         else:
             self._sig = None  # re-read on the next poll
-        self._emit(problem)
+        if not repeated:  # e.g. permission denied: report it once, not every poll
+            self._emit(problem)
 
     def _on_missing(self, settle: bool) -> None:
         if self._missing_reported:
