@@ -93,7 +93,7 @@ features:
 def test_validate_ok() -> None:
     proc = run("validate", EXAMPLE, "--today", "2026-01-01")
     assert proc.returncode == 0
-    assert proc.stdout.strip() == f"{EXAMPLE}: ok (11 flags)"
+    assert proc.stdout.strip() == f"{EXAMPLE}: ok (12 flags)"
 
 
 def test_validate_lists_every_error_with_file_line_and_path(tmp_path: Path) -> None:
@@ -464,7 +464,7 @@ def test_demo_on_the_examples() -> None:
     proc = run("demo", EXAMPLE)
     assert proc.returncode == 0
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith("flagkit demo: 11 flags from ")
+    assert lines[0].startswith("flagkit demo: 12 flags from ")
     assert "20 sample users" in lines[0]
     assert max(len(line) for line in lines) <= 100
     for key in FlagSet.from_file(EXAMPLE).flags:

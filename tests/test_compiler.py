@@ -359,3 +359,33 @@ def test_json_schema_accepts_the_example_and_rejects_mistakes(example_file: Path
     messages = " ".join(e.message for e in validator.iter_errors(bad))
     assert "enabeld" in messages
     assert list(validator.iter_errors({"features": {"f": {"rules": [{"serve": 3}]}}}))
+
+
+def test_example_file_exercises_every_operator(example_file: Path) -> None:
+    from flagkit.loading import read_document
+    from flagkit.schema import OPERATORS
+
+    seen: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if isinstance(value, dict) and key not in ("all", "any", "not"):
+                    seen.update(k for k in value if k in OPERATORS)
+                if key in ("all", "any", "not", "segment"):
+                    seen.add(key)
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    doc = read_document(example_file.read_bytes())
+    walk(doc)
+    written_flat = {"eq", "in"}  # written as `attr: value` and `attr: [a, b]` in the example
+    assert set(OPERATORS) - written_flat <= seen, set(OPERATORS) - seen - written_flat
+    assert {"all", "any", "not", "segment"} <= seen
+    features = doc["features"]
+    assert any(isinstance(f, dict) and f.get("enabled") is False for f in features.values())
+    assert any(isinstance(f, dict) and f.get("requires") for f in features.values())
+    assert any(isinstance(f, dict) and f.get("bucket_by") for f in features.values())
+    assert any(isinstance(f, dict) and f.get("salt") for f in features.values())

@@ -176,6 +176,7 @@ def test_debt_report(tmp_path: Path, example_file: Path) -> None:
         "button_color",
         "holiday_banner",
         "pricing_page_v2",
+        "in_app_review_prompt",
     ]
     assert report.used == 3
     assert report.problems
