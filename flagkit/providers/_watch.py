@@ -130,6 +130,7 @@ class DirectoryWatcher:
         self.close_events = False
         self._lock = threading.Lock()
         self._closed = False
+        self._handler: _Handler | None = None
 
     def alive(self) -> bool:
         """True while the observer and its emitter threads are running."""
@@ -153,6 +154,8 @@ class DirectoryWatcher:
             return False
         wanted = frozenset(d for d in dirs if os.path.isdir(d))
         if self.alive() and wanted == self.dirs and wanted:
+            if self._handler is not None:
+                self._handler.targets = targets  # a symlink may point elsewhere now
             return True
         self._stop_observer()
         if not wanted:
@@ -168,6 +171,7 @@ class DirectoryWatcher:
             raise
         self._name_threads(observer)
         self.observer = observer
+        self._handler = handler
         self.dirs = wanted
         self.close_events = isinstance(observer, _CLOSE_EVENT_OBSERVERS)
         return True

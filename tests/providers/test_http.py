@@ -426,3 +426,19 @@ def test_https_to_http_redirect_is_refused(
         wait_until(lambda: status(flags).state == "error")
         assert "https to http" in status(flags).last_error
     assert server.requests == []
+
+
+def test_host_names_are_resolved_within_the_deadline(server: FlagServer, no_thread_leaks: None) -> None:
+    url = server.url().replace("127.0.0.1", "localhost")
+    with Flags(fast(url)) as flags:
+        assert flags.wait_ready(5)
+        assert color(flags) == "red"
+
+
+def test_redirect_loop_is_an_error(server: FlagServer, no_thread_leaks: None) -> None:
+    server.mode = "redirect"
+    server.redirect_to = "/flags.yaml"  # to itself
+    with Flags(fast(server.url(), interval=60)) as flags:
+        wait_until(lambda: status(flags).state == "error")
+        assert "more than 5 redirects" in status(flags).last_error
+    assert 6 <= len(server.requests) <= 12
