@@ -116,8 +116,13 @@ class FileProvider(Provider):
 
     def start(self, report: Report) -> None:
         """Read the file now and, with ``watch=True``, start the watcher thread."""
+        if self._stopping.is_set():  # started again after stop()
+            self._new_runtime()
         self._report = report
         self._stopped = False
+        # A new reporter must hear the current state even if the file did not change.
+        self._healthy = self._missing_reported = False
+        self._bad_digest = self._last_problem = self._sig = None
         self._check(force=True, settle=False)
         if self.watch:
             self._start_thread()

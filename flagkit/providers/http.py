@@ -122,14 +122,20 @@ class HttpProvider(Provider):
 
     def start(self, report: Report) -> None:
         """Start the polling thread; returns at once."""
+        if self._stopping.is_set():  # started again after stop()
+            self._new_runtime()
         self._report = report
         self._stopped = False
+        if self._good is not None:  # started again: serve what we had while re-polling
+            self._healthy = True
+            report(self._good)
         self._start_thread()
 
     def stop(self) -> None:
         """Stop polling and abort a fetch in progress; idempotent, bounded (about 1 s)."""
         self._stopped = True
         self._stopping.set()
+        self._poke.set()
         self._fetcher.abort()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
@@ -173,14 +179,10 @@ class HttpProvider(Provider):
             logger.exception("flagkit: HTTP poller for %s crashed", self.url)
 
     def _wait(self, seconds: float) -> bool:
-        """Sleep until the next poll; True when stopping."""
-        end = time.monotonic() + seconds
-        while not self._stopping.is_set():
-            left = end - time.monotonic()
-            if left <= 0 or self._poke.wait(min(left, 0.5)):
-                self._poke.clear()
-                return self._stopping.is_set()
-        return True
+        """Sleep until the next poll (or a refresh); True when stopping."""
+        self._poke.wait(seconds)  # stop() and refresh() set it
+        self._poke.clear()
+        return self._stopping.is_set()
 
     def _next_delay(self, ok: bool) -> float:
         if ok:

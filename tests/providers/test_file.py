@@ -319,3 +319,17 @@ def test_idle_watcher_uses_almost_no_cpu(flags: Flags) -> None:
 
 def test_provider_is_exported() -> None:
     assert flagkit.FileProvider is FileProvider
+
+
+@pytest.mark.slow
+def test_provider_can_start_again_after_stop(flag_file: Path, no_thread_leaks: None) -> None:
+    provider = FileProvider(flag_file)
+    with Flags(provider) as flags:
+        assert color(flags) == "red"
+    with Flags(provider) as flags:  # same content: still reported to the new client
+        assert color(flags) == "red"
+    write_in_place(flag_file, doc("blue"))
+    with Flags(provider) as flags:
+        assert color(flags) == "blue"
+        write_atomic_rename(flag_file, doc("green"))
+        wait_until(lambda: color(flags) == "green")

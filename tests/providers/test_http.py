@@ -442,3 +442,14 @@ def test_redirect_loop_is_an_error(server: FlagServer, no_thread_leaks: None) ->
         wait_until(lambda: status(flags).state == "error")
         assert "more than 5 redirects" in status(flags).last_error
     assert 6 <= len(server.requests) <= 12
+
+
+def test_provider_can_start_again_after_stop(server: FlagServer, no_thread_leaks: None) -> None:
+    provider = fast(server.url())
+    with Flags(provider) as flags:
+        assert flags.wait_ready(5)
+    with Flags(provider) as flags:
+        assert flags.ready  # what it had, at once
+        assert color(flags) == "red"
+        server.set_body(doc("blue"))
+        wait_until(lambda: color(flags) == "blue")
