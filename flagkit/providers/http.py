@@ -156,7 +156,7 @@ class HttpProvider(Provider):
     # --- polling ----------------------------------------------------------------------
 
     def _start_thread(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"flagkit-http-{self.name}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"flagkit-http-{self.url}", daemon=True)
         self._thread.start()
 
     def _emit(self, result: FlagSet | BaseException) -> None:

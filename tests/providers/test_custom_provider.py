@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 from typing import Any
@@ -14,21 +15,27 @@ from tests.helpers.saves import wait_until
 DOC = Path(__file__).resolve().parents[2] / "docs" / "providers.md"
 
 
-def load_example() -> Any:
+def load_example(directory: Path) -> Any:
+    """Import the code block of the docs' custom provider section as a module."""
     text = DOC.read_text()
     section = text.split("## Writing your own provider", 1)[1]
     match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
     assert match, "no code block under 'Writing your own provider'"
     code = match.group(1)
     assert len(code.strip().splitlines()) <= 40  # "a few lines"
-    namespace: dict[str, Any] = {}
-    exec(compile(code, str(DOC), "exec"), namespace)  # our own documentation, not user input
-    return namespace["PollingProvider"]
+    module_path = directory / "polling_provider_example.py"
+    module_path.write_text(code)
+    spec = importlib.util.spec_from_file_location("polling_provider_example", module_path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.PollingProvider
 
 
 @pytest.mark.slow
-def test_documented_custom_provider(no_thread_leaks: None) -> None:
-    polling_provider = load_example()
+def test_documented_custom_provider(tmp_path: Path, no_thread_leaks: None) -> None:
+    polling_provider = load_example(tmp_path)
     document = {"value": b"features:\n  color: red\n"}
     errors: list[BaseException] = []
     with Flags(polling_provider(lambda: document["value"], interval=0.02)) as flags:

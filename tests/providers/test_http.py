@@ -9,6 +9,7 @@ import socket
 import ssl
 import stat
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -453,3 +454,16 @@ def test_provider_can_start_again_after_stop(server: FlagServer, no_thread_leaks
         assert color(flags) == "red"
         server.set_body(doc("blue"))
         wait_until(lambda: color(flags) == "blue")
+
+
+def test_threads_are_named_daemons(server: FlagServer, no_thread_leaks: None) -> None:
+    server.mode = "hang"  # keep a fetch (and its deadline timer) running while we look
+    before = set(threading.enumerate())
+    with Flags(fast(server.url(), deadline=30)):
+        wait_until(lambda: server.requests)
+        # Leave out the test server's own request threads.
+        started = {t for t in set(threading.enumerate()) - before if "process_request_thread" not in t.name}
+        assert started
+        for thread in started:
+            assert thread.name.startswith("flagkit-"), thread.name
+            assert thread.daemon
