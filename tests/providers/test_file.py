@@ -333,3 +333,19 @@ def test_provider_can_start_again_after_stop(flag_file: Path, no_thread_leaks: N
         assert color(flags) == "blue"
         write_atomic_rename(flag_file, doc("green"))
         wait_until(lambda: color(flags) == "green")
+
+
+@pytest.mark.slow
+def test_emptied_then_refilled_settles_without_an_error(flags: Flags, flag_file: Path) -> None:
+    errors: list[BaseException] = []
+    flags.on_error(lambda name, exc: errors.append(exc))
+    # `: > file; cat new >> file`: the first close leaves an empty file for a moment.
+    with open(flag_file, "w"):
+        pass
+    time.sleep(0.03)
+    with open(flag_file, "a") as fh:
+        fh.write(doc("blue"))
+    wait_until(lambda: color(flags) == "blue")
+    time.sleep(0.3)
+    assert errors == []
+    assert state(flags) == "ready"
