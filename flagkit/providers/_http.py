@@ -203,6 +203,7 @@ class Fetcher:
             ssl_context = ssl.create_default_context(cafile=cafile)
         self.ssl_context = ssl_context
         self._active: _Connection | None = None
+        self._response: http.client.HTTPResponse | None = None
         self._expired = False
 
     def redact(self, text: str) -> str:
@@ -222,6 +223,7 @@ class Fetcher:
     def forget_after_fork(self) -> None:
         """In a fork child: drop (never shut down) a socket the parent may still be using."""
         self._active = None
+        self._response = None
 
     def get(self, *, etag: str | None = None, last_modified: str | None = None) -> Response:
         """GET the URL with conditional headers.
@@ -248,12 +250,21 @@ class Fetcher:
                 detail = "IncompleteRead: connection closed before the whole body arrived"
             else:
                 detail = f"{type(exc).__name__}: {exc or 'no detail'}"
-            raise SourceError(self.redact(detail), self.masked_url) from None
         finally:
             timer.cancel()
-            conn, self._active = self._active, None
-            if conn is not None:
-                conn.close()
+            self._close()
+        # Raised outside the except block: no chained exception keeps sockets or secrets alive.
+        raise SourceError(self.redact(detail), self.masked_url)
+
+    def _close(self) -> None:
+        response, self._response = self._response, None
+        conn, self._active = self._active, None
+        if response is not None:
+            response.close()
+        if conn is not None:
+            conn.close()
+            if conn.raw is not None:
+                conn.raw.close()
 
     def _expire(self) -> None:
         self._expired = True
@@ -285,10 +296,10 @@ class Fetcher:
             target = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
             conn.request("GET", target, headers=headers)
             self._arm(conn, deadline)
-            response = conn.getresponse()
+            response = self._response = conn.getresponse()
             if response.status in _REDIRECTS:
                 location = response.getheader("Location")
-                conn.close()
+                self._close()
                 if not location:
                     raise SourceError(f"HTTP {response.status} redirect without a Location", mask_url(url))
                 new_url = urllib.parse.urljoin(url, location)

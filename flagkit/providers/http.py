@@ -110,6 +110,7 @@ class HttpProvider(Provider):
         self._new_runtime()
 
     def _new_runtime(self) -> None:
+        self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._poke = threading.Event()
         self._thread: threading.Thread | None = None
@@ -170,8 +171,19 @@ class HttpProvider(Provider):
             if cached is not None:
                 # Ask the server whether the cached version is still current.
                 self._etag, self._last_modified = cached[1], cached[2]
+            fallback = None
+            if cached is not None:
+                # A server that hangs must not keep the app from its cached flags for the
+                # whole deadline: after `timeout` seconds without an answer, serve the cache.
+                fallback = threading.Timer(self._fetcher.timeout, self._cache_fallback, args=(cached,))
+                fallback.name = "flagkit-http-cache-fallback"
+                fallback.daemon = True
+                fallback.start()
             while not self._stopping.is_set():
                 ok = self._poll_once(cached)
+                if fallback is not None:
+                    fallback.cancel()
+                    fallback = None
                 cached = None
                 if self._wait(self._next_delay(ok)):
                     return
@@ -191,11 +203,30 @@ class HttpProvider(Provider):
         delay = min(cap, first * 2.0 ** min(self._failures - 1, 30))
         return delay * random.uniform(0.5, 1.0)  # "equal jitter": between half and all of it
 
+    def _cache_fallback(self, cached: tuple[FlagSet, str | None, str | None]) -> None:
+        with self._lock:
+            if self._good is not None or self._stopping.is_set():
+                return
+            self._use_cache(cached, healthy=False)
+            timeout = self._fetcher.timeout
+            self._emit(SourceError(f"no answer within {timeout:g}s; serving the cached flags", self.url))
+
     def _poll_once(self, cached: tuple[FlagSet, str | None, str | None] | None) -> bool:
         """One fetch. Returns False when it failed at the transport or HTTP level."""
         try:
-            response = self._fetcher.get(etag=self._etag, last_modified=self._last_modified)
+            response: Response | SourceError = self._fetcher.get(
+                etag=self._etag, last_modified=self._last_modified
+            )
         except SourceError as exc:
+            response = exc
+        with self._lock:  # the cache fallback timer may run concurrently
+            return self._handle(response, cached)
+
+    def _handle(
+        self, response: Response | SourceError, cached: tuple[FlagSet, str | None, str | None] | None
+    ) -> bool:
+        if isinstance(response, SourceError):
+            exc = response
             if self._stopping.is_set():
                 return True
             self._failures += 1

@@ -274,6 +274,22 @@ def test_cache_is_loaded_when_the_server_is_unreachable(
         assert status(flags).last_error is not None
 
 
+def test_cache_is_served_when_the_server_hangs(
+    server: FlagServer, tmp_path: Path, no_thread_leaks: None
+) -> None:
+    cache = tmp_path / "flags-cache.json"
+    with Flags(fast(server.url(), cache_path=cache)) as flags:
+        assert flags.wait_ready(5)
+        wait_until(cache.exists)
+    server.mode = "hang"
+    # The deadline is long, but the cache is served once `timeout` passes without an answer.
+    with Flags(fast(server.url(), cache_path=cache, timeout=0.3, deadline=30)) as flags:
+        assert flags.wait_ready(5)
+        assert color(flags) == "red"
+        assert status(flags).state == "stale"
+        assert "no answer within 0.3s" in status(flags).last_error
+
+
 def test_cache_is_confirmed_with_a_304(server: FlagServer, tmp_path: Path, no_thread_leaks: None) -> None:
     cache = tmp_path / "flags-cache.json"
     with Flags(fast(server.url(), cache_path=cache)) as flags:
