@@ -36,6 +36,7 @@ test: lint typecheck pytest
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_eval.py
 	$(BIN)/python benchmarks/bench_load.py
+	$(BIN)/python benchmarks/bench_reload.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist

@@ -172,6 +172,7 @@ class Flags:
 
         Raises:
             ConfigError: The file is invalid at start-up (later bad edits keep the last good flags).
+            SourceError: The file does not exist or cannot be read at start-up.
         """
         from .providers.file import FileProvider
 

@@ -76,7 +76,7 @@ class FlagkitMiddleware:
         ctx = await self._context(scope)
         client = self.flags if self.flags is not None else flagkit.get_client()
         with ExitStack() as stack:
-            stack.enter_context(flagkit.context(**ctx))
+            stack.enter_context(client.context(**ctx))  # the client's also re-checks for a fork
             if self.pin_snapshot:
                 stack.enter_context(client.snapshot())
             await self.app(scope, receive, send)

@@ -188,7 +188,8 @@ def _enter_request() -> None:
     client = state.client
     g.flags = client
     stack = ExitStack()
-    stack.enter_context(flagkit.context(**{str(k): v for k, v in _request_context(state).items()}))
+    # The client's context() also restarts provider threads in a forked worker (uWSGI).
+    stack.enter_context(client.context(**{str(k): v for k, v in _request_context(state).items()}))
     if state.pin_snapshot:
         stack.enter_context(client.snapshot())
     g._flagkit_scope = stack

@@ -9,8 +9,6 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
 
-import flagkit
-
 from .flags import get_flags, get_settings, request_context
 
 __all__ = ["FlagkitMiddleware"]
@@ -57,7 +55,8 @@ class FlagkitMiddleware:
         flags = get_flags()
         request.flags = flags  # type: ignore[attr-defined]  # documented request attribute
         stack = ExitStack()
-        stack.enter_context(flagkit.context(**{str(k): v for k, v in ctx.items()}))
+        # The client's context() also restarts provider threads in a forked worker (uWSGI).
+        stack.enter_context(flags.context(**{str(k): v for k, v in ctx.items()}))
         if get_settings().pin_snapshot:
             stack.enter_context(flags.snapshot())
         return stack
