@@ -34,9 +34,10 @@ pytest: $(STAMP)
 test: lint typecheck pytest
 
 bench: $(VENV)/.installed
-	$(BIN)/python benchmarks/bench_eval.py
-	$(BIN)/python benchmarks/bench_load.py
-	$(BIN)/python benchmarks/bench_reload.py
+	$(BIN)/python -m benchmarks.bench_eval
+	$(BIN)/python -m benchmarks.bench_load
+	$(BIN)/python -m benchmarks.bench_reload
+	$(BIN)/python -m benchmarks.bench_validate
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist

@@ -20,7 +20,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from .compiler import CompiledFlag, Resolver, compile_static
+from .compiler import CompiledFlag, Resolver, compile_static, constant_flag
 from .context import AMBIENT, context
 from .errors import FlagNotFoundError
 from .evaluation import ErrorCode, Evaluation, Reason
@@ -601,16 +601,7 @@ def _override_flag(key: str, value: Any, current: CompiledFlag | None) -> Compil
         variant, variants = static.default_variant, static.variants
     else:
         variants = current.variants if current is not None else {variant: value}
-    resolution = (value, variant, Reason.OVERRIDE, None)
-    return CompiledFlag(
-        key=key,
-        resolve=lambda ctx, table: resolution,
-        variants=variants,
-        default_variant=variant,
-        definition=None,
-        fingerprint=("override", variant, type(value).__name__, repr(value)),
-        source="override",
-    )
+    return constant_flag(key, value, variant, variants, Reason.OVERRIDE, source="override")
 
 
 def _status_of(name: str, slot: _ProviderSlot) -> ProviderStatus:

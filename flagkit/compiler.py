@@ -29,6 +29,7 @@ __all__ = [
     "compile_condition",
     "compile_document",
     "compile_static",
+    "constant_flag",
 ]
 
 Path = tuple[str | int, ...]
@@ -377,14 +378,26 @@ def compile_static(key: str, value: Any, source: str | None = None) -> CompiledF
     else:
         variant = str(value)
         variants = {variant: value}
-    resolution: Resolution = (value, variant, Reason.STATIC, None)
+    return constant_flag(key, value, variant, variants, Reason.STATIC, source)
+
+
+def constant_flag(
+    key: str,
+    value: Any,
+    variant: str,
+    variants: Mapping[str, Any],
+    reason: Reason,
+    source: str | None = None,
+) -> CompiledFlag:
+    """A flag that serves ``value`` (as ``variant``) to everyone with ``reason``."""
+    resolution: Resolution = (value, variant, reason, None)
     return CompiledFlag(
         key=key,
         resolve=lambda ctx, table: resolution,
         variants=variants,
         default_variant=variant,
         definition=None,
-        fingerprint=("static", type(value).__name__, value),
+        fingerprint=(str(reason), variant, type(value).__name__, repr(value)),
         source=source,
     )
 

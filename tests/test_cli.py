@@ -7,13 +7,13 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from benchmarks.bench_load import make_document
 from flagkit import FlagSet
 from flagkit.cli import parse_value
 from flagkit.demo import client_for
@@ -182,48 +182,14 @@ def test_validate_several_files_and_missing_ones(tmp_path: Path) -> None:
     assert run("validate").returncode == 2
 
 
-def big_document(n: int) -> dict[str, Any]:
-    features: dict[str, Any] = {}
-    for i in range(n):
-        if i % 4 == 0:
-            features[f"static_{i}"] = i % 2 == 0
-        elif i % 4 == 1:
-            features[f"targeted_{i}"] = {
-                "description": f"Targeted flag {i}",
-                "owner": "team-a",
-                "expires": "2030-01-01",
-                "rules": [
-                    {"name": "staff", "when": {"segment": "staff"}, "serve": "on"},
-                    {"when": {"country": ["US", "CA"], "plan": {"in": ["pro", "enterprise"]}}, "serve": "on"},
-                ],
-            }
-        elif i % 4 == 2:
-            features[f"rollout_{i}"] = {
-                "rules": [{"serve": {"on": (i % 100) + 0.5, "off": 99.5 - (i % 100)}}]
-            }
-        else:
-            features[f"variant_{i}"] = {
-                "variants": {"a": "alpha", "b": "beta", "c": "gamma"},
-                "default": "a",
-                "rules": [
-                    {"when": {"app_version": {"semver_gte": "2.0.0"}}, "serve": {"a": 50, "b": 25, "c": 25}},
-                    {"when": {"email": {"ends_with": "@example.com"}}, "serve": "c"},
-                ],
-            }
-    return {"segments": {"staff": {"email": {"ends_with": "@example.com"}}}, "features": features}
-
-
-def test_validate_ten_thousand_flags_in_under_two_seconds(tmp_path: Path) -> None:
+def test_validate_a_ten_thousand_flag_file(tmp_path: Path) -> None:
+    """Correctness at scale; the speed (under 2 s for a pre-commit hook) is measured by
+    benchmarks/bench_validate.py, not asserted here."""
     path = tmp_path / "big.yaml"
-    path.write_text(yaml.safe_dump(big_document(10_000), sort_keys=False))
-    timings = []
-    for _ in range(3):  # best of three: the machine may be busy with other tests
-        start = time.perf_counter()
-        proc = run("validate", path)
-        timings.append(time.perf_counter() - start)
-        assert proc.returncode == 0, proc.stdout[-2000:]
-        assert proc.stdout.strip() == f"{path}: ok (10,000 flags)"
-    assert min(timings) < 2.0, timings
+    path.write_text(yaml.safe_dump(make_document(10_000), sort_keys=False))
+    proc = run("validate", path)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert proc.stdout.strip() == f"{path}: ok (10,000 flags)"
 
 
 # --- eval ---------------------------------------------------------------------------------
