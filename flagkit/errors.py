@@ -43,19 +43,29 @@ class ConfigIssue:
     @property
     def flag(self) -> str | None:
         """The flag key the issue is about, if it is inside ``features``."""
-        if len(self.path) >= 2 and self.path[0] == "features":
-            return str(self.path[1])
-        return None
+        return flag_of(self.path)
 
     @property
     def location(self) -> str:
         """``source:line`` (or just the source) for error messages."""
-        where = self.source or "<flags>"
-        return f"{where}:{self.line}" if self.line is not None else where
+        return format_location(self.source, self.line)
 
     def __str__(self) -> str:
         field = format_path(self.path)
         return f"{self.location}: {field}: {self.message}" if field else f"{self.location}: {self.message}"
+
+
+def flag_of(path: tuple[str | int, ...]) -> str | None:
+    """The flag key a document path is about (``("features", key, ...)``), if any."""
+    if len(path) >= 2 and path[0] == "features":
+        return str(path[1])
+    return None
+
+
+def format_location(source: str | None, line: int | None) -> str:
+    """``source:line``, or just the source when the line is unknown."""
+    where = source or "<flags>"
+    return f"{where}:{line}" if line is not None else where
 
 
 def format_path(path: tuple[str | int, ...]) -> str:

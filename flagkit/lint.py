@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 
-from .errors import format_path
+from .errors import flag_of, format_location, format_path
 from .flagset import FlagSet
 from .loading import line_for, locate_lines
 from .schema import FlagDefinition
@@ -50,14 +50,10 @@ class LintWarning:
     @property
     def flag(self) -> str | None:
         """The flag key the warning is about, if any."""
-        if len(self.path) >= 2 and self.path[0] == "features":
-            return str(self.path[1])
-        return None
+        return flag_of(self.path)
 
     def __str__(self) -> str:
-        where = self.source or "<flags>"
-        if self.line is not None:
-            where = f"{where}:{self.line}"
+        where = format_location(self.source, self.line)
         field = format_path(self.path)
         return f"{where}: {field}: {self.message} [{self.code}]" if field else f"{where}: {self.message}"
 
