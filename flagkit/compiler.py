@@ -222,6 +222,9 @@ class _ConditionCompiler:
         return _all(preds) if ok and preds else None
 
     def attribute(self, name: str, operand: Any, path: Path) -> Predicate | None:
+        fused = _fused_equality(name, operand)
+        if fused is not None:
+            return fused
         try:
             if isinstance(operand, dict):
                 if not operand:
@@ -245,11 +248,37 @@ class _ConditionCompiler:
         return _attribute(name, check)
 
 
+def _fused_equality(name: str, operand: Any) -> Predicate | None:
+    """One closure instead of two for the most common conditions on a plain attribute:
+    ``attr: "text"``, ``attr: true`` and ``attr: [strings]`` (same results as the generic
+    ``eq``/``in`` operators; saves a Python call, ~50 ns, per condition)."""
+    if "." in name or name == "now":
+        return None
+    if isinstance(operand, bool):
+        return lambda ctx: ctx.get(name) is operand
+    if isinstance(operand, str):
+        return lambda ctx: ctx.get(name) == operand
+    if isinstance(operand, list) and operand and all(isinstance(x, str) for x in operand):
+        strings = frozenset(operand)
+
+        def member(ctx: Mapping[str, Any]) -> bool:
+            try:
+                return ctx.get(name) in strings
+            except TypeError:  # unhashable context value
+                return False
+
+        return member
+    return None
+
+
 def _negate(pred: Predicate) -> Predicate:
     return lambda ctx: not pred(ctx)
 
 
 def _all_values(checks: list[operators.ValuePredicate]) -> operators.ValuePredicate:
+    if len(checks) == 2:
+        first, second = checks
+        return lambda v: first(v) and second(v)
     items = tuple(checks)
     return lambda v: all(check(v) for check in items)
 

@@ -330,7 +330,9 @@ class Fetcher:
 
     def _arm(self, conn: _Connection, deadline: _Deadline) -> None:
         """Bound the next socket operation by both the timeout and the deadline."""
-        if conn.raw is not None:
+        # http.client closes the socket once a response is fully read; Python 3.13 raises
+        # EBADF for settimeout() on a closed socket (3.11 ignored it).
+        if conn.raw is not None and conn.raw.fileno() != -1:
             conn.raw.settimeout(deadline.remaining(self.timeout))
 
     def _read_body(self, conn: _Connection, response: http.client.HTTPResponse, deadline: _Deadline) -> bytes:
