@@ -29,6 +29,10 @@ from ..loading import MAX_DOCUMENT_BYTES, Format, detect_format
 from ._http import Fetcher, Response
 from .base import Provider, Report
 
+_JITTER = random.SystemRandom()
+"""Jitter from the OS: it never touches the app's global random state (nor depends on its seed),
+and forked workers do not share a sequence."""
+
 __all__ = ["HttpProvider"]
 
 logger = logging.getLogger("flagkit")
@@ -198,10 +202,10 @@ class HttpProvider(Provider):
 
     def _next_delay(self, ok: bool) -> float:
         if ok:
-            return self.interval * random.uniform(0.9, 1.1)  # jitter spreads workers' polls
+            return self.interval * _JITTER.uniform(0.9, 1.1)  # jitter spreads workers' polls
         first, cap = self.backoff
         delay = min(cap, first * 2.0 ** min(self._failures - 1, 30))
-        return delay * random.uniform(0.5, 1.0)  # "equal jitter": between half and all of it
+        return delay * _JITTER.uniform(0.5, 1.0)  # "equal jitter": between half and all of it
 
     def _cache_fallback(self, cached: tuple[FlagSet, str | None, str | None]) -> None:
         with self._lock:

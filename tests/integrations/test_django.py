@@ -39,7 +39,8 @@ CONTEXT = "tests.integrations.django_views.extra_context"
 @pytest.fixture(scope="module", autouse=True)
 def django_test_environment() -> Iterator[None]:
     setup_test_environment()
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    # No `serialize` argument: Django 6.1 deprecates it (its default is fine for an empty DB).
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     User.objects.create_user("inside", id=INSIDE_USER)
     User.objects.create_user("outside", id=OUTSIDE_USER)
     yield
