@@ -104,6 +104,16 @@ class FlagSet:
         fmt = fmt or detect_format(source)
         with _gc_paused():
             doc = read_document(data, source=source, fmt=fmt, max_bytes=max_bytes)
+            if doc is None:
+                # An empty body, a file of comments, `---` or `null`: far more often a truncated
+                # write or a broken upload than a wish to delete every flag.
+                raise ConfigError(
+                    ConfigIssue(
+                        "the document is empty; write `features: {}` for a flag file with no flags",
+                        (),
+                        source,
+                    )
+                )
             raw = data.encode() if isinstance(data, str) else data
             version = version or hashlib.sha256(raw).hexdigest()[:16]
             return cls._build(doc, source, data, version)

@@ -194,11 +194,9 @@ def _message(error: Any) -> str:
 
 def validate_document(doc: Any, source: str | None = None) -> FlagDocument | list[ConfigIssue]:
     """Validate a parsed document; return the model or every issue found (without lines)."""
-    if doc is None:
-        doc = {}
     if not isinstance(doc, dict):
         return [ConfigIssue("a flag file must be a mapping with a `features` key", (), source)]
-    if "features" not in doc and "segments" not in doc and doc:
+    if "features" not in doc:
         return [ConfigIssue("a flag file needs a top-level `features` mapping", (), source)]
     try:
         return _DOCUMENT.validate_python(doc)

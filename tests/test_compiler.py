@@ -208,9 +208,16 @@ def test_file_errors_carry_the_path(tmp_path: Path) -> None:
     assert str(info.value).startswith(f"{path}:4: features.f.rules[0].serve:")
 
 
-def test_empty_file_is_an_empty_flag_set() -> None:
-    assert len(load("")) == 0
+@pytest.mark.parametrize("text", ["", "# all flags temporarily removed\n", "---\n", "~\n", "null\n", "{}\n"])
+def test_an_empty_document_is_an_error_not_zero_flags(text: str) -> None:
+    """A truncated write or a broken upload must never turn every flag off."""
+    error = error_of(text)
+    assert "empty" in str(error) or "needs a top-level `features`" in str(error)
+
+
+def test_an_explicitly_empty_flag_file_is_allowed() -> None:
     assert len(load("features: {}\n")) == 0
+    assert len(FlagSet.from_bytes(b'{"features": {}}', fmt="json")) == 0
 
 
 # --- semantics --------------------------------------------------------------------------------
