@@ -92,8 +92,30 @@ def main() -> None:
     with flags.context(country="US"):
         ambient = measure(lambda u: is_enabled("s2_rule", {"premium": True}))[0] - baseline
     print(f"S2 with ambient context merged under explicit: {ambient:.0f} ns")
+    regex_worst_case()
     if failed:
         print("some scenarios missed their targets")
+
+
+def regex_worst_case() -> None:
+    """Adversarial values at the length cap against patterns the safety check allows."""
+    from flagkit.operators import MAX_MATCH_LENGTH
+
+    n = MAX_MATCH_LENGTH
+    cases = [
+        (r".*beta", "x" * n),
+        (r"^.*a.*b$", "a" * (n - 1) + "!"),
+        (r"\d+x", "1" * n),
+        (r"^[^@]+@[^@]+\.[a-z]+$", "a@" + "b." * ((n - 3) // 2) + "!"),
+    ]
+    for pattern, value in cases:
+        rule = {"when": {"s": {"matches": pattern}}, "serve": "on"}
+        flags = flagkit.Flags.from_dict({"f": {"rules": [rule]}})
+        start = time.perf_counter_ns()
+        for _ in range(20):
+            flags.is_enabled("f", {"s": value})
+        per_call = (time.perf_counter_ns() - start) / 20 / 1000
+        print(f"regex worst case {pattern!r:28} on {len(value)} chars: {per_call:8.1f} us")
 
 
 if __name__ == "__main__":

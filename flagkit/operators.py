@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .regex_safety import UnsafePattern, check_regex_safety
+
 __all__ = [
     "MAX_MATCH_LENGTH",
     "OperandError",
@@ -30,8 +32,9 @@ __all__ = [
 
 ValuePredicate = Callable[[Any], bool]
 
-MAX_MATCH_LENGTH = 1024
-"""Strings longer than this never match a ``matches`` condition (bounds regex work)."""
+MAX_MATCH_LENGTH = 512
+"""Strings longer than this never match a ``matches`` condition: with the patterns that
+:mod:`flagkit.regex_safety` allows (quadratic at worst), one match costs at most ~1 ms."""
 
 try:  # pragma: no cover - optional: linear-time regexes when google-re2 is installed
     import re2 as _re2
@@ -131,53 +134,6 @@ def _ends_with(operand: Any) -> ValuePredicate:
     return lambda v: type(v) is str and v.endswith(suffixes)
 
 
-def check_regex_safety(pattern: str) -> None:
-    """Reject patterns prone to catastrophic backtracking in Python's ``re``.
-
-    Refused: backreferences, and an unbounded repeat (``*``, ``+``, ``{n,}``) containing
-    another repeat or an alternation, e.g. ``(a+)+`` or ``(a|aa)*``.
-
-    Raises:
-        OperandError: The pattern is invalid or unsafe.
-    """
-    # re's private parser (stable since 3.11, used only at load time); typeshed has no stub.
-    import re._constants as c  # type: ignore[import-not-found]
-    import re._parser as p  # type: ignore[import-not-found]
-
-    try:
-        parsed = p.parse(pattern)
-    except re.error as exc:
-        raise OperandError(f"invalid regular expression: {exc}") from None
-
-    repeats = (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", c.MAX_REPEAT))
-
-    def walk(items: Any, inside_unbounded: bool) -> None:
-        for op, av in items:
-            if op in (c.GROUPREF, c.GROUPREF_EXISTS):
-                raise OperandError("backreferences are not allowed in `matches` patterns")
-            if op in repeats:
-                _low, high, sub = av
-                if inside_unbounded and high > 1:
-                    raise OperandError(
-                        "nested repetition (like `(a+)+`) can take exponential time; rewrite it"
-                    )
-                walk(sub, inside_unbounded or high == c.MAXREPEAT)
-            elif op is c.SUBPATTERN:
-                walk(av[-1], inside_unbounded)
-            elif op is c.BRANCH:
-                if inside_unbounded and len(av[1]) > 1:
-                    raise OperandError(
-                        "alternation inside unbounded repetition (like `(a|ab)*`) can take "
-                        "exponential time; rewrite it"
-                    )
-                for branch in av[1]:
-                    walk(branch, inside_unbounded)
-            elif op in (c.ASSERT, c.ASSERT_NOT):
-                walk(av[1], inside_unbounded)
-
-    walk(parsed, False)
-
-
 def _matches(operand: Any) -> ValuePredicate:
     if not isinstance(operand, str):
         raise OperandError("expected a regular expression string")
@@ -187,7 +143,10 @@ def _matches(operand: Any) -> ValuePredicate:
         except Exception as exc:
             raise OperandError(f"invalid regular expression: {exc}") from None
     else:
-        check_regex_safety(operand)
+        try:
+            check_regex_safety(operand)
+        except UnsafePattern as exc:
+            raise OperandError(str(exc)) from None
         search = re.compile(operand).search
     limit = MAX_MATCH_LENGTH
     return lambda v: type(v) is str and len(v) <= limit and search(v) is not None
