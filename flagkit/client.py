@@ -161,8 +161,12 @@ class Flags:
         _LIVE_CLIENTS.add(self)
         if not providers:
             self._ready.set()
-        for index, provider in enumerate(providers):
-            provider.start(self._reporter(index))
+        try:
+            for index, provider in enumerate(providers):
+                provider.start(self._reporter(index))
+        except BaseException:
+            self.close()  # stop the providers already started; don't leave their threads behind
+            raise
 
     # --- construction shortcuts ---------------------------------------------------------
 
@@ -359,7 +363,7 @@ class Flags:
         finally:
             self._pin.reset(token)
             with self._lock:
-                self._pins -= 1
+                self._pins = max(0, self._pins - 1)  # a fork inside the block reset it
 
     # --- code paths ---------------------------------------------------------------------
 
@@ -429,9 +433,10 @@ class Flags:
         out: dict[str, ProviderStatus] = {}
         with self._lock:
             for slot in self._slots:
-                name = slot.provider.name
-                while name in out:
-                    name += "'"
+                name, n = slot.provider.name, 1
+                while name in out:  # two providers with one name: "file:x", "file:x#2"
+                    n += 1
+                    name = f"{slot.provider.name}#{n}"
                 out[name] = _status_of(name, slot)
         return out
 

@@ -420,9 +420,10 @@ def constant_flag(
 ) -> CompiledFlag:
     """A flag that serves ``value`` (as ``variant``) to everyone with ``reason``."""
     resolution: Resolution = (value, variant, reason, None)
+    resolver: Resolver = lambda ctx, table: resolution  # noqa: E731 - wrapped below when mutable
     return CompiledFlag(
         key=key,
-        resolve=lambda ctx, table: resolution,
+        resolve=_fresh_copies(resolver) if isinstance(value, dict | list) else resolver,
         variants=variants,
         default_variant=variant,
         definition=None,
@@ -470,6 +471,8 @@ class _FlagBuilder:
         if len(self.issues.items) > before:
             return None
         resolver = self.resolver(default, rules)
+        if any(isinstance(value, dict | list) for value in self.variants.values()):
+            resolver = _fresh_copies(resolver)
         segments_used = tuple(sorted(self.conditions.used))
         return CompiledFlag(
             key=self.key,
@@ -544,6 +547,29 @@ class _FlagBuilder:
             return walk(ctx, table)
 
         return gated
+
+
+def _copy(value: Any) -> Any:
+    if type(value) is dict:
+        return {key: _copy(item) for key, item in value.items()}
+    if type(value) is list:
+        return [_copy(item) for item in value]
+    return value
+
+
+def _fresh_copies(resolver: Resolver) -> Resolver:
+    """Serve a fresh copy of dict/list values, so a caller mutating the value it got (say,
+    ``get_value("cfg", {})["limits"].append(1)``) cannot change the flag for everyone.
+    Applied only to flags that have such values; scalars are immutable and shared."""
+
+    def fresh(ctx: Mapping[str, Any], table: Mapping[str, Any]) -> Resolution:
+        resolution = resolver(ctx, table)
+        value = resolution[0]
+        if type(value) is dict or type(value) is list:
+            return (_copy(value), resolution[1], resolution[2], resolution[3])
+        return resolution
+
+    return fresh
 
 
 def _check_requires(doc: FlagDocument, issues: _Issues) -> None:

@@ -204,7 +204,7 @@ def _semver(compare: Callable[[Any, Any], bool]) -> Callable[[Any], ValuePredica
             raise OperandError(f"{operand!r} is not a semantic version")
 
         def pred(v: Any) -> bool:
-            if type(v) is not str:
+            if type(v) is not str or len(v) > 256:  # before the cache: never keep huge user strings
                 return False
             key = parse_semver(v)
             return key is not None and compare(key, target)

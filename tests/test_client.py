@@ -363,3 +363,47 @@ def test_get_value_accepts_subclasses_of_the_default_type(flags: Flags) -> None:
     assert flags.get_value("button_color", Safe("x")) == "blue"
     assert flags.evaluate("button_color", Safe("x")).value == "blue"
     assert flags.get_value("button_color", 3) == 3
+
+
+def test_mutating_a_served_object_does_not_change_the_flag() -> None:
+    flags = Flags.from_dict({"cfg": {"variants": {"a": {"limits": [1, 2]}}, "default": "a"}})
+    flags.get_value("cfg", {})["limits"].append(99)
+    flags.evaluate("cfg", {}).value["limits"].append(98)
+    flags.all_values()["cfg"]["new"] = 1
+    assert flags.get_value("cfg", {}) == {"limits": [1, 2]}
+    handle = flags.push_overrides({"cfg": {"x": [1]}})
+    flags.get_value("cfg", {})["x"].append(2)
+    assert flags.get_value("cfg", {}) == {"x": [1]}
+    flags.pop_overrides(handle)
+
+
+def test_a_provider_failing_to_start_stops_the_ones_already_started() -> None:
+    class Recording(ManualProvider):
+        stopped = 0
+
+        def stop(self) -> None:
+            self.stopped += 1
+
+    class Broken(Provider):
+        def start(self, report: Report) -> None:
+            raise RuntimeError("cannot start")
+
+    first = Recording({"a": True})
+    with pytest.raises(RuntimeError, match="cannot start"):
+        Flags(first, Broken())
+    assert first.stopped == 1
+
+
+def test_status_names_providers_with_the_same_name_apart() -> None:
+    flags = Flags(ManualProvider({"a": True}), ManualProvider({"b": True}), ManualProvider({"c": True}))
+    assert list(flags.status()) == ["manual", "manual#2", "manual#3"]
+
+
+def test_huge_version_strings_are_not_cached() -> None:
+    from flagkit.operators import parse_semver
+
+    flags = Flags.from_dict(DOC)
+    parse_semver.cache_clear()
+    for i in range(50):
+        assert flags.is_enabled("semver", {"v": f"{i}" * 100_000}) is False
+    assert parse_semver.cache_info().currsize == 0
