@@ -19,7 +19,7 @@ import functools
 import inspect
 import types
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
 __all__ = ["CallContext", "SupportsEvaluation", "VariantDispatcher", "variants", "when"]
 
@@ -104,13 +104,18 @@ def when(
     return decorate
 
 
-class VariantDispatcher:
-    """A function that dispatches to an implementation per variant of a flag.
+@runtime_checkable
+class VariantDispatcher(Protocol):
+    """What ``@flags.variants(key)`` returns: a function that dispatches per variant of a flag.
+
+    It is a real function (``async def`` when the default implementation is one), built with
+    :func:`functools.wraps` around the default, with the dispatch API as attributes. So it
+    keeps the default's name, docstring and signature, binds like any function when used as a
+    method, and ``inspect.iscoroutinefunction`` reports it correctly on every supported Python
+    — frameworks such as Starlette and FastAPI take it for an ordinary endpoint.
 
     The decorated function is the default implementation, used for variants without one,
-    unknown flags and errors. Register others with ``@dispatcher.variant("name")``. The
-    dispatcher keeps the default's name, docstring and signature, binds like a function
-    when used as a method, and is a coroutine function when the default is one.
+    unknown flags and errors. Register others with ``@dispatcher.variant("name")``.
 
     Example:
         >>> @flags.variants("recommendation_engine")
@@ -119,41 +124,53 @@ class VariantDispatcher:
         ... def _(user): ...
     """
 
-    def __init__(
-        self,
-        flags: SupportsEvaluation,
-        key: str,
-        default: Callable[..., Any],
-        *,
-        context: CallContext = None,
-    ) -> None:
-        if not callable(default):
-            raise TypeError(f"variants() decorates a callable, got {type(default).__name__}")
-        self._flags = flags
-        self._key = key
-        self._default = default
-        self._context_of = _context_for(context)
-        self._impls: dict[str, Callable[..., Any]] = {}
-        self._is_async = inspect.iscoroutinefunction(default)
-        functools.update_wrapper(self, default)
-        if self._is_async and hasattr(inspect, "markcoroutinefunction"):  # pragma: no branch - 3.12+
-            inspect.markcoroutinefunction(self)
+    __name__: str
+    __qualname__: str
+    __wrapped__: Callable[..., Any]
 
     @property
     def key(self) -> str:
         """The flag this dispatcher switches on."""
-        return self._key
+        ...
 
     @property
-    def implementations(self) -> dict[str, Callable[..., Any]]:
-        """Variant name → registered implementation."""
-        return dict(self._impls)
+    def implementations(self) -> Mapping[str, Callable[..., Any]]:
+        """Variant name → registered implementation (a read-only live view)."""
+        ...
 
     def variant(self, *names: str) -> Callable[[F], F]:
         """Register the decorated function for one or more variant names.
 
         Returns the function unchanged, so it can be named ``_`` or reused.
         """
+        ...
+
+    def resolve(self, *args: Any, **kwargs: Any) -> Callable[..., Any]:
+        """The implementation a call with these arguments selects in the current context."""
+        ...
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any: ...
+
+
+def _dispatcher(
+    flags: SupportsEvaluation, key: str, default: Callable[..., Any], context: CallContext
+) -> VariantDispatcher:
+    """Build the dispatching function for :func:`variants` (see :class:`VariantDispatcher`)."""
+    if not callable(default):
+        raise TypeError(f"variants() decorates a callable, got {type(default).__name__}")
+    context_of = _context_for(context)
+    impls: dict[str, Callable[..., Any]] = {}
+    variant_of = flags.variant
+
+    def resolve(*args: Any, **kwargs: Any) -> Callable[..., Any]:
+        name = variant_of(key, None if context_of is None else context_of(*args, **kwargs))
+        if name is None:
+            return default
+        return impls.get(name, default)
+
+    def variant(*names: str) -> Callable[[F], F]:
         if not names:
             raise TypeError("variant() needs at least one variant name")
 
@@ -161,43 +178,50 @@ class VariantDispatcher:
             if not callable(func):
                 raise TypeError(f"variant() registers a callable, got {type(func).__name__}")
             for name in names:
-                self._impls[name] = func
+                impls[name] = func
             return func
 
         return register
 
-    def resolve(self, *args: Any, **kwargs: Any) -> Callable[..., Any]:
-        """The implementation a call with these arguments selects in the current context."""
-        context_of = self._context_of
-        name = self._flags.variant(self._key, None if context_of is None else context_of(*args, **kwargs))
-        if name is None:
-            return self._default
-        return self._impls.get(name, self._default)
+    dispatch: Callable[..., Any]
+    if inspect.iscoroutinefunction(default):
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        impl = self.resolve(*args, **kwargs)
-        if self._is_async:
-            return _await_any(impl(*args, **kwargs))
-        return impl(*args, **kwargs)
+        @functools.wraps(default)
+        async def async_dispatch(*args: Any, **kwargs: Any) -> Any:
+            result = resolve(*args, **kwargs)(*args, **kwargs)
+            return await result if inspect.isawaitable(result) else result
 
-    def __get__(self, instance: Any, owner: type | None = None) -> Any:
-        if instance is None:
-            return self
-        return types.MethodType(self, instance)
+        dispatch = async_dispatch
+    else:
 
-    def __repr__(self) -> str:
-        name = getattr(self._default, "__qualname__", repr(self._default))
-        return f"<VariantDispatcher {name} on {self._key!r}>"
+        @functools.wraps(default)
+        def sync_dispatch(*args: Any, **kwargs: Any) -> Any:
+            return resolve(*args, **kwargs)(*args, **kwargs)
 
+        dispatch = sync_dispatch
 
-async def _await_any(result: Any) -> Any:
-    return await result if inspect.isawaitable(result) else result
+    resolve.__doc__ = VariantDispatcher.resolve.__doc__
+    variant.__doc__ = VariantDispatcher.variant.__doc__
+    # Plain function attributes: mypy cannot see them on a function, hence setattr + cast.
+    for name, value in (
+        ("key", key),
+        ("implementations", types.MappingProxyType(impls)),
+        ("variant", variant),
+        ("resolve", resolve),
+    ):
+        setattr(dispatch, name, value)
+    return cast(VariantDispatcher, dispatch)
 
 
 def variants(
     flags: SupportsEvaluation, key: str, *, context: CallContext = None
 ) -> Callable[[Callable[..., Any]], VariantDispatcher]:
-    """Decorator: make the function the default of a :class:`VariantDispatcher` on ``key``.
+    """Decorator: make the function the default implementation of a dispatcher on ``key``.
+
+    Returns a :class:`VariantDispatcher`: a function (``async def`` for an ``async def``
+    default) with the default's name, docstring and signature, plus ``variant``, ``resolve``,
+    ``implementations`` and ``key``. For an ``async def`` default, variant implementations may
+    be sync or async (the result is awaited if needed).
 
     Args:
         flags: The client that evaluates the flag.
@@ -206,6 +230,6 @@ def variants(
     """
 
     def decorate(func: Callable[..., Any]) -> VariantDispatcher:
-        return VariantDispatcher(flags, key, func, context=context)
+        return _dispatcher(flags, key, func, context)
 
     return decorate

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import sys
 import threading
 from typing import Any
 
@@ -250,6 +249,24 @@ def test_variants_dispatch_on_variant_served(flags: Flags) -> None:
     assert recommend.key == "engine"
 
 
+def test_variants_resolve_and_read_only_implementations(flags: Flags) -> None:
+    recommend = make_dispatcher(flags)
+    impls = recommend.implementations
+    assert recommend.resolve("u") is recommend.__wrapped__
+    with flags.context(plan="pro"):
+        assert recommend.resolve("u") is impls["ai"]
+    assert impls["hybrid"] is impls["experimental"]
+    with pytest.raises(TypeError):
+        impls["ai"] = len  # type: ignore[index]  # read-only view: register with .variant()
+
+    @recommend.variant("legacy")
+    def _legacy(user: str) -> str:
+        return f"legacy:{user}"
+
+    assert impls["legacy"] is _legacy  # a live view
+    assert recommend("u") == "legacy:u"
+
+
 def test_variants_default_for_unknown_flag_and_errors() -> None:
     flags = Flags.from_dict({})
     recommend = make_dispatcher(flags)
@@ -258,10 +275,17 @@ def test_variants_default_for_unknown_flag_and_errors() -> None:
 
 def test_variants_preserve_metadata(flags: Flags) -> None:
     recommend = make_dispatcher(flags)
-    assert recommend.__name__ == "recommend"  # type: ignore[attr-defined]  # set by update_wrapper
+    assert recommend.__name__ == "recommend"
+    assert recommend.__qualname__.endswith("make_dispatcher.<locals>.recommend")
     assert recommend.__doc__ == "Recommend things."
+    assert recommend.__wrapped__.__name__ == "recommend"
     assert str(inspect.signature(recommend)) == "(user: 'str') -> 'str'"
     assert "recommend" in repr(recommend)
+    # A real function (frameworks such as Starlette treat any other callable as an ASGI app),
+    # still recognised as a dispatcher.
+    assert inspect.isfunction(recommend)
+    assert not inspect.iscoroutinefunction(recommend)
+    assert isinstance(recommend, VariantDispatcher)
 
 
 def test_variant_registration_returns_the_function(flags: Flags) -> None:
@@ -278,6 +302,23 @@ def test_variant_registration_returns_the_function(flags: Flags) -> None:
 
 
 def test_variants_on_methods(flags: Flags) -> None:
+    # classmethod/staticmethod objects do not expose .variant: register, then wrap.
+    @flags.variants("engine")
+    def _for_class(cls: type, user: str) -> str:
+        return f"{cls.__name__}-default:{user}"
+
+    @_for_class.variant("ai")
+    def _for_class_ai(cls: type, user: str) -> str:
+        return f"{cls.__name__}-ai:{user}"
+
+    @flags.variants("engine")
+    def _static(user: str) -> str:
+        return f"static-default:{user}"
+
+    @_static.variant("ai")
+    def _static_ai(user: str) -> str:
+        return f"static-ai:{user}"
+
     class Recommender:
         name = "r"
 
@@ -289,11 +330,22 @@ def test_variants_on_methods(flags: Flags) -> None:
         def _ai(self, user: str) -> str:
             return f"{self.name}-ai:{user}"
 
+        for_class = classmethod(_for_class)
+        static = staticmethod(_static)
+
     rec = Recommender()
     assert rec.recommend("u") == "r-default:u"
+    assert Recommender.recommend(rec, "u") == "r-default:u"  # unbound, through the class
+    assert (Recommender.for_class("u"), rec.static("u")) == ("Recommender-default:u", "static-default:u")
     with flags.context(plan="pro"):
         assert rec.recommend("u") == "r-ai:u"
+        assert Recommender.recommend(rec, "u") == "r-ai:u"
+        assert (Recommender.for_class("u"), rec.for_class("u")) == ("Recommender-ai:u", "Recommender-ai:u")
+        assert (Recommender.static("u"), rec.static("u")) == ("static-ai:u", "static-ai:u")
     assert rec.recommend.__name__ == "recommend"
+    assert rec.recommend.__self__ is rec  # bound like any method
+    assert str(inspect.signature(rec.recommend)) == "(user: 'str') -> 'str'"
+    assert inspect.isfunction(Recommender.__dict__["recommend"])
     assert isinstance(Recommender.__dict__["recommend"], VariantDispatcher)
 
 
@@ -311,8 +363,9 @@ def test_variants_on_async_functions(flags: Flags) -> None:
     def _hybrid(user: str) -> str:  # sync implementation under an async default is awaited fine
         return f"hybrid:{user}"
 
-    if sys.version_info >= (3, 12):  # markcoroutinefunction exists from 3.12
-        assert inspect.iscoroutinefunction(recommend)
+    assert inspect.iscoroutinefunction(recommend)  # on every supported Python, 3.11 included
+    assert inspect.isfunction(recommend)
+    assert str(inspect.signature(recommend)) == "(user: 'str') -> 'str'"
 
     async def main() -> list[str]:
         out = [await recommend("u")]
@@ -322,6 +375,42 @@ def test_variants_on_async_functions(flags: Flags) -> None:
         return out
 
     assert asyncio.run(main()) == ["default:u", "ai:u", "hybrid:u"]
+
+
+def test_variants_async_methods(flags: Flags) -> None:
+    class Service:
+        label = "s"
+
+        @flags.variants("engine")
+        async def run(self) -> str:
+            """Run the engine."""
+            return f"{self.label}-default"
+
+        @run.variant("ai")
+        async def _ai(self) -> str:
+            await asyncio.sleep(0)
+            return f"{self.label}-ai"
+
+    service = Service()
+    assert inspect.iscoroutinefunction(Service.run)
+    assert inspect.iscoroutinefunction(service.run)
+    assert service.run.__doc__ == "Run the engine."
+
+    async def main() -> list[str]:
+        out = [await service.run(), await Service.run(service)]
+        with flags.context(plan="pro"):
+            out += [await service.run(), await Service.run(service)]
+        return out
+
+    assert asyncio.run(main()) == ["s-default", "s-default", "s-ai", "s-ai"]
+
+
+def test_variants_reject_non_callables(flags: Flags) -> None:
+    with pytest.raises(TypeError, match="variants\\(\\) decorates a callable"):
+        flags.variants("engine")(42)  # type: ignore[type-var]  # testing misuse
+    recommend = make_dispatcher(flags)
+    with pytest.raises(TypeError, match="variant\\(\\) registers a callable"):
+        recommend.variant("ai")(42)  # type: ignore[type-var]  # testing misuse
 
 
 def test_variants_explicit_context_from_arguments(flags: Flags) -> None:

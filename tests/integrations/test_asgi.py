@@ -233,3 +233,35 @@ def test_default_client_looked_up_per_request() -> None:
                 assert client.get("/checkout").text == "old checkout"
     finally:
         _reset()
+
+
+def test_variants_endpoints_are_ordinary_starlette_endpoints(file_flags: Flags) -> None:
+    # Starlette's Route takes anything that is not a function for a raw ASGI app, and awaits an
+    # endpoint only if inspect.iscoroutinefunction() says so (on Python 3.11 too).
+    @file_flags.variants("new_checkout")
+    async def home(request: Request) -> PlainTextResponse:
+        """Home page."""
+        return PlainTextResponse(f"default home {request.url.path}")
+
+    @home.variant("on")
+    async def _(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(f"new home {request.url.path}")
+
+    @file_flags.variants("button_color")
+    def color(request: Request) -> PlainTextResponse:  # sync: runs in Starlette's thread pool
+        return PlainTextResponse("blue")
+
+    @color.variant("green")
+    def _green(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("green")
+
+    app = Starlette(routes=[Route("/", home), Route("/color", color)])
+    app.add_middleware(FlagkitMiddleware, flags=file_flags, context_getter=header_context)  # type: ignore[arg-type]  # see build_app
+    with TestClient(app) as client:
+        inside = client.get("/", headers={"X-User": str(INSIDE_USER)})
+        assert (inside.status_code, inside.text) == (200, "new home /")
+        outside = client.get("/", headers={"X-User": str(OUTSIDE_USER)})
+        assert (outside.status_code, outside.text) == (200, "default home /")
+        assert client.get("/", headers={"X-Plan": "staff"}).text == "new home /"
+        assert client.get("/color", headers={"X-Plan": "pro"}).text == "green"
+        assert client.get("/color", headers={"X-Plan": "free"}).text == "blue"
