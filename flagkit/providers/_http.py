@@ -89,8 +89,19 @@ class _Deadline:
         return min(cap, left)
 
 
-def _resolve(host: str, port: int, timeout: float) -> _Addresses:
-    """getaddrinfo with a timeout: the resolver runs in a daemon thread that may be abandoned."""
+class _Aborted(OSError):
+    """The fetch was aborted (``Fetcher.abort`` or the deadline)."""
+
+
+_HALT_POLL = 0.05
+"""How often a DNS wait checks for an abort (getaddrinfo itself cannot be interrupted)."""
+
+
+def _resolve(host: str, port: int, timeout: float, halt: threading.Event) -> _Addresses:
+    """getaddrinfo with a timeout: the resolver runs in a daemon thread that may be abandoned.
+
+    Waiting for it ends early when ``halt`` is set (an abort), so DNS never delays ``stop()``.
+    """
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -108,8 +119,12 @@ def _resolve(host: str, port: int, timeout: float) -> _Addresses:
         done.set()
 
     threading.Thread(target=run, name="flagkit-http-dns", daemon=True).start()
-    if not done.wait(timeout):
-        raise TimeoutError(f"DNS lookup of {host!r} timed out")
+    end = time.monotonic() + timeout
+    while not done.wait(min(_HALT_POLL, max(0.0, end - time.monotonic()))):
+        if halt.is_set():
+            raise _Aborted("fetch aborted")
+        if time.monotonic() >= end:
+            raise TimeoutError(f"DNS lookup of {host!r} timed out")
     outcome = result[0]
     if isinstance(outcome, BaseException):
         raise outcome
@@ -127,13 +142,17 @@ class _Connection(http.client.HTTPConnection):
         addresses: _Addresses,
         timeout: float,
         tls: ssl.SSLContext | None,
+        halt: threading.Event,
     ) -> None:
         self.default_port = 443 if tls is not None else 80
         super().__init__(host, port, timeout=timeout)
         self._addresses = addresses
         self._tls = tls
+        self._halt = halt
         self.raw: socket.socket | None = None
-        """The connected socket, kept after http.client hands it to the response (for abort)."""
+        """The socket of the current attempt, published *before* each blocking step (connect,
+        TLS handshake) so that ``abort()`` can shut it down; kept after http.client hands it
+        to the response."""
 
     def connect(self) -> None:
         error: OSError | None = None
@@ -141,16 +160,32 @@ class _Connection(http.client.HTTPConnection):
             sock = socket.socket(family, socktype, proto)
             try:
                 sock.settimeout(self.timeout)
+                self._publish(sock)
                 sock.connect(address)
                 if self._tls is not None:
-                    sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+                    # wrap_socket() detaches the plain socket, so a handshake started by it
+                    # could not be shut down: wrap first (no I/O), publish, then handshake.
+                    sock = self._tls.wrap_socket(
+                        sock, server_hostname=self.host, do_handshake_on_connect=False
+                    )
+                    self._publish(sock)
+                    sock.do_handshake()
             except OSError as exc:
                 sock.close()
+                if isinstance(exc, _Aborted) or self._halt.is_set():
+                    raise _Aborted("fetch aborted") from None  # no other address after an abort
                 error = exc
                 continue
-            self.sock = self.raw = sock
+            self.sock = sock
             return
         raise error or OSError(f"no address for {self.host}")
+
+    def _publish(self, sock: socket.socket) -> None:
+        self.raw = sock
+        # abort() sets the halt event before it looks at `raw`: checking it after publishing
+        # means an abort is never missed, whichever thread gets there first.
+        if self._halt.is_set():
+            raise _Aborted("fetch aborted")
 
 
 class Fetcher:
@@ -181,13 +216,15 @@ class Fetcher:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"expected an http:// or https:// URL, got {mask_url(url)!r}")
         self._secrets: set[str] = set()
-        self.headers = dict(headers or {})
+        self.headers = _merge_headers({}, headers or {})
+        """The extra request headers, one entry per name whatever its case (the last wins)."""
         self._secrets.update(v for v in self.headers.values() if len(v) >= 4)
         if parts.username is not None or parts.password is not None:
             user = urllib.parse.unquote(parts.username or "")
             password = urllib.parse.unquote(parts.password or "")
             token = base64.b64encode(f"{user}:{password}".encode()).decode()
-            self.headers.setdefault("Authorization", f"Basic {token}")
+            # An explicit header (in any case) wins over the URL's credentials.
+            self.headers = _merge_headers({"Authorization": f"Basic {token}"}, self.headers)
             self._secrets.update(s for s in (password, token, parts.password) if s)
             host = parts.hostname + (f":{parts.port}" if parts.port else "")
             parts = parts._replace(netloc=host)
@@ -204,6 +241,7 @@ class Fetcher:
         self.ssl_context = ssl_context
         self._active: _Connection | None = None
         self._response: http.client.HTTPResponse | None = None
+        self._halt = threading.Event()
         self._expired = False
 
     def redact(self, text: str) -> str:
@@ -213,7 +251,12 @@ class Fetcher:
         return text
 
     def abort(self) -> None:
-        """Break a fetch in progress (from another thread): shut its socket down."""
+        """Break a fetch in progress (from another thread): shut its socket down.
+
+        Works at every stage: a DNS wait ends, a connect or TLS handshake is shut down, and
+        no further address or redirect is tried.
+        """
+        self._halt.set()  # before looking at the socket (see _Connection._publish)
         conn = self._active
         sock = conn.raw if conn is not None else None
         if sock is not None:
@@ -224,17 +267,33 @@ class Fetcher:
         """In a fork child: drop (never shut down) a socket the parent may still be using."""
         self._active = None
         self._response = None
+        self._halt = threading.Event()
 
-    def get(self, *, etag: str | None = None, last_modified: str | None = None) -> Response:
+    def get(
+        self,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Response:
         """GET the URL with conditional headers.
+
+        Args:
+            etag: Sent as ``If-None-Match``.
+            last_modified: Sent as ``If-Modified-Since``.
+            cancel: The caller's stop event: when it is already set the fetch is aborted at
+                once (an ``abort()`` that came before this call is not lost).
 
         Raises:
             SourceError: Anything that went wrong, with secrets masked.
         """
         # Per-operation timeouts bound each recv(); this timer bounds the whole exchange
         # (a server trickling headers or body a byte at a time) by shutting the socket down.
+        self._halt = threading.Event()
+        if cancel is not None and cancel.is_set():
+            self._halt.set()
         self._expired = False
-        timer = threading.Timer(self.deadline, self._expire)
+        timer = threading.Timer(self.deadline, self._expire, args=(self._halt,))
         timer.name = "flagkit-http-deadline"
         timer.daemon = True
         timer.start()
@@ -244,6 +303,8 @@ class Fetcher:
             # ssl.SSLError, socket.timeout and TimeoutError are OSErrors.
             if self._expired:
                 detail = f"fetch took longer than the {self.deadline:g}s deadline"
+            elif self._halt.is_set():
+                detail = "fetch aborted"
             elif isinstance(exc, SourceError):
                 raise
             elif isinstance(exc, http.client.IncompleteRead):
@@ -266,31 +327,34 @@ class Fetcher:
             if conn.raw is not None:
                 conn.raw.close()
 
-    def _expire(self) -> None:
-        self._expired = True
-        self.abort()
+    def _expire(self, halt: threading.Event) -> None:
+        if halt is self._halt:  # a late timer must not abort the next fetch
+            self._expired = True
+            self.abort()
 
     def _get(self, etag: str | None, last_modified: str | None) -> Response:
         deadline = _Deadline(self.deadline)
         url = self.url
-        headers = {"User-Agent": _USER_AGENT, "Accept": "application/json, application/yaml, */*"}
-        headers.update(self.headers)
+        halt = self._halt
+        ours = {"User-Agent": _USER_AGENT, "Accept": "application/json, application/yaml, */*"}
         if etag:
-            headers["If-None-Match"] = etag
+            ours["If-None-Match"] = etag
         if last_modified:
-            headers["If-Modified-Since"] = last_modified
+            ours["If-Modified-Since"] = last_modified
+        headers = _merge_headers(ours, self.headers)  # the caller's headers win, any case
         for _ in range(_MAX_REDIRECTS + 1):
             parts = urllib.parse.urlsplit(url)
             tls = parts.scheme == "https"
             host = parts.hostname or ""
             port = parts.port or (443 if tls else 80)
-            addresses = _resolve(host, port, deadline.remaining(self.timeout))
+            addresses = _resolve(host, port, deadline.remaining(self.timeout), halt)
             conn = _Connection(
                 host,
                 port,
                 addresses=addresses,
                 timeout=deadline.remaining(self.timeout),
                 tls=self.ssl_context if tls else None,
+                halt=halt,
             )
             self._active = conn
             target = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
@@ -364,6 +428,19 @@ class Fetcher:
                 self.masked_url,
             )
         return b"".join(chunks)
+
+
+def _merge_headers(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+    """``base`` updated with ``extra``, header names compared case-insensitively.
+
+    HTTP header names are case-insensitive: ``{"authorization": ...}`` replaces a default
+    ``Authorization`` instead of sending both. Within ``extra`` the last spelling wins.
+    """
+    merged: dict[str, tuple[str, str]] = {}
+    for source in (base, extra):
+        for name, value in source.items():
+            merged[name.lower()] = (name, value)
+    return dict(merged.values())
 
 
 def _origin(parts: urllib.parse.SplitResult) -> tuple[str, str, int]:

@@ -34,6 +34,39 @@ logger = logging.getLogger("flagkit")
 _FORCE_READ = COMPLETE | WRITING | CREATED | GONE
 _MAX_EVENT_WAIT = 0.5  # longest a burst of events may delay a read
 _CLOSE_WAIT = 0.25  # how long a modification waits for its close event
+_WAIT_SLICE = 0.05  # how often a new watcher waiting for the previous one checks its stop event
+
+
+class _Run:
+    """One run of the watcher (``start`` to ``stop``): its thread's own events, event state,
+    observer and reporter.
+
+    The thread receives its ``_Run`` as an argument and never re-reads it from the provider,
+    so a restart (a new ``_Run``) can never revive a thread that outlived ``stop()``.
+    """
+
+    def __init__(self, name: str, report: Report) -> None:
+        self.report = report
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.events_lock = threading.Lock()
+        self.pending = 0
+        self.writing = False
+        self.thread: threading.Thread | None = None
+        self.watcher = DirectoryWatcher(name, self.on_event)
+        self.watch_failure: str | None = None
+        self.outbox: list[FlagSet | BaseException] = []
+        """Reports found under the read lock, delivered once it is released."""
+
+    def on_event(self, kind: int) -> None:
+        """Called by the observer thread for each event in a watched directory."""
+        with self.events_lock:
+            self.pending |= kind
+            if kind & WRITING:
+                self.writing = True
+            elif kind & (COMPLETE | GONE):
+                self.writing = False
+        self.wake.set()
 
 
 class FileProvider(Provider):
@@ -88,20 +121,19 @@ class FileProvider(Provider):
         self._missing_reported = False
         self._last_problem: str | None = None
         self._sig: tuple[int, ...] | None = None
-        self._report: Report | None = None
         self._stopped = False
-        self._new_runtime()
+        self._read_lock = threading.Lock()
+        """Held while the file is read and the state above changes: start()'s synchronous
+        read and a previous run's thread that outlived stop() never read at the same time."""
+        self._run_state: _Run | None = None
 
-    def _new_runtime(self) -> None:
-        """Fresh threads, locks and events (at construction and in a fork child)."""
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._events_lock = threading.Lock()
-        self._pending = 0
-        self._writing = False
-        self._thread: threading.Thread | None = None
-        self._watcher = DirectoryWatcher(os.path.basename(self._abs), self._on_event)
-        self._watch_failure: str | None = None
+    @property
+    def _watcher(self) -> DirectoryWatcher:
+        """The current run's directory watcher."""
+        run = self._run_state
+        if run is None:
+            raise RuntimeError("the provider has not been started")
+        return run.watcher
 
     # --- public API -------------------------------------------------------------------
 
@@ -115,82 +147,93 @@ class FileProvider(Provider):
         return FlagSet.from_file(self.path, max_bytes=self.max_bytes)
 
     def start(self, report: Report) -> None:
-        """Read the file now and, with ``watch=True``, start the watcher thread."""
-        if self._stopping.is_set():  # started again after stop()
-            self._new_runtime()
-        self._report = report
+        """Read the file now and, with ``watch=True``, start the watcher thread.
+
+        Started again after :meth:`stop`, the new thread first waits for the previous one
+        to end (it is told to stop), so there is never more than one watcher.
+        """
+        previous = self._run_state
+        if previous is not None:  # started again (or twice): end the previous run
+            self._end(previous)
+        run = self._run_state = _Run(os.path.basename(self._abs), report)
         self._stopped = False
-        # A new reporter must hear the current state even if the file did not change.
-        self._healthy = self._missing_reported = False
-        self._bad_digest = self._last_problem = self._sig = None
-        self._check(force=True, settle=False)
+        self._locked_check(run, force=True, settle=False, fresh=True)
         if self.watch:
-            self._start_thread()
+            self._start_thread(run, previous.thread if previous is not None else None)
 
     def stop(self) -> None:
         """Stop the watcher and poller; idempotent, returns within about a second."""
         self._stopped = True
-        self._stopping.set()
-        self._wake.set()
-        self._watcher.close()
-        thread = self._thread
+        run = self._run_state
+        if run is None:
+            return
+        self._end(run)
+        thread = run.thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(1.0)
 
+    @staticmethod
+    def _end(run: _Run) -> None:
+        run.stopping.set()
+        run.wake.set()
+        run.watcher.close()
+
     def after_fork(self, report: Report) -> None:
         """Restart the watcher in a fork child, keeping the inherited flags as last good."""
-        self._watcher.forget_after_fork()
-        self._new_runtime()
-        self._report = report
-        if self.watch and not self._stopped:
-            self._start_thread()
+        if self._run_state is not None:
+            self._run_state.watcher.forget_after_fork()
+        self._read_lock = threading.Lock()  # another thread may have held it at fork time
+        run = self._run_state = _Run(os.path.basename(self._abs), report)
+        if self._stopped:
+            run.stopping.set()
+        elif self.watch:
+            self._start_thread(run, None)  # the parent's threads do not exist here
 
     # --- threads ----------------------------------------------------------------------
 
-    def _start_thread(self) -> None:
-        self._thread = threading.Thread(
-            target=self._run, name=f"flagkit-file-{os.path.basename(self._abs)}", daemon=True
+    def _start_thread(self, run: _Run, previous: threading.Thread | None) -> None:
+        run.thread = threading.Thread(
+            target=self._run,
+            args=(run, previous),
+            name=f"flagkit-file-{os.path.basename(self._abs)}",
+            daemon=True,
         )
-        self._thread.start()
+        run.thread.start()
 
-    def _on_event(self, kind: int) -> None:
-        """Called by the observer thread for each event in a watched directory."""
-        with self._events_lock:
-            self._pending |= kind
-            if kind & WRITING:
-                self._writing = True
-            elif kind & (COMPLETE | GONE):
-                self._writing = False
-        self._wake.set()
-
-    def _run(self) -> None:
+    def _run(self, run: _Run, previous: threading.Thread | None) -> None:
         try:
-            self._ensure_watching()
+            # A previous run that outlived stop()'s join (a slow read, a user callback still
+            # running) is waited for: its own stop event is set, so it ends soon.
+            while previous is not None and previous.is_alive():
+                if run.stopping.is_set():
+                    return
+                previous.join(_WAIT_SLICE)
+            self._ensure_watching(run)
             # Catch a change between the first read and the watch being in place.
-            self._check(force=False)
-            while not self._stopping.is_set():
-                if self._wake.wait(self.poll_interval):
-                    kinds = self._collect_events()
-                    if self._stopping.is_set():
+            self._locked_check(run, force=False)
+            while not run.stopping.is_set():
+                if run.wake.wait(self.poll_interval):
+                    kinds = self._collect_events(run)
+                    if run.stopping.is_set():
                         break
-                    self._check(force=bool(kinds & _FORCE_READ))
+                    self._locked_check(run, force=bool(kinds & _FORCE_READ))
                 else:
-                    self._ensure_watching()
-                    self._check(force=False)
+                    self._ensure_watching(run)
+                    self._locked_check(run, force=False)
         except Exception:  # pragma: no cover - a bug; keep serving the last good flags
             logger.exception("flagkit: file watcher for %s crashed", self.path)
 
-    def _ensure_watching(self) -> None:
+    def _ensure_watching(self, run: _Run) -> None:
         """Start or restart the observer; on failure, poll (and say so once)."""
-        if self._stopping.is_set():
+        if run.stopping.is_set():
             return
         dirs, targets = watch_dirs(self._abs)
         try:
-            self._watcher.ensure(dirs, targets)
+            run.watcher.ensure(dirs, targets)
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
-            if message != self._watch_failure:
-                self._watch_failure = message
+            if message != run.watch_failure:
+                run.watch_failure = message
                 logger.warning(
                     "flagkit: cannot watch %s (%s); polling every %ss instead",
                     self.path,
@@ -198,63 +241,76 @@ class FileProvider(Provider):
                     self.poll_interval,
                 )
         else:
-            self._watch_failure = None
+            run.watch_failure = None
 
-    def _collect_events(self) -> int:
+    def _collect_events(self, run: _Run) -> int:
         """Debounce: gather events until the burst is over. Returns the kinds seen."""
         kinds = 0
         deadline = time.monotonic() + _MAX_EVENT_WAIT
         while True:
-            self._wake.clear()
-            with self._events_lock:
-                kinds |= self._pending
-                self._pending = 0
-                writing = self._writing
+            run.wake.clear()
+            with run.events_lock:
+                kinds |= run.pending
+                run.pending = 0
+                writing = run.writing
             remaining = deadline - time.monotonic()
-            if self._stopping.is_set() or remaining <= 0:
+            if run.stopping.is_set() or remaining <= 0:
                 return kinds
-            if writing and self._watcher.close_events:
+            if writing and run.watcher.close_events:
                 wait = min(remaining, _CLOSE_WAIT)  # the close event will follow
             elif kinds & COMPLETE:
                 return kinds  # content is final: read now
             else:
                 wait = min(remaining, self.debounce)
-            if not self._wake.wait(wait):
+            if not run.wake.wait(wait):
                 if writing:
-                    with self._events_lock:
-                        self._writing = False  # the writer keeps it open: read anyway
+                    with run.events_lock:
+                        run.writing = False  # the writer keeps it open: read anyway
                 return kinds
 
     # --- reading ----------------------------------------------------------------------
 
-    def _emit(self, result: FlagSet | BaseException) -> None:
-        report = self._report
-        if report is not None and not self._stopped:
-            report(result)
+    def _locked_check(self, run: _Run, *, force: bool, settle: bool = True, fresh: bool = False) -> None:
+        """:meth:`_check` under the read lock, then deliver what it found (outside the lock,
+        so a slow report callback never holds up another run's read)."""
+        with self._read_lock:
+            if run.stopping.is_set():
+                return  # a run that was stopped reads nothing more
+            if fresh:  # a new reporter must hear the current state even if nothing changed
+                self._healthy = self._missing_reported = False
+                self._bad_digest = self._last_problem = self._sig = None
+            self._check(run, force=force, settle=settle)
+            results, run.outbox = run.outbox, []
+        for result in results:
+            if not run.stopping.is_set():
+                run.report(result)
 
-    def _check(self, *, force: bool, settle: bool = True) -> None:
-        """Reload if the file changed. Runs in one thread at a time."""
+    def _emit(self, run: _Run, result: FlagSet | BaseException) -> None:
+        run.outbox.append(result)  # delivered by _locked_check
+
+    def _check(self, run: _Run, *, force: bool, settle: bool = True) -> None:
+        """Reload if the file changed. Called with the read lock held."""
         try:
             st = os.stat(self._abs)
         except FileNotFoundError:
-            self._on_missing(settle)
+            self._on_missing(run, settle)
             return
         except OSError as exc:
             self._sig = None
-            self._fail(SourceError(f"cannot read: {exc.strerror or exc}", str(self.path)), None)
+            self._fail(run, SourceError(f"cannot read: {exc.strerror or exc}", str(self.path)), None)
             return
         sig = _signature(st)
         if not force and sig == self._sig and self._healthy:
             return
         attempts = 4 if settle else 0
         for attempt in range(attempts + 1):
-            problem, digest = self._read_once()
-            if problem is None or attempt == attempts or self._stopping.wait(self.settle):
+            problem, digest = self._read_once(run)
+            if problem is None or attempt == attempts or run.stopping.wait(self.settle):
                 break
         if problem is not None:
-            self._fail(problem, digest)
+            self._fail(run, problem, digest)
 
-    def _read_once(self) -> tuple[BaseException | None, bytes | None]:
+    def _read_once(self, run: _Run) -> tuple[BaseException | None, bytes | None]:
         """Read, dedupe and compile once. Returns the problem (if any) and the content hash."""
         try:
             with open(self._abs, "rb") as fh:
@@ -277,13 +333,13 @@ class FileProvider(Provider):
             if not self._healthy:  # back to the good content (e.g. a bad edit undone)
                 self._healthy = True
                 self._bad_digest = self._last_problem = None
-                self._emit(self._good)
+                self._emit(run, self._good)
             return None, digest
         if digest == self._bad_digest:
             return None, digest  # the same bad content was already reported
         if self._good is not None and not data.strip():
             return SourceError("file is empty", str(self.path)), digest
-        try:
+        try:  # an empty document (`---`, only comments, `null`) is a ConfigError here too
             flagset = FlagSet.from_bytes(
                 data, source=str(self.path), fmt=self.fmt, max_bytes=self.max_bytes, version=digest.hex()[:16]
             )
@@ -291,10 +347,10 @@ class FileProvider(Provider):
             return exc, digest
         self._good, self._good_digest, self._bad_digest, self._healthy = flagset, digest, None, True
         self._last_problem = None
-        self._emit(flagset)
+        self._emit(run, flagset)
         return None, digest
 
-    def _fail(self, problem: BaseException, digest: bytes | None) -> None:
+    def _fail(self, run: _Run, problem: BaseException, digest: bytes | None) -> None:
         message = str(problem)
         repeated = not self._healthy and message == self._last_problem
         self._healthy = False
@@ -304,16 +360,16 @@ class FileProvider(Provider):
         else:
             self._sig = None  # re-read on the next poll
         if not repeated:  # e.g. permission denied: report it once, not every poll
-            self._emit(problem)
+            self._emit(run, problem)
 
-    def _on_missing(self, settle: bool) -> None:
+    def _on_missing(self, run: _Run, settle: bool) -> None:
         if self._missing_reported:
             return
         # An editor may have moved the file away and be about to write the new one.
-        if settle and self._good is not None and self._stopping.wait(self.settle * 4):
+        if settle and self._good is not None and run.stopping.wait(self.settle * 4):
             return
         if settle and os.path.exists(self._abs):
-            self._check(force=True)
+            self._check(run, force=True)
             return
         self._missing_reported = True
         self._healthy = False
@@ -323,7 +379,7 @@ class FileProvider(Provider):
             message = "file was deleted (it is reloaded when it returns)"
         else:
             message = "file does not exist (yet); it is loaded when it appears"
-        self._emit(SourceError(message, str(self.path)))
+        self._emit(run, SourceError(message, str(self.path)))
 
 
 def _signature(st: os.stat_result) -> tuple[int, ...]:

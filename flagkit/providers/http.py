@@ -39,6 +39,25 @@ logger = logging.getLogger("flagkit")
 
 _CACHE_FORMAT = 1
 
+_WAIT_SLICE = 0.05
+"""How often a new poller waiting for the previous one checks its own stop event."""
+
+
+class _Run:
+    """One run of the poller (``start`` to ``stop``): its thread's own events and reporter.
+
+    The thread receives its ``_Run`` as an argument and never re-reads it from the provider,
+    so a restart (a new ``_Run``) can never revive a thread that outlived ``stop()``.
+    """
+
+    __slots__ = ("poke", "report", "stopping", "thread")
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        self.stopping = threading.Event()
+        self.poke = threading.Event()
+        self.thread: threading.Thread | None = None
+
 
 class HttpProvider(Provider):
     """Flags from an HTTP(S) URL serving the flag file format (JSON or YAML).
@@ -98,6 +117,9 @@ class HttpProvider(Provider):
         super().__init__(name or f"http:{self._fetcher.masked_url}")
         self.url = self._fetcher.masked_url
         """The URL with secrets masked (the real one is kept private)."""
+        self._url_key = hashlib.sha256(url.encode()).hexdigest()
+        """Identifies the real URL (credentials and query values included) in the cache:
+        URLs that mask alike (``?env=staging`` / ``?env=prod``) must not share a cache."""
         self.interval = interval
         self.fmt = fmt
         self.cache_path = Path(cache_path) if cache_path is not None else None
@@ -109,15 +131,9 @@ class HttpProvider(Provider):
         self._bad_digest: bytes | None = None
         self._healthy = False
         self._failures = 0
-        self._report: Report | None = None
         self._stopped = False
-        self._new_runtime()
-
-    def _new_runtime(self) -> None:
         self._lock = threading.RLock()
-        self._stopping = threading.Event()
-        self._poke = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._run_state: _Run | None = None
 
     def __repr__(self) -> str:
         headers = ", ".join(f"{key}: ***" for key in self._fetcher.headers)
@@ -126,51 +142,75 @@ class HttpProvider(Provider):
     # --- provider protocol ------------------------------------------------------------
 
     def start(self, report: Report) -> None:
-        """Start the polling thread; returns at once."""
-        if self._stopping.is_set():  # started again after stop()
-            self._new_runtime()
-        self._report = report
+        """Start the polling thread; returns at once.
+
+        Started again after :meth:`stop`, the new thread first waits for the previous one
+        to end (it is told to stop, and its fetch is aborted), so there is never more than
+        one poller.
+        """
+        previous = self._run_state
+        if previous is not None:  # started again (or twice): end the previous run
+            self._end(previous)
+        run = self._run_state = _Run(report)
         self._stopped = False
         if self._good is not None:  # started again: serve what we had while re-polling
             self._healthy = True
             report(self._good)
-        self._start_thread()
+        self._start_thread(run, previous.thread if previous is not None else None)
 
     def stop(self) -> None:
         """Stop polling and abort a fetch in progress; idempotent, bounded (about 1 s)."""
         self._stopped = True
-        self._stopping.set()
-        self._poke.set()
-        self._fetcher.abort()
-        thread = self._thread
+        run = self._run_state
+        if run is None:
+            return
+        self._end(run)
+        thread = run.thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(1.0)
+
+    def _end(self, run: _Run) -> None:
+        run.stopping.set()
+        run.poke.set()
+        self._fetcher.abort()  # DNS wait, connect, TLS handshake or body read
 
     def after_fork(self, report: Report) -> None:
         """Restart polling in a fork child; the inherited flags and ETag are kept."""
         self._fetcher.forget_after_fork()
-        self._new_runtime()
-        self._report = report
-        if not self._stopped:
-            self._start_thread()
+        self._lock = threading.RLock()  # another thread may have held it at fork time
+        run = self._run_state = _Run(report)
+        if self._stopped:
+            run.stopping.set()
+        else:
+            self._start_thread(run, None)  # the parent's threads do not exist here
 
     def refresh(self) -> None:
         """Ask the polling thread to fetch now instead of waiting for the interval."""
-        self._poke.set()
+        run = self._run_state
+        if run is not None:
+            run.poke.set()
 
     # --- polling ----------------------------------------------------------------------
 
-    def _start_thread(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"flagkit-http-{self.url}", daemon=True)
-        self._thread.start()
+    def _start_thread(self, run: _Run, previous: threading.Thread | None) -> None:
+        run.thread = threading.Thread(
+            target=self._run, args=(run, previous), name=f"flagkit-http-{self.url}", daemon=True
+        )
+        run.thread.start()
 
-    def _emit(self, result: FlagSet | BaseException) -> None:
-        report = self._report
-        if report is not None and not self._stopped:
-            report(result)
+    def _emit(self, run: _Run, result: FlagSet | BaseException) -> None:
+        if not run.stopping.is_set():  # a stopped run reports nothing (a new one may be running)
+            run.report(result)
 
-    def _run(self) -> None:
+    def _run(self, run: _Run, previous: threading.Thread | None) -> None:
         try:
+            # The fetcher is used by one thread at a time: a previous run that outlived
+            # stop()'s join (a user callback still running, a slow fetch) is waited for.
+            # Its own stop event is set, so it ends after the step it is in.
+            while previous is not None and previous.is_alive():
+                if run.stopping.is_set():
+                    return
+                previous.join(_WAIT_SLICE)
             cached = self._read_cache() if self._good is None else None
             if cached is not None:
                 # Ask the server whether the cached version is still current.
@@ -179,26 +219,27 @@ class HttpProvider(Provider):
             if cached is not None:
                 # A server that hangs must not keep the app from its cached flags for the
                 # whole deadline: after `timeout` seconds without an answer, serve the cache.
-                fallback = threading.Timer(self._fetcher.timeout, self._cache_fallback, args=(cached,))
+                fallback = threading.Timer(self._fetcher.timeout, self._cache_fallback, args=(run, cached))
                 fallback.name = "flagkit-http-cache-fallback"
                 fallback.daemon = True
                 fallback.start()
-            while not self._stopping.is_set():
-                ok = self._poll_once(cached)
+            while not run.stopping.is_set():
+                ok = self._poll_once(run, cached)
                 if fallback is not None:
                     fallback.cancel()
                     fallback = None
                 cached = None
-                if self._wait(self._next_delay(ok)):
+                if self._wait(run, self._next_delay(ok)):
                     return
         except Exception:  # pragma: no cover - a bug; keep serving the last good flags
             logger.exception("flagkit: HTTP poller for %s crashed", self.url)
 
-    def _wait(self, seconds: float) -> bool:
+    @staticmethod
+    def _wait(run: _Run, seconds: float) -> bool:
         """Sleep until the next poll (or a refresh); True when stopping."""
-        self._poke.wait(seconds)  # stop() and refresh() set it
-        self._poke.clear()
-        return self._stopping.is_set()
+        run.poke.wait(seconds)  # stop() and refresh() set it
+        run.poke.clear()
+        return run.stopping.is_set()
 
     def _next_delay(self, ok: bool) -> float:
         if ok:
@@ -207,61 +248,68 @@ class HttpProvider(Provider):
         delay = min(cap, first * 2.0 ** min(self._failures - 1, 30))
         return delay * _JITTER.uniform(0.5, 1.0)  # "equal jitter": between half and all of it
 
-    def _cache_fallback(self, cached: tuple[FlagSet, str | None, str | None]) -> None:
+    def _cache_fallback(self, run: _Run, cached: tuple[FlagSet, str | None, str | None]) -> None:
         with self._lock:
-            if self._good is not None or self._stopping.is_set():
+            if self._good is not None or run.stopping.is_set():
                 return
-            self._use_cache(cached, healthy=False)
+            self._use_cache(run, cached, healthy=False)
             timeout = self._fetcher.timeout
-            self._emit(SourceError(f"no answer within {timeout:g}s; serving the cached flags", self.url))
+            self._emit(run, SourceError(f"no answer within {timeout:g}s; serving the cached flags", self.url))
 
-    def _poll_once(self, cached: tuple[FlagSet, str | None, str | None] | None) -> bool:
+    def _poll_once(self, run: _Run, cached: tuple[FlagSet, str | None, str | None] | None) -> bool:
         """One fetch. Returns False when it failed at the transport or HTTP level."""
         try:
             response: Response | SourceError = self._fetcher.get(
-                etag=self._etag, last_modified=self._last_modified
+                etag=self._etag, last_modified=self._last_modified, cancel=run.stopping
             )
         except SourceError as exc:
             response = exc
         with self._lock:  # the cache fallback timer may run concurrently
-            return self._handle(response, cached)
+            return self._handle(run, response, cached)
 
     def _handle(
-        self, response: Response | SourceError, cached: tuple[FlagSet, str | None, str | None] | None
+        self,
+        run: _Run,
+        response: Response | SourceError,
+        cached: tuple[FlagSet, str | None, str | None] | None,
     ) -> bool:
         if isinstance(response, SourceError):
             exc = response
-            if self._stopping.is_set():
+            if run.stopping.is_set():
                 return True
             self._failures += 1
             self._healthy = False
             if cached is not None and self._good is None:
-                self._use_cache(cached, healthy=False)
-            self._emit(exc)
+                self._use_cache(run, cached, healthy=False)
+            self._emit(run, exc)
             return False
         self._failures = 0
         if response.status == 304:
             if self._good is None and cached is not None:
-                self._use_cache(cached, healthy=True)
+                self._use_cache(run, cached, healthy=True)
             elif not self._healthy and self._good is not None:
                 self._healthy = True
-                self._emit(self._good)  # clears the error in status()
+                self._emit(run, self._good)  # clears the error in status()
             return True
-        problem = self._accept(response)
+        problem = self._accept(run, response)
         if problem is not None:
             if cached is not None and self._good is None:
-                self._use_cache(cached, healthy=False)
-            self._emit(problem)
+                self._use_cache(run, cached, healthy=False)
+            self._emit(run, problem)
         return True
 
-    def _accept(self, response: Response) -> ConfigError | None:
-        """Take a 200 response: report new flags, or return the problem with them."""
+    def _accept(self, run: _Run, response: Response) -> ConfigError | None:
+        """Take a 200 response: report new flags, or return the problem with them.
+
+        An empty document (empty body, ``null``, only comments) is a ``ConfigError`` from
+        ``FlagSet.from_bytes`` like any other bad document: the last good flags stay.
+        """
         digest = hashlib.sha256(response.body).digest()
         if digest == self._good_digest and self._good is not None:
             self._etag, self._last_modified = response.etag, response.last_modified
             if not self._healthy:
                 self._healthy = True
-                self._emit(self._good)
+                self._emit(run, self._good)
             return None
         if digest == self._bad_digest:
             return None  # the same bad document: already reported
@@ -279,7 +327,7 @@ class HttpProvider(Provider):
             return exc
         self._good, self._good_digest, self._bad_digest, self._healthy = flagset, digest, None, True
         self._etag, self._last_modified = response.etag, response.last_modified
-        self._emit(flagset)
+        self._emit(run, flagset)
         self._write_cache(response)
         return None
 
@@ -295,12 +343,12 @@ class HttpProvider(Provider):
 
     # --- cache ------------------------------------------------------------------------
 
-    def _use_cache(self, cached: tuple[FlagSet, str | None, str | None], *, healthy: bool) -> None:
+    def _use_cache(self, run: _Run, cached: tuple[FlagSet, str | None, str | None], *, healthy: bool) -> None:
         flagset, self._etag, self._last_modified = cached
         self._good = flagset
         self._healthy = healthy
         logger.info("flagkit: %s serves its cached flags from %s", self.name, self.cache_path)
-        self._emit(flagset)
+        self._emit(run, flagset)
 
     def _read_cache(self) -> tuple[FlagSet, str | None, str | None] | None:
         """The cached payload, or None if there is none, it is for another URL or it is bad."""
@@ -316,8 +364,8 @@ class HttpProvider(Provider):
             return None
         try:
             envelope: Any = json.loads(raw)
-            if envelope.get("flagkit_cache") != _CACHE_FORMAT or envelope.get("url") != self.url:
-                return None
+            if envelope.get("flagkit_cache") != _CACHE_FORMAT or envelope.get("url_sha256") != self._url_key:
+                return None  # another URL's cache (maybe one that masks alike), or an old one
             body = str(envelope["body"]).encode()
             fmt = envelope.get("format")
             flagset = FlagSet.from_bytes(
@@ -344,7 +392,8 @@ class HttpProvider(Provider):
             return
         envelope = {
             "flagkit_cache": _CACHE_FORMAT,
-            "url": self.url,
+            "url": self.url,  # masked, for humans; the match is on url_sha256
+            "url_sha256": self._url_key,
             "etag": response.etag,
             "last_modified": response.last_modified,
             "format": self._format(response.content_type),

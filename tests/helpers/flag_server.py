@@ -14,12 +14,16 @@ requests with 304. ``mode`` makes it misbehave the way real servers and networks
 * ``"garbage"`` - 200 with a body that is not a flag document.
 
 :meth:`stop` makes the server go away (connections are then refused).
+
+:class:`SilentServer` accepts TCP connections and never says a word: a TLS handshake (or an
+HTTP request) to it hangs until the client gives up.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import socket
 import ssl
 import threading
 import time
@@ -28,16 +32,25 @@ from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["FlagServer", "RecordedRequest"]
+__all__ = ["FlagServer", "RecordedRequest", "SilentServer"]
 
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """One request the server received (header names lower-cased)."""
+    """One request the server received (header names lower-cased).
+
+    ``headers`` keeps one value per name; ``header_list`` keeps every header line as sent,
+    so a header sent twice can be seen.
+    """
 
     path: str
     headers: dict[str, str]
     status: int
+    header_list: tuple[tuple[str, str], ...] = ()
+
+    def values(self, name: str) -> list[str]:
+        """Every value sent for the header ``name`` (any case), in order."""
+        return [value for key, value in self.header_list if key.lower() == name.lower()]
 
 
 class _Server(ThreadingHTTPServer):
@@ -125,9 +138,10 @@ class FlagServer:
     # --- request handling (server threads) ---------------------------------------------
 
     def _record(self, handler: BaseHTTPRequestHandler, status: int) -> None:
-        headers = {k.lower(): v for k, v in handler.headers.items()}
+        items = tuple(handler.headers.items())
+        headers = {k.lower(): v for k, v in items}
         with self._lock:
-            self.requests.append(RecordedRequest(handler.path, headers, status))
+            self.requests.append(RecordedRequest(handler.path, headers, status, items))
 
     def handle(self, handler: BaseHTTPRequestHandler) -> None:
         with self._lock:
@@ -213,3 +227,57 @@ class FlagServer:
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()
         handler.wfile.write(body)
+
+
+class SilentServer:
+    """A TCP server on 127.0.0.1 that accepts connections and never sends anything.
+
+    A TLS client hangs in its handshake (an HTTP client waits for the response) until its
+    own timeout or until it shuts the socket down. :meth:`stop` closes everything.
+    """
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.05)
+        self.port: int = self._listener.getsockname()[1]
+        self._connections: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._accept, name="test-silent-server", daemon=True)
+        self._thread.start()
+
+    def url(self, path: str = "/flags.json", scheme: str = "https") -> str:
+        """A URL on this server."""
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
+
+    @property
+    def accepted(self) -> int:
+        """How many connections have been accepted so far."""
+        with self._lock:
+            return len(self._connections)
+
+    def _accept(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:  # closed by stop()
+                return
+            with self._lock:
+                self._connections.append(conn)
+
+    def stop(self) -> None:
+        """Stop accepting and close every connection."""
+        self._stopped.set()
+        self._thread.join(2)
+        self._listener.close()
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+
+    def __enter__(self) -> SilentServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -17,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from flagkit import ConfigError, Flags, HttpProvider, SourceError
+from flagkit import ConfigError, Flags, FlagSet, HttpProvider, SourceError
 from flagkit.providers._http import mask_url
-from tests.helpers.flag_server import FlagServer
+from tests.helpers.flag_server import FlagServer, SilentServer
 from tests.helpers.saves import wait_until
 
 pytestmark = pytest.mark.slow
@@ -251,6 +252,7 @@ def test_cache_is_written_atomically_and_privately(
         wait_until(lambda: "blue" in cache.read_text())
     envelope = json.loads(cache.read_text())
     assert envelope["url"] == server.url()
+    assert envelope["url_sha256"] == hashlib.sha256(server.url().encode()).hexdigest()
     assert envelope["etag"] == server.etag
     assert envelope["body"] == doc("blue")
     assert stat.S_IMODE(cache.stat().st_mode) == 0o600
@@ -318,6 +320,73 @@ def test_cache_of_another_url_or_corrupt_is_ignored(
         assert not flags.ready
 
 
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("/flags.yaml?env=staging", "/flags.yaml?env=prod"),  # both mask to ?env=***
+        ("alice:pw-staging@", "alice:pw-prod@"),  # both mask to alice:***@
+    ],
+    ids=["query", "credentials"],
+)
+def test_cache_is_not_shared_by_urls_that_mask_alike(
+    tmp_path: Path, first: str, second: str, no_thread_leaks: None
+) -> None:
+    def url(srv: FlagServer, part: str) -> str:
+        if part.startswith("/"):
+            return srv.url(part)
+        return srv.url().replace("http://", f"http://{part}")
+
+    cache = tmp_path / "flags-cache.json"
+    with FlagServer(doc("staging")) as srv:
+        staging, prod = url(srv, first), url(srv, second)
+        assert mask_url(staging) == mask_url(prod)
+        with Flags(fast(staging, cache_path=cache)) as flags:
+            assert flags.wait_ready(5)
+            wait_until(cache.exists)
+    # The server is down when the prod app starts: it must not come up with staging's flags.
+    with Flags(fast(prod, cache_path=cache)) as flags:
+        wait_until(lambda: status(flags).state == "error")
+        assert not flags.ready
+        assert color(flags) == ""
+    with Flags(fast(staging, cache_path=cache)) as flags:  # its own cache is still used
+        assert flags.wait_ready(5)
+        assert color(flags) == "staging"
+
+
+# --- empty documents -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [("", "application/yaml"), ("null", "application/yaml"), ("null", "application/json")],
+)
+def test_empty_document_keeps_last_good(body: str, content_type: str, no_thread_leaks: None) -> None:
+    red = (
+        doc("red") if "yaml" in content_type else json.dumps({"features": {"color": "red", "checkout": True}})
+    )
+    with FlagServer(red, content_type=content_type) as srv, Flags(fast(srv.url())) as flags:
+        errors: list[BaseException] = []
+        flags.on_error(lambda name, exc: errors.append(exc))
+        assert flags.wait_ready(5)
+        srv.set_body(body)  # a broken upload, or a CDN serving an empty object
+        wait_until(lambda: status(flags).state == "stale")
+        assert color(flags) == "red"
+        assert flags.is_enabled("checkout")
+        assert "the document is empty" in status(flags).last_error
+        assert isinstance(errors[0], ConfigError)
+        srv.set_body(red.replace("red", "blue"))
+        wait_until(lambda: color(flags) == "blue")
+        assert status(flags).state == "ready"
+
+
+def test_empty_document_at_start_is_not_ready(server: FlagServer, no_thread_leaks: None) -> None:
+    server.set_body("")
+    with Flags(fast(server.url())) as flags:
+        wait_until(lambda: status(flags).state == "error")
+        assert not flags.ready
+        assert "the document is empty" in status(flags).last_error
+
+
 # --- redirects, credentials and TLS ----------------------------------------------------
 
 
@@ -371,6 +440,20 @@ def test_url_credentials_become_basic_auth(server: FlagServer, no_thread_leaks: 
     with Flags(fast(url)) as flags:
         assert flags.wait_ready(5)
     assert server.requests[0].headers["authorization"] == "Basic Ym9iOmh1bnRlcjIy"
+
+
+@pytest.mark.parametrize("name", ["authorization", "AUTHORIZATION", "Authorization"])
+def test_headers_are_case_insensitive_and_the_callers_win(
+    server: FlagServer, name: str, no_thread_leaks: None
+) -> None:
+    url = server.url().replace("http://", "http://bob:hunter22@")  # would be Basic auth
+    headers = {name: "Bearer s3cret-token", "user-agent": "my-app/1.0"}
+    with Flags(fast(url, headers=headers)) as flags:
+        assert flags.wait_ready(5)
+    (request, *_) = server.requests
+    assert request.values("Authorization") == ["Bearer s3cret-token"]
+    assert request.values("User-Agent") == ["my-app/1.0"]
+    assert len(request.values("Accept")) == 1
 
 
 def test_mask_url() -> None:
@@ -483,3 +566,79 @@ def test_threads_are_named_daemons(server: FlagServer, no_thread_leaks: None) ->
         for thread in started:
             assert thread.name.startswith("flagkit-"), thread.name
             assert thread.daemon
+
+
+# --- stop and restart ------------------------------------------------------------------
+
+
+def pollers(provider: HttpProvider) -> list[threading.Thread]:
+    """The provider's live polling threads (not its DNS, deadline or fallback helpers)."""
+    name = f"flagkit-http-{provider.url}"
+    return [t for t in threading.enumerate() if t.name == name and t.is_alive()]
+
+
+def test_stop_during_a_tls_handshake_is_prompt(no_thread_leaks: None) -> None:
+    with SilentServer() as silent:
+        provider = HttpProvider(silent.url(), interval=0.5, timeout=3, deadline=2)
+        reports: list[FlagSet | BaseException] = []
+        provider.start(reports.append)
+        wait_until(lambda: silent.accepted)
+        time.sleep(0.3)  # the client is waiting for the ServerHello
+        (poller,) = pollers(provider)
+        t0 = time.monotonic()
+        provider.stop()
+        assert time.monotonic() - t0 < 0.5  # well under stop()'s 1 s join
+        assert not poller.is_alive()
+    assert reports == []  # an aborted fetch is not an error
+
+
+def test_restart_after_stop_during_a_tls_handshake_leaves_one_poller(no_thread_leaks: None) -> None:
+    with SilentServer() as silent:
+        provider = HttpProvider(silent.url(), interval=0.5, timeout=3, deadline=2)
+        reports: list[FlagSet | BaseException] = []
+        provider.start(reports.append)
+        wait_until(lambda: silent.accepted)
+        time.sleep(0.3)
+        (old,) = pollers(provider)
+        provider.stop()
+        provider.start(reports.append)
+        wait_until(lambda: not old.is_alive())
+        wait_until(lambda: silent.accepted >= 2)  # the new poller is handshaking
+        (new,) = pollers(provider)
+        assert new is not old
+        time.sleep(0.6)  # past the interval: still one poller
+        assert pollers(provider) == [new]
+        t0 = time.monotonic()
+        provider.stop()
+        assert time.monotonic() - t0 < 0.5
+        assert not new.is_alive()
+
+
+def test_restart_waits_for_a_poller_that_outlived_stop(server: FlagServer, no_thread_leaks: None) -> None:
+    provider = fast(server.url())
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_report(result: FlagSet | BaseException) -> None:
+        entered.set()
+        release.wait(10)  # e.g. a slow on_change listener: stop() cannot interrupt it
+
+    provider.start(slow_report)
+    assert entered.wait(5)
+    (old,) = pollers(provider)
+    provider.stop()  # gives up after its 1 s join
+    assert old.is_alive()
+    fresh: list[FlagSet | BaseException] = []
+    provider.start(fresh.append)
+    assert [type(r) for r in fresh] == [FlagSet]  # what it had, at once
+    seen = len(server.requests)
+    time.sleep(0.4)  # interval 0.05 s: a second poller would have fetched several times
+    assert len(server.requests) == seen  # nobody polls while the old poller is alive
+    release.set()
+    wait_until(lambda: not old.is_alive())  # its own stop event is set: it ends
+    server.set_body(doc("blue"))
+    wait_until(
+        lambda: any(isinstance(r, FlagSet) and r.flags["color"].default_variant == "blue" for r in fresh)
+    )
+    assert len(pollers(provider)) == 1
+    provider.stop()
+    assert pollers(provider) == []
