@@ -14,8 +14,8 @@ from typing import Any
 
 import mmh3
 
-from . import operators
 from .bucketing import _TEXT_HEADS, cbor_encode, encode_pair_prefix
+from .conditions import ConditionCompiler, Issues, Path, Predicate, attribute_getter, compile_condition
 from .errors import ConfigIssue
 from .evaluation import Reason
 from .schema import FlagDefinition, FlagDocument, Rule
@@ -32,18 +32,15 @@ __all__ = [
     "constant_flag",
 ]
 
-Path = tuple[str | int, ...]
 Resolution = tuple[Any, str, Reason, str | None]
 """``(value, variant, reason, rule)``: what a resolver returns."""
 Resolver = Callable[[Mapping[str, Any], Mapping[str, Any]], Resolution]
-Predicate = Callable[[Mapping[str, Any]], bool]
 
 BOOLEAN_VARIANTS: dict[str, Any] = {"on": True, "off": False}
 WEIGHT_SCALE = 1000
 """Weights are percentages with 0.001 % resolution: stored as integers out of 100,000."""
 TOTAL_WEIGHT = 100 * WEIGHT_SCALE
 DEFAULT_BUCKET_ATTRIBUTES = ("targeting_key", "user_id")
-_COMBINATORS = frozenset({"all", "any", "not", "segment"})
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -74,228 +71,10 @@ class CompiledFlag:
         return self.definition is None
 
 
-class _Issues:
-    def __init__(self, source: str | None) -> None:
-        self.source = source
-        self.items: list[ConfigIssue] = []
-
-    def add(self, message: str, path: Path) -> None:
-        self.items.append(ConfigIssue(message, path, self.source))
-
-
-# --- conditions ---------------------------------------------------------------------------
-
-
-def attribute_getter(name: str) -> Callable[[Mapping[str, Any]], Any]:
-    """How conditions read attribute ``name``: the clock for ``now``, a flat key, else a dotted
-    path through nested mappings (``user.plan``). The getter returns ``None`` when absent."""
-    return _getter(name)
-
-
-def _getter(name: str) -> Callable[[Mapping[str, Any]], Any]:
-    if name == "now":
-        clock = operators.now
-        return lambda ctx: clock()
-    if "." not in name:
-        return lambda ctx: ctx.get(name)
-    parts = tuple(name.split("."))
-
-    def nested(ctx: Mapping[str, Any]) -> Any:
-        value = ctx.get(name)
-        if value is not None:
-            return value
-        value = ctx
-        for part in parts:
-            if not isinstance(value, Mapping):
-                return None
-            value = value.get(part)
-        return value
-
-    return nested
-
-
-def _attribute(name: str, check: operators.ValuePredicate) -> Predicate:
-    if name == "now":
-        clock = operators.now
-        return lambda ctx: check(clock())
-    if "." not in name:
-        return lambda ctx: check(ctx.get(name))
-    get = _getter(name)
-    return lambda ctx: check(get(ctx))
-
-
-def _all(preds: list[Predicate]) -> Predicate:
-    if len(preds) == 1:
-        return preds[0]
-    if len(preds) == 2:
-        a, b = preds
-        return lambda ctx: a(ctx) and b(ctx)
-    items = tuple(preds)
-
-    def every(ctx: Mapping[str, Any]) -> bool:
-        for pred in items:  # noqa: SIM110 - a plain loop is faster than all() over a generator
-            if not pred(ctx):
-                return False
-        return True
-
-    return every
-
-
-def _any(preds: list[Predicate]) -> Predicate:
-    if len(preds) == 1:
-        return preds[0]
-    items = tuple(preds)
-
-    def some(ctx: Mapping[str, Any]) -> bool:
-        for pred in items:  # noqa: SIM110 - a plain loop is faster than any() over a generator
-            if pred(ctx):
-                return True
-        return False
-
-    return some
-
-
-class _ConditionCompiler:
-    def __init__(self, segments: Mapping[str, Any], issues: _Issues) -> None:
-        self.segments = segments
-        self.issues = issues
-        self.compiled: dict[str, Predicate] = {}
-        self.in_progress: set[str] = set()
-        self.used: set[str] = set()
-        self.depends: dict[str, frozenset[str]] = {}  # segment -> segments it uses, transitively
-
-    def segment(self, name: Any, path: Path) -> Predicate | None:
-        if not isinstance(name, str) or name not in self.segments:
-            known = ", ".join(sorted(self.segments)) or "none defined"
-            self.issues.add(f"unknown segment {name!r} (segments: {known})", path)
-            return None
-        self.used.add(name)
-        if name in self.compiled:
-            self.used |= self.depends[name]
-            return self.compiled[name]
-        if name in self.in_progress:
-            self.issues.add(f"segment {name!r} refers to itself", path)
-            return None
-        self.in_progress.add(name)
-        outer, self.used = self.used, {name}
-        pred = self.condition(self.segments[name], ("segments", name))
-        self.depends[name] = frozenset(self.used)
-        self.used = outer | self.used
-        self.in_progress.discard(name)
-        if pred is not None:
-            self.compiled[name] = pred
-        return pred
-
-    def condition(self, cond: Any, path: Path) -> Predicate | None:
-        if not isinstance(cond, dict) or not cond:
-            self.issues.add("a condition must be a non-empty mapping", path)
-            return None
-        preds: list[Predicate] = []
-        ok = True
-        for key, operand in cond.items():
-            sub = (*path, key)
-            pred: Predicate | None
-            if key == "all" or key == "any":
-                if not isinstance(operand, list) or not operand:
-                    self.issues.add(f"`{key}` takes a non-empty list of conditions", sub)
-                    ok = False
-                    continue
-                parts = [self.condition(c, (*sub, i)) for i, c in enumerate(operand)]
-                if any(p is None for p in parts):
-                    ok = False
-                    continue
-                pred = (_all if key == "all" else _any)([p for p in parts if p is not None])
-            elif key == "not":
-                inner = self.condition(operand, sub)
-                if inner is None:
-                    ok = False
-                    continue
-                pred = _negate(inner)
-            elif key == "segment":
-                pred = self.segment(operand, sub)
-            else:
-                pred = self.attribute(key, operand, sub)
-            if pred is None:
-                ok = False
-            else:
-                preds.append(pred)
-        return _all(preds) if ok and preds else None
-
-    def attribute(self, name: str, operand: Any, path: Path) -> Predicate | None:
-        fused = _fused_equality(name, operand)
-        if fused is not None:
-            return fused
-        try:
-            if isinstance(operand, dict):
-                if not operand:
-                    raise operators.OperandError("empty operator mapping")
-                checks = []
-                for op, arg in operand.items():
-                    try:
-                        checks.append(operators.make_operator(op, arg))
-                    except (operators.OperandError, TypeError, ValueError) as exc:
-                        self.issues.add(str(exc), (*path, op))
-                if len(checks) != len(operand):
-                    return None
-                check = checks[0] if len(checks) == 1 else _all_values(checks)
-            elif isinstance(operand, list):
-                check = operators.make_operator("in", operand)
-            else:
-                check = operators.make_operator("eq", operand)
-        except (operators.OperandError, TypeError, ValueError) as exc:
-            self.issues.add(str(exc), path)
-            return None
-        return _attribute(name, check)
-
-
-def _fused_equality(name: str, operand: Any) -> Predicate | None:
-    """One closure instead of two for the most common conditions on a plain attribute:
-    ``attr: "text"``, ``attr: true`` and ``attr: [strings]`` (same results as the generic
-    ``eq``/``in`` operators; saves a Python call, ~50 ns, per condition)."""
-    if "." in name or name == "now":
-        return None
-    if isinstance(operand, bool):
-        return lambda ctx: ctx.get(name) is operand
-    if isinstance(operand, str):
-        return lambda ctx: ctx.get(name) == operand
-    if isinstance(operand, list) and operand and all(isinstance(x, str) for x in operand):
-        strings = frozenset(operand)
-
-        def member(ctx: Mapping[str, Any]) -> bool:
-            try:
-                return ctx.get(name) in strings
-            except TypeError:  # unhashable context value
-                return False
-
-        return member
-    return None
-
-
-def _negate(pred: Predicate) -> Predicate:
-    return lambda ctx: not pred(ctx)
-
-
-def _all_values(checks: list[operators.ValuePredicate]) -> operators.ValuePredicate:
-    if len(checks) == 2:
-        first, second = checks
-        return lambda v: first(v) and second(v)
-    items = tuple(checks)
-    return lambda v: all(check(v) for check in items)
-
-
-def compile_condition(
-    cond: Any, segments: Mapping[str, Any] | None = None, path: Path = ("when",)
-) -> Predicate | list[ConfigIssue]:
-    """Compile one condition mapping on its own (used by tools such as ``flagkit eval --explain``)."""
-    issues = _Issues(None)
-    pred = _ConditionCompiler(segments or {}, issues).condition(cond, path)
-    return pred if pred is not None and not issues.items else issues.items
-
-
 # --- splits -------------------------------------------------------------------------------
 
 
-def _weights(serve: dict[str, float], path: Path, issues: _Issues) -> list[tuple[str, int]] | None:
+def _weights(serve: dict[str, float], path: Path, issues: Issues) -> list[tuple[str, int]] | None:
     out: list[tuple[str, int]] = []
     ok = True
     for name, weight in serve.items():
@@ -352,7 +131,7 @@ def _split_resolver(
 
     # The common case is specialised: the default attributes, or a plain attribute name,
     # and string values shorter than 256 UTF-8 bytes.
-    getter = _getter(attribute) if attribute is not None else _default_bucket_value
+    getter = attribute_getter(attribute) if attribute is not None else _default_bucket_value
 
     def split_any(ctx: Mapping[str, Any]) -> Resolution:
         point = slow_point(getter(ctx))
@@ -436,8 +215,8 @@ def constant_flag(
 class _FlagBuilder:
     key: str
     flag: FlagDefinition
-    conditions: _ConditionCompiler
-    issues: _Issues
+    conditions: ConditionCompiler
+    issues: Issues
     resolutions: dict[tuple[str, Reason, str | None], Resolution] = field(default_factory=dict)
 
     @property
@@ -572,7 +351,7 @@ def _fresh_copies(resolver: Resolver) -> Resolver:
     return fresh
 
 
-def _check_requires(doc: FlagDocument, issues: _Issues) -> None:
+def _check_requires(doc: FlagDocument, issues: Issues) -> None:
     graph: dict[str, list[str]] = {}
     for key, flag in doc.features.items():
         if isinstance(flag, FlagDefinition):
@@ -607,9 +386,9 @@ def compile_document(
     Returns:
         ``(flags, issues, used_segments)``; the document is valid only when ``issues`` is empty.
     """
-    issues = _Issues(source)
+    issues = Issues(source)
     _check_requires(doc, issues)
-    conditions = _ConditionCompiler(doc.segments, issues)
+    conditions = ConditionCompiler(doc.segments, issues)
     flags: dict[str, CompiledFlag] = {}
     used_segments: set[str] = set()
     for key, flag in doc.features.items():
