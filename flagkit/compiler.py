@@ -9,7 +9,8 @@ returns one of them.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import mmh3
@@ -36,10 +37,12 @@ Resolution = tuple[Any, str, Reason, str | None]
 """``(value, variant, reason, rule)``: what a resolver returns."""
 Resolver = Callable[[Mapping[str, Any], Mapping[str, Any]], Resolution]
 
-BOOLEAN_VARIANTS: dict[str, Any] = {"on": True, "off": False}
+BOOLEAN_VARIANTS: Mapping[str, Any] = MappingProxyType({"on": True, "off": False})
+"""Variants of a flag without ``variants``: shared by every such flag, hence read-only."""
 WEIGHT_SCALE = 1000
 """Weights are percentages with 0.001 % resolution: stored as integers out of 100,000."""
 TOTAL_WEIGHT = 100 * WEIGHT_SCALE
+_CONTAINERS = (dict, list)
 DEFAULT_BUCKET_ATTRIBUTES = ("targeting_key", "user_id")
 
 
@@ -182,7 +185,7 @@ def compile_static(key: str, value: Any, source: str | None = None) -> CompiledF
     """A flag that serves ``value`` to everyone (reason STATIC)."""
     if isinstance(value, bool):
         variant = "on" if value else "off"
-        variants: dict[str, Any] = dict(BOOLEAN_VARIANTS)
+        variants: Mapping[str, Any] = BOOLEAN_VARIANTS
     else:
         variant = str(value)
         variants = {variant: value}
@@ -202,7 +205,7 @@ def constant_flag(
     resolver: Resolver = lambda ctx, table: resolution  # noqa: E731 - wrapped below when mutable
     return CompiledFlag(
         key=key,
-        resolve=_fresh_copies(resolver) if isinstance(value, dict | list) else resolver,
+        resolve=_fresh_copies(resolver) if isinstance(value, _CONTAINERS) else resolver,
         variants=variants,
         default_variant=variant,
         definition=None,
@@ -211,17 +214,17 @@ def constant_flag(
     )
 
 
-@dataclass
 class _FlagBuilder:
-    key: str
-    flag: FlagDefinition
-    conditions: ConditionCompiler
-    issues: Issues
-    resolutions: dict[tuple[str, Reason, str | None], Resolution] = field(default_factory=dict)
+    __slots__ = ("conditions", "flag", "issues", "key", "path", "resolutions", "variants")
 
-    @property
-    def path(self) -> Path:
-        return ("features", self.key)
+    def __init__(self, key: str, flag: FlagDefinition, conditions: ConditionCompiler, issues: Issues) -> None:
+        self.key = key
+        self.flag = flag
+        self.conditions = conditions
+        self.issues = issues
+        self.path: Path = ("features", key)
+        self.resolutions: dict[tuple[str, Reason, str | None], Resolution] = {}
+        self.variants: Mapping[str, Any] = BOOLEAN_VARIANTS
 
     def resolution(self, variant: str, reason: Reason, rule: str | None) -> Resolution:
         ident = (variant, reason, rule)
@@ -232,7 +235,7 @@ class _FlagBuilder:
     def build(self, source: str | None) -> CompiledFlag | None:
         flag = self.flag
         before = len(self.issues.items)
-        self.variants = dict(flag.variants) if flag.variants is not None else dict(BOOLEAN_VARIANTS)
+        self.variants = flag.variants if flag.variants is not None else BOOLEAN_VARIANTS
         if not self.variants:
             self.issues.add("`variants` must not be empty", (*self.path, "variants"))
             return None
@@ -250,9 +253,9 @@ class _FlagBuilder:
         if len(self.issues.items) > before:
             return None
         resolver = self.resolver(default, rules)
-        if any(isinstance(value, dict | list) for value in self.variants.values()):
+        if flag.variants is not None and any(isinstance(v, _CONTAINERS) for v in flag.variants.values()):
             resolver = _fresh_copies(resolver)
-        segments_used = tuple(sorted(self.conditions.used))
+        segments_used = tuple(sorted(self.conditions.used)) if self.conditions.used else ()
         return CompiledFlag(
             key=self.key,
             resolve=resolver,

@@ -103,20 +103,26 @@ class FlagSet:
         """
         fmt = fmt or detect_format(source)
         with _gc_paused():
-            doc = read_document(data, source=source, fmt=fmt, max_bytes=max_bytes)
-            if doc is None:
-                # An empty body, a file of comments, `---` or `null`: far more often a truncated
-                # write or a broken upload than a wish to delete every flag.
-                raise ConfigError(
-                    ConfigIssue(
-                        "the document is empty; write `features: {}` for a flag file with no flags",
-                        (),
-                        source,
-                    )
+            # The parsed document dies with _load's frame, before the GC is back on: the first
+            # collection afterwards then scans only what the flag set keeps.
+            return cls._load(data, source, fmt, max_bytes, version)
+
+    @classmethod
+    def _load(
+        cls, data: bytes | str, source: str, fmt: Format, max_bytes: int, version: str | None
+    ) -> FlagSet:
+        doc = read_document(data, source=source, fmt=fmt, max_bytes=max_bytes)
+        if doc is None:
+            # An empty body, a file of comments, `---` or `null`: far more often a truncated
+            # write or a broken upload than a wish to delete every flag.
+            raise ConfigError(
+                ConfigIssue(
+                    "the document is empty; write `features: {}` for a flag file with no flags", (), source
                 )
-            raw = data.encode() if isinstance(data, str) else data
-            version = version or hashlib.sha256(raw).hexdigest()[:16]
-            return cls._build(doc, source, data, version)
+            )
+        raw = data.encode() if isinstance(data, str) else data
+        version = version or hashlib.sha256(raw).hexdigest()[:16]
+        return cls._build(doc, source, data, version)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], *, max_bytes: int = MAX_DOCUMENT_BYTES) -> FlagSet:

@@ -46,6 +46,10 @@ class OperandError(ValueError):
     """An operand is invalid for its operator (reported as a ConfigError with its path)."""
 
 
+_COLLECTIONS = (list, tuple, set, frozenset)
+"""A tuple, not ``list | tuple | ...``: a union in isinstance() is rebuilt on every call."""
+
+
 def _is_number(value: Any) -> bool:
     return type(value) in (int, float)
 
@@ -111,14 +115,14 @@ def _contains(operand: Any) -> ValuePredicate:
         def pred(v: Any) -> bool:
             if type(v) is str:
                 return operand in v
-            if isinstance(v, list | tuple | set | frozenset):
+            if isinstance(v, _COLLECTIONS):
                 return operand in v
             return False
 
         return pred
     if isinstance(operand, bool) or _is_number(operand):
         return lambda v: (
-            isinstance(v, list | tuple | set | frozenset)
+            isinstance(v, _COLLECTIONS)
             and any(type(x) is type(operand) and x == operand for x in v)
         )
     raise OperandError("expected a string, number or boolean")
