@@ -122,8 +122,7 @@ def _contains(operand: Any) -> ValuePredicate:
         return pred
     if isinstance(operand, bool) or _is_number(operand):
         return lambda v: (
-            isinstance(v, _COLLECTIONS)
-            and any(type(x) is type(operand) and x == operand for x in v)
+            isinstance(v, _COLLECTIONS) and any(type(x) is type(operand) and x == operand for x in v)
         )
     raise OperandError("expected a string, number or boolean")
 
