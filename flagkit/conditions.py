@@ -15,6 +15,8 @@ from .errors import ConfigIssue
 
 __all__ = ["ConditionCompiler", "Issues", "Path", "Predicate", "attribute_getter", "compile_condition"]
 
+MAX_CONDITION_DEPTH = 64
+"""Deepest field path a condition may sit at (matches the YAML reader's nesting cap)."""
 Path = tuple[str | int, ...]
 Predicate = Callable[[Mapping[str, Any]], bool]
 
@@ -135,6 +137,9 @@ class ConditionCompiler:
     def condition(self, cond: Any, path: Path) -> Predicate | None:
         if not isinstance(cond, dict) or not cond:
             self.issues.add("a condition must be a non-empty mapping", path)
+            return None
+        if len(path) > MAX_CONDITION_DEPTH:  # JSON is not depth-capped like YAML; evaluation recurses
+            self.issues.add(f"conditions nested deeper than {MAX_CONDITION_DEPTH} levels", path)
             return None
         preds: list[Predicate] = []
         ok = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -396,3 +397,12 @@ def test_example_file_exercises_every_operator(example_file: Path) -> None:
     assert any(isinstance(f, dict) and f.get("requires") for f in features.values())
     assert any(isinstance(f, dict) and f.get("bucket_by") for f in features.values())
     assert any(isinstance(f, dict) and f.get("salt") for f in features.values())
+
+
+def test_deeply_nested_json_conditions_are_a_load_error() -> None:
+    cond: dict[str, Any] = {"country": "US"}
+    for _ in range(500):
+        cond = {"not": cond}
+    data = json.dumps({"features": {"f": {"rules": [{"when": cond, "serve": "on"}]}}})
+    with pytest.raises(ConfigError, match="nested deeper than 64"):
+        FlagSet.from_bytes(data, fmt="json")
