@@ -24,8 +24,9 @@ from pathlib import Path
 from ..errors import ConfigError, SourceError
 from ..flagset import FlagSet
 from ..loading import MAX_DOCUMENT_BYTES, Format
+from ._runner import Run, ThreadedProvider
 from ._watch import COMPLETE, CREATED, GONE, WRITING, DirectoryWatcher, watch_dirs
-from .base import Provider, Report
+from .base import Report
 
 __all__ = ["FileProvider"]
 
@@ -34,25 +35,18 @@ logger = logging.getLogger("flagkit")
 _FORCE_READ = COMPLETE | WRITING | CREATED | GONE
 _MAX_EVENT_WAIT = 0.5  # longest a burst of events may delay a read
 _CLOSE_WAIT = 0.25  # how long a modification waits for its close event
-_WAIT_SLICE = 0.05  # how often a new watcher waiting for the previous one checks its stop event
 
 
-class _Run:
-    """One run of the watcher (``start`` to ``stop``): its thread's own events, event state,
-    observer and reporter.
-
-    The thread receives its ``_Run`` as an argument and never re-reads it from the provider,
-    so a restart (a new ``_Run``) can never revive a thread that outlived ``stop()``.
+class _Run(Run):
+    """One run of the watcher (``start`` to ``stop``): besides its thread's own events and
+    reporter (see :class:`~flagkit.providers._runner.Run`), its event state and observer.
     """
 
     def __init__(self, name: str, report: Report) -> None:
-        self.report = report
-        self.wake = threading.Event()
-        self.stopping = threading.Event()
+        super().__init__(report)
         self.events_lock = threading.Lock()
         self.pending = 0
         self.writing = False
-        self.thread: threading.Thread | None = None
         self.watcher = DirectoryWatcher(name, self.on_event)
         self.watch_failure: str | None = None
         self.outbox: list[FlagSet | BaseException] = []
@@ -69,7 +63,7 @@ class _Run:
         self.wake.set()
 
 
-class FileProvider(Provider):
+class FileProvider(ThreadedProvider[_Run]):
     """Flags from a YAML (``.yaml``/``.yml``) or JSON (``.json``) file.
 
     The file is read synchronously by :meth:`start`, so ``Flags.from_file`` is ready at
@@ -121,11 +115,9 @@ class FileProvider(Provider):
         self._missing_reported = False
         self._last_problem: str | None = None
         self._sig: tuple[int, ...] | None = None
-        self._stopped = False
         self._read_lock = threading.Lock()
         """Held while the file is read and the state above changes: start()'s synchronous
         read and a previous run's thread that outlived stop() never read at the same time."""
-        self._run_state: _Run | None = None
 
     @property
     def _watcher(self) -> DirectoryWatcher:
@@ -152,76 +144,58 @@ class FileProvider(Provider):
         Started again after :meth:`stop`, the new thread first waits for the previous one
         to end (it is told to stop), so there is never more than one watcher.
         """
-        previous = self._run_state
-        if previous is not None:  # started again (or twice): end the previous run
-            self._end(previous)
-        run = self._run_state = _Run(os.path.basename(self._abs), report)
-        self._stopped = False
-        self._locked_check(run, force=True, settle=False, fresh=True)
-        if self.watch:
-            self._start_thread(run, previous.thread if previous is not None else None)
+        super().start(report)
 
     def stop(self) -> None:
         """Stop the watcher and poller; idempotent, returns within about a second."""
-        self._stopped = True
-        run = self._run_state
-        if run is None:
-            return
-        self._end(run)
-        thread = run.thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(1.0)
-
-    @staticmethod
-    def _end(run: _Run) -> None:
-        run.stopping.set()
-        run.wake.set()
-        run.watcher.close()
+        super().stop()
 
     def after_fork(self, report: Report) -> None:
         """Restart the watcher in a fork child, keeping the inherited flags as last good."""
+        super().after_fork(report)
+
+    # --- run lifecycle hooks (see ThreadedProvider) -----------------------------------
+
+    _kind = "file"
+
+    def _new_run(self, report: Report) -> _Run:
+        return _Run(os.path.basename(self._abs), report)
+
+    def _thread_label(self) -> str:
+        return os.path.basename(self._abs)
+
+    def _crash_subject(self) -> str:
+        return f"file watcher for {self.path}"
+
+    def _threaded(self) -> bool:
+        return self.watch
+
+    def _on_start(self, run: _Run) -> None:
+        self._locked_check(run, force=True, settle=False, fresh=True)
+
+    def _abort(self, run: _Run) -> None:
+        run.watcher.close()
+
+    def _forget_after_fork(self) -> None:
         if self._run_state is not None:
             self._run_state.watcher.forget_after_fork()
         self._read_lock = threading.Lock()  # another thread may have held it at fork time
-        run = self._run_state = _Run(os.path.basename(self._abs), report)
-        if self._stopped:
-            run.stopping.set()
-        elif self.watch:
-            self._start_thread(run, None)  # the parent's threads do not exist here
 
-    # --- threads ----------------------------------------------------------------------
+    # --- the watcher thread -----------------------------------------------------------
 
-    def _start_thread(self, run: _Run, previous: threading.Thread | None) -> None:
-        run.thread = threading.Thread(
-            target=self._run,
-            args=(run, previous),
-            name=f"flagkit-file-{os.path.basename(self._abs)}",
-            daemon=True,
-        )
-        run.thread.start()
-
-    def _run(self, run: _Run, previous: threading.Thread | None) -> None:
-        try:
-            # A previous run that outlived stop()'s join (a slow read, a user callback still
-            # running) is waited for: its own stop event is set, so it ends soon.
-            while previous is not None and previous.is_alive():
+    def _loop(self, run: _Run) -> None:
+        self._ensure_watching(run)
+        # Catch a change between the first read and the watch being in place.
+        self._locked_check(run, force=False)
+        while not run.stopping.is_set():
+            if run.wake.wait(self.poll_interval):
+                kinds = self._collect_events(run)
                 if run.stopping.is_set():
-                    return
-                previous.join(_WAIT_SLICE)
-            self._ensure_watching(run)
-            # Catch a change between the first read and the watch being in place.
-            self._locked_check(run, force=False)
-            while not run.stopping.is_set():
-                if run.wake.wait(self.poll_interval):
-                    kinds = self._collect_events(run)
-                    if run.stopping.is_set():
-                        break
-                    self._locked_check(run, force=bool(kinds & _FORCE_READ))
-                else:
-                    self._ensure_watching(run)
-                    self._locked_check(run, force=False)
-        except Exception:  # pragma: no cover - a bug; keep serving the last good flags
-            logger.exception("flagkit: file watcher for %s crashed", self.path)
+                    break
+                self._locked_check(run, force=bool(kinds & _FORCE_READ))
+            else:
+                self._ensure_watching(run)
+                self._locked_check(run, force=False)
 
     def _ensure_watching(self, run: _Run) -> None:
         """Start or restart the observer; on failure, poll (and say so once)."""
@@ -282,8 +256,7 @@ class FileProvider(Provider):
             self._check(run, force=force, settle=settle)
             results, run.outbox = run.outbox, []
         for result in results:
-            if not run.stopping.is_set():
-                run.report(result)
+            super()._emit(run, result)  # reports it unless the run was stopped meanwhile
 
     def _emit(self, run: _Run, result: FlagSet | BaseException) -> None:
         run.outbox.append(result)  # delivered by _locked_check

@@ -27,7 +27,8 @@ from ..errors import ConfigError, SourceError
 from ..flagset import FlagSet
 from ..loading import MAX_DOCUMENT_BYTES, Format, detect_format
 from ._http import Fetcher, Response
-from .base import Provider, Report
+from ._runner import Run, ThreadedProvider
+from .base import Report
 
 _JITTER = random.SystemRandom()
 """Jitter from the OS: it never touches the app's global random state (nor depends on its seed),
@@ -39,27 +40,8 @@ logger = logging.getLogger("flagkit")
 
 _CACHE_FORMAT = 1
 
-_WAIT_SLICE = 0.05
-"""How often a new poller waiting for the previous one checks its own stop event."""
 
-
-class _Run:
-    """One run of the poller (``start`` to ``stop``): its thread's own events and reporter.
-
-    The thread receives its ``_Run`` as an argument and never re-reads it from the provider,
-    so a restart (a new ``_Run``) can never revive a thread that outlived ``stop()``.
-    """
-
-    __slots__ = ("poke", "report", "stopping", "thread")
-
-    def __init__(self, report: Report) -> None:
-        self.report = report
-        self.stopping = threading.Event()
-        self.poke = threading.Event()
-        self.thread: threading.Thread | None = None
-
-
-class HttpProvider(Provider):
+class HttpProvider(ThreadedProvider[Run]):
     """Flags from an HTTP(S) URL serving the flag file format (JSON or YAML).
 
     ``start`` never touches the network: the first fetch runs in a daemon thread
@@ -131,9 +113,7 @@ class HttpProvider(Provider):
         self._bad_digest: bytes | None = None
         self._healthy = False
         self._failures = 0
-        self._stopped = False
         self._lock = threading.RLock()
-        self._run_state: _Run | None = None
 
     def __repr__(self) -> str:
         headers = ", ".join(f"{key}: ***" for key in self._fetcher.headers)
@@ -148,97 +128,78 @@ class HttpProvider(Provider):
         to end (it is told to stop, and its fetch is aborted), so there is never more than
         one poller.
         """
-        previous = self._run_state
-        if previous is not None:  # started again (or twice): end the previous run
-            self._end(previous)
-        run = self._run_state = _Run(report)
-        self._stopped = False
-        if self._good is not None:  # started again: serve what we had while re-polling
-            self._healthy = True
-            report(self._good)
-        self._start_thread(run, previous.thread if previous is not None else None)
+        super().start(report)
 
     def stop(self) -> None:
         """Stop polling and abort a fetch in progress; idempotent, bounded (about 1 s)."""
-        self._stopped = True
-        run = self._run_state
-        if run is None:
-            return
-        self._end(run)
-        thread = run.thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(1.0)
-
-    def _end(self, run: _Run) -> None:
-        run.stopping.set()
-        run.poke.set()
-        self._fetcher.abort()  # DNS wait, connect, TLS handshake or body read
+        super().stop()
 
     def after_fork(self, report: Report) -> None:
         """Restart polling in a fork child; the inherited flags and ETag are kept."""
-        self._fetcher.forget_after_fork()
-        self._lock = threading.RLock()  # another thread may have held it at fork time
-        run = self._run_state = _Run(report)
-        if self._stopped:
-            run.stopping.set()
-        else:
-            self._start_thread(run, None)  # the parent's threads do not exist here
+        super().after_fork(report)
 
     def refresh(self) -> None:
         """Ask the polling thread to fetch now instead of waiting for the interval."""
         run = self._run_state
         if run is not None:
-            run.poke.set()
+            run.wake.set()
+
+    # --- run lifecycle hooks (see ThreadedProvider) -----------------------------------
+
+    _kind = "http"
+
+    def _new_run(self, report: Report) -> Run:
+        return Run(report)
+
+    def _thread_label(self) -> str:
+        return self.url
+
+    def _crash_subject(self) -> str:
+        return f"HTTP poller for {self.url}"
+
+    def _on_start(self, run: Run) -> None:
+        if self._good is not None:  # started again: serve what we had while re-polling
+            self._healthy = True
+            run.report(self._good)
+
+    def _abort(self, run: Run) -> None:
+        self._fetcher.abort()  # DNS wait, connect, TLS handshake or body read
+
+    def _forget_after_fork(self) -> None:
+        self._fetcher.forget_after_fork()
+        self._lock = threading.RLock()  # another thread may have held it at fork time
 
     # --- polling ----------------------------------------------------------------------
 
-    def _start_thread(self, run: _Run, previous: threading.Thread | None) -> None:
-        run.thread = threading.Thread(
-            target=self._run, args=(run, previous), name=f"flagkit-http-{self.url}", daemon=True
-        )
-        run.thread.start()
-
-    def _emit(self, run: _Run, result: FlagSet | BaseException) -> None:
-        if not run.stopping.is_set():  # a stopped run reports nothing (a new one may be running)
-            run.report(result)
-
-    def _run(self, run: _Run, previous: threading.Thread | None) -> None:
-        try:
-            # The fetcher is used by one thread at a time: a previous run that outlived
-            # stop()'s join (a user callback still running, a slow fetch) is waited for.
-            # Its own stop event is set, so it ends after the step it is in.
-            while previous is not None and previous.is_alive():
-                if run.stopping.is_set():
-                    return
-                previous.join(_WAIT_SLICE)
-            cached = self._read_cache() if self._good is None else None
-            if cached is not None:
-                # Ask the server whether the cached version is still current.
-                self._etag, self._last_modified = cached[1], cached[2]
-            fallback = None
-            if cached is not None:
-                # A server that hangs must not keep the app from its cached flags for the
-                # whole deadline: after `timeout` seconds without an answer, serve the cache.
-                fallback = threading.Timer(self._fetcher.timeout, self._cache_fallback, args=(run, cached))
-                fallback.name = "flagkit-http-cache-fallback"
-                fallback.daemon = True
-                fallback.start()
-            while not run.stopping.is_set():
-                ok = self._poll_once(run, cached)
-                if fallback is not None:
-                    fallback.cancel()
-                    fallback = None
-                cached = None
-                if self._wait(run, self._next_delay(ok)):
-                    return
-        except Exception:  # pragma: no cover - a bug; keep serving the last good flags
-            logger.exception("flagkit: HTTP poller for %s crashed", self.url)
+    def _loop(self, run: Run) -> None:
+        # The fetcher is used by one thread at a time: the base class has waited for a
+        # previous run that outlived stop()'s join.
+        cached = self._read_cache() if self._good is None else None
+        if cached is not None:
+            # Ask the server whether the cached version is still current.
+            self._etag, self._last_modified = cached[1], cached[2]
+        fallback = None
+        if cached is not None:
+            # A server that hangs must not keep the app from its cached flags for the
+            # whole deadline: after `timeout` seconds without an answer, serve the cache.
+            fallback = threading.Timer(self._fetcher.timeout, self._cache_fallback, args=(run, cached))
+            fallback.name = "flagkit-http-cache-fallback"
+            fallback.daemon = True
+            fallback.start()
+        while not run.stopping.is_set():
+            ok = self._poll_once(run, cached)
+            if fallback is not None:
+                fallback.cancel()
+                fallback = None
+            cached = None
+            if self._wait(run, self._next_delay(ok)):
+                return
 
     @staticmethod
-    def _wait(run: _Run, seconds: float) -> bool:
+    def _wait(run: Run, seconds: float) -> bool:
         """Sleep until the next poll (or a refresh); True when stopping."""
-        run.poke.wait(seconds)  # stop() and refresh() set it
-        run.poke.clear()
+        run.wake.wait(seconds)  # stop() and refresh() set it
+        run.wake.clear()
         return run.stopping.is_set()
 
     def _next_delay(self, ok: bool) -> float:
@@ -248,7 +209,7 @@ class HttpProvider(Provider):
         delay = min(cap, first * 2.0 ** min(self._failures - 1, 30))
         return delay * _JITTER.uniform(0.5, 1.0)  # "equal jitter": between half and all of it
 
-    def _cache_fallback(self, run: _Run, cached: tuple[FlagSet, str | None, str | None]) -> None:
+    def _cache_fallback(self, run: Run, cached: tuple[FlagSet, str | None, str | None]) -> None:
         with self._lock:
             if self._good is not None or run.stopping.is_set():
                 return
@@ -256,7 +217,7 @@ class HttpProvider(Provider):
             timeout = self._fetcher.timeout
             self._emit(run, SourceError(f"no answer within {timeout:g}s; serving the cached flags", self.url))
 
-    def _poll_once(self, run: _Run, cached: tuple[FlagSet, str | None, str | None] | None) -> bool:
+    def _poll_once(self, run: Run, cached: tuple[FlagSet, str | None, str | None] | None) -> bool:
         """One fetch. Returns False when it failed at the transport or HTTP level."""
         try:
             response: Response | SourceError = self._fetcher.get(
@@ -269,7 +230,7 @@ class HttpProvider(Provider):
 
     def _handle(
         self,
-        run: _Run,
+        run: Run,
         response: Response | SourceError,
         cached: tuple[FlagSet, str | None, str | None] | None,
     ) -> bool:
@@ -298,7 +259,7 @@ class HttpProvider(Provider):
             self._emit(run, problem)
         return True
 
-    def _accept(self, run: _Run, response: Response) -> ConfigError | None:
+    def _accept(self, run: Run, response: Response) -> ConfigError | None:
         """Take a 200 response: report new flags, or return the problem with them.
 
         An empty document (empty body, ``null``, only comments) is a ``ConfigError`` from
@@ -343,7 +304,7 @@ class HttpProvider(Provider):
 
     # --- cache ------------------------------------------------------------------------
 
-    def _use_cache(self, run: _Run, cached: tuple[FlagSet, str | None, str | None], *, healthy: bool) -> None:
+    def _use_cache(self, run: Run, cached: tuple[FlagSet, str | None, str | None], *, healthy: bool) -> None:
         flagset, self._etag, self._last_modified = cached
         self._good = flagset
         self._healthy = healthy
