@@ -56,7 +56,10 @@ save = {"in_place": write_in_place, "atomic_rename": write_atomic_rename}[sys.ar
 path, a, b = sys.argv[2], sys.argv[3], sys.argv[4]
 for i in range(500):
     save(__import__("pathlib").Path(path), b if i % 2 == 0 else a)
-    time.sleep(0.001)
+    # Mostly a burst (debounced into few reloads), but every 50th write, a B, is left alone
+    # for longer than the debounce: the readers are then sure to be served both versions,
+    # instead of the bursts' forced reloads happening to catch A every time.
+    time.sleep(0.06 if i % 50 == 0 else 0.001)
 """
 
 
