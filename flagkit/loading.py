@@ -15,7 +15,6 @@ import contextlib
 import json
 import math
 import re
-from collections.abc import Callable
 from typing import Any, Literal
 
 import yaml
@@ -370,4 +369,3 @@ def line_for(marks: dict[Path, int], path: Path) -> int | None:
     return None
 
 
-LineLookup = Callable[[Path], int | None]
