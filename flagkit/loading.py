@@ -367,5 +367,3 @@ def line_for(marks: dict[Path, int], path: Path) -> int | None:
             return marks[probe]
         probe = probe[:-1]
     return None
-
-
