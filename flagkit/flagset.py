@@ -74,10 +74,11 @@ class FlagSet:
         Raises:
             ConfigError: The definitions are invalid.
         """
-        doc: Any = data
-        if isinstance(data, Mapping) and "features" not in data and "segments" not in data:
-            doc = {"features": dict(data)}
-        return cls._build(doc, source, None, None)
+        with _loader_guard(source):
+            doc: Any = data
+            if isinstance(data, Mapping) and "features" not in data and "segments" not in data:
+                doc = {"features": dict(data)}
+            return cls._build(doc, source, None, None)
 
     @classmethod
     def from_bytes(
@@ -102,7 +103,7 @@ class FlagSet:
             ConfigError: Any problem, with file, line, flag key and field path.
         """
         fmt = fmt or detect_format(source)
-        with _gc_paused():
+        with _loader_guard(source), _gc_paused():
             # The parsed document dies with _load's frame, before the GC is back on: the first
             # collection afterwards then scans only what the flag set keeps.
             return cls._load(data, source, fmt, max_bytes, version)
@@ -147,6 +148,25 @@ class FlagSet:
             raise _located(issues, data, source)
         unused = frozenset(validated.segments) - used
         return cls(flags, source=source, version=version, document=validated, unused_segments=unused)
+
+
+@contextmanager
+def _loader_guard(source: str | None) -> Iterator[None]:
+    """Defence in depth: whatever goes wrong while loading surfaces as a ConfigError naming
+    the source, so a provider keeps its last good flags. The original exception is kept as
+    ``__cause__`` for a traceback, but its text (which may quote the document) is not shown."""
+    try:
+        yield
+    except ConfigError:
+        raise
+    except Exception as exc:
+        issue = ConfigIssue(
+            f"the document could not be loaded ({type(exc).__name__} inside flagkit; "
+            "please report it as a bug)",
+            (),
+            source,
+        )
+        raise ConfigError(issue, source) from exc
 
 
 @contextmanager

@@ -93,7 +93,7 @@ _CONDITION_REF = "flagkit:condition"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class Rule(_Model):
@@ -156,7 +156,9 @@ Feature = Annotated[
 class FlagDocument(_Model):
     """A whole flag file."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=True, allow_inf_nan=False, populate_by_name=True
+    )
 
     schema_: str | None = Field(default=None, alias="$schema")
     version: int | str | None = None
@@ -203,8 +205,14 @@ def validate_document(doc: Any, source: str | None = None) -> FlagDocument | lis
     except ValidationError as exc:
         issues: list[ConfigIssue] = []
         seen: set[tuple[str | int, ...]] = set()
-        for error in exc.errors():
+        errors = exc.errors()
+        # A non-finite number in a union (a static flag) fails every member; say why, not
+        # "Input should be a valid boolean".
+        non_finite = {_clean_loc(tuple(e["loc"])) for e in errors if e["type"] == "finite_number"}
+        for error in errors:
             path = _clean_loc(tuple(error["loc"]))
+            if path in non_finite and error["type"] != "finite_number":
+                continue
             if path in seen:
                 continue
             seen.add(path)
