@@ -16,7 +16,7 @@ import yaml
 from benchmarks.bench_load import make_document
 from flagkit import FlagSet
 from flagkit.cli import parse_value
-from flagkit.demo import client_for
+from flagkit.cli.demo import client_for
 
 pytestmark = pytest.mark.slow  # every test here starts the console script in a subprocess
 

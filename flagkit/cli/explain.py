@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import operators
-from .bucketing import bucket
-from .compiler import (
+from .. import operators
+from ..bucketing import bucket
+from ..compiler import (
     DEFAULT_BUCKET_ATTRIBUTES,
     TOTAL_WEIGHT,
     WEIGHT_SCALE,
@@ -24,10 +24,10 @@ from .compiler import (
     attribute_getter,
     compile_condition,
 )
-from .errors import format_path
-from .evaluation import Reason
-from .flagset import FlagSet
-from .schema import FlagDefinition, Rule
+from ..errors import format_path
+from ..evaluation import Reason
+from ..flagset import FlagSet
+from ..schema import FlagDefinition, Rule
 
 __all__ = [
     "ConditionTrace",

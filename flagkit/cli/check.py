@@ -13,12 +13,12 @@ import datetime as dt
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .compiler import compile_document
-from .errors import ConfigError, ConfigIssue
-from .flagset import FlagSet
+from ..compiler import compile_document
+from ..errors import ConfigError, ConfigIssue
+from ..flagset import FlagSet
+from ..loading import detect_format, line_for, locate_lines, read_document
+from ..schema import validate_document
 from .lint import LintWarning, lint
-from .loading import detect_format, line_for, locate_lines, read_document
-from .schema import validate_document
 
 __all__ = ["CheckResult", "check_document"]
 
