@@ -12,6 +12,7 @@ from typing import Any
 
 from . import operators
 from .errors import ConfigIssue
+from .loading import int_too_long
 
 __all__ = [
     "MAX_CONDITION_DEPTH",
@@ -28,8 +29,6 @@ MAX_CONDITION_DEPTH = 64
 """Deepest field path a condition may sit at (matches the YAML reader's nesting cap). A
 ``segment`` reference counts the segment's own depth on top of where it is used, because
 evaluation nests the same way."""
-_MAX_INT_BITS = 14_284
-"""Integers wider than this have more than 4,300 decimal digits (Python's int/str limit)."""
 Path = tuple[str | int, ...]
 Predicate = Callable[[Mapping[str, Any]], bool]
 
@@ -58,7 +57,7 @@ def value_problem(value: Any, levels: int) -> str | None:
             if node - node != 0.0:
                 return f"{node} is not allowed: numbers must be finite"
         elif isinstance(node, int):
-            if node.bit_length() > _MAX_INT_BITS:
+            if int_too_long(node):
                 return "integer with more than 4,300 digits"
         elif isinstance(node, dict | list):
             if level >= levels:

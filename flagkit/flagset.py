@@ -2,7 +2,8 @@
 
 This is what providers produce and what the client merges. Building one runs the whole
 load pipeline: read (YAML/JSON) → validate (pydantic) → compile (closures); any error is
-raised as a single :class:`~flagkit.ConfigError` listing every issue with file and line.
+raised as a single :class:`~flagkit.ConfigError` listing every issue with file and line, from
+the schema and the compiler alike (as ``flagkit validate`` reports them).
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ class FlagSet:
     def _build(cls, doc: Any, source: str | None, data: bytes | str | None, version: str | None) -> FlagSet:
         validated = validate_document(doc, source)
         if isinstance(validated, list):
-            raise _located(validated, data, source)
+            raise _located(validated + _compile_the_rest(doc, validated, source), data, source)
         flags, issues, used = compile_document(validated, source)
         if issues:
             raise _located(issues, data, source)
@@ -187,12 +188,32 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _compile_the_rest(doc: Any, schema_issues: list[ConfigIssue], source: str | None) -> list[ConfigIssue]:
+    """The compiler's issues for the flags that passed schema validation, so one error lists
+    every problem: a document with a schema error cannot be compiled as it is, so compile a
+    copy where each flag with schema errors is an empty definition (``requires`` of it still
+    resolve). Runs only for a document that is already rejected."""
+    bad_flags = {issue.flag for issue in schema_issues}
+    features = doc.get("features") if isinstance(doc, dict) else None
+    if None in bad_flags or not isinstance(features, dict):  # a document-level problem
+        return []
+    pruned = {**doc, "features": {k: ({} if k in bad_flags else v) for k, v in features.items()}}
+    validated = validate_document(pruned, source)
+    if isinstance(validated, list):
+        return []
+    _flags, issues, _used = compile_document(validated, source)
+    seen = {issue.path for issue in schema_issues}
+    return [issue for issue in issues if issue.path not in seen and issue.flag not in bad_flags]
+
+
 def _located(issues: list[ConfigIssue], data: bytes | str | None, source: str | None) -> ConfigError:
-    """Attach line numbers (found by re-reading the document) to issues that lack them."""
+    """Attach line numbers (found by re-reading the document) to issues that lack them, and
+    list the issues in line order."""
     if data is not None:
         marks = locate_lines(data)
         issues = [
             issue if issue.line is not None else replace(issue, line=line_for(marks, issue.path))
             for issue in issues
         ]
+        issues.sort(key=lambda issue: issue.line if issue.line is not None else 0)
     return ConfigError(issues, source)

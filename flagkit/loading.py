@@ -30,8 +30,10 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_DOCUMENT_BYTES",
     "MAX_EXPANDED_NODES",
+    "MAX_INT_DIGITS",
     "Format",
     "detect_format",
+    "int_too_long",
     "locate_lines",
     "read_document",
 ]
@@ -68,8 +70,14 @@ _INF = frozenset({".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"})
 _NINF = frozenset({"-.inf", "-.Inf", "-.INF"})
 _NAN = frozenset({".nan", ".NaN", ".NAN"})
 _CORE = "tag:yaml.org,2002:"
-_MAX_INT_BITS = 14_284
-"""Integers wider than this have more than 4,300 decimal digits (Python's int/str limit)."""
+MAX_INT_DIGITS = 4300
+"""Longest integer accepted, in decimal digits (Python's default int/str conversion limit)."""
+_TOO_LONG = 10**MAX_INT_DIGITS
+
+
+def int_too_long(value: int) -> bool:
+    """True when ``value`` has more than :data:`MAX_INT_DIGITS` decimal digits."""
+    return value.bit_length() > 14_284 and abs(value) >= _TOO_LONG  # 2**14284 < 10**4300
 
 
 class _NumberError(ValueError):
@@ -83,7 +91,7 @@ def _finite(value: float, text: str) -> float:
 
 
 def _bounded(value: int) -> int:
-    if value.bit_length() > _MAX_INT_BITS:
+    if int_too_long(value):
         raise _NumberError("integer with more than 4,300 digits")
     return value
 

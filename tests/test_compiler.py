@@ -501,3 +501,26 @@ def test_unexpected_errors_become_a_config_error_naming_the_source(monkeypatch: 
         assert "ZeroDivisionError" in str(info.value)
         assert "secret-token" not in str(info.value)
         assert all(issue.source == "prod.yaml" for issue in info.value.issues)
+
+
+def test_loading_a_bad_file_lists_schema_and_compiler_problems_together(tmp_path: Path) -> None:
+    path = tmp_path / "flags.yaml"
+    path.write_text(
+        "features:\n"
+        "  a:\n"
+        "    enabled: maybe\n"  # schema
+        "  b:\n"
+        "    requires: [a]\n"
+        "    default: nope\n"  # compiler: not a variant
+        "  c:\n"
+        "    rules:\n"
+        "      - serve: {on: 50, off: 40}\n"  # compiler: weights
+        "  d: {rules: [{when: {x: {bogus: 1}}, serve: on}]}\n"  # compiler: operator
+    )
+    for load_it in (lambda: Flags.from_file(path, watch=False), lambda: FlagSet.from_file(path)):
+        with pytest.raises(ConfigError) as info:
+            load_it()
+        issues = info.value.issues
+        assert [(i.flag, i.line) for i in issues] == [("a", 3), ("b", 6), ("c", 9), ("d", 10)]
+        assert str(info.value).startswith(f"4 problems in {path}")
+        assert not any("requires unknown flag" in i.message for i in issues)
