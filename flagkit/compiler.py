@@ -142,7 +142,7 @@ def _split_resolver(
             return None
         try:
             data = prefix + cbor_encode(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # no CBOR form, or nested past the stack (or a cycle)
             return None
         point: int = (hash32(data, 0, False) * scale) >> 32
         return point

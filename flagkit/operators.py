@@ -224,24 +224,25 @@ def _semver(compare: Callable[[Any, Any], bool]) -> Callable[[Any], ValuePredica
 def to_epoch(value: Any) -> float | None:
     """Seconds since the epoch for a datetime, date, ISO string or number; else ``None``.
 
-    Naive datetimes and bare dates are taken as UTC.
+    Naive datetimes and bare dates are taken as UTC. Values with no such time (an integer
+    beyond a float's range, a datetime whose offset leaves the calendar) give ``None``.
     """
-    if type(value) is float or type(value) is int:
-        return float(value)
-    if isinstance(value, str):
-        if len(value) > 64:
-            return None
-        try:
+    try:  # zero-cost unless a conversion overflows
+        if type(value) is float or type(value) is int:
+            return float(value)
+        if isinstance(value, str):
+            if len(value) > 64:
+                return None
             value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        stamp: float = value.timestamp()
-        return stamp
-    if isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC).timestamp()
+        if isinstance(value, dt.datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=dt.UTC)
+            stamp: float = value.timestamp()
+            return stamp
+        if isinstance(value, dt.date):
+            return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC).timestamp()
+    except (ValueError, OverflowError, OSError):
+        return None
     return None
 
 

@@ -28,6 +28,7 @@ from ..errors import format_path
 from ..evaluation import Reason
 from ..flagset import FlagSet
 from ..schema import FlagDefinition, Rule
+from ._common import json_text
 
 __all__ = [
     "ConditionTrace",
@@ -392,7 +393,7 @@ def _fixed(rule: Rule) -> str | None:
 
 
 def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
+    return json.loads(json_text(value))
 
 
 # --- text rendering -----------------------------------------------------------------------
@@ -400,7 +401,7 @@ def _jsonable(value: Any) -> Any:
 
 def show(value: Any) -> str:
     """A value as a reader expects it: JSON for data, ISO time for the ``now`` clock."""
-    return json.dumps(value, default=str, ensure_ascii=False)
+    return json_text(value, ensure_ascii=False)
 
 
 def _percent(units: int, total: int) -> str:
