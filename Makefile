@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench bench-fleet clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m benchmarks.bench_load
 	$(BIN)/python -m benchmarks.bench_reload
 	$(BIN)/python -m benchmarks.bench_validate
+	@echo "(the fleet benchmark, 50 processes against real nginx and redis-server: make bench-fleet)"
+
+# Not part of `make bench`: starts nginx, redis-server and 50 worker processes on 127.0.0.1 (2-10 min on a busy 2-core machine).
+bench-fleet: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_fleet --workers 50 --interval 5 --idle 30
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist
