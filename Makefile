@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PY := "$(BIN)/python"
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench bench-fleet clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv "$(VENV)"
@@ -41,6 +41,11 @@ bench: $(VENV)/.installed
 	$(PY) -m benchmarks.bench_load
 	$(PY) -m benchmarks.bench_reload
 	$(PY) -m benchmarks.bench_validate
+	@echo "(the fleet benchmark, 50 processes against real nginx and redis-server: make bench-fleet)"
+
+# Not part of `make bench`: starts nginx, redis-server and 50 worker processes on 127.0.0.1 (2-10 min on a busy 2-core machine).
+bench-fleet: $(STAMP)
+	$(PY) -m benchmarks.bench_fleet --workers 50 --interval 5 --idle 30
 
 clean:
 	rm -rf "$(VENV)" .mypy_cache .ruff_cache .pytest_cache build dist

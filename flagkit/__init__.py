@@ -23,7 +23,7 @@ from .context import context, current_context
 from .errors import ConfigError, ConfigIssue, FlagkitError, FlagNotFoundError, SourceError
 from .evaluation import ErrorCode, Evaluation, Reason
 from .flagset import FlagSet
-from .providers import DictProvider, EnvProvider, FileProvider, HttpProvider, Provider
+from .providers import DictProvider, EnvProvider, FileProvider, HttpProvider, Provider, RedisProvider
 
 __version__ = "0.1.0.dev0"
 
@@ -44,6 +44,7 @@ __all__ = [
     "Provider",
     "ProviderStatus",
     "Reason",
+    "RedisProvider",
     "Snapshot",
     "SourceError",
     "__version__",
