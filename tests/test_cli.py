@@ -432,7 +432,7 @@ def test_demo_on_the_examples() -> None:
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("flagkit demo: 12 flags from ")
     assert "20 sample users" in lines[0]
-    assert max(len(line) for line in lines) <= 100
+    assert max(len(line.replace(str(EXAMPLE), "features.yaml")) for line in lines) <= 100  # any clone path
     for key in FlagSet.from_file(EXAMPLE).flags:
         assert any(line.startswith(key) for line in lines), key
     assert "legacy_export: false for all 20 users (DISABLED)" in lines
