@@ -455,7 +455,7 @@ def compile_document(
     """
     issues = Issues(source)
     _check_requires(doc, issues)
-    conditions = ConditionCompiler(doc.segments, issues)
+    conditions = ConditionCompiler(doc.segments, issues, numeric_strings=doc.options.numeric_strings)
     flags: dict[str, CompiledFlag] = {}
     used_segments: set[str] = set()
     for key, flag in doc.features.items():

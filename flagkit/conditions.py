@@ -142,9 +142,10 @@ class _TooDeep(Exception):
 class ConditionCompiler:
     """Compiles condition mappings (and the segments they use) into predicates."""
 
-    def __init__(self, segments: Mapping[str, Any], issues: Issues) -> None:
+    def __init__(self, segments: Mapping[str, Any], issues: Issues, *, numeric_strings: bool = False) -> None:
         self.segments = segments
         self.issues = issues
+        self.numeric_strings = numeric_strings
         self.compiled: dict[str, Predicate] = {}
         self.in_progress: set[str] = set()
         self.used: set[str] = set()
@@ -260,6 +261,7 @@ class ConditionCompiler:
         if problem is not None:
             self.issues.add(problem, path)
             return None
+        numeric = self.numeric_strings
         try:
             if isinstance(operand, dict):
                 if not operand:
@@ -267,16 +269,16 @@ class ConditionCompiler:
                 checks = []
                 for op, arg in operand.items():
                     try:
-                        checks.append(operators.make_operator(op, arg))
+                        checks.append(operators.make_operator(op, arg, numeric_strings=numeric))
                     except (operators.OperandError, TypeError, ValueError) as exc:
                         self.issues.add(str(exc), (*path, op))
                 if len(checks) != len(operand):
                     return None
                 check = checks[0] if len(checks) == 1 else _all_values(checks)
             elif isinstance(operand, list):
-                check = operators.make_operator("in", operand)
+                check = operators.make_operator("in", operand, numeric_strings=numeric)
             else:
-                check = operators.make_operator("eq", operand)
+                check = operators.make_operator("eq", operand, numeric_strings=numeric)
         except (operators.OperandError, TypeError, ValueError) as exc:
             self.issues.add(str(exc), path)
             return None
@@ -319,9 +321,14 @@ def _all_values(checks: list[operators.ValuePredicate]) -> operators.ValuePredic
 
 
 def compile_condition(
-    cond: Any, segments: Mapping[str, Any] | None = None, path: Path = ("when",)
+    cond: Any,
+    segments: Mapping[str, Any] | None = None,
+    path: Path = ("when",),
+    *,
+    numeric_strings: bool = False,
 ) -> Predicate | list[ConfigIssue]:
     """Compile one condition mapping on its own (used by tools such as ``flagkit eval --explain``)."""
     issues = Issues(None)
-    pred = ConditionCompiler(segments or {}, issues).condition(cond, path)
+    compiler = ConditionCompiler(segments or {}, issues, numeric_strings=numeric_strings)
+    pred = compiler.condition(cond, path)
     return pred if pred is not None and not issues.items else issues.items

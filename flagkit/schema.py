@@ -24,6 +24,7 @@ from .errors import ConfigIssue
 __all__ = [
     "OPERATORS",
     "Condition",
+    "DocumentOptions",
     "FlagDefinition",
     "FlagDocument",
     "Rule",
@@ -56,9 +57,13 @@ OPERATORS: dict[str, str] = {
     "semver_gte": "semantic version greater than or equal",
     "semver_lt": "semantic version less than",
     "semver_lte": "semantic version less than or equal",
-    "before": "date/datetime before the operand",
-    "after": "date/datetime at or after the operand",
+    "before": "RFC 3339 date/date-time strictly before the operand (or `now`)",
+    "at_or_before": "RFC 3339 date/date-time at or before the operand (or `now`)",
+    "after": "RFC 3339 date/date-time strictly after the operand (or `now`)",
+    "at_or_after": "RFC 3339 date/date-time at or after the operand (or `now`)",
     "exists": "attribute is present (true) or absent (false)",
+    "in_cidr": "IPv4/IPv6 address inside the network (or one of the listed networks)",
+    "any_element": "some element of a list attribute satisfies the condition (value, list or operators)",
 }
 
 _CONDITION_SCHEMA: dict[str, Any] = {
@@ -153,6 +158,18 @@ Feature = Annotated[
 ]
 
 
+class DocumentOptions(_Model):
+    """Switches that change how the whole document is read."""
+
+    numeric_strings: bool = Field(
+        default=False,
+        description=(
+            "Numeric operators (gt, gte, lt, lte; eq, ne, in, not_in with numbers) also read "
+            'strings that are numbers, such as Unleash\'s `"42"`.'
+        ),
+    )
+
+
 class FlagDocument(_Model):
     """A whole flag file."""
 
@@ -162,6 +179,7 @@ class FlagDocument(_Model):
 
     schema_: str | None = Field(default=None, alias="$schema")
     version: int | str | None = None
+    options: DocumentOptions = Field(default_factory=DocumentOptions)
     features: dict[str, Feature] = Field(default_factory=dict)
     segments: dict[str, Condition] = Field(
         default_factory=dict,

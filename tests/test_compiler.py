@@ -85,7 +85,7 @@ BAD_CASES = [
         "features:\n  f:\n    rules:\n      - when: {now: {after: 'next tuesday'}}\n        serve: on\n",
         ("features", "f", "rules", 0, "when", "now", "after"),
         4,
-        "not an ISO date",
+        "not an RFC 3339 date",
     ),
     (
         "bad expires",

@@ -29,7 +29,9 @@ OPERANDS: dict[str, Any] = {
     "starts_with": ["a", "b"], "ends_with": "z", "matches": r"^a.*b$", "gt": 1, "gte": 1.5,
     "lt": 10, "lte": -1, "semver_eq": "1.2.3", "semver_gt": "V1.0", "semver_gte": "2",
     "semver_lt": "v3.0.0-rc.1", "semver_lte": "1.0.0+b", "before": "2030-01-01",
-    "after": "2020-01-01T00:00:00Z", "exists": True,
+    "after": "2020-01-01T00:00:00Z", "exists": True, "at_or_before": "now",
+    "at_or_after": "2026-01-01", "in_cidr": ["10.0.0.0/8", "2001:db8::/32"],
+    "any_element": {"gt": 2},
 }  # fmt: skip
 ATTRIBUTES = ["x", "user.plan", "targeting_key", "user_id", "now"]
 
