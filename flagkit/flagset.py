@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ._files import open_regular
 from .compiler import CompiledFlag, compile_document
 from .errors import ConfigError, ConfigIssue
 from .loading import (
@@ -130,10 +131,11 @@ class FlagSet:
 
         Raises:
             ConfigError: The file is invalid.
-            OSError: The file cannot be read.
+            OSError: The file cannot be read, or is not a regular file (a FIFO, directory
+                or device).
         """
         path = Path(path)
-        with path.open("rb") as fh:
+        with open_regular(path) as fh:  # never blocks on a FIFO or reads a device
             data = fh.read(max_bytes + 1)
         return cls.from_bytes(data, source=str(path), max_bytes=max_bytes)
 

@@ -122,6 +122,10 @@ class ThreadedProvider(Provider, Generic[RunT]):
     def _forget_after_fork(self) -> None:
         """Called in a fork child before the new run: drop what the parent's threads held."""
 
+    def _forget_dead_run(self) -> None:
+        """Called by :meth:`start` when the previous run's thread died: it may have died
+        holding a lock, which nothing will release; replace such locks."""
+
     def _threaded(self) -> bool:
         """Whether a run has a thread at all."""
         return True
@@ -145,6 +149,8 @@ class ThreadedProvider(Provider, Generic[RunT]):
         previous = self._run_state
         if previous is not None:  # started again (or twice): end the previous run
             self._end(previous)
+            if previous.failure is not None:
+                self._forget_dead_run()
         run = self._run_state = self._new_run(report)
         self._stopped = False
         self._on_start(run)
@@ -219,23 +225,29 @@ class ThreadedProvider(Provider, Generic[RunT]):
         delay, cap = _RESTART_DELAYS
         while not run.stopping.is_set():
             try:
-                self._loop(run)
-                return
-            except Exception as exc:
-                if run.stopping.is_set():
+                try:
+                    self._loop(run)
                     return
-                detail = self._redact(describe(exc))
-                logger.error(
-                    "flagkit: the %s failed (%s); keeping the last good flags, it starts over in %gs",
-                    self._crash_subject(),
-                    detail,
-                    delay,
-                )
-                self._after_fault(run)
-                ThreadedProvider._emit(self, run, SourceError(f"internal error: {detail}", self.name))
-            if run.stopping.wait(delay):
-                return
-            delay = min(cap, delay * 2)
+                except Exception as exc:
+                    if run.stopping.is_set():
+                        return
+                    self._fault(run, exc, delay)
+                if run.stopping.wait(delay):
+                    return
+                delay = min(cap, delay * 2)
+            except Exception:  # raised while reporting or pausing (a second fault): go on
+                continue
+
+    def _fault(self, run: RunT, exc: Exception, delay: float) -> None:
+        detail = self._redact(describe(exc))
+        logger.error(
+            "flagkit: the %s failed (%s); keeping the last good flags, it starts over in %gs",
+            self._crash_subject(),
+            detail,
+            delay,
+        )
+        self._after_fault(run)
+        ThreadedProvider._emit(self, run, SourceError(f"internal error: {detail}", self.name))
 
     def _emit(self, run: RunT, result: FlagSet | BaseException) -> None:
         """Report ``result`` unless ``run`` was stopped (a new run may be running).

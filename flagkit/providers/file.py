@@ -21,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 
+from .._files import NotRegularFileError, describe_mode, open_regular
 from ..errors import SourceError
 from ..flagset import FlagSet
 from ..loading import MAX_DOCUMENT_BYTES, Format
@@ -181,6 +182,9 @@ class FileProvider(ThreadedProvider[_Run]):
             self._healthy = False  # the next check re-reads and reports the file again
             self._sig = None
 
+    def _forget_dead_run(self) -> None:
+        self._read_lock = threading.Lock()
+
     def _forget_after_fork(self) -> None:
         if self._run_state is not None:
             self._run_state.watcher.forget_after_fork()
@@ -282,6 +286,11 @@ class FileProvider(ThreadedProvider[_Run]):
             self._sig = None
             self._fail(run, SourceError(f"cannot read: {exc.strerror or exc}", str(self.path)), None)
             return
+        kind = describe_mode(st.st_mode)
+        if kind is not None:  # a FIFO would block open() forever; a device never ends
+            self._sig = None
+            self._fail(run, SourceError(NotRegularFileError(self.path, kind).detail, str(self.path)), None)
+            return
         sig = _signature(st)
         if not force and sig == self._sig and self._healthy:
             return
@@ -296,7 +305,7 @@ class FileProvider(ThreadedProvider[_Run]):
     def _read_once(self, run: _Run) -> tuple[BaseException | None, bytes | None]:
         """Read, dedupe and compile once. Returns the problem (if any) and the content hash."""
         try:
-            with open(self._abs, "rb") as fh:
+            with open_regular(self._abs) as fh:  # checked on the descriptor: no race
                 st = os.fstat(fh.fileno())
                 if st.st_size > self.max_bytes:
                     message = f"file is {st.st_size:,} bytes, over the limit of {self.max_bytes:,}"
@@ -305,6 +314,8 @@ class FileProvider(ThreadedProvider[_Run]):
                 after = os.fstat(fh.fileno())
         except FileNotFoundError:
             return SourceError("file disappeared while being read", str(self.path)), None
+        except NotRegularFileError as exc:
+            return SourceError(exc.detail, str(self.path)), None
         except OSError as exc:
             return SourceError(f"cannot read: {exc.strerror or exc}", str(self.path)), None
         if len(data) != after.st_size or _signature(st) != _signature(after):

@@ -174,6 +174,9 @@ class HttpProvider(ThreadedProvider[Run]):
     def _after_fault(self, run: Run) -> None:
         self._healthy = False  # the next good answer (a 304 too) is reported again
 
+    def _forget_dead_run(self) -> None:
+        self._lock = threading.RLock()
+
     def _forget_after_fork(self) -> None:
         self._fetcher.forget_after_fork()
         self._lock = threading.RLock()  # another thread may have held it at fork time
