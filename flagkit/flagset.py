@@ -50,6 +50,11 @@ class FlagSet:
     document: FlagDocument | None = field(default=None, repr=False)
     unused_segments: frozenset[str] = frozenset()
 
+    @property
+    def document_version(self) -> int | None:
+        """The document's top-level ``version`` (an integer), if it has one."""
+        return self.document.version if self.document is not None else None
+
     def __len__(self) -> int:
         return len(self.flags)
 

@@ -159,7 +159,11 @@ class FlagDocument(_Model):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
 
     schema_: str | None = Field(default=None, alias="$schema")
-    version: int | str | None = None
+    version: Annotated[int, Field(ge=0)] | None = Field(
+        default=None,
+        description="Version of the document (an integer >= 0). When present, providers "
+        "refuse a document with a lower version than the one they serve (rollback protection).",
+    )
     features: dict[str, Feature] = Field(default_factory=dict)
     segments: dict[str, Condition] = Field(
         default_factory=dict,

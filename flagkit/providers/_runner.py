@@ -22,7 +22,7 @@ from ..errors import ConfigError, SourceError
 from ..flagset import FlagSet
 from .base import Provider, Report
 
-__all__ = ["Run", "ThreadedProvider", "describe", "load_failure"]
+__all__ = ["Run", "ThreadedProvider", "describe", "load_failure", "rollback"]
 
 logger = logging.getLogger("flagkit")
 
@@ -45,6 +45,23 @@ def describe(exc: BaseException) -> str:
     if len(text) > _MAX_DETAIL:
         text = text[:_MAX_DETAIL] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def rollback(current: FlagSet | None, new: FlagSet, source: str) -> SourceError | None:
+    """The error for ``new`` being older than ``current`` (both with a ``version``), or None.
+
+    Rollback protection is opt-in by presence: a document without ``version``, or a first
+    document, is always accepted.
+    """
+    old = current.document_version if current is not None else None
+    version = new.document_version
+    if old is None or version is None or version >= old:
+        return None
+    return SourceError(
+        f"refused version {version}: older than version {old}, which is being served "
+        "(a stale copy?); allow_rollback=True accepts older versions",
+        source,
+    )
 
 
 def load_failure(exc: Exception, source: str) -> ConfigError:

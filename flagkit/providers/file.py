@@ -28,7 +28,7 @@ from .._files import NotRegularFileError, describe_mode, open_regular
 from ..errors import SourceError
 from ..flagset import FlagSet
 from ..loading import MAX_DOCUMENT_BYTES, Format
-from ._runner import Run, ThreadedProvider, describe, load_failure
+from ._runner import Run, ThreadedProvider, describe, load_failure, rollback
 from ._watch import COMPLETE, CREATED, GONE, WRITING, DirectoryWatcher, watch_dirs
 from .base import Report
 
@@ -94,6 +94,8 @@ class FileProvider(ThreadedProvider[_Run]):
         write_timeout: How long a write in progress (the file modified and not closed yet,
             seen where the OS reports closes, as inotify does) is waited for before the file
             is read anyway.
+        allow_rollback: Accept a document whose ``version`` is lower than the one served
+            (by default it is refused and the served flags stay; see docs/providers.md).
         settle: Seconds between re-reads of an empty or unparseable file (up to four
             times) before it counts as an error: it may be a write in progress.
         name: Label in ``status()``; default ``file:<path>``.
@@ -111,6 +113,7 @@ class FileProvider(ThreadedProvider[_Run]):
         settle: float = 0.05,
         min_interval: float = 0.2,
         write_timeout: float = 2.0,
+        allow_rollback: bool = False,
         name: str | None = None,
     ) -> None:
         if min(poll_interval, debounce, settle, min_interval, write_timeout) < 0 or poll_interval == 0:
@@ -127,6 +130,7 @@ class FileProvider(ThreadedProvider[_Run]):
         self.settle = settle
         self.min_interval = min_interval
         self.write_timeout = write_timeout
+        self.allow_rollback = allow_rollback
         self._abs = os.path.abspath(self.path)
         # What has been read (kept across fork: the inherited flags are the last good ones).
         self._good: FlagSet | None = None
@@ -405,6 +409,9 @@ class FileProvider(ThreadedProvider[_Run]):
             )
         except Exception as exc:  # ConfigError, or whatever else the loader raised about it
             return load_failure(exc, str(self.path)), digest
+        refused = None if self.allow_rollback else rollback(self._good, flagset, str(self.path))
+        if refused is not None:
+            return refused, digest
         self._good, self._good_digest, self._bad_digest, self._healthy = flagset, digest, None, True
         self._last_problem = None
         self._emit(run, flagset)
