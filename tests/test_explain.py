@@ -12,9 +12,9 @@ import pytest
 
 from flagkit import Flags, FlagSet, Reason
 from flagkit.bucketing import bucket
+from flagkit.cli.demo import SAMPLE_USERS, client_for
+from flagkit.cli.explain import ConditionTrace, Explanation, attribute_value, explain, render_explanation
 from flagkit.compiler import TOTAL_WEIGHT
-from flagkit.demo import SAMPLE_USERS, client_for
-from flagkit.explain import ConditionTrace, Explanation, attribute_value, explain, render_explanation
 
 
 def load(yaml_text: str) -> FlagSet:

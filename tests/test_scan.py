@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from flagkit import FlagSet
-from flagkit.scan import Reference, debt_report, scan_paths, scan_python, scan_template
+from flagkit.cli.scan import Reference, debt_report, scan_paths, scan_python, scan_template
 
 
 def keys(refs: list[Reference]) -> list[tuple[str | None, int, str]]:

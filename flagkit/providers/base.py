@@ -7,9 +7,9 @@ the source.
 
 A custom provider needs only this::
 
-    class RedisProvider(flagkit.Provider):
+    class KeyValueProvider(flagkit.Provider):
         def __init__(self, client, key="flags"):
-            super().__init__(name=f"redis:{key}")
+            super().__init__(name=f"kv:{key}")
             self.client, self.key = client, key
 
         def start(self, report):

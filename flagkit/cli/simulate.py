@@ -9,13 +9,16 @@ The same arguments always give the same users, hence the same result.
 
 from __future__ import annotations
 
+import argparse
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .compiler import DEFAULT_BUCKET_ATTRIBUTES
-from .flagset import FlagSet
+from ..compiler import DEFAULT_BUCKET_ATTRIBUTES
+from ..flagset import FlagSet
+from ._common import OK, PROBLEMS, Exit, clip, context_of, emit_json, load, plural, print_table, unknown_flag
+from .explain import show
 
 __all__ = ["Simulation", "simulate"]
 
@@ -140,3 +143,42 @@ def simulate(
         for (_, _, counters), value in zip(groups, picked, strict=True):
             counters[value][variant] += 1
     return result
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    flagset = load(args.file, args.json)
+    if args.key not in flagset.flags:
+        raise Exit(PROBLEMS, unknown_flag(flagset, args.key, args.file))
+    result = simulate(
+        flagset, args.key, args.users, context=context_of(args), vary=args.attr or [], seed=args.seed
+    )
+    if args.json:
+        emit_json({**result.as_dict(), "seed": args.seed})
+        return OK
+    print(f"{args.key}: {result.users:,} simulated users (seed {args.seed})")
+    print("")
+    rows = [["variant", "value", "users", "share"]]
+    for name, value in result.variants.items():
+        rows.append(
+            [name, clip(show(value)), f"{result.counts[name]:,}", f"{100 * result.share(name):.2f} %"]
+        )
+    print_table(rows, right={2, 3})
+    print("")
+    print("by outcome:")
+    rows = [["variant", "reason", "rule", "users", "share"]]
+    for (variant, reason, rule), n in result.outcomes.most_common():
+        rows.append([variant, reason, rule or "-", f"{n:,}", f"{100 * n / result.users:.2f} %"])
+    print_table(rows, right={3, 4}, indent="  ")
+    for attr, groups in result.by_attribute.items():
+        print("")
+        print(f"by {attr}:")
+        names = list(result.variants)
+        rows = [[attr, "users", *names]]
+        for value, counts in groups.items():
+            size = sum(counts.values())
+            cells = [f"{100 * counts[n] / size:.1f} % ({counts[n]:,})" if size else "-" for n in names]
+            rows.append([show(value) if not isinstance(value, str) else value, f"{size:,}", *cells])
+        print_table(rows, right=set(range(1, len(names) + 2)), indent="  ")
+    if result.errors:
+        print(f"\n{plural(result.errors, 'evaluation')} failed (reason ERROR)")
+    return OK

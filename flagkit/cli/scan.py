@@ -18,6 +18,7 @@ A line containing ``flagkit: ignore`` is skipped.
 
 from __future__ import annotations
 
+import argparse
 import ast
 import datetime as dt
 import difflib
@@ -28,9 +29,11 @@ import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from .flagset import FlagSet
-from .schema import FlagDefinition
+from ..flagset import FlagSet
+from ..schema import FlagDefinition
+from ._common import OK, PROBLEMS, USAGE, Exit, emit_json, load, plural
 
 __all__ = [
     "KEY_CALLS",
@@ -348,3 +351,84 @@ def debt_report(scan: ScanResult, flagsets: Sequence[FlagSet], *, today: dt.date
             report.expired[key] = (definition.expires, refs)
     report.unused = [key for key in defined if key not in by_key and key not in required]
     return report
+
+
+def run_scan(args: argparse.Namespace) -> int:
+    flagsets = [load(path, args.json) for path in args.flags]
+    try:
+        result = scan_paths(args.paths)
+    except FileNotFoundError as exc:
+        raise Exit(USAGE, str(exc)) from None
+    report = debt_report(result, flagsets, today=args.today)
+    failed = report.problems or (args.strict and bool(report.unused))
+    definitions = {k: f.definition for fs in flagsets for k, f in fs.flags.items()}
+    if args.json:
+        emit_json(
+            {
+                "files": result.files,
+                "references": len(result.references),
+                "flags_used": report.used,
+                "undefined": [
+                    {
+                        "key": key,
+                        "suggestion": report.suggestions.get(key),
+                        "references": [_ref(r) for r in refs],
+                    }
+                    for key, refs in report.undefined.items()
+                ],
+                "expired": [
+                    {"key": key, "expires": date.isoformat(), "references": [_ref(r) for r in refs]}
+                    for key, (date, refs) in report.expired.items()
+                ],
+                "unused": [
+                    {"key": key, "owner": getattr(definitions.get(key), "owner", None)}
+                    for key in report.unused
+                ],
+                "dynamic": [_ref(r) for r in result.dynamic],
+                "errors": [{"file": f, "message": m} for f, m in result.errors],
+                "strict": args.strict,
+            }
+        )
+        return PROBLEMS if failed else OK
+    print(
+        f"Scanned {plural(result.files, 'file')}: {plural(len(result.references), 'reference')} "
+        f"to {plural(report.used, 'defined flag')}"
+    )
+    if report.undefined:
+        print("\nUsed in code but not defined (typos?):")
+        for key, refs in report.undefined.items():
+            hint = f"  (did you mean {report.suggestions[key]}?)" if key in report.suggestions else ""
+            print(f"  {key}{hint}")
+            _print_refs(refs)
+    if report.expired:
+        print("\nExpired but still used (remove the flag and its code paths):")
+        for key, (date, refs) in report.expired.items():
+            print(f"  {key}  (expired {date.isoformat()})")
+            _print_refs(refs)
+    if report.unused:
+        print("\nDefined but never used in the scanned code (stale?):")
+        for key in report.unused:
+            definition = definitions.get(key)
+            owner = f"  (owner {definition.owner})" if definition is not None and definition.owner else ""
+            print(f"  {key}{owner}")
+    if result.dynamic:
+        print(f"\nDynamic keys, not checked ({len(result.dynamic)}):")
+        _print_refs(result.dynamic)
+    if result.errors:
+        print(f"\nSkipped {plural(len(result.errors), 'file')}:")
+        for where, message in result.errors:
+            print(f"    {where}: {message}")
+    if not (report.undefined or report.expired or report.unused):
+        print("No flag debt found.")
+    return PROBLEMS if failed else OK
+
+
+def _ref(ref: Any) -> dict[str, Any]:
+    return {"file": ref.file, "line": ref.line, "how": ref.how}
+
+
+def _print_refs(refs: Sequence[Any], limit: int = 10) -> None:
+    for ref in refs[:limit]:
+        print(f"    {ref.location}  {ref.how}")
+    if len(refs) > limit:
+        print(f"    ... and {len(refs) - limit} more")

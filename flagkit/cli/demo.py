@@ -6,15 +6,18 @@ For each flag the users are grouped by outcome (variant, reason, rule), so the p
 
 from __future__ import annotations
 
+import argparse
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-from .client import Flags
-from .evaluation import Evaluation
+from ..client import Flags
+from ..evaluation import Evaluation
+from ..flagset import FlagSet
+from ..providers.base import Provider, Report
+from ._common import OK, USAGE, Exit, emit_json, load
 from .explain import show
-from .flagset import FlagSet
-from .providers.base import Provider, Report
 
 __all__ = ["SAMPLE_USERS", "client_for", "render_demo"]
 
@@ -208,3 +211,25 @@ def _explainable(flagset: FlagSet) -> str | None:
         if any(isinstance(rule.serve, dict) for rule in definition.rules):
             return key
     return candidates[0][0] if candidates else None
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    path = args.file
+    if path is None:
+        if not Path("examples/features.yaml").is_file():
+            raise Exit(USAGE, "no FILE given and examples/features.yaml not found here")
+        path = "examples/features.yaml"
+    flagset = load(path, args.json)
+    if args.json:
+        with client_for(flagset) as flags:
+            flags_out = {
+                key: [
+                    {"user": user["name"], **flags.evaluate(key, None, user).as_dict()}
+                    for user in SAMPLE_USERS
+                ]
+                for key in flagset.flags
+            }
+        emit_json({"file": path, "users": list(SAMPLE_USERS), "flags": flags_out})
+        return OK
+    render_demo(flagset, source=path)
+    return OK

@@ -18,10 +18,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 
-from .errors import flag_of, format_location, format_path
-from .flagset import FlagSet
-from .loading import line_for, locate_lines
-from .schema import FlagDefinition
+from ..errors import flag_of, format_location, format_path
+from ..flagset import FlagSet
+from ..loading import line_for, locate_lines
+from ..schema import FlagDefinition
 
 __all__ = ["LintWarning", "lint"]
 

@@ -1,0 +1,175 @@
+"""Pieces every ``flagkit`` command shares: exit codes, argument types, reading and loading
+flag files, JSON output and plain-text tables."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import difflib
+import json
+import re
+from collections.abc import Collection
+from typing import Any
+
+from ..errors import ConfigIssue, format_path
+from ..flagset import FlagSet
+from ..loading import MAX_DOCUMENT_BYTES
+from .check import check_document
+from .lint import LintWarning
+
+OK, PROBLEMS, USAGE = 0, 1, 2
+
+_INT = re.compile(r"[-+]?[0-9]+\Z")
+_FLOAT = re.compile(r"[-+]?([0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)([eE][-+]?[0-9]+)?\Z")
+
+
+class Exit(Exception):
+    """Stop the command with a message on stderr and an exit code."""
+
+    def __init__(self, code: int, message: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def parse_value(text: str) -> Any:
+    """Parse a ``-c attr=value`` value.
+
+    ``true``/``false`` become booleans, integers and decimals become numbers, text in double or
+    single quotes becomes the text inside (``'"3.10"'`` stays a string), anything else is a
+    string as written.
+    """
+    if text in ("true", "false"):
+        return text == "true"
+    if _INT.match(text):
+        return int(text)
+    if _FLOAT.match(text):
+        return float(text)
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        return text[1:-1]
+    return text
+
+
+def assignment(text: str) -> tuple[str, Any]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected attr=value, got {text!r}")
+    return name.strip(), parse_value(value)
+
+
+def variation(text: str) -> tuple[str, list[Any]]:
+    name, sep, values = text.partition("=")
+    items = [item.strip() for item in values.split(",") if item.strip()]
+    if not sep or not name.strip() or not items:
+        raise argparse.ArgumentTypeError(f"expected attr=value1,value2,..., got {text!r}")
+    return name.strip(), [parse_value(item) for item in items]
+
+
+def date_arg(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date like 2026-01-31, got {text!r}") from None
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def emit_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def read_flag_file(path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(MAX_DOCUMENT_BYTES + 1)
+    except FileNotFoundError:
+        raise Exit(USAGE, f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise Exit(USAGE, f"{path}: is a directory, not a flag file") from None
+    except OSError as exc:
+        raise Exit(USAGE, f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def issue_dict(issue: ConfigIssue) -> dict[str, Any]:
+    return {
+        "file": issue.source,
+        "line": issue.line,
+        "path": format_path(issue.path),
+        "flag": issue.flag,
+        "message": issue.message,
+    }
+
+
+def warning_dict(warning: LintWarning) -> dict[str, Any]:
+    return {
+        "file": warning.source,
+        "line": warning.line,
+        "path": format_path(warning.path),
+        "flag": warning.flag,
+        "code": warning.code,
+        "message": warning.message,
+    }
+
+
+def issue_text(issue: ConfigIssue, kind: str = "error") -> str:
+    field = format_path(issue.path)
+    return f"{issue.location}: {kind}: {field + ': ' if field else ''}{issue.message}"
+
+
+def load(path: str, as_json: bool) -> FlagSet:
+    """Load a flag file for eval/simulate/scan/demo; invalid files stop the command (exit 1)."""
+    checked = check_document(read_flag_file(path), path, warnings=False)
+    if checked.flagset is not None:
+        return checked.flagset
+    if as_json:
+        emit_json({"file": path, "valid": False, "errors": [issue_dict(i) for i in checked.errors]})
+        raise Exit(PROBLEMS)
+    lines = [issue_text(issue) for issue in checked.errors]
+    lines.append(f"{path}: invalid flag file; run `flagkit validate {path}` for details")
+    raise Exit(PROBLEMS, "\n".join(lines))
+
+
+def unknown_flag(flagset: FlagSet, key: str, path: str) -> str:
+    close = difflib.get_close_matches(key, list(flagset.flags), n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"flag {key!r} is not defined in {path}{hint}"
+
+
+def context_of(args: argparse.Namespace) -> dict[str, Any]:
+    context: dict[str, Any] = {}
+    if args.context_json is not None:
+        try:
+            parsed = json.loads(args.context_json)
+        except json.JSONDecodeError as exc:
+            raise Exit(USAGE, f"--context-json: invalid JSON ({exc.msg})") from None
+        if not isinstance(parsed, dict):
+            raise Exit(USAGE, '--context-json: expected a JSON object like \'{"user_id": "u-1"}\'')
+        context.update(parsed)
+    context.update(args.context or [])
+    return context
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def clip(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def print_table(rows: list[list[str]], right: Collection[int] = (), indent: str = "") -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [
+            cell.rjust(width) if i in right else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        print((indent + "  ".join(cells)).rstrip())

@@ -1,0 +1,57 @@
+"""``flagkit validate``: every error with file:line, then the lint warnings."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from typing import Any
+
+from ..errors import format_path
+from ._common import OK, PROBLEMS, emit_json, issue_dict, issue_text, plural, read_flag_file, warning_dict
+from .check import check_document
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    today = args.today or dt.date.today()
+    report: list[dict[str, Any]] = []
+    total_errors = total_warnings = 0
+    for path in args.files:
+        data = read_flag_file(path)
+        entry: dict[str, Any] = {"file": path, "valid": True, "flags": 0, "errors": [], "warnings": []}
+        report.append(entry)
+        checked = check_document(data, path, today=today)
+        flagset, warnings = checked.flagset, checked.warnings
+        if flagset is None:
+            entry["valid"] = False
+            entry["errors"] = [issue_dict(i) for i in checked.errors]
+            total_errors += len(checked.errors)
+            if not args.json:
+                for issue in checked.errors:
+                    print(issue_text(issue))
+                print(f"{path}: invalid ({plural(len(checked.errors), 'error')})")
+            continue
+        entry["flags"] = len(flagset)
+        entry["warnings"] = [warning_dict(w) for w in warnings]
+        total_warnings += len(warnings)
+        if not args.json:
+            for warning in warnings:
+                field = format_path(warning.path)
+                where = f"{path}:{warning.line}" if warning.line else path
+                print(f"{where}: warning: {field}: {warning.message} [{warning.code}]")
+            summary = f"{plural(len(warnings), 'warning')}" if warnings else "ok"
+            print(f"{path}: {summary} ({plural(len(flagset), 'flag')})")
+    failed = total_errors > 0 or (args.strict and total_warnings > 0)
+    if args.json:
+        emit_json(
+            {
+                "valid": total_errors == 0,
+                "errors": total_errors,
+                "warnings": total_warnings,
+                "strict": args.strict,
+                "files": report,
+            }
+        )
+    elif len(args.files) > 1:
+        print(f"{plural(len(args.files), 'file')}: {plural(total_errors, 'error')}, "
+              f"{plural(total_warnings, 'warning')}")  # fmt: skip
+    return PROBLEMS if failed else OK
