@@ -143,3 +143,38 @@ def test_http_allow_rollback(server: FlagServer, no_thread_leaks: None) -> None:
         assert flags.wait_ready(5)
         server.set_body(doc("old", 4))
         wait_until(lambda: color(flags) == "old")
+
+
+# --- RedisProvider -----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("allow", [False, True])
+def test_redis_refuses_an_older_document_written_back(
+    redis_server: Any, allow: bool, no_thread_leaks: None
+) -> None:
+    import redis
+
+    from flagkit import RedisProvider
+    from flagkit.providers._redis_wire import publish
+
+    key = "flags:rollback"
+    publish(redis_server.url, key, doc("red", 5).encode())
+    source = RedisProvider(
+        redis_server.url, key=key, poll_interval=0.1, backoff=(0.05, 0.2), allow_rollback=allow
+    )
+    with Flags(source) as flags:
+        assert flags.wait_ready(10)
+        admin = redis.Redis.from_url(redis_server.url)
+        try:
+            admin.set(key, doc("old", 3))  # a restored backup, written without `flagkit publish`
+            admin.delete(f"{key}:version")
+        finally:
+            admin.close()
+        if allow:
+            wait_until(lambda: color(flags) == "old", timeout=10)
+        else:
+            wait_until(lambda: only(flags).state == "stale", timeout=10)
+            assert "refused version 3" in only(flags).last_error
+            assert "version 5" in only(flags).last_error
+            assert color(flags) == "red"
