@@ -84,6 +84,7 @@ class ProviderStatus:
         last_error_time: Unix time of that error.
         error_count: Errors since start.
         restarts: How often the client restarted it after its thread died.
+        document_version: The ``version`` field of the document it serves, if any.
     """
 
     name: str
@@ -95,6 +96,7 @@ class ProviderStatus:
     last_error_time: float | None = None
     error_count: int = 0
     restarts: int = 0
+    document_version: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields, e.g. for a health endpoint."""
@@ -845,4 +847,5 @@ def _status_of(name: str, slot: _ProviderSlot) -> ProviderStatus:
         last_error_time=slot.error_time,
         error_count=slot.error_count,
         restarts=slot.restarts,
+        document_version=slot.flagset.document_version if slot.flagset is not None else None,
     )

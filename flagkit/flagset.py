@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ._files import open_regular
 from .compiler import CompiledFlag, compile_document
 from .errors import ConfigError, ConfigIssue
 from .loading import (
@@ -49,6 +50,11 @@ class FlagSet:
     version: str | None = None
     document: FlagDocument | None = field(default=None, repr=False)
     unused_segments: frozenset[str] = frozenset()
+
+    @property
+    def document_version(self) -> int | None:
+        """The document's top-level ``version`` (an integer), if it has one."""
+        return self.document.version if self.document is not None else None
 
     def __len__(self) -> int:
         return len(self.flags)
@@ -132,10 +138,11 @@ class FlagSet:
 
         Raises:
             ConfigError: The file is invalid.
-            OSError: The file cannot be read.
+            OSError: The file cannot be read, or is not a regular file (a FIFO, directory
+                or device).
         """
         path = Path(path)
-        with path.open("rb") as fh:
+        with open_regular(path) as fh:  # never blocks on a FIFO or reads a device
             data = fh.read(max_bytes + 1)
         return cls.from_bytes(data, source=str(path), max_bytes=max_bytes)
 

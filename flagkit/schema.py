@@ -178,7 +178,11 @@ class FlagDocument(_Model):
     )
 
     schema_: str | None = Field(default=None, alias="$schema")
-    version: int | str | None = None
+    version: Annotated[int, Field(ge=0)] | None = Field(
+        default=None,
+        description="Version of the document (an integer >= 0). When present, providers "
+        "refuse a document with a lower version than the one they serve (rollback protection).",
+    )
     options: DocumentOptions = Field(default_factory=DocumentOptions)
     features: dict[str, Feature] = Field(default_factory=dict)
     segments: dict[str, Condition] = Field(

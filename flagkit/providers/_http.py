@@ -195,11 +195,15 @@ class _Deadline:
     def __init__(self, seconds: float) -> None:
         self.end = time.monotonic() + seconds
         self.seconds = seconds
+        self.binding = False
+        """The last timeout handed out was cut short by the deadline: if it fires, the
+        deadline is what ended the fetch (one cause, one wording, whichever timer won)."""
 
     def remaining(self, cap: float) -> float:
         left = self.end - time.monotonic()
         if left <= 0:
             raise TimeoutError(f"fetch took longer than the {self.seconds:g}s deadline")
+        self.binding = left < cap
         return min(cap, left)
 
 
@@ -211,38 +215,67 @@ _HALT_POLL = 0.05
 """How often a DNS wait checks for an abort (getaddrinfo itself cannot be interrupted)."""
 
 
-def _resolve(host: str, port: int, timeout: float, halt: threading.Event) -> _Addresses:
-    """getaddrinfo with a timeout: the resolver runs in a daemon thread that may be abandoned.
+class _Lookup:
+    """One getaddrinfo call running in its own daemon thread."""
 
-    Waiting for it ends early when ``halt`` is set (an abort), so DNS never delays ``stop()``.
-    """
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:  # an IP literal needs no lookup, so no thread
-        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    result: list[object] = []
-    done = threading.Event()
+    def __init__(self, host: str, port: int) -> None:
+        self.done = threading.Event()
+        self.result: _Addresses | BaseException | None = None
+        threading.Thread(target=self._run, args=(host, port), name="flagkit-http-dns", daemon=True).start()
 
-    def run() -> None:
+    def _run(self, host: str, port: int) -> None:
         try:
-            result.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+            self.result = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except BaseException as exc:  # handed to the waiting thread
-            result.append(exc)
-        done.set()
+            self.result = exc
+        self.done.set()
 
-    threading.Thread(target=run, name="flagkit-http-dns", daemon=True).start()
-    end = time.monotonic() + timeout
-    while not done.wait(min(_HALT_POLL, max(0.0, end - time.monotonic()))):
-        if halt.is_set():
-            raise _Aborted("fetch aborted")
-        if time.monotonic() >= end:
-            raise TimeoutError(f"DNS lookup of {host!r} timed out")
-    outcome = result[0]
-    if isinstance(outcome, BaseException):
-        raise outcome
-    return outcome  # type: ignore[return-value]  # getaddrinfo's list (not an exception, checked above)
+
+class _Resolver:
+    """getaddrinfo with a timeout, and at most one lookup in flight per host and port.
+
+    getaddrinfo cannot be interrupted, so a lookup runs in a daemon thread that a timed-out
+    fetch abandons. The next fetch waits on that same lookup instead of starting another:
+    a resolver that hangs costs one thread, not one per fetch. A lookup that has finished is
+    never reused (no caching beyond the system's own).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[str, int], _Lookup] = {}
+
+    def resolve(self, host: str, port: int, timeout: float, halt: threading.Event) -> _Addresses:
+        """The addresses of ``host``; waiting ends early when ``halt`` is set (an abort).
+
+        Raises:
+            TimeoutError: No answer within ``timeout`` (the lookup goes on, for the next fetch).
+            OSError: The lookup failed, or ``_Aborted``.
+        """
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            pass
+        else:  # an IP literal needs no lookup, so no thread
+            return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        key = (host, port)
+        with self._lock:
+            lookup = self._pending.get(key)
+            if lookup is None or lookup.done.is_set():
+                lookup = self._pending[key] = _Lookup(host, port)
+        end = time.monotonic() + timeout
+        while not lookup.done.wait(min(_HALT_POLL, max(0.0, end - time.monotonic()))):
+            if halt.is_set():
+                raise _Aborted("fetch aborted")
+            if time.monotonic() >= end:
+                raise TimeoutError(f"DNS lookup of {host!r} timed out")
+        with self._lock:
+            if self._pending.get(key) is lookup:
+                del self._pending[key]
+        outcome = lookup.result
+        if isinstance(outcome, BaseException):
+            raise outcome
+        assert outcome is not None  # done is set after the result
+        return outcome
 
 
 class _Connection(http.client.HTTPConnection):
@@ -361,6 +394,7 @@ class Fetcher:
         self._response: http.client.HTTPResponse | None = None
         self._halt = threading.Event()
         self._expired = False
+        self._resolver = _Resolver()
 
     def abort(self) -> None:
         """Break a fetch in progress (from another thread): shut its socket down.
@@ -380,6 +414,7 @@ class Fetcher:
         self._active = None
         self._response = None
         self._halt = threading.Event()
+        self._resolver = _Resolver()  # the parent's lookup threads do not exist here
 
     def get(
         self,
@@ -405,6 +440,7 @@ class Fetcher:
         if cancel is not None and cancel.is_set():
             self._halt.set()
         self._expired = False
+        self._deadline: _Deadline | None = None
         timer = threading.Timer(self.deadline, self._expire, args=(self._halt,))
         timer.name = "flagkit-http-deadline"
         timer.daemon = True
@@ -413,7 +449,8 @@ class Fetcher:
             return self._get(etag, last_modified)
         except (SourceError, OSError, http.client.HTTPException, ValueError) as exc:
             # ssl.SSLError, socket.timeout and TimeoutError are OSErrors.
-            if self._expired:
+            deadline = self._deadline
+            if self._expired or (isinstance(exc, TimeoutError) and deadline is not None and deadline.binding):
                 detail = f"fetch took longer than the {self.deadline:g}s deadline"
             elif self._halt.is_set():
                 detail = "fetch aborted"
@@ -445,7 +482,7 @@ class Fetcher:
             self.abort()
 
     def _get(self, etag: str | None, last_modified: str | None) -> Response:
-        deadline = _Deadline(self.deadline)
+        deadline = self._deadline = _Deadline(self.deadline)
         url = self.url
         halt = self._halt
         ours = {"User-Agent": _USER_AGENT, "Accept": "application/json, application/yaml, */*"}
@@ -459,7 +496,7 @@ class Fetcher:
             tls = parts.scheme == "https"
             host = parts.hostname or ""
             port = parts.port or (443 if tls else 80)
-            addresses = _resolve(host, port, deadline.remaining(self.timeout), halt)
+            addresses = self._resolver.resolve(host, port, deadline.remaining(self.timeout), halt)
             conn = _Connection(
                 host,
                 port,

@@ -22,7 +22,7 @@ from ..errors import ConfigError, SourceError
 from ..flagset import FlagSet
 from .base import Provider, Report
 
-__all__ = ["Run", "ThreadedProvider", "describe", "load_failure"]
+__all__ = ["Run", "ThreadedProvider", "describe", "load_failure", "rollback"]
 
 logger = logging.getLogger("flagkit")
 
@@ -45,6 +45,23 @@ def describe(exc: BaseException) -> str:
     if len(text) > _MAX_DETAIL:
         text = text[:_MAX_DETAIL] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def rollback(current: FlagSet | None, new: FlagSet, source: str) -> SourceError | None:
+    """The error for ``new`` being older than ``current`` (both with a ``version``), or None.
+
+    Rollback protection is opt-in by presence: a document without ``version``, or a first
+    document, is always accepted.
+    """
+    old = current.document_version if current is not None else None
+    version = new.document_version
+    if old is None or version is None or version >= old:
+        return None
+    return SourceError(
+        f"refused version {version}: older than version {old}, which is being served "
+        "(a stale copy?); allow_rollback=True accepts older versions",
+        source,
+    )
 
 
 def load_failure(exc: Exception, source: str) -> ConfigError:
@@ -122,6 +139,10 @@ class ThreadedProvider(Provider, Generic[RunT]):
     def _forget_after_fork(self) -> None:
         """Called in a fork child before the new run: drop what the parent's threads held."""
 
+    def _forget_dead_run(self) -> None:
+        """Called by :meth:`start` when the previous run's thread died: it may have died
+        holding a lock, which nothing will release; replace such locks."""
+
     def _threaded(self) -> bool:
         """Whether a run has a thread at all."""
         return True
@@ -145,6 +166,8 @@ class ThreadedProvider(Provider, Generic[RunT]):
         previous = self._run_state
         if previous is not None:  # started again (or twice): end the previous run
             self._end(previous)
+            if previous.failure is not None:
+                self._forget_dead_run()
         run = self._run_state = self._new_run(report)
         self._stopped = False
         self._on_start(run)
@@ -219,23 +242,29 @@ class ThreadedProvider(Provider, Generic[RunT]):
         delay, cap = _RESTART_DELAYS
         while not run.stopping.is_set():
             try:
-                self._loop(run)
-                return
-            except Exception as exc:
-                if run.stopping.is_set():
+                try:
+                    self._loop(run)
                     return
-                detail = self._redact(describe(exc))
-                logger.error(
-                    "flagkit: the %s failed (%s); keeping the last good flags, it starts over in %gs",
-                    self._crash_subject(),
-                    detail,
-                    delay,
-                )
-                self._after_fault(run)
-                ThreadedProvider._emit(self, run, SourceError(f"internal error: {detail}", self.name))
-            if run.stopping.wait(delay):
-                return
-            delay = min(cap, delay * 2)
+                except Exception as exc:
+                    if run.stopping.is_set():
+                        return
+                    self._fault(run, exc, delay)
+                if run.stopping.wait(delay):
+                    return
+                delay = min(cap, delay * 2)
+            except Exception:  # raised while reporting or pausing (a second fault): go on
+                continue
+
+    def _fault(self, run: RunT, exc: Exception, delay: float) -> None:
+        detail = self._redact(describe(exc))
+        logger.error(
+            "flagkit: the %s failed (%s); keeping the last good flags, it starts over in %gs",
+            self._crash_subject(),
+            detail,
+            delay,
+        )
+        self._after_fault(run)
+        ThreadedProvider._emit(self, run, SourceError(f"internal error: {detail}", self.name))
 
     def _emit(self, run: RunT, result: FlagSet | BaseException) -> None:
         """Report ``result`` unless ``run`` was stopped (a new run may be running).

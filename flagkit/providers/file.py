@@ -7,8 +7,11 @@ How a change is noticed (see docs/providers.md):
 * a cheap ``stat()`` poll (1 s by default) behind it, so a dead observer, an inotify limit or
   a network mount degrades to polling instead of silence.
 
-How it is read: events are debounced (a write in progress waits for its close event), the
-content hash drops duplicates, an empty or unparseable document is re-read after a short
+How it is read: events are debounced (a write in progress waits for its close event, up to
+``write_timeout``), reads triggered by events are at least ``min_interval`` apart (a storm
+of writes is read a bounded number of times), content not confirmed final by a close or a
+rename is read only once its size and mtime hold still for ``settle``, the content hash
+drops duplicates, an empty or unparseable document is re-read after a short
 settle before it counts as an error, and any error keeps the last good flags.
 """
 
@@ -21,10 +24,11 @@ import threading
 import time
 from pathlib import Path
 
+from .._files import NotRegularFileError, describe_mode, open_regular
 from ..errors import SourceError
 from ..flagset import FlagSet
 from ..loading import MAX_DOCUMENT_BYTES, Format
-from ._runner import Run, ThreadedProvider, describe, load_failure
+from ._runner import Run, ThreadedProvider, describe, load_failure, rollback
 from ._watch import COMPLETE, CREATED, GONE, WRITING, DirectoryWatcher, watch_dirs
 from .base import Report
 
@@ -33,8 +37,7 @@ __all__ = ["FileProvider"]
 logger = logging.getLogger("flagkit")
 
 _FORCE_READ = COMPLETE | WRITING | CREATED | GONE
-_MAX_EVENT_WAIT = 0.5  # longest a burst of events may delay a read
-_CLOSE_WAIT = 0.25  # how long a modification waits for its close event
+_MAX_EVENT_WAIT = 0.5  # longest a burst of events (without a write in progress) delays a read
 
 
 class _Run(Run):
@@ -49,6 +52,8 @@ class _Run(Run):
         self.writing = False
         self.watcher = DirectoryWatcher(name, self.on_event)
         self.watch_failure: str | None = None
+        self.last_read = -1e9
+        """Monotonic time of the last read triggered by events (for ``min_interval``)."""
         self.outbox: list[FlagSet | BaseException] = []
         """Reports found under the read lock, delivered once it is released."""
 
@@ -81,6 +86,16 @@ class FileProvider(ThreadedProvider[_Run]):
         fmt: ``"yaml"`` or ``"json"``; by default chosen from the file extension.
         poll_interval: Seconds between ``stat()`` checks backing the watcher.
         debounce: Quiet time (seconds) that ends a burst of events.
+        min_interval: Least time (seconds) between two reads triggered by events. The first
+            change after a quiet spell is read at once; a storm of writes lasting ``D``
+            seconds is read at most ``2 + D / min_interval`` times, the last read coming at
+            most ``min_interval`` after the last write (so a continuous storm is still
+            reloaded every ``min_interval``).
+        write_timeout: How long a write in progress (the file modified and not closed yet,
+            seen where the OS reports closes, as inotify does) is waited for before the file
+            is read anyway.
+        allow_rollback: Accept a document whose ``version`` is lower than the one served
+            (by default it is refused and the served flags stay; see docs/providers.md).
         settle: Seconds between re-reads of an empty or unparseable file (up to four
             times) before it counts as an error: it may be a write in progress.
         name: Label in ``status()``; default ``file:<path>``.
@@ -96,8 +111,15 @@ class FileProvider(ThreadedProvider[_Run]):
         poll_interval: float = 1.0,
         debounce: float = 0.02,
         settle: float = 0.05,
+        min_interval: float = 0.2,
+        write_timeout: float = 2.0,
+        allow_rollback: bool = False,
         name: str | None = None,
     ) -> None:
+        if min(poll_interval, debounce, settle, min_interval, write_timeout) < 0 or poll_interval == 0:
+            raise ValueError(
+                "poll_interval must be positive; debounce, settle, min_interval, write_timeout >= 0"
+            )
         self.path = Path(path)
         super().__init__(name=name or f"file:{self.path}")
         self.watch = watch
@@ -106,6 +128,9 @@ class FileProvider(ThreadedProvider[_Run]):
         self.poll_interval = poll_interval
         self.debounce = debounce
         self.settle = settle
+        self.min_interval = min_interval
+        self.write_timeout = write_timeout
+        self.allow_rollback = allow_rollback
         self._abs = os.path.abspath(self.path)
         # What has been read (kept across fork: the inherited flags are the last good ones).
         self._good: FlagSet | None = None
@@ -181,6 +206,9 @@ class FileProvider(ThreadedProvider[_Run]):
             self._healthy = False  # the next check re-reads and reports the file again
             self._sig = None
 
+    def _forget_dead_run(self) -> None:
+        self._read_lock = threading.Lock()
+
     def _forget_after_fork(self) -> None:
         if self._run_state is not None:
             self._run_state.watcher.forget_after_fork()
@@ -194,13 +222,14 @@ class FileProvider(ThreadedProvider[_Run]):
         self._locked_check(run, force=False)
         while not run.stopping.is_set():
             if run.wake.wait(self.poll_interval):
-                kinds = self._collect_events(run)
+                kinds, final = self._collect_events(run)
                 if run.stopping.is_set():
                     break
-                self._locked_check(run, force=bool(kinds & _FORCE_READ))
+                run.last_read = time.monotonic()
+                self._locked_check(run, force=bool(kinds & _FORCE_READ), final=final)
             else:
                 self._ensure_watching(run)
-                self._locked_check(run, force=False)
+                self._locked_check(run, force=False, final=False)
 
     def _ensure_watching(self, run: _Run) -> None:
         """Start or restart the observer; on failure, poll (and say so once)."""
@@ -222,34 +251,62 @@ class FileProvider(ThreadedProvider[_Run]):
         else:
             run.watch_failure = None
 
-    def _collect_events(self, run: _Run) -> int:
-        """Debounce: gather events until the burst is over. Returns the kinds seen."""
+    def _collect_events(self, run: _Run) -> tuple[int, bool]:
+        """Gather a burst of events, then keep reads ``min_interval`` apart.
+
+        Returns the kinds seen and whether the content is known to be final (closed after
+        writing, or renamed into place, with no write in progress since).
+        """
+        kinds, final = self._debounce(run)
+        earliest = run.last_read + self.min_interval
+        while not run.stopping.is_set():
+            remaining = earliest - time.monotonic()
+            if remaining <= 0:
+                break
+            run.wake.clear()
+            if run.wake.wait(remaining):  # more events while waiting: gather them too
+                more, final = self._debounce(run)
+                kinds |= more
+        return kinds, final
+
+    def _debounce(self, run: _Run) -> tuple[int, bool]:
+        """Gather events until the burst is over (see :meth:`_collect_events`)."""
         kinds = 0
         deadline = time.monotonic() + _MAX_EVENT_WAIT
+        write_limit: float | None = None
         while True:
             run.wake.clear()
             with run.events_lock:
                 kinds |= run.pending
                 run.pending = 0
                 writing = run.writing
-            remaining = deadline - time.monotonic()
-            if run.stopping.is_set() or remaining <= 0:
-                return kinds
+            now = time.monotonic()
+            if run.stopping.is_set():
+                return kinds, False
             if writing and run.watcher.close_events:
-                wait = min(remaining, _CLOSE_WAIT)  # the close event will follow
-            elif kinds & COMPLETE:
-                return kinds  # content is final: read now
-            else:
-                wait = min(remaining, self.debounce)
-            if not run.wake.wait(wait):
-                if writing:
+                # A writer has the file open (modified, not closed): its close event will
+                # come, however long it pauses mid-write - up to write_timeout.
+                if write_limit is None:
+                    write_limit = now + self.write_timeout
+                if now >= write_limit:
                     with run.events_lock:
                         run.writing = False  # the writer keeps it open: read anyway
-                return kinds
+                    return kinds, False
+                wait = write_limit - now
+            elif kinds & COMPLETE:
+                return kinds, True  # closed or renamed into place: the content is final
+            else:
+                if now >= deadline:
+                    return kinds, False
+                wait = min(deadline - now, self.debounce)
+            if not run.wake.wait(wait) and not writing:
+                return kinds, False  # quiet: the burst is over
 
     # --- reading ----------------------------------------------------------------------
 
-    def _locked_check(self, run: _Run, *, force: bool, settle: bool = True, fresh: bool = False) -> None:
+    def _locked_check(
+        self, run: _Run, *, force: bool, settle: bool = True, fresh: bool = False, final: bool = True
+    ) -> None:
         """:meth:`_check` under the read lock, then deliver what it found (outside the lock,
         so a slow report callback never holds up another run's read)."""
         with self._read_lock:
@@ -259,7 +316,7 @@ class FileProvider(ThreadedProvider[_Run]):
                 self._healthy = self._missing_reported = False
                 self._bad_digest = self._last_problem = self._sig = None
             try:
-                self._check(run, force=force, settle=settle)
+                self._check(run, force=force, settle=settle, final=final)
             except Exception as exc:  # a bug or a resource problem: keep the last good flags
                 logger.error("flagkit: checking %s failed", self.path, exc_info=True)
                 problem = SourceError(f"internal error while reading: {describe(exc)}", str(self.path))
@@ -271,8 +328,13 @@ class FileProvider(ThreadedProvider[_Run]):
     def _emit(self, run: _Run, result: FlagSet | BaseException) -> None:
         run.outbox.append(result)  # delivered by _locked_check
 
-    def _check(self, run: _Run, *, force: bool, settle: bool = True) -> None:
-        """Reload if the file changed. Called with the read lock held."""
+    def _check(self, run: _Run, *, force: bool, settle: bool = True, final: bool = True) -> None:
+        """Reload if the file changed. Called with the read lock held.
+
+        ``final=False``: nothing said the content is complete (a poll, a read after a quiet
+        spell without a close event), so it is read only if its size and mtime hold still
+        for ``settle`` seconds; otherwise the next event or poll tries again.
+        """
         try:
             st = os.stat(self._abs)
         except FileNotFoundError:
@@ -282,8 +344,16 @@ class FileProvider(ThreadedProvider[_Run]):
             self._sig = None
             self._fail(run, SourceError(f"cannot read: {exc.strerror or exc}", str(self.path)), None)
             return
+        kind = describe_mode(st.st_mode)
+        if kind is not None:  # a FIFO would block open() forever; a device never ends
+            self._sig = None
+            self._fail(run, SourceError(NotRegularFileError(self.path, kind).detail, str(self.path)), None)
+            return
         sig = _signature(st)
         if not force and sig == self._sig and self._healthy:
+            return
+        if settle and not final and not self._holds_still(run, sig):
+            self._sig = None  # still being written: look again at the next event or poll
             return
         attempts = 4 if settle else 0
         for attempt in range(attempts + 1):
@@ -293,10 +363,19 @@ class FileProvider(ThreadedProvider[_Run]):
         if problem is not None:
             self._fail(run, problem, digest)
 
+    def _holds_still(self, run: _Run, sig: tuple[int, ...]) -> bool:
+        """Whether the file's signature is the same ``settle`` seconds later."""
+        if run.stopping.wait(self.settle):
+            return False
+        try:
+            return _signature(os.stat(self._abs)) == sig
+        except OSError:
+            return False
+
     def _read_once(self, run: _Run) -> tuple[BaseException | None, bytes | None]:
         """Read, dedupe and compile once. Returns the problem (if any) and the content hash."""
         try:
-            with open(self._abs, "rb") as fh:
+            with open_regular(self._abs) as fh:  # checked on the descriptor: no race
                 st = os.fstat(fh.fileno())
                 if st.st_size > self.max_bytes:
                     message = f"file is {st.st_size:,} bytes, over the limit of {self.max_bytes:,}"
@@ -305,6 +384,8 @@ class FileProvider(ThreadedProvider[_Run]):
                 after = os.fstat(fh.fileno())
         except FileNotFoundError:
             return SourceError("file disappeared while being read", str(self.path)), None
+        except NotRegularFileError as exc:
+            return SourceError(exc.detail, str(self.path)), None
         except OSError as exc:
             return SourceError(f"cannot read: {exc.strerror or exc}", str(self.path)), None
         if len(data) != after.st_size or _signature(st) != _signature(after):
@@ -328,6 +409,9 @@ class FileProvider(ThreadedProvider[_Run]):
             )
         except Exception as exc:  # ConfigError, or whatever else the loader raised about it
             return load_failure(exc, str(self.path)), digest
+        refused = None if self.allow_rollback else rollback(self._good, flagset, str(self.path))
+        if refused is not None:
+            return refused, digest
         self._good, self._good_digest, self._bad_digest, self._healthy = flagset, digest, None, True
         self._last_problem = None
         self._emit(run, flagset)

@@ -27,7 +27,7 @@ from ..errors import ConfigError, ConfigIssue, SourceError
 from ..flagset import FlagSet
 from ..loading import MAX_DOCUMENT_BYTES, Format, detect_format
 from ._http import Fetcher, Response
-from ._runner import Run, ThreadedProvider, describe, load_failure
+from ._runner import Run, ThreadedProvider, describe, load_failure, rollback
 from .base import Report
 
 _JITTER = random.SystemRandom()
@@ -63,6 +63,8 @@ class HttpProvider(ThreadedProvider[Run]):
         fmt: ``"json"`` or ``"yaml"``; default from the Content-Type or the URL.
         backoff: ``(first, max)`` retry delays in seconds after failures; each retry doubles
             the delay, with jitter, up to ``max``.
+        allow_rollback: Accept a document whose ``version`` is lower than the one served
+            (or cached); by default it is refused and the served flags stay.
         name: Label in ``status()``; default ``http:<url with secrets masked>``.
 
     Raises:
@@ -83,6 +85,7 @@ class HttpProvider(ThreadedProvider[Run]):
         ssl_context: ssl.SSLContext | None = None,
         fmt: Format | None = None,
         backoff: tuple[float, float] = (1.0, 60.0),
+        allow_rollback: bool = False,
         name: str | None = None,
     ) -> None:
         if interval <= 0 or timeout <= 0 or deadline <= 0 or max_bytes <= 0:
@@ -106,6 +109,7 @@ class HttpProvider(ThreadedProvider[Run]):
         self.fmt = fmt
         self.cache_path = Path(cache_path) if cache_path is not None else None
         self.backoff = backoff
+        self.allow_rollback = allow_rollback
         self._etag: str | None = None
         self._last_modified: str | None = None
         self._good: FlagSet | None = None
@@ -173,6 +177,9 @@ class HttpProvider(ThreadedProvider[Run]):
 
     def _after_fault(self, run: Run) -> None:
         self._healthy = False  # the next good answer (a 304 too) is reported again
+
+    def _forget_dead_run(self) -> None:
+        self._lock = threading.RLock()
 
     def _forget_after_fork(self) -> None:
         self._fetcher.forget_after_fork()
@@ -270,14 +277,16 @@ class HttpProvider(ThreadedProvider[Run]):
                 self._healthy = True
                 self._emit(run, self._good)  # clears the error in status()
             return True
-        problem = self._accept(run, response)
+        problem = self._accept(run, response, cached[0] if cached is not None else None)
         if problem is not None:
             if cached is not None and self._good is None:
                 self._use_cache(run, cached, healthy=False)
             self._emit(run, problem)
         return True
 
-    def _accept(self, run: Run, response: Response) -> ConfigError | SourceError | None:
+    def _accept(
+        self, run: Run, response: Response, cached: FlagSet | None
+    ) -> ConfigError | SourceError | None:
         """Take a 200 response: report new flags, or return the problem with them.
 
         An empty document (empty body, ``null``, only comments) is a ``ConfigError`` from
@@ -304,6 +313,11 @@ class HttpProvider(ThreadedProvider[Run]):
             self._bad_digest = digest
             self._healthy = False
             return load_failure(exc, self.url)
+        refused = None if self.allow_rollback else rollback(self._good or cached, flagset, self.url)
+        if refused is not None:
+            self._bad_digest = digest
+            self._healthy = False
+            return refused
         self._good, self._good_digest, self._bad_digest, self._healthy = flagset, digest, None, True
         self._etag, self._last_modified = response.etag, response.last_modified
         self._emit(run, flagset)

@@ -48,7 +48,7 @@ from ._redis_wire import (
     sniff_format,
     url_secrets,
 )
-from ._runner import Run, ThreadedProvider
+from ._runner import Run, ThreadedProvider, rollback
 from .base import Report
 from .http import atomic_write
 
@@ -102,6 +102,8 @@ class RedisProvider(ThreadedProvider[_Run]):
         cache_path: File where the last good document is kept (written atomically) and read
             at start if Redis cannot be reached.
         fmt: ``"json"`` or ``"yaml"``; default: JSON when the document starts with ``{``.
+        allow_rollback: Accept a document whose top-level ``version`` is lower than the one
+            served; by default it is refused and the served flags stay.
         name: Label in ``status()``; default ``redis:<url with password masked>/<key>``.
 
     Raises:
@@ -122,6 +124,7 @@ class RedisProvider(ThreadedProvider[_Run]):
         max_bytes: int = MAX_DOCUMENT_BYTES,
         cache_path: str | os.PathLike[str] | None = None,
         fmt: Format | None = None,
+        allow_rollback: bool = False,
         name: str | None = None,
     ) -> None:
         scheme = urllib.parse.urlsplit(url).scheme
@@ -146,6 +149,7 @@ class RedisProvider(ThreadedProvider[_Run]):
         self.max_bytes = max_bytes
         self.cache_path = Path(cache_path) if cache_path is not None else None
         self.fmt = fmt
+        self.allow_rollback = allow_rollback
         self._identity = hashlib.sha256(f"{url}\n{key}".encode()).hexdigest()
         self._good: FlagSet | None = None
         self._good_digest: bytes | None = None
@@ -308,11 +312,15 @@ class RedisProvider(ThreadedProvider[_Run]):
                 run, digest, ConfigError(f"the document could not be loaded ({_describe(exc)})", self.name)
             )
             return
+        refused = None if self.allow_rollback else rollback(self._good, flagset, self.name)
+        if refused is not None:  # a stale copy written back (a restored backup)
+            self._reject(run, digest, refused)
+            return
         self._good, self._good_digest, self._bad_digest, self._healthy = flagset, digest, None, True
         self._emit(run, flagset)
         self._write_cache(body, flagset.version)
 
-    def _reject(self, run: _Run, digest: bytes, problem: ConfigError) -> None:
+    def _reject(self, run: _Run, digest: bytes, problem: ConfigError | SourceError) -> None:
         self._bad_digest = digest
         self._healthy = False
         self._emit(run, problem)

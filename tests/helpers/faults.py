@@ -18,7 +18,7 @@ import pytest
 
 from flagkit import FlagSet
 
-__all__ = ["faulty_loader", "raise_in_thread", "thread_named"]
+__all__ = ["LoadLog", "faulty_loader", "loader_spy", "raise_in_thread", "thread_named"]
 
 
 def thread_named(prefix: str) -> threading.Thread:
@@ -36,22 +36,37 @@ def raise_in_thread(thread: threading.Thread, exc_type: type[BaseException]) -> 
     assert affected == 1, f"could not signal {thread.name}"
 
 
+class LoadLog(list[bytes]):
+    """Every document the loader was called with; ``loaded`` holds those that loaded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loaded: list[bytes] = []
+
+
 def faulty_loader(
     monkeypatch: pytest.MonkeyPatch, marker: bytes, make: Callable[[], BaseException]
-) -> list[bytes]:
+) -> LoadLog:
     """Make ``FlagSet.from_bytes`` raise ``make()`` for any document containing ``marker``.
 
-    Returns the list of documents the patched loader was called with (all of them).
+    Returns the log of the documents the patched loader was called with (all of them).
     """
     original = FlagSet.from_bytes
-    calls: list[bytes] = []
+    calls = LoadLog()
 
     def from_bytes(cls: type[FlagSet], data: bytes | str, **options: Any) -> FlagSet:
         raw = data.encode() if isinstance(data, str) else data
         calls.append(raw)
         if marker in raw:
             raise make()
-        return original(data, **options)
+        flagset = original(data, **options)
+        calls.loaded.append(raw)
+        return flagset
 
     monkeypatch.setattr(FlagSet, "from_bytes", classmethod(from_bytes))
     return calls
+
+
+def loader_spy(monkeypatch: pytest.MonkeyPatch) -> LoadLog:
+    """Record every document ``FlagSet.from_bytes`` is called with, changing nothing."""
+    return faulty_loader(monkeypatch, b"\0flagkit-spy-never-matches", RuntimeError)

@@ -53,13 +53,18 @@ WRITER = """
 import os, sys, time
 from tests.helpers.saves import write_atomic_rename, write_in_place
 save = {"in_place": write_in_place, "atomic_rename": write_atomic_rename}[sys.argv[1]]
-path, a, b = sys.argv[2], sys.argv[3], sys.argv[4]
+path, a, b, handshake = sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 for i in range(500):
     save(__import__("pathlib").Path(path), b if i % 2 == 0 else a)
-    # Mostly a burst (debounced into few reloads), but every 50th write, a B, is left alone
-    # for longer than the debounce: the readers are then sure to be served both versions,
-    # instead of the bursts' forced reloads happening to catch A every time.
-    time.sleep(0.06 if i % 50 == 0 else 0.001)
+    if i == 250:
+        # A burst is read only a few times (reloads are rate-limited), and each read may
+        # catch A. So once, in the middle, B is left in place until the test says a reader
+        # was served it: both versions are then surely seen, whatever the timing.
+        open(handshake, "w").close()
+        deadline = time.monotonic() + 60
+        while os.path.exists(handshake) and time.monotonic() < deadline:
+            time.sleep(0.005)
+    time.sleep(0.001)
 """
 
 
@@ -72,6 +77,7 @@ def test_eight_readers_during_500_rewrites(tmp_path: Path, style: str, no_thread
     assert isinstance(provider, FileProvider)
     wait_until(provider._watcher.alive)
     stop = threading.Event()
+    saw = {"a": threading.Event(), "b": threading.Event()}
     problems: list[str] = []
     seen: dict[str, int] = {"a": 0, "b": 0}
     lock = threading.Lock()
@@ -101,6 +107,7 @@ def test_eight_readers_during_500_rewrites(tmp_path: Path, style: str, no_thread
                 for name, expected in EXPECTED.items():
                     if result == expected:
                         local[name] += 1
+                        saw[name].set()
                         break
                 else:
                     problems.append(f"mixed or partial snapshot: {result!r}")
@@ -114,13 +121,21 @@ def test_eight_readers_during_500_rewrites(tmp_path: Path, style: str, no_thread
     for thread in threads:
         thread.start()
     try:
+        assert saw["a"].wait(30)
         root = Path(__file__).resolve().parents[2]
-        subprocess.run(
-            [sys.executable, "-c", WRITER, style, str(path), VERSION_A, VERSION_B],
-            check=True,
-            cwd=root,
-            timeout=60,
+        handshake = tmp_path / "served-b"
+        writer = subprocess.Popen(
+            [sys.executable, "-c", WRITER, style, str(path), VERSION_A, VERSION_B, str(handshake)], cwd=root
         )
+        try:
+            wait_until(handshake.exists, timeout=60)  # B is in place and stays there...
+            assert saw["b"].wait(30)  # ...until a reader is served it
+            handshake.unlink()
+            assert writer.wait(60) == 0
+        finally:
+            if writer.poll() is None:
+                writer.kill()
+                writer.wait()
         # The last write was VERSION_A; wait for it to be served.
         wait_until(lambda: flags.get_value("color", "") == "red")
     finally:

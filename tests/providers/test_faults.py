@@ -8,6 +8,7 @@ exceptions (``SystemExit`` kills one) while they run.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -169,16 +170,38 @@ def test_a_raising_watchdog_callback_does_not_stop_the_observer(
 
 
 # --- the thread itself is hit -----------------------------------------------------------
+# Faults are raised from a step each loop runs between reads or fetches (the file watcher
+# checks its observer on each idle tick, the poller computes its next delay), so they hit
+# the thread at a known point; raise_in_thread() hits it wherever it is.
+
+
+def fail_in_loop(
+    monkeypatch: pytest.MonkeyPatch, provider: FileProvider | HttpProvider, exc: type[BaseException]
+) -> list[int]:
+    """Make the provider's loop raise ``exc`` once, from the step it runs between rounds."""
+    hits: list[int] = []
+    name = "_ensure_watching" if isinstance(provider, FileProvider) else "_next_delay"
+    original = getattr(provider, name)
+
+    def step(*args: Any) -> Any:
+        if not hits:
+            hits.append(1)
+            raise exc("injected")
+        return original(*args)
+
+    monkeypatch.setattr(provider, name, step)
+    return hits
 
 
 def test_an_exception_in_the_watcher_loop_is_reported_and_the_loop_goes_on(
-    flag_file: Path, caplog: pytest.LogCaptureFixture, no_thread_leaks: None
+    flag_file: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, no_thread_leaks: None
 ) -> None:
     provider = FileProvider(flag_file, poll_interval=0.1)
     with caplog.at_level(logging.ERROR, logger="flagkit"), Flags(provider) as flags:
         thread = thread_named("flagkit-file-")
-        raise_in_thread(thread, RuntimeError)
-        wait_until(lambda: any("RuntimeError" in r.getMessage() for r in caplog.records))
+        hits = fail_in_loop(monkeypatch, provider, RuntimeError)
+        wait_until(lambda: hits)
+        wait_until(lambda: any("RuntimeError: injected" in r.getMessage() for r in caplog.records))
         wait_until(lambda: only(flags).state == "ready")  # reported, then re-read: good again
         assert only(flags).error_count >= 1
         assert thread.is_alive()
@@ -186,9 +209,33 @@ def test_an_exception_in_the_watcher_loop_is_reported_and_the_loop_goes_on(
         wait_until(lambda: color(flags) == "blue")
 
 
+def test_an_asynchronous_exception_anywhere_in_the_watcher_is_survived(
+    flag_file: Path, no_thread_leaks: None
+) -> None:
+    provider = FileProvider(flag_file, poll_interval=0.05)
+    with Flags(provider) as flags:
+        thread = thread_named("flagkit-file-")
+        for _ in range(5):  # wherever it lands: waiting, checking, reading, reporting
+            if thread.is_alive():
+                raise_in_thread(thread, RuntimeError)
+            time.sleep(0.1)  # spacing only: the thread wakes every 50 ms and meets it
+        # Caught where it lands, it is handled there (a failed observer check means polling)
+        # or reported, and the loop goes on; landing between two
+        # steps of the supervisor itself, it ends the thread, which the client restarts.
+        wait_until(lambda: only(flags).state == "ready" and provider.failure() is None)
+        thread_named("flagkit-file-")
+        write_atomic_rename(flag_file, doc("blue"))
+        wait_until(lambda: color(flags) == "blue")
+
+
 @pytest.mark.parametrize("kind", ["file", "http"])
 def test_a_thread_that_dies_is_reported_and_restarted(
-    kind: str, flag_file: Path, server: FlagServer, caplog: pytest.LogCaptureFixture, no_thread_leaks: None
+    kind: str,
+    flag_file: Path,
+    server: FlagServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    no_thread_leaks: None,
 ) -> None:
     provider = FileProvider(flag_file, poll_interval=0.1) if kind == "file" else fast_http(server.url())
     errors: list[BaseException] = []
@@ -196,13 +243,13 @@ def test_a_thread_that_dies_is_reported_and_restarted(
         assert flags.wait_ready(5)
         flags.on_error(lambda name, exc: errors.append(exc))
         thread = thread_named(f"flagkit-{kind}-" + ("http" if kind == "http" else ""))
-        raise_in_thread(thread, SystemExit)  # SystemExit ends a thread: nothing may catch it forever
+        fail_in_loop(monkeypatch, provider, SystemExit)  # SystemExit ends a thread
         wait_until(lambda: not thread.is_alive())
-        assert provider.failure() == "SystemExit"
+        assert provider.failure() == "SystemExit: injected"
         assert color(flags) == "red"  # the snapshot is untouched
         status = only(flags)  # notices the dead thread, says so, restarts it
         assert status.state == "error"
-        assert "thread died (SystemExit)" in status.last_error
+        assert "thread died (SystemExit: injected)" in status.last_error
         assert status.restarts == 1
         assert any("died" in r.getMessage() for r in caplog.records)
         wait_until(lambda: only(flags).state == "ready")
@@ -215,14 +262,29 @@ def test_a_thread_that_dies_is_reported_and_restarted(
         else:
             server.set_body(doc("blue"))
         wait_until(lambda: color(flags) == "blue")  # watching / polling again
-        wait_until(lambda: any("thread died" in str(e) for e in errors))
+        assert flags.flush_listeners(5)
+        assert any("thread died" in str(e) for e in errors)
 
 
-def test_a_dead_thread_is_found_by_context_without_status(flag_file: Path, no_thread_leaks: None) -> None:
+def test_a_thread_killed_anywhere_is_restarted(flag_file: Path, no_thread_leaks: None) -> None:
+    provider = FileProvider(flag_file, poll_interval=0.05)
+    with Flags(provider) as flags:
+        thread = thread_named("flagkit-file-")
+        raise_in_thread(thread, SystemExit)  # lands wherever the thread is, locks held or not
+        wait_until(lambda: not thread.is_alive())
+        flags.status()  # restarts it (a lock the dead thread held is replaced)
+        wait_until(lambda: provider.failure() is None and only(flags).state == "ready")
+        write_in_place(flag_file, doc("blue"))
+        wait_until(lambda: color(flags) == "blue")
+
+
+def test_a_dead_thread_is_found_by_context_without_status(
+    flag_file: Path, monkeypatch: pytest.MonkeyPatch, no_thread_leaks: None
+) -> None:
     provider = FileProvider(flag_file, poll_interval=0.1)
     with Flags(provider) as flags:
         thread = thread_named("flagkit-file-")
-        raise_in_thread(thread, SystemExit)
+        fail_in_loop(monkeypatch, provider, SystemExit)
         wait_until(lambda: not thread.is_alive())
 
         def restarted() -> bool:

@@ -79,6 +79,7 @@ def test_loads_at_start_and_changes_are_pushed(
         assert published.receivers == 1
         # No poll within the test: only the pub/sub message can deliver it.
         wait_until(lambda: flags.get_value("color", "") == "blue", timeout=10)
+        assert flags.flush_listeners(5)  # listeners run on the dispatcher thread
         assert changed == [{"color"}]
         assert flags.status()[source.name].version == published.label
 
