@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PY := "$(BIN)/python"
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest bench bench-fleet clean
+.PHONY: demo docs test lint typecheck pytest bench bench-fleet clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv "$(VENV)"
@@ -23,6 +23,9 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 demo: $(VENV)/.installed
 	$(PY) -m flagkit demo examples/features.yaml
+
+docs: $(VENV)/.installed  ## regenerate the command output shown in docs/cli.md
+	$(PY) -m tests.cli_docs
 
 lint: $(STAMP)
 	$(PY) -m ruff check flagkit tests benchmarks examples

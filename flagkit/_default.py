@@ -17,10 +17,10 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar, overload
 
 from .client import Flags, Snapshot
-from .codepaths import CallContext, VariantDispatcher
+from .codepaths import CallContext, OptionalSwitch, Switch, VariantDispatcher
 from .codepaths import variants as _variants
 from .codepaths import when as _when
 from .evaluation import Evaluation
@@ -42,7 +42,8 @@ __all__ = [
 logger = logging.getLogger("flagkit")
 
 T = TypeVar("T")
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _lock = threading.Lock()
 _client: Flags | None = None
@@ -138,7 +139,15 @@ def is_enabled(key: str, context: Mapping[str, Any] | None = None) -> bool:
     return (_client or get_client()).is_enabled(key, context)
 
 
-def get_value(key: str, default: T, context: Mapping[str, Any] | None = None) -> T:
+@overload
+def get_value(key: str, default: None, context: Mapping[str, Any] | None = None) -> Any: ...
+
+
+@overload
+def get_value(key: str, default: T, context: Mapping[str, Any] | None = None) -> T: ...
+
+
+def get_value(key: str, default: Any, context: Mapping[str, Any] | None = None) -> Any:
     """:meth:`Flags.get_value <flagkit.Flags.get_value>` on the default client."""
     return (_client or get_client()).get_value(key, default, context)
 
@@ -148,7 +157,15 @@ def variant(key: str, context: Mapping[str, Any] | None = None) -> str | None:
     return (_client or get_client()).variant(key, context)
 
 
-def evaluate(key: str, default: T, context: Mapping[str, Any] | None = None) -> Evaluation[T]:
+@overload
+def evaluate(key: str, default: None, context: Mapping[str, Any] | None = None) -> Evaluation[Any]: ...
+
+
+@overload
+def evaluate(key: str, default: T, context: Mapping[str, Any] | None = None) -> Evaluation[T]: ...
+
+
+def evaluate(key: str, default: Any, context: Mapping[str, Any] | None = None) -> Evaluation[Any]:
     """:meth:`Flags.evaluate <flagkit.Flags.evaluate>` on the default client."""
     return (_client or get_client()).evaluate(key, default, context)
 
@@ -163,13 +180,21 @@ def snapshot() -> AbstractContextManager[Snapshot]:
     return get_client().snapshot()
 
 
+@overload
+def when(key: str, otherwise: None = None, *, context: CallContext = None) -> OptionalSwitch: ...
+
+
+@overload
+def when(key: str, otherwise: Callable[P, R], *, context: CallContext = None) -> Switch[P, R]: ...
+
+
 def when(
     key: str, otherwise: Callable[..., Any] | None = None, *, context: CallContext = None
-) -> Callable[[F], F]:
+) -> Switch[Any, Any] | OptionalSwitch:
     """:func:`flagkit.codepaths.when` on the default client (looked up on each call)."""
     return _when(_DEFAULT, key, otherwise=otherwise, context=context)
 
 
-def variants(key: str, *, context: CallContext = None) -> Callable[[Callable[..., Any]], VariantDispatcher]:
+def variants(key: str, *, context: CallContext = None) -> Callable[[Callable[P, R]], VariantDispatcher[P, R]]:
     """:func:`flagkit.codepaths.variants` on the default client (looked up on each call)."""
     return _variants(_DEFAULT, key, context=context)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 from ._dispatch import Dispatcher
 from .compiler import CompiledFlag, Resolver, compile_static, constant_flag
@@ -30,7 +30,7 @@ from .hooks import HookContext, HookRunner, HookStats, has_stage
 from .providers.base import Provider
 
 if TYPE_CHECKING:
-    from .codepaths import CallContext, VariantDispatcher
+    from .codepaths import CallContext, OptionalSwitch, Switch, VariantDispatcher
 
 __all__ = ["Flags", "ProviderStatus", "Snapshot"]
 
@@ -39,6 +39,8 @@ logger = logging.getLogger("flagkit")
 T = TypeVar("T")
 H = TypeVar("H")
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 ChangeListener = Callable[[frozenset[str]], None]
 ErrorListener = Callable[[str, BaseException], None]
 State = Literal["not_ready", "ready", "stale", "error"]
@@ -251,7 +253,13 @@ class Flags:
         except Exception:
             return False
 
-    def get_value(self, key: str, default: T, context: Mapping[str, Any] | None = None) -> T:
+    @overload
+    def get_value(self, key: str, default: None, context: Mapping[str, Any] | None = None) -> Any: ...
+
+    @overload
+    def get_value(self, key: str, default: T, context: Mapping[str, Any] | None = None) -> T: ...
+
+    def get_value(self, key: str, default: Any, context: Mapping[str, Any] | None = None) -> Any:
         """The flag's value, or ``default`` when the flag is unknown or its value has another type.
 
         The value must have the type of ``default`` (``int`` is accepted for a ``float``
@@ -259,7 +267,7 @@ class Flags:
         """
         snap = self._snapshot if not self._pins else (self._pin.get() or self._snapshot)
         if snap.hooks is not None:
-            return self._hooked(snap, key, default, context, "get_value").value  # type: ignore[no-any-return]  # typed by default
+            return self._hooked(snap, key, default, context, "get_value").value
         resolve = snap.table.get(key)
         if resolve is None:
             if self._strict:
@@ -275,8 +283,8 @@ class Flags:
         except Exception:
             return default
         if type(value) is type(default) or default is None:
-            return value  # type: ignore[no-any-return]  # checked against type(default) above
-        return _coerce(value, default)  # type: ignore[no-any-return]  # default, or a float for it
+            return value
+        return _coerce(value, default)
 
     def variant(self, key: str, context: Mapping[str, Any] | None = None) -> str | None:
         """The name of the variant served, or ``None`` if the flag is unknown or errored."""
@@ -298,7 +306,15 @@ class Flags:
         except Exception:
             return None
 
-    def evaluate(self, key: str, default: T, context: Mapping[str, Any] | None = None) -> Evaluation[T]:
+    @overload
+    def evaluate(
+        self, key: str, default: None, context: Mapping[str, Any] | None = None
+    ) -> Evaluation[Any]: ...
+
+    @overload
+    def evaluate(self, key: str, default: T, context: Mapping[str, Any] | None = None) -> Evaluation[T]: ...
+
+    def evaluate(self, key: str, default: Any, context: Mapping[str, Any] | None = None) -> Evaluation[Any]:
         """Full details: value, variant, reason, matching rule and error code."""
         snap = self._snapshot if not self._pins else (self._pin.get() or self._snapshot)
         if snap.hooks is not None:
@@ -422,9 +438,15 @@ class Flags:
 
     # --- code paths ---------------------------------------------------------------------
 
+    @overload
+    def when(self, key: str, otherwise: None = None, *, context: CallContext = None) -> OptionalSwitch: ...
+
+    @overload
+    def when(self, key: str, otherwise: Callable[P, R], *, context: CallContext = None) -> Switch[P, R]: ...
+
     def when(
         self, key: str, otherwise: Callable[..., Any] | None = None, *, context: CallContext = None
-    ) -> Callable[[F], F]:
+    ) -> Switch[Any, Any] | OptionalSwitch:
         """Decorator: call the function when the flag is on, else ``otherwise`` (see codepaths).
 
         ``context`` (a mapping, or a callable given the call's arguments) is merged over the
@@ -434,7 +456,9 @@ class Flags:
 
         return when(self, key, otherwise=otherwise, context=context)
 
-    def variants(self, key: str, *, context: CallContext = None) -> Callable[[F], VariantDispatcher]:
+    def variants(
+        self, key: str, *, context: CallContext = None
+    ) -> Callable[[Callable[P, R]], VariantDispatcher[P, R]]:
         """Decorator: dispatch on the variant served (see :class:`flagkit.codepaths.VariantDispatcher`)."""
         from .codepaths import variants
 

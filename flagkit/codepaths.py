@@ -18,12 +18,22 @@ from __future__ import annotations
 import functools
 import inspect
 import types
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol, TypeVar, cast, runtime_checkable
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, ParamSpec, Protocol, TypeVar, cast, overload, runtime_checkable
 
-__all__ = ["CallContext", "SupportsEvaluation", "VariantDispatcher", "variants", "when"]
+__all__ = [
+    "CallContext",
+    "OptionalSwitch",
+    "SupportsEvaluation",
+    "Switch",
+    "VariantDispatcher",
+    "variants",
+    "when",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 CallContext = Mapping[str, Any] | Callable[..., Mapping[str, Any] | None] | None
 """Explicit context for a decorated call: a mapping, or ``callable(*args, **kwargs) -> mapping``."""
@@ -49,17 +59,64 @@ def _context_for(context: CallContext) -> Callable[..., Mapping[str, Any] | None
     raise TypeError(f"context must be a mapping or a callable, got {type(context).__name__}")
 
 
+class Switch(Protocol[P, R]):
+    """What ``when(key, otherwise=old)`` returns: a decorator for functions shaped like ``old``.
+
+    The decorated function keeps its type. Under a type checker, a function whose parameters
+    or result differ from ``otherwise``'s is an error; an ``async def`` function may have a
+    sync ``otherwise`` returning what the coroutine returns.
+    """
+
+    @overload
+    def __call__(
+        self, func: Callable[P, Coroutine[Any, Any, R]], /
+    ) -> Callable[P, Coroutine[Any, Any, R]]: ...
+
+    @overload
+    def __call__(self, func: Callable[P, R], /) -> Callable[P, R]: ...
+
+
+class OptionalSwitch(Protocol):
+    """What ``when(key)`` without ``otherwise`` returns: the call gives ``None`` when the flag is off.
+
+    So a function returning ``T`` becomes one returning ``T | None`` (for ``async def``, the
+    awaited result is ``T | None``); type checkers make callers handle the off case.
+    """
+
+    @overload
+    def __call__(
+        self, func: Callable[P, Coroutine[Any, Any, R]], /
+    ) -> Callable[P, Coroutine[Any, Any, R | None]]: ...
+
+    @overload
+    def __call__(self, func: Callable[P, R], /) -> Callable[P, R | None]: ...
+
+
+@overload
+def when(
+    flags: SupportsEvaluation, key: str, otherwise: None = None, *, context: CallContext = None
+) -> OptionalSwitch: ...
+
+
+@overload
+def when(
+    flags: SupportsEvaluation, key: str, otherwise: Callable[P, R], *, context: CallContext = None
+) -> Switch[P, R]: ...
+
+
 def when(
     flags: SupportsEvaluation,
     key: str,
     otherwise: Callable[..., Any] | None = None,
     *,
     context: CallContext = None,
-) -> Callable[[F], F]:
+) -> Switch[Any, Any] | OptionalSwitch:
     """Call the decorated function when ``key`` is on, else ``otherwise`` with the same arguments.
 
-    Without ``otherwise`` the call returns ``None`` when the flag is off. For an ``async def``
-    function, ``otherwise`` may be sync or async; its result is awaited if needed.
+    Without ``otherwise`` the call returns ``None`` when the flag is off, and is typed so
+    (:class:`OptionalSwitch`: ``T`` becomes ``T | None``). With it, the decorated function
+    keeps its type and must match ``otherwise``'s signature (:class:`Switch`). For an
+    ``async def`` function, ``otherwise`` may be sync or async; its result is awaited if needed.
 
     Args:
         flags: The client that evaluates the flag.
@@ -101,11 +158,11 @@ def when(
 
         return switch  # type: ignore[return-value]  # same signature via wraps
 
-    return decorate
+    return cast(Switch[Any, Any], decorate)
 
 
 @runtime_checkable
-class VariantDispatcher(Protocol):
+class VariantDispatcher(Protocol[P, R]):
     """What ``@flags.variants(key)`` returns: a function that dispatches per variant of a flag.
 
     It is a real function (``async def`` when the default implementation is one), built with
@@ -117,6 +174,11 @@ class VariantDispatcher(Protocol):
     The decorated function is the default implementation, used for variants without one,
     unknown flags and errors. Register others with ``@dispatcher.variant("name")``.
 
+    It is generic over the default's signature ``P`` and result ``R``: under a type checker,
+    calls are checked against the default's parameters and give ``R``, and a variant with
+    another signature is an error. (At run time, an ``async def`` dispatcher also accepts sync
+    variants; typed code registers variants of the same kind as the default.)
+
     Example:
         >>> @flags.variants("recommendation_engine")
         ... def recommend(user): ...           # default implementation
@@ -126,7 +188,7 @@ class VariantDispatcher(Protocol):
 
     __name__: str
     __qualname__: str
-    __wrapped__: Callable[..., Any]
+    __wrapped__: Callable[P, R]
 
     @property
     def key(self) -> str:
@@ -134,29 +196,37 @@ class VariantDispatcher(Protocol):
         ...
 
     @property
-    def implementations(self) -> Mapping[str, Callable[..., Any]]:
+    def implementations(self) -> Mapping[str, Callable[P, R]]:
         """Variant name → registered implementation (a read-only live view)."""
         ...
 
-    def variant(self, *names: str) -> Callable[[F], F]:
+    def variant(self, *names: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
         """Register the decorated function for one or more variant names.
 
         Returns the function unchanged, so it can be named ``_`` or reused.
         """
         ...
 
-    def resolve(self, *args: Any, **kwargs: Any) -> Callable[..., Any]:
+    def resolve(self, *args: P.args, **kwargs: P.kwargs) -> Callable[P, R]:
         """The implementation a call with these arguments selects in the current context."""
         ...
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
 
-    def __get__(self, instance: Any, owner: type | None = None) -> Any: ...
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> VariantDispatcher[P, R]: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> Callable[..., R]: ...
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        """Bind like a function when used as a method (the bound call is typed ``(...) -> R``)."""
+        ...
 
 
 def _dispatcher(
-    flags: SupportsEvaluation, key: str, default: Callable[..., Any], context: CallContext
-) -> VariantDispatcher:
+    flags: SupportsEvaluation, key: str, default: Callable[P, R], context: CallContext
+) -> VariantDispatcher[P, R]:
     """Build the dispatching function for :func:`variants` (see :class:`VariantDispatcher`)."""
     if not callable(default):
         raise TypeError(f"variants() decorates a callable, got {type(default).__name__}")
@@ -210,12 +280,12 @@ def _dispatcher(
         ("resolve", resolve),
     ):
         setattr(dispatch, name, value)
-    return cast(VariantDispatcher, dispatch)
+    return cast(VariantDispatcher[P, R], dispatch)
 
 
 def variants(
     flags: SupportsEvaluation, key: str, *, context: CallContext = None
-) -> Callable[[Callable[..., Any]], VariantDispatcher]:
+) -> Callable[[Callable[P, R]], VariantDispatcher[P, R]]:
     """Decorator: make the function the default implementation of a dispatcher on ``key``.
 
     Returns a :class:`VariantDispatcher`: a function (``async def`` for an ``async def``
@@ -229,7 +299,7 @@ def variants(
         context: Explicit context merged over the ambient context (see :func:`when`).
     """
 
-    def decorate(func: Callable[..., Any]) -> VariantDispatcher:
+    def decorate(func: Callable[P, R]) -> VariantDispatcher[P, R]:
         return _dispatcher(flags, key, func, context)
 
     return decorate

@@ -6,8 +6,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.helpers.redis_server import RedisServer, find_redis_server
+
+# No property test may depend on the machine's speed: no per-example deadline, and no
+# "data generation too slow" health check (both are wall-clock measures that fail on a loaded CI
+# machine). A test that wants a time bound measures work done, not seconds.
+settings.register_profile("flagkit", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("flagkit")
+
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

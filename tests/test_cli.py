@@ -187,7 +187,7 @@ def test_validate_a_ten_thousand_flag_file(tmp_path: Path) -> None:
     benchmarks/bench_validate.py, not asserted here."""
     path = tmp_path / "big.yaml"
     path.write_text(yaml.safe_dump(make_document(10_000), sort_keys=False))
-    proc = run("validate", path)
+    proc = run("validate", path, "--today", "2026-01-01")  # its flags expire in 2027
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert proc.stdout.strip() == f"{path}: ok (10,000 flags)"
 
@@ -240,6 +240,34 @@ def test_eval_context_values_are_typed(tmp_path: Path) -> None:
     data = run_json("eval", path, "f", *args[:-4], "-c", "zip=02134", "-c", "name=alice", "-c", "app=3.10.1")
     assert data["reason"] == "DEFAULT"
     assert data["context"]["zip"] == 2134
+
+
+def test_bucketing_attributes_from_the_command_line_are_strings(tmp_path: Path) -> None:
+    # Django passes str(user.pk): `-c user_id=7` must bucket as "7" does in the app.
+    path = write(tmp_path / "split.yaml", "features:\n  f:\n    bucket_by: account\n    rules:\n"
+                 "      - serve: {on: 50, off: 50}\n")  # fmt: skip
+    data = run_json("eval", path, "f", "-c", "user_id=7", "-c", "targeting_key=8", "-c", "account=9",
+                    "-c", "age=30", "-c", "n:=7", "-c", 'tags:=["a", 1]', "-c", "none:=null")  # fmt: skip
+    strings = {"user_id": "7", "targeting_key": "8", "account": "9"}
+    assert data["context"] == {**strings, "age": 30, "n": 7, "tags": ["a", 1], "none": None}
+    with client_for(FlagSet.from_file(path)) as flags:
+        assert data["variant"] == flags.variant("f", {"account": "9"})
+    assert run("eval", path, "f", "-c", "n:={oops").returncode == 2
+
+
+def test_now_checks_time_window_rules_ahead_of_time() -> None:
+    assert run_json("eval", EXAMPLE, "holiday_banner", "--now", "2026-12-24")["variant"] == "winter"
+    assert run_json("eval", EXAMPLE, "holiday_banner", "--now", "2026-07-01T12:00:00Z")["variant"] == "none"
+    assert run_json("eval", EXAMPLE, "holiday_banner", "-c", "now=2026-12-24")["variant"] == "winter"
+    explained = run("eval", EXAMPLE, "holiday_banner", "--now", "2027-01-05T23:00:00+00:00", "--explain")
+    assert "now = 2027-01-05T23:00:00+00:00" in explained.stdout
+    data = run_json("simulate", EXAMPLE, "holiday_banner", "--users", "100", "--now", "2026-12-24")
+    assert {v["variant"]: v["count"] for v in data["variants"]}["winter"] == 100
+    assert run("eval", EXAMPLE, "holiday_banner", "-c", "now=someday").returncode == 2
+    assert (
+        run("eval", EXAMPLE, "holiday_banner", "--now", "2026-12-24", "-c", "now=2026-12-25").returncode == 2
+    )
+    assert "winter" in run("demo", EXAMPLE, "--now", "2026-12-24").stdout
 
 
 def test_eval_context_json_with_c_on_top() -> None:
@@ -407,6 +435,10 @@ def test_scan_reports_flag_debt(tmp_path: Path) -> None:
     assert data["undefined"][0]["suggestion"] == "button_color"
     assert [e["key"] for e in data["expired"]] == ["new_recommendation_engine"]
     assert "new_search" not in [u["key"] for u in data["unused"]]
+    assert data["reference_count"] == len(data["references"]) == 4
+    views = str(project / "app" / "views.py")
+    assert {"key": "button_colour", "file": views, "line": 5, "how": "get_value()"} in data["references"]
+    assert {r["key"] for r in data["references"]} >= {"button_colour", "new_recommendation_engine"}
 
 
 def test_scan_exit_codes(tmp_path: Path) -> None:

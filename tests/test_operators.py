@@ -121,6 +121,7 @@ def test_semver_ordering_follows_spec() -> None:
 def test_now_uses_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     from flagkit import Flags
 
+    monkeypatch.setattr(operators, "now", lambda: dt.datetime(2029, 12, 31, tzinfo=dt.UTC).timestamp())
     flags = Flags.from_dict(
         {"f": {"rules": [{"when": {"now": {"after": "2030-01-01", "before": "2030-02-01"}}, "serve": "on"}]}}
     )

@@ -19,8 +19,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .. import __version__
-from ._common import OK, USAGE, Exit, assignment, date_arg, parse_value, positive, variation
+from .. import __version__, operators
+from ._common import OK, USAGE, Exit, assignment, date_arg, instant, parse_value, positive, variation
 from .demo import run_demo
 from .evaluate import run_eval
 from .publish import run_publish
@@ -33,7 +33,15 @@ __all__ = ["build_parser", "main", "parse_value"]
 
 _CONTEXT_HELP = (
     "context attribute; values: true/false → booleans, 12 / 1.5 → numbers, "
-    "'\"text\"' (quoted) → string, anything else → string as written. Repeatable."
+    "'\"text\"' (quoted) → string, anything else → string as written; the bucketing attributes "
+    "(targeting_key, user_id, the flags' bucket_by) always stay strings, as web apps pass them. "
+    "ATTR:=JSON takes a JSON value as written (-c user_id:=7 is the number 7). Repeatable."
+)
+
+
+_NOW_HELP = (
+    "evaluate as if the clock showed TIME (ISO 8601, e.g. 2026-12-24 or 2026-12-24T18:00:00Z; "
+    "UTC unless an offset is given): check `now` time-window rules ahead of time"
 )
 
 
@@ -49,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     context.add_argument(
         "--context-json", metavar="JSON", help="context as a JSON object; -c attributes are applied on top"
     )
+    context.add_argument("--now", type=instant, metavar="TIME", help=_NOW_HELP)
 
     parser = argparse.ArgumentParser(
         prog="flagkit",
@@ -110,7 +119,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = command("demo", run_demo, "evaluate every flag of a file for 20 sample users")
     demo.add_argument("file", nargs="?", metavar="FILE", help="default: examples/features.yaml")
+    demo.add_argument("--now", type=instant, metavar="TIME", help=_NOW_HELP)
     return parser
+
+
+def _set_clock(args: argparse.Namespace) -> None:
+    """``--now`` (or ``-c now=TIME``: ``now`` is the clock, never a context attribute) fixes the
+    clock of ``now`` conditions for this process, before the flag file is compiled."""
+    context = getattr(args, "context", None) or []
+    given = [value for name, value in context if name == "now"]
+    if given:
+        if getattr(args, "now", None) is not None:
+            raise Exit(USAGE, "give the time once: --now TIME or -c now=TIME")
+        try:
+            args.now = instant(str(given[-1]))
+        except argparse.ArgumentTypeError as exc:
+            raise Exit(USAGE, f"-c now: {exc}") from None
+        args.context = [(name, value) for name, value in context if name != "now"]
+    at = getattr(args, "now", None)
+    if at is not None:
+        operators.now = lambda: at
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -123,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # halves the load time of big files (nothing here creates garbage cycles that matter).
     gc.disable()
     try:
+        _set_clock(args)
         code: int = args.handler(args)
     except Exit as exc:
         if exc.message:

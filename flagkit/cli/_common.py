@@ -50,11 +50,36 @@ def parse_value(text: str) -> Any:
     return text
 
 
+BUCKETING_ATTRIBUTES = frozenset({"targeting_key", "user_id"})
+"""Attributes hashed for percentage splits (plus each flag's ``bucket_by``): from ``-c`` they
+stay strings, as web frameworks pass them (Django: ``str(user.pk)``)."""
+
+
+class _Typed(str):
+    """A ``-c attr=value`` value as typed; :func:`context_of` converts it (it knows the flags)."""
+
+    __slots__ = ()
+
+
 def assignment(text: str) -> tuple[str, Any]:
+    """``-c attr=value`` (converted by :func:`context_of`) or ``-c attr:=JSON`` (taken as is)."""
     name, sep, value = text.partition("=")
-    if not sep or not name.strip():
-        raise argparse.ArgumentTypeError(f"expected attr=value, got {text!r}")
-    return name.strip(), parse_value(value)
+    if not sep or not name.strip() or name.strip() == ":":
+        raise argparse.ArgumentTypeError(f"expected attr=value or attr:=JSON, got {text!r}")
+    if name.endswith(":"):
+        try:
+            return name[:-1].strip(), json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise argparse.ArgumentTypeError(f"{name[:-1].strip()}:= expects JSON ({exc.msg})") from None
+    return name.strip(), _Typed(value)
+
+
+def bucketing_attributes(flagset: FlagSet) -> frozenset[str]:
+    """``targeting_key``, ``user_id`` and every ``bucket_by`` of ``flagset``."""
+    extra = {
+        f.definition.bucket_by for f in flagset.flags.values() if f.definition and f.definition.bucket_by
+    }
+    return BUCKETING_ATTRIBUTES | extra
 
 
 def variation(text: str) -> tuple[str, list[Any]]:
@@ -70,6 +95,22 @@ def date_arg(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a date like 2026-01-31, got {text!r}") from None
+
+
+def instant(text: str) -> float:
+    """``--now``: an ISO 8601 date or date-time (UTC unless it names an offset) → epoch seconds."""
+    try:
+        if len(text) == 10:
+            when = dt.datetime.combine(dt.date.fromisoformat(text), dt.time())
+        else:
+            when = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a date or time like 2026-12-24 or 2026-12-24T18:00:00Z, got {text!r}"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()
 
 
 def positive(text: str) -> int:
@@ -160,7 +201,13 @@ def unknown_flag(flagset: FlagSet, key: str, path: str) -> str:
     return f"flag {key!r} is not defined in {path}{hint}"
 
 
-def context_of(args: argparse.Namespace) -> dict[str, Any]:
+def context_of(args: argparse.Namespace, bucketing: Collection[str] = BUCKETING_ATTRIBUTES) -> dict[str, Any]:
+    """The context from ``--context-json`` and ``-c`` (applied on top).
+
+    ``-c`` values of the ``bucketing`` attributes stay strings (``-c user_id=7`` is ``"7"``);
+    others are parsed by :func:`parse_value`; ``-c attr:=JSON`` and ``--context-json`` values
+    are taken as written.
+    """
     context: dict[str, Any] = {}
     if args.context_json is not None:
         try:
@@ -172,7 +219,10 @@ def context_of(args: argparse.Namespace) -> dict[str, Any]:
         if not isinstance(parsed, dict):
             raise Exit(USAGE, '--context-json: expected a JSON object like \'{"user_id": "u-1"}\'')
         context.update(parsed)
-    context.update(args.context or [])
+    for name, value in args.context or []:
+        if isinstance(value, _Typed):
+            value = str(value) if name in bucketing else parse_value(str(value))
+        context[name] = value
     return context
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import OK, PROBLEMS, Exit, context_of, emit_json, load, unknown_flag
+from ._common import OK, PROBLEMS, Exit, bucketing_attributes, context_of, emit_json, load, unknown_flag
 from .demo import client_for
 from .explain import explain, render_explanation, show
 
 
 def run_eval(args: argparse.Namespace) -> int:
     flagset = load(args.file, args.json)
-    context = context_of(args)
+    context = context_of(args, bucketing_attributes(flagset))
     if args.key not in flagset.flags:
         message = unknown_flag(flagset, args.key, args.file)
         if args.json:

@@ -366,7 +366,8 @@ def run_scan(args: argparse.Namespace) -> int:
         emit_json(
             {
                 "files": result.files,
-                "references": len(result.references),
+                "references": [{"key": r.key, **_ref(r)} for r in result.references],
+                "reference_count": len(result.references),
                 "flags_used": report.used,
                 "undefined": [
                     {

@@ -17,7 +17,19 @@ from typing import Any
 
 from ..compiler import DEFAULT_BUCKET_ATTRIBUTES
 from ..flagset import FlagSet
-from ._common import OK, PROBLEMS, Exit, clip, context_of, emit_json, load, plural, print_table, unknown_flag
+from ._common import (
+    OK,
+    PROBLEMS,
+    Exit,
+    bucketing_attributes,
+    clip,
+    context_of,
+    emit_json,
+    load,
+    plural,
+    print_table,
+    unknown_flag,
+)
 from .explain import show
 
 __all__ = ["Simulation", "simulate"]
@@ -150,7 +162,12 @@ def run_simulate(args: argparse.Namespace) -> int:
     if args.key not in flagset.flags:
         raise Exit(PROBLEMS, unknown_flag(flagset, args.key, args.file))
     result = simulate(
-        flagset, args.key, args.users, context=context_of(args), vary=args.attr or [], seed=args.seed
+        flagset,
+        args.key,
+        args.users,
+        context=context_of(args, bucketing_attributes(flagset)),
+        vary=args.attr or [],
+        seed=args.seed,
     )
     if args.json:
         emit_json({**result.as_dict(), "seed": args.seed})

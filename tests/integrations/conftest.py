@@ -61,8 +61,12 @@ def _rollout_user_ids() -> tuple[int, int]:
 INSIDE_USER, OUTSIDE_USER = _rollout_user_ids()
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Poll ``predicate`` until it is true (returns True) or ``timeout`` seconds pass (False)."""
+def wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> bool:
+    """Poll ``predicate`` until it is true (returns True) or ``timeout`` seconds pass (False).
+
+    The deadline is generous on purpose: a loaded machine delays a file event by seconds, and a
+    passing test returns as soon as the condition holds.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

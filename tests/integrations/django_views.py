@@ -11,6 +11,7 @@ from django.shortcuts import render
 from django.urls import path
 
 import flagkit
+from flagkit.integrations.django import flags_of
 from flagkit.integrations.django.decorators import flag_required
 
 BARRIER: threading.Barrier | None = None
@@ -33,12 +34,12 @@ def checkout(request: HttpRequest) -> HttpResponse:
 
 def whoami(request: HttpRequest) -> JsonResponse:
     if BARRIER is not None:
-        BARRIER.wait(timeout=10)
+        BARRIER.wait(timeout=60)
     return JsonResponse(
         {
             "context": dict(flagkit.current_context()),
             "new_checkout": flagkit.is_enabled("new_checkout"),
-            "same_client": request.flags is flagkit.get_client(),  # type: ignore[attr-defined]  # set by middleware
+            "same_client": flags_of(request) is flagkit.get_client() is vars(request)["flags"],
         }
     )
 
@@ -58,11 +59,11 @@ async def async_whoami(request: HttpRequest) -> JsonResponse:
 def pinned(request: HttpRequest) -> JsonResponse:
     """Answers stay the same within a request even if the flags change meanwhile."""
     first = flagkit.is_enabled("new_checkout")
-    handle = request.flags.push_overrides({"new_checkout": not first})  # type: ignore[attr-defined]  # set by middleware
+    handle = flags_of(request).push_overrides({"new_checkout": not first})
     try:
         second = flagkit.is_enabled("new_checkout")
     finally:
-        request.flags.pop_overrides(handle)  # type: ignore[attr-defined]  # set by middleware
+        flags_of(request).pop_overrides(handle)
     return JsonResponse({"first": first, "second": second})
 
 

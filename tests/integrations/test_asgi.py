@@ -63,7 +63,7 @@ def build_app(flags: Flags | None, **options: Any) -> tuple[Starlette, dict[str,
     def sync_whoami(request: Request) -> JSONResponse:  # runs in Starlette's thread pool
         barrier = seen["barrier"]
         if barrier is not None:
-            barrier.wait(timeout=10)
+            barrier.wait(timeout=60)
         client = flags or flagkit.get_client()
         return JSONResponse(
             {"context": dict(flagkit.current_context()), "on": client.is_enabled("new_checkout")}
@@ -179,7 +179,7 @@ def test_context_does_not_leak_between_concurrent_thread_requests(file_flags: Fl
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(15)
+            thread.join(60)
     assert len(results) == count
     for i, data in results.items():
         assert data["context"]["request_id"] == str(i)

@@ -22,11 +22,11 @@ from django.core.management import call_command  # noqa: E402
 from django.core.management.base import SystemCheckError  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.template import Context, Template, TemplateSyntaxError  # noqa: E402
-from django.test import AsyncClient, Client, override_settings  # noqa: E402
+from django.test import AsyncClient, Client, RequestFactory, override_settings  # noqa: E402
 from django.test.utils import setup_test_environment, teardown_test_environment  # noqa: E402
 
 import flagkit  # noqa: E402
-from flagkit.integrations.django import get_flags  # noqa: E402
+from flagkit.integrations.django import flags_of, get_flags  # noqa: E402
 from flagkit.integrations.django.checks import check_flagkit  # noqa: E402
 from flagkit.testing import FlagOverrides, override_flags  # noqa: E402
 
@@ -109,6 +109,13 @@ def test_default_request_context() -> None:
     assert data["new_checkout"] is True
 
 
+@pytest.mark.usefixtures("flagkit_settings")
+def test_flags_of_a_request_without_the_middleware_is_the_integrations_client() -> None:
+    request = RequestFactory().get("/")
+    assert not hasattr(request, "flags")
+    assert flags_of(request) is get_flags()
+
+
 def test_user_context_can_be_turned_off(flag_file: Path) -> None:
     with override_settings(FLAGKIT={"FILE": flag_file, "USER_CONTEXT": False, "CONTEXT": CONTEXT}):
         data = client_for(INSIDE_USER).get("/whoami/", headers={"X-Plan": "free"}).json()
@@ -172,7 +179,7 @@ def test_context_does_not_leak_between_concurrent_threads() -> None:
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(15)
+            thread.join(60)
     finally:
         django_views.BARRIER = None
     assert len(results) == count

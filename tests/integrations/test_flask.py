@@ -53,7 +53,7 @@ def create_app(flag_file: Path | None = None, ext: FlagKit | None = None, **conf
     def whoami() -> dict[str, Any]:
         barrier = barrier_box["barrier"]
         if barrier is not None:
-            barrier.wait(timeout=10)
+            barrier.wait(timeout=60)
         return {
             "context": dict(flagkit.current_context()),
             "new_checkout": g.flags.is_enabled("new_checkout"),
@@ -164,7 +164,7 @@ def test_context_does_not_leak_between_concurrent_requests(app: Flask) -> None:
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(15)
+        thread.join(60)
     assert len(results) == count
     for i, data in results.items():
         assert data["context"]["request_id"] == str(i)
