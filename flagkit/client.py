@@ -378,6 +378,24 @@ class Flags:
                 continue
         return out
 
+    def bootstrap(self, context: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+        """Values and variants of the flags marked ``client: true``, for a front end.
+
+        Returns ``{key: {"value": ..., "variant": ...}}`` (JSON-safe: a flag whose value is
+        not plain JSON is left out); no other flag appears. Embed it with
+        :func:`flagkit.bootstrap.script_tag` or the framework helpers (Django
+        ``{% flagkit_bootstrap %}``, Flask ``flagkit_bootstrap()``, ASGI ``BootstrapEndpoint``).
+        """
+        from .bootstrap import bootstrap_values
+
+        self._check_fork()
+        snap = self._current()
+        try:
+            ctx = self._merge(context)
+        except Exception:  # a context that is not a mapping: nothing can be evaluated
+            return {}
+        return bootstrap_values(snap.table, snap.flags, self._base.flags, ctx)
+
     def keys(self) -> list[str]:
         """Every flag key currently defined (overrides included), sorted."""
         return sorted(self._current().table)
@@ -602,6 +620,49 @@ class Flags:
         """Block until every provider has delivered flags once; False on timeout."""
         self._check_fork()
         return self._ready.wait(timeout)
+
+    async def wait_ready_async(self, timeout: float | None = None) -> bool:
+        """``await``-able :meth:`wait_ready`: the event loop keeps running meanwhile.
+
+        The wait happens in a worker thread (``asyncio.to_thread``), so other tasks run;
+        returns False on timeout. Cancelling the awaiting task stops waiting at once (the
+        worker thread ends by itself within ``timeout``, or when the flags are ready or closed).
+        """
+        self._check_fork()
+        if self._ready.is_set():
+            return True
+        import asyncio
+
+        step = 0.1 if timeout is None else min(timeout, 0.1)
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+        while True:
+            # Short waits, so a cancelled or closed waiter never pins a thread for long.
+            if await asyncio.to_thread(self._ready.wait, step):
+                return True
+            if self._closed:
+                return self._ready.is_set()
+            if deadline is not None:
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    return False
+                step = min(step, left)
+
+    async def __aenter__(self) -> Flags:
+        """``async with Flags(...) as flags:`` waits (without blocking the loop) for the first load.
+
+        Waits at most :attr:`ASYNC_READY_TIMEOUT` seconds; flags not ready by then evaluate
+        to defaults until they load (check :attr:`ready` or :meth:`status`). Closes on exit.
+        """
+        await self.wait_ready_async(self.ASYNC_READY_TIMEOUT)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.close)  # close() joins provider threads: keep it off the loop
+
+    ASYNC_READY_TIMEOUT: float = 30.0
+    """How long ``async with Flags(...)`` waits for the first load (seconds); set on the class or instance."""
 
     @property
     def ready(self) -> bool:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .compiler import CompiledFlag, Resolution, Resolver
+from .providers.http import atomic_write
 
 __all__ = ["USAGE_FORMAT", "UsageRecorder", "merge_usage", "read_usage"]
 
@@ -177,7 +177,9 @@ class UsageRecorder:
                 logger.warning("flagkit: usage file %s unreadable (%s); writing a new one", target, exc)
                 previous = None
             merged = merge_usage([previous, delta] if previous is not None else [delta])
-            _write_atomic(target, merged)
+            atomic_write(
+                target, (json.dumps(merged, indent=1, sort_keys=True, allow_nan=False) + "\n").encode()
+            )
             self._exported = exported
 
     # --- ticker -------------------------------------------------------------------------
@@ -274,17 +276,3 @@ def merge_usage(documents: list[dict[str, Any]]) -> dict[str, Any]:
                         into[reason] = into.get(reason, 0) + n
                         out["evaluations"] += n
     return {"format": USAGE_FORMAT, "since": since, "now": now, "flags": dict(sorted(flags.items()))}
-
-
-def _write_atomic(path: Path, data: dict[str, Any]) -> None:
-    text = json.dumps(data, indent=1, sort_keys=True, allow_nan=False)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import ConfigIssue, format_path
 from ..flagset import FlagSet
+from ..jsonsafe import dumps
 from ..loading import MAX_DOCUMENT_BYTES
 from .check import check_document
 from .lint import LintWarning
@@ -83,7 +84,7 @@ def positive(text: str) -> int:
 
 
 def emit_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    print(dumps(data, indent=2, ensure_ascii=False))
 
 
 def read_flag_file(path: str) -> bytes:
