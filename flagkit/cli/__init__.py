@@ -26,6 +26,7 @@ from .evaluate import run_eval
 from .scan import run_scan
 from .schema import run_schema
 from .simulate import run_simulate
+from .usage_report import add_usage_arguments
 from .validate import run_validate
 
 __all__ = ["build_parser", "main", "parse_value"]
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     validate.add_argument("--today", type=date_arg, metavar="DATE", help="date to check `expires` against")
+    add_usage_arguments(validate, "--stale-days")
 
     ev = command("eval", run_eval, "evaluate one flag for a context", context)
     ev.add_argument("file", metavar="FILE")
@@ -93,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scan.add_argument("--strict", action="store_true", help="exit 1 on unused flags too")
     scan.add_argument("--today", type=date_arg, metavar="DATE", help="date to check `expires` against")
+    add_usage_arguments(scan, "--unused-days")
 
     schema = command("schema", run_schema, "print the JSON Schema of the flag file format")
     schema.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
