@@ -25,9 +25,11 @@ from .compiler import CompiledFlag, Resolver, compile_static, constant_flag
 from .context import AMBIENT, context
 from .errors import FlagNotFoundError, SourceError
 from .evaluation import ErrorCode, Evaluation, Reason
+from .exposure import ExposureCallback, ExposureTracker
 from .flagset import FlagSet
 from .hooks import HookContext, HookRunner, HookStats, has_stage
 from .providers.base import Provider
+from .usage import UsageRecorder
 
 if TYPE_CHECKING:
     from .codepaths import CallContext, OptionalSwitch, Switch, VariantDispatcher
@@ -158,6 +160,9 @@ class Flags:
     Args:
         *providers: Where the flags come from (first wins).
         strict: Raise :class:`~flagkit.FlagNotFoundError` for unknown keys (for tests).
+        usage: Count evaluations per flag, variant and reason (see :meth:`usage`).
+        track_all: Report exposures of every flag, not only those with ``track: true``
+            (see :meth:`on_exposure`).
 
     Example:
         >>> flags = Flags.from_dict({"new_checkout": True})
@@ -165,7 +170,9 @@ class Flags:
         True
     """
 
-    def __init__(self, *providers: Provider, strict: bool = False) -> None:
+    def __init__(
+        self, *providers: Provider, strict: bool = False, usage: bool = False, track_all: bool = False
+    ) -> None:
         for provider in providers:
             if not isinstance(provider, Provider):
                 raise TypeError(f"expected a flagkit Provider, got {type(provider).__name__}")
@@ -178,6 +185,9 @@ class Flags:
         self._change_listeners: list[ChangeListener] = []
         self._hook_stats = HookStats()
         self._hooks: HookRunner | None = None
+        self._usage: UsageRecorder | None = None
+        self._exposures: ExposureTracker | None = None
+        self._track_all = track_all
         self._error_listeners: list[ErrorListener] = []
         self._dispatcher = Dispatcher(self)
         self._pin: ContextVar[Snapshot | None] = ContextVar(f"flagkit_pin_{id(self)}", default=None)
@@ -187,6 +197,8 @@ class Flags:
         self._pid = os.getpid()
         self._next_supervision = 0.0
         _LIVE_CLIENTS.add(self)
+        if usage:
+            self.enable_usage()
         if not providers:
             self._ready.set()
         try:
@@ -199,7 +211,15 @@ class Flags:
     # --- construction shortcuts ---------------------------------------------------------
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str], *, watch: bool = True, strict: bool = False) -> Flags:
+    def from_file(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        watch: bool = True,
+        strict: bool = False,
+        usage: bool = False,
+        track_all: bool = False,
+    ) -> Flags:
         """Flags from one YAML/JSON file, hot reloaded when it changes (``watch=True``).
 
         Raises:
@@ -209,7 +229,7 @@ class Flags:
         from .providers.file import FileProvider
 
         provider = FileProvider(path, watch=watch)
-        flags = cls(provider, strict=strict)
+        flags = cls(provider, strict=strict, usage=usage, track_all=track_all)
         error = flags._slots[0].error
         if flags._slots[0].flagset is None and error is not None:
             flags.close()
@@ -217,11 +237,13 @@ class Flags:
         return flags
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, strict: bool = False) -> Flags:
+    def from_dict(
+        cls, data: Mapping[str, Any], *, strict: bool = False, usage: bool = False, track_all: bool = False
+    ) -> Flags:
         """Flags from an in-memory mapping in the flag file format (see :class:`DictProvider`)."""
         from .providers.dict import DictProvider
 
-        return cls(DictProvider(data), strict=strict)
+        return cls(DictProvider(data), strict=strict, usage=usage, track_all=track_all)
 
     # --- evaluation (hot path) ----------------------------------------------------------
     # is_enabled, get_value, variant and evaluate repeat the same few lines (snapshot, lookup,
@@ -389,6 +411,24 @@ class Flags:
                 continue
         return out
 
+    def bootstrap(self, context: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+        """Values and variants of the flags marked ``client: true``, for a front end.
+
+        Returns ``{key: {"value": ..., "variant": ...}}`` (JSON-safe: a flag whose value is
+        not plain JSON is left out); no other flag appears. Embed it with
+        :func:`flagkit.bootstrap.script_tag` or the framework helpers (Django
+        ``{% flagkit_bootstrap %}``, Flask ``flagkit_bootstrap()``, ASGI ``BootstrapEndpoint``).
+        """
+        from .bootstrap import bootstrap_values
+
+        self._check_fork()
+        snap = self._current()
+        try:
+            ctx = self._merge(context)
+        except Exception:  # a context that is not a mapping: nothing can be evaluated
+            return {}
+        return bootstrap_values(snap.table, snap.flags, self._base.flags, ctx)
+
     def keys(self) -> list[str]:
         """Every flag key currently defined (overrides included), sorted."""
         return sorted(self._current().table)
@@ -523,8 +563,89 @@ class Flags:
         return runner.hooks if runner is not None else ()
 
     def stats(self) -> dict[str, Any]:
-        """JSON-safe counters of the observing machinery (hooks; see docs/observing.md)."""
-        return {"hooks": {"registered": len(self.hooks), "errors": self._hook_stats.errors}}
+        """JSON-safe counters of hooks, exposures and usage (see docs/observing.md)."""
+        exposures = self._exposures
+        return {
+            "hooks": {"registered": len(self.hooks), "errors": self._hook_stats.errors},
+            "exposures": exposures.stats() if exposures is not None else None,
+            "usage": {"enabled": self._usage is not None},
+        }
+
+    # --- exposures and usage (flagkit.exposure, flagkit.usage) --------------------------
+
+    def on_exposure(
+        self,
+        callback: ExposureCallback,
+        *,
+        window: int | None = None,
+        ttl: float | None = None,
+        queue_size: int | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> ExposureCallback:
+        """Call ``callback(exposure)`` off the request path for each new tracked exposure.
+
+        Tracked flags are those with ``track: true`` (or all, with ``Flags(track_all=True)``).
+        Exposures are deduplicated per (flag, variant, targeting key) over the last ``window``
+        triples (default 10,000), re-reported after ``ttl`` seconds if given, and delivered by
+        one daemon thread from a queue of at most ``queue_size`` (default 10,000; a full queue
+        drops and counts). The options, when given, apply to every callback. Usable as decorator.
+        """
+        with self._lock:
+            tracker = self._exposures
+            if tracker is None:
+                tracker = ExposureTracker(window or 10_000, ttl, queue_size or 10_000, clock or time.time)
+            else:
+                tracker.window = window or tracker.window
+                tracker.ttl = ttl if ttl is not None else tracker.ttl
+                tracker.queue_size = queue_size or tracker.queue_size
+                tracker.clock = clock or tracker.clock
+            tracker.callbacks = (*tracker.callbacks, callback)
+            if self._exposures is None:
+                self._exposures = tracker
+                tracker.start()
+                self._publish(self._base)
+        return callback
+
+    def flush_exposures(self, timeout: float | None = 5.0) -> bool:
+        """Wait until queued exposures are delivered; False on timeout (``close()`` flushes too)."""
+        tracker = self._exposures
+        return tracker.flush(timeout) if tracker is not None else True
+
+    def enable_usage(self, *, interval: float = 60.0, clock: Callable[[], float] | None = None) -> None:
+        """Start counting evaluations (see :meth:`usage`); idempotent.
+
+        Args:
+            interval: Resolution of ``last_seen`` in seconds (a daemon thread stamps it).
+            clock: Wall-clock source, for tests.
+        """
+        with self._lock:
+            if self._usage is not None:
+                return
+            recorder = UsageRecorder(interval, clock or time.time)
+            self._usage = recorder
+            self._publish(self._base)
+        recorder.start()
+
+    def usage(self) -> dict[str, Any] | None:
+        """JSON-safe usage since :meth:`enable_usage`, or ``None`` when not enabled.
+
+        ``{"format", "since", "now", "flags": {key: {"evaluations", "last_seen",
+        "variants": {variant: {reason: count}}}}}``; every defined flag is listed, evaluated
+        or not. Counts include evaluations as another flag's prerequisite and by ``all_values``.
+        """
+        recorder = self._usage
+        return recorder.snapshot(self.keys()) if recorder is not None else None
+
+    def export_usage(self, path: str | os.PathLike[str]) -> None:
+        """Write :meth:`usage` to a JSON file (atomic), merged with the file's earlier content.
+
+        For ``flagkit scan --usage`` / ``flagkit validate --usage``. Raises ``RuntimeError``
+        when usage is not enabled.
+        """
+        recorder = self._usage
+        if recorder is None:
+            raise RuntimeError("usage is not enabled: Flags(..., usage=True) or flags.enable_usage()")
+        recorder.export(path, self.keys())
 
     def on_change(self, listener: ChangeListener) -> ChangeListener:
         """Call ``listener(changed_keys)`` after reloads that change flags. Usable as decorator.
@@ -560,6 +681,49 @@ class Flags:
         """Block until every provider has delivered flags once; False on timeout."""
         self._check_fork()
         return self._ready.wait(timeout)
+
+    async def wait_ready_async(self, timeout: float | None = None) -> bool:
+        """``await``-able :meth:`wait_ready`: the event loop keeps running meanwhile.
+
+        The wait happens in a worker thread (``asyncio.to_thread``), so other tasks run;
+        returns False on timeout. Cancelling the awaiting task stops waiting at once (the
+        worker thread ends by itself within ``timeout``, or when the flags are ready or closed).
+        """
+        self._check_fork()
+        if self._ready.is_set():
+            return True
+        import asyncio
+
+        step = 0.1 if timeout is None else min(timeout, 0.1)
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+        while True:
+            # Short waits, so a cancelled or closed waiter never pins a thread for long.
+            if await asyncio.to_thread(self._ready.wait, step):
+                return True
+            if self._closed:
+                return self._ready.is_set()
+            if deadline is not None:
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    return False
+                step = min(step, left)
+
+    async def __aenter__(self) -> Flags:
+        """``async with Flags(...) as flags:`` waits (without blocking the loop) for the first load.
+
+        Waits at most :attr:`ASYNC_READY_TIMEOUT` seconds; flags not ready by then evaluate
+        to defaults until they load (check :attr:`ready` or :meth:`status`). Closes on exit.
+        """
+        await self.wait_ready_async(self.ASYNC_READY_TIMEOUT)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.close)  # close() joins provider threads: keep it off the loop
+
+    ASYNC_READY_TIMEOUT: float = 30.0
+    """How long ``async with Flags(...)`` waits for the first load (seconds); set on the class or instance."""
 
     @property
     def ready(self) -> bool:
@@ -601,6 +765,10 @@ class Flags:
             except Exception:
                 logger.exception("flagkit: provider %s failed to stop", slot.provider.name)
         self._dispatcher.close(1.0)  # deliver what is queued (bounded), then end the thread
+        if self._exposures is not None:
+            self._exposures.close()
+        if self._usage is not None:
+            self._usage.stop()
         _LIVE_CLIENTS.discard(self)
 
     def __enter__(self) -> Flags:
@@ -703,7 +871,8 @@ class Flags:
 
         Caller holds the lock.
         """
-        if not self._overrides and self._hooks is None:
+        usage, exposures = self._usage, self._exposures
+        if not self._overrides and self._hooks is None and usage is None and exposures is None:
             self._snapshot = base
             return
         flags = dict(base.flags)
@@ -713,6 +882,14 @@ class Flags:
                 flags[key] = _override_flag(key, value, base.flags.get(key))
                 providers[key] = "override"
         table = {key: flag.resolve for key, flag in flags.items()}
+        if usage is not None or exposures is not None:
+            for key, flag in flags.items():  # wrap the resolvers: nothing is checked per call
+                resolve = table[key]
+                if exposures is not None and (self._track_all or _tracked(base.flags.get(key, flag))):
+                    resolve = exposures.wrap(key, flag, resolve)
+                if usage is not None:
+                    resolve = usage.wrap(key, flag, resolve)
+                table[key] = resolve
         self._snapshot = Snapshot(table, flags, base.generation, providers, self._hooks)
 
     def _check_fork(self) -> None:
@@ -731,6 +908,10 @@ class Flags:
             slots = list(self._slots)
         if self._closed:
             return
+        if self._exposures is not None:
+            self._exposures.after_fork()
+        if self._usage is not None:
+            self._usage.after_fork()
         for index, slot in enumerate(slots):
             try:
                 slot.provider.after_fork(self._reporter(index))
@@ -805,6 +986,10 @@ def _coerce(value: Any, default: Any) -> Any:
     if _kind(value) is kind:
         return value
     return default
+
+
+def _tracked(flag: CompiledFlag) -> bool:
+    return flag.definition is not None and flag.definition.track
 
 
 def _not_found(key: str, default: T) -> Evaluation[T]:

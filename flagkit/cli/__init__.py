@@ -27,6 +27,7 @@ from .publish import run_publish
 from .scan import run_scan
 from .schema import run_schema
 from .simulate import run_simulate
+from .usage_report import add_usage_arguments
 from .validate import run_validate
 
 __all__ = ["build_parser", "main", "parse_value"]
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     validate.add_argument("--today", type=date_arg, metavar="DATE", help="date to check `expires` against")
+    add_usage_arguments(validate, "--stale-days")
 
     ev = command("eval", run_eval, "evaluate one flag for a context", context)
     ev.add_argument("file", metavar="FILE")
@@ -103,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scan.add_argument("--strict", action="store_true", help="exit 1 on unused flags too")
     scan.add_argument("--today", type=date_arg, metavar="DATE", help="date to check `expires` against")
+    add_usage_arguments(scan, "--unused-days")
 
     schema = command("schema", run_schema, "print the JSON Schema of the flag file format")
     schema.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")

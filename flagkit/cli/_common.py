@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import ConfigIssue, format_path
 from ..flagset import FlagSet
+from ..jsonsafe import dumps
 from ..loading import MAX_DOCUMENT_BYTES
 from .check import check_document
 from .lint import LintWarning
@@ -123,25 +124,8 @@ def positive(text: str) -> int:
     return value
 
 
-def json_safe(value: Any) -> Any:
-    """``value`` with non-finite floats as strings (``"nan"``, ``"inf"``): JSON has no NaN or
-    Infinity, and flagkit never writes them (a context or value from Python may hold them)."""
-    if isinstance(value, float):
-        return value if value - value == 0.0 else repr(value)
-    if isinstance(value, dict):
-        return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(item) for item in value]
-    return value
-
-
-def json_text(value: Any, **options: Any) -> str:
-    """JSON for output: strict (never ``NaN``/``Infinity``), unknown types as ``str``."""
-    return json.dumps(json_safe(value), allow_nan=False, default=str, **options)
-
-
 def emit_json(data: Any) -> None:
-    print(json_text(data, indent=2, ensure_ascii=False))
+    print(dumps(data, indent=2, ensure_ascii=False))
 
 
 def read_flag_file(path: str) -> bytes:

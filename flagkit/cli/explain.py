@@ -9,7 +9,6 @@ the real compiled resolver gives: :func:`explain` runs both and records whether 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,8 +26,8 @@ from ..compiler import (
 from ..errors import format_path
 from ..evaluation import Reason
 from ..flagset import FlagSet
+from ..jsonsafe import dumps, to_json_safe
 from ..schema import FlagDefinition, Rule
-from ._common import json_text
 
 __all__ = [
     "ConditionTrace",
@@ -398,7 +397,7 @@ def _fixed(rule: Rule) -> str | None:
 
 
 def _jsonable(value: Any) -> Any:
-    return json.loads(json_text(value))
+    return to_json_safe(value)
 
 
 # --- text rendering -----------------------------------------------------------------------
@@ -406,7 +405,7 @@ def _jsonable(value: Any) -> Any:
 
 def show(value: Any) -> str:
     """A value as a reader expects it: JSON for data, ISO time for the ``now`` clock."""
-    return json_text(value, ensure_ascii=False)
+    return dumps(value, ensure_ascii=False)
 
 
 def _percent(units: int, total: int) -> str:

@@ -34,6 +34,7 @@ from typing import Any
 from ..flagset import FlagSet
 from ..schema import FlagDefinition
 from ._common import OK, PROBLEMS, USAGE, Exit, emit_json, load, plural
+from .usage_report import print_not_evaluated, usage_report
 
 __all__ = [
     "KEY_CALLS",
@@ -360,8 +361,9 @@ def run_scan(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         raise Exit(USAGE, str(exc)) from None
     report = debt_report(result, flagsets, today=args.today)
-    failed = report.problems or (args.strict and bool(report.unused))
     definitions = {k: f.definition for fs in flagsets for k, f in fs.flags.items()}
+    usage = usage_report(args, definitions)
+    failed = report.problems or (args.strict and (bool(report.unused) or bool(usage and usage["flags"])))
     if args.json:
         emit_json(
             {
@@ -388,6 +390,7 @@ def run_scan(args: argparse.Namespace) -> int:
                 "dynamic": [_ref(r) for r in result.dynamic],
                 "errors": [{"file": f, "message": m} for f, m in result.errors],
                 "strict": args.strict,
+                **({"not_evaluated": usage} if usage is not None else {}),
             }
         )
         return PROBLEMS if failed else OK
@@ -419,7 +422,9 @@ def run_scan(args: argparse.Namespace) -> int:
         print(f"\nSkipped {plural(len(result.errors), 'file')}:")
         for where, message in result.errors:
             print(f"    {where}: {message}")
-    if not (report.undefined or report.expired or report.unused):
+    if usage is not None:
+        print_not_evaluated(usage)
+    if not (report.undefined or report.expired or report.unused or (usage and usage["flags"])):
         print("No flag debt found.")
     return PROBLEMS if failed else OK
 

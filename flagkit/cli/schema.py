@@ -12,7 +12,7 @@ from ._common import OK, USAGE, Exit
 
 
 def run_schema(args: argparse.Namespace) -> int:
-    text = json.dumps(json_schema(), indent=2, ensure_ascii=False)
+    text = json.dumps(json_schema(), indent=2, ensure_ascii=False, allow_nan=False)
     if args.output:
         try:
             Path(args.output).write_text(text + "\n", encoding="utf-8")

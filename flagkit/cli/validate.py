@@ -9,12 +9,14 @@ from typing import Any
 from ..errors import format_path
 from ._common import OK, PROBLEMS, emit_json, issue_dict, issue_text, plural, read_flag_file, warning_dict
 from .check import check_document
+from .usage_report import print_not_evaluated, usage_report
 
 
 def run_validate(args: argparse.Namespace) -> int:
     today = args.today or dt.date.today()
     report: list[dict[str, Any]] = []
     total_errors = total_warnings = 0
+    keys: set[str] = set()  # every flag defined, for --usage
     for path in args.files:
         data = read_flag_file(path)
         entry: dict[str, Any] = {"file": path, "valid": True, "flags": 0, "errors": [], "warnings": []}
@@ -31,6 +33,7 @@ def run_validate(args: argparse.Namespace) -> int:
                 print(f"{path}: invalid ({plural(len(checked.errors), 'error')})")
             continue
         entry["flags"] = len(flagset)
+        keys.update(flagset.flags)
         entry["warnings"] = [warning_dict(w) for w in warnings]
         total_warnings += len(warnings)
         if not args.json:
@@ -40,7 +43,9 @@ def run_validate(args: argparse.Namespace) -> int:
                 print(f"{where}: warning: {field}: {warning.message} [{warning.code}]")
             summary = f"{plural(len(warnings), 'warning')}" if warnings else "ok"
             print(f"{path}: {summary} ({plural(len(flagset), 'flag')})")
-    failed = total_errors > 0 or (args.strict and total_warnings > 0)
+    usage = usage_report(args, keys)
+    stale = bool(usage and usage["flags"])
+    failed = total_errors > 0 or (args.strict and (total_warnings > 0 or stale))
     if args.json:
         emit_json(
             {
@@ -49,9 +54,12 @@ def run_validate(args: argparse.Namespace) -> int:
                 "warnings": total_warnings,
                 "strict": args.strict,
                 "files": report,
+                **({"not_evaluated": usage} if usage is not None else {}),
             }
         )
     elif len(args.files) > 1:
         print(f"{plural(len(args.files), 'file')}: {plural(total_errors, 'error')}, "
               f"{plural(total_warnings, 'warning')}")  # fmt: skip
+    if usage is not None and not args.json:
+        print_not_evaluated(usage)
     return PROBLEMS if failed else OK

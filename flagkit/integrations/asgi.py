@@ -20,6 +20,7 @@ scope types pass through untouched.
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from contextlib import ExitStack
@@ -28,7 +29,7 @@ from typing import Any
 import flagkit
 from flagkit import Flags
 
-__all__ = ["ASGIApp", "ContextGetter", "FlagkitMiddleware", "Scope"]
+__all__ = ["ASGIApp", "BootstrapEndpoint", "ContextGetter", "FlagkitMiddleware", "Scope"]
 
 logger = logging.getLogger("flagkit")
 
@@ -101,3 +102,61 @@ class FlagkitMiddleware:
             if isinstance(extra, Mapping):
                 ctx.update({str(key): value for key, value in extra.items()})
         return ctx
+
+
+class BootstrapEndpoint:
+    """An ASGI app answering ``GET`` with the client-visible flags as JSON (``Flags.bootstrap``).
+
+    Mount it behind :class:`FlagkitMiddleware` so the request's context applies::
+
+        routes = [Route("/flags.json", BootstrapEndpoint())]          # Starlette
+        app.add_route("/flags.json", BootstrapEndpoint())              # FastAPI
+
+    The response is ``application/json`` with ``Cache-Control: no-store, private`` (values
+    depend on the user). Other methods get 405.
+
+    Args:
+        flags: The client; default: the module-level default client, looked up per request.
+        context_getter: Extra context from the scope (sync or async), merged over the
+            ambient context the middleware set.
+    """
+
+    def __init__(self, *, flags: Flags | None = None, context_getter: ContextGetter | None = None) -> None:
+        self.flags = flags
+        self.context_getter = context_getter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            raise RuntimeError("BootstrapEndpoint serves HTTP only")
+        if scope.get("method") not in ("GET", "HEAD"):
+            await _respond(send, 405, b'{"error":"method not allowed"}', [(b"allow", b"GET, HEAD")])
+            return
+        extra: Mapping[str, Any] | None = None
+        if self.context_getter is not None:
+            try:
+                got = self.context_getter(scope)
+                extra = await got if inspect.isawaitable(got) else got
+            except Exception:
+                logger.exception("flagkit: the bootstrap context_getter failed; using the ambient context")
+        client = self.flags if self.flags is not None else flagkit.get_client()
+        data = client.bootstrap(extra if isinstance(extra, Mapping) else None)
+        body = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+        await _respond(send, 200, b"" if scope.get("method") == "HEAD" else body, [], len(body))
+
+
+async def _respond(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]], length: int | None = None
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body) if length is None else length).encode()),
+                (b"cache-control", b"no-store, private"),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

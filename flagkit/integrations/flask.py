@@ -40,12 +40,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import Flask, abort, current_app, g, redirect, request, url_for
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 import flagkit
 from flagkit import FileProvider, Flags, Provider
+from flagkit.bootstrap import ELEMENT_ID, script_tag
 
-__all__ = ["FlagKit", "flag_required", "get_flags"]
+__all__ = ["FlagKit", "flag_required", "flagkit_bootstrap", "get_flags"]
 
 logger = logging.getLogger("flagkit")
 
@@ -133,7 +135,10 @@ class FlagKit:
             app.before_request(_enter_request)
             app.teardown_request(_exit_request)
         app.jinja_env.globals.update(
-            flag_enabled=_flag_enabled, flag_value=_flag_value, flag_variant=_flag_variant
+            flag_enabled=_flag_enabled,
+            flag_value=_flag_value,
+            flag_variant=_flag_variant,
+            flagkit_bootstrap=flagkit_bootstrap,
         )
 
     @staticmethod
@@ -242,3 +247,13 @@ def flag_required(key: str, redirect_to: str | None = None) -> Callable[[V], V]:
         return wrapper  # type: ignore[return-value]  # same signature via wraps
 
     return decorator
+
+
+def flagkit_bootstrap(element_id: str = ELEMENT_ID) -> Markup:
+    """The client-visible flags for this request as ``<script type="application/json">``.
+
+    A Jinja global: ``{{ flagkit_bootstrap() }}`` in a template (no ``|safe`` needed; the
+    JSON is escaped like Django's ``json_script``). For a JSON endpoint, return
+    ``get_flags().bootstrap()`` from a view.
+    """
+    return Markup(script_tag(get_flags().bootstrap(), element_id))

@@ -394,7 +394,7 @@ class HttpProvider(ThreadedProvider[Run]):
             "body": text,
         }
         try:
-            atomic_write(path, json.dumps(envelope).encode())
+            atomic_write(path, json.dumps(envelope, allow_nan=False).encode())
         except OSError as exc:
             logger.warning("flagkit: cannot write the cache %s: %s", path, exc.strerror or exc)
         except Exception as exc:  # never let the cache end the poller

@@ -7,6 +7,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,3 +82,45 @@ def flag_file(tmp_path: Path) -> Path:
     path = tmp_path / "features.yaml"
     write_flags(path, ROLLOUT_YAML)
     return path
+
+
+CLIENT_FLAGS_YAML = """\
+features:
+  banner:
+    client: true
+    variants: {plain: "hello", tricky: "</script><script>alert('x')</script> & \\u2028"}
+    default: plain
+    rules:
+      - when: {plan: pro}
+        serve: tricky
+  new_ui:
+    client: true
+    rules:
+      - when: {plan: pro}
+        serve: on
+  backend_only:
+    rules:
+      - serve: on
+  not_json:
+    client: true
+    variants: {x: .nan}
+    default: x
+"""
+"""Client-visible flags (one with HTML-hostile text, one not plain JSON) and a server-only one."""
+
+CLIENT_FLAGS_FOR_PRO = {
+    "banner": {"value": "</script><script>alert('x')</script> & \u2028", "variant": "tricky"},
+    "new_ui": {"value": True, "variant": "on"},
+}
+"""What ``bootstrap()`` gives a ``plan: pro`` user for CLIENT_FLAGS_YAML."""
+
+
+def bootstrap_from_html(page: str, element_id: str = "flagkit-bootstrap") -> Any:
+    """Parse the JSON of ``<script type="application/json" id=...>`` out of a page, as a browser would."""
+    import json
+    import re
+
+    match = re.search(rf'<script type="application/json" id="{element_id}">(.*?)</script>', page, re.S)
+    assert match is not None, page
+    assert "<" not in match.group(1)  # nothing inside can end the element
+    return json.loads(match.group(1))

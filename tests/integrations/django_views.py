@@ -82,6 +82,15 @@ async def async_beta(request: HttpRequest) -> HttpResponse:
     return HttpResponse("async beta page")
 
 
+def bootstrap_page(request: HttpRequest) -> HttpResponse:
+    from django.template import engines
+
+    template = engines["django"].from_string(
+        "<html><body>{% load flagkit %}{% flagkit_bootstrap %}</body></html>"
+    )
+    return HttpResponse(template.render({}, request))
+
+
 urlpatterns = [
     path("checkout/", checkout, name="checkout"),
     path("whoami/", whoami),
@@ -90,4 +99,5 @@ urlpatterns = [
     path("beta/", beta),
     path("beta-or-checkout/", beta_or_checkout),
     path("async-beta/", async_beta),
+    path("bootstrap/", bootstrap_page),
 ]

@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket
 import flagkit
 from flagkit import DictProvider, Flags
 from flagkit._default import _reset
-from flagkit.integrations.asgi import FlagkitMiddleware, Scope
+from flagkit.integrations.asgi import BootstrapEndpoint, FlagkitMiddleware, Scope
 from flagkit.testing import override_flags
 
 with warnings.catch_warnings():
@@ -30,7 +30,15 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
     from starlette.testclient import TestClient
 
-from .conftest import ALL_ON_YAML, INSIDE_USER, OUTSIDE_USER, wait_for, write_flags
+from .conftest import (
+    ALL_ON_YAML,
+    CLIENT_FLAGS_FOR_PRO,
+    CLIENT_FLAGS_YAML,
+    INSIDE_USER,
+    OUTSIDE_USER,
+    wait_for,
+    write_flags,
+)
 
 
 def header_context(scope: Scope) -> dict[str, Any]:
@@ -265,3 +273,41 @@ def test_variants_endpoints_are_ordinary_starlette_endpoints(file_flags: Flags) 
         assert client.get("/", headers={"X-Plan": "staff"}).text == "new home /"
         assert client.get("/color", headers={"X-Plan": "pro"}).text == "green"
         assert client.get("/color", headers={"X-Plan": "free"}).text == "blue"
+
+
+def test_bootstrap_endpoint_serves_the_client_flags_for_the_request(tmp_path: Path) -> None:
+    path = tmp_path / "client.yaml"
+    write_flags(path, CLIENT_FLAGS_YAML)
+    flags = Flags.from_file(path, watch=False)
+    app = FlagkitMiddleware(
+        Starlette(routes=[Route("/flags.json", BootstrapEndpoint(flags=flags))]),
+        flags=flags,
+        context_getter=header_context,
+    )
+    with TestClient(app) as client:
+        response = client.get("/flags.json", headers={"x-plan": "pro"})
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json"
+        assert response.headers["cache-control"] == "no-store, private"
+        assert response.json() == CLIENT_FLAGS_FOR_PRO
+        assert "NaN" not in response.text
+        assert client.get("/flags.json").json()["new_ui"]["value"] is False
+        head = client.head("/flags.json")
+        assert (head.status_code, head.content) == (200, b"")
+        assert client.post("/flags.json").status_code == 405
+
+
+def test_bootstrap_endpoint_context_getter_and_default_client(tmp_path: Path) -> None:
+    path = tmp_path / "client.yaml"
+    write_flags(path, CLIENT_FLAGS_YAML)
+
+    async def plan_from_query(scope: Scope) -> dict[str, Any]:
+        return {"plan": scope["query_string"].decode().removeprefix("plan=")}
+
+    flagkit.configure(flags=Flags.from_file(path, watch=False))
+    try:
+        app = Starlette(routes=[Route("/flags.json", BootstrapEndpoint(context_getter=plan_from_query))])
+        with TestClient(app) as client:
+            assert client.get("/flags.json?plan=pro").json() == CLIENT_FLAGS_FOR_PRO
+    finally:
+        _reset()

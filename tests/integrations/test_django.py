@@ -31,7 +31,16 @@ from flagkit.integrations.django.checks import check_flagkit  # noqa: E402
 from flagkit.testing import FlagOverrides, override_flags  # noqa: E402
 
 from . import django_views  # noqa: E402
-from .conftest import ALL_ON_YAML, INSIDE_USER, OUTSIDE_USER, wait_for, write_flags  # noqa: E402
+from .conftest import (  # noqa: E402
+    ALL_ON_YAML,
+    CLIENT_FLAGS_FOR_PRO,
+    CLIENT_FLAGS_YAML,
+    INSIDE_USER,
+    OUTSIDE_USER,
+    bootstrap_from_html,
+    wait_for,
+    write_flags,
+)
 
 CONTEXT = "tests.integrations.django_views.extra_context"
 
@@ -323,3 +332,14 @@ def test_providers_setting_and_strict(flag_file: Path) -> None:
 def test_check_warns_when_middleware_missing(flag_file: Path) -> None:
     with override_settings(FLAGKIT={"FILE": flag_file}, MIDDLEWARE=[]):
         assert [m.id for m in check_flagkit()] == ["flagkit.W001"]
+
+
+def test_flagkit_bootstrap_tag_emits_the_client_flags_for_the_request(tmp_path: Path) -> None:
+    path = tmp_path / "client.yaml"
+    write_flags(path, CLIENT_FLAGS_YAML)
+    with override_settings(FLAGKIT={"FILE": path, "CONTEXT": CONTEXT}):
+        page = Client().get("/bootstrap/", headers={"X-Plan": "pro"}).content.decode()
+        assert bootstrap_from_html(page) == CLIENT_FLAGS_FOR_PRO
+        assert "backend_only" not in page
+        anonymous = bootstrap_from_html(Client().get("/bootstrap/").content.decode())
+        assert anonymous["new_ui"] == {"value": False, "variant": "off"}

@@ -17,7 +17,16 @@ from flagkit._default import _reset
 from flagkit.integrations.flask import FlagKit, flag_required, get_flags
 from flagkit.testing import FlagOverrides, override_flags
 
-from .conftest import ALL_ON_YAML, INSIDE_USER, OUTSIDE_USER, wait_for, write_flags
+from .conftest import (
+    ALL_ON_YAML,
+    CLIENT_FLAGS_FOR_PRO,
+    CLIENT_FLAGS_YAML,
+    INSIDE_USER,
+    OUTSIDE_USER,
+    bootstrap_from_html,
+    wait_for,
+    write_flags,
+)
 
 PAGE = """\
 {% if flag_enabled("new_checkout") %}new checkout{% else %}old checkout{% endif %}
@@ -248,3 +257,23 @@ def test_failing_context_getter_is_logged(flag_file: Path, caplog: pytest.LogCap
         assert "context_getter failed" in caplog.text
     finally:
         get_flags(app).close()
+
+
+def test_flagkit_bootstrap_global_emits_the_client_flags_for_the_request(tmp_path: Path) -> None:
+    path = tmp_path / "client.yaml"
+    write_flags(path, CLIENT_FLAGS_YAML)
+    app = Flask(__name__)
+    FlagKit(
+        app,
+        flags=Flags.from_file(path, watch=False),
+        context_getter=lambda: {"plan": request.args.get("plan")},
+    )
+
+    @app.route("/")
+    def page() -> str:
+        return render_template_string("<html>{{ flagkit_bootstrap() }}</html>")
+
+    client = app.test_client()
+    assert bootstrap_from_html(client.get("/?plan=pro").text) == CLIENT_FLAGS_FOR_PRO
+    assert bootstrap_from_html(client.get("/").text)["new_ui"]["value"] is False
+    get_flags(app).close()

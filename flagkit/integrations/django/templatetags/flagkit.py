@@ -11,6 +11,7 @@ Tags and filters evaluate with the ambient context the middleware sets for the r
     {% flag_variant "button_color" as color %}<button class="btn-{{ color }}">
     {% flag_value "support_email" "help@example.com" %}
     {% if "new_search"|flag_enabled %}…{% endif %}
+    {% flagkit_bootstrap %}   (the client-visible flags as <script type="application/json">)
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from typing import Any
 from django import template
 from django.template.base import FilterExpression, Node, NodeList, Parser, Token
 from django.template.context import Context
+from django.utils.safestring import SafeString
+
+from flagkit.bootstrap import ELEMENT_ID, script_tag
 
 from ..flags import get_flags
 
@@ -82,3 +86,14 @@ def flag_value(key: str, default: Any = None) -> Any:
 def flag_enabled(key: str) -> bool:
     """``{% if "key"|flag_enabled %}``: True when the boolean flag is on."""
     return get_flags().is_enabled(str(key))
+
+
+@register.simple_tag
+def flagkit_bootstrap(element_id: str = ELEMENT_ID) -> SafeString:
+    """``{% flagkit_bootstrap %}``: the client-visible flags for this request in a JSON script tag.
+
+    Emits ``<script type="application/json" id="flagkit-bootstrap">{...}</script>`` (escaped
+    like Django's ``json_script``); read it with
+    ``JSON.parse(document.getElementById("flagkit-bootstrap").textContent)``.
+    """
+    return SafeString(script_tag(get_flags().bootstrap(), str(element_id)))  # script_tag escapes

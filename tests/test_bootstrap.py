@@ -1,0 +1,64 @@
+"""Flags.bootstrap: client-visible flags only, JSON-safe, embeddable in HTML."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from flagkit import Flags
+from flagkit.bootstrap import escape_json, script_tag
+from flagkit.jsonsafe import dumps, is_json_safe, to_json_safe
+from flagkit.testing import override_flags
+from tests.integrations.conftest import CLIENT_FLAGS_FOR_PRO, CLIENT_FLAGS_YAML, bootstrap_from_html
+
+
+@pytest.fixture
+def flags(tmp_path: Path) -> Flags:
+    path = tmp_path / "features.yaml"
+    path.write_text(CLIENT_FLAGS_YAML, encoding="utf-8")
+    return Flags.from_file(path, watch=False)
+
+
+def test_only_client_flags_with_plain_json_values(flags: Flags, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="flagkit"):
+        assert flags.bootstrap({"plan": "pro"}) == CLIENT_FLAGS_FOR_PRO
+    assert "'not_json' left out of the bootstrap" in caplog.text
+    assert flags.bootstrap() == {
+        "banner": {"value": "hello", "variant": "plain"},
+        "new_ui": {"value": False, "variant": "off"},
+    }
+
+
+def test_uses_the_ambient_context_and_ignores_bad_contexts(flags: Flags) -> None:
+    with flags.context(plan="pro"):
+        assert flags.bootstrap() == CLIENT_FLAGS_FOR_PRO
+    assert flags.bootstrap(42) == {}  # type: ignore[arg-type]  # misuse: not a mapping
+
+
+def test_overrides_keep_client_visibility(flags: Flags) -> None:
+    with override_flags(flags, new_ui=True, backend_only=False):
+        data = flags.bootstrap()
+    assert data["new_ui"] == {"value": True, "variant": "on"}
+    assert "backend_only" not in data
+
+
+def test_script_tag_cannot_be_broken_out_of() -> None:
+    data = {"x": "</script><!-- & \u2028 \u2029 '\""}
+    tag = script_tag(data, element_id='a"b')
+    assert tag.startswith('<script type="application/json" id="a&quot;b">')
+    assert tag.count("</script>") == 1
+    assert json.loads(escape_json(data)) == data
+    assert bootstrap_from_html(script_tag(data)) == data
+
+
+def test_no_nan_or_infinity_in_flagkit_json() -> None:
+    nasty = {"a": float("nan"), "b": [float("inf"), -float("inf")], 3: (1, 2), "d": {1.5}}
+    assert not is_json_safe(nasty)
+    assert to_json_safe(nasty) == {"a": "nan", "b": ["inf", "-inf"], "3": [1, 2], "d": [1.5]}
+    assert json.loads(dumps(nasty)) == to_json_safe(nasty)
+    with pytest.raises(ValueError, match="Out of range float"):
+        escape_json({"a": float("nan")})
+    assert is_json_safe({"a": [1, 2.5, None, True, "x", {"b": []}]})
