@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
-from flagkit import Flags
+from flagkit import Flags, Hook, HookContext
 from flagkit.integrations.asgi import FlagkitMiddleware
 from flagkit.integrations.flask import FlagKit
 from flagkit.integrations.status import HEADERS, StatusPage, condition_in_words, flag_in_words, json_safe
@@ -107,6 +107,20 @@ def test_questions_do_not_see_the_ambient_context(flags: Flags) -> None:
     with flags.context(plan="pro", email="boss@example.com"):  # the staff member's own request
         data = StatusPage().data(flags, {"user": "u-1", "flag": "new_search"})
     assert data["query"]["results"][0]["rule"] != "staff first"
+
+
+def test_questions_run_no_hooks(flags: Flags) -> None:
+    class Recorder(Hook):
+        def finally_after(self, hook_context: HookContext, details: Any) -> None:
+            calls.append(hook_context.flag_key)
+
+    calls: list[str] = []
+    flags.add_hook(Recorder())
+    data = StatusPage().data(flags, {"user": "u-1"})
+    assert len(data["query"]["results"]) == len(flags.keys())
+    assert calls == []  # not counted as the application's evaluations
+    flags.is_enabled("new_search")
+    assert calls == ["new_search"]
 
 
 def test_overrides_are_shown_without_a_trace(flags: Flags) -> None:
