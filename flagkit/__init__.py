@@ -22,6 +22,7 @@ from .compiler import CompiledFlag
 from .context import context, current_context
 from .errors import ConfigError, ConfigIssue, FlagkitError, FlagNotFoundError, SourceError
 from .evaluation import ErrorCode, Evaluation, Reason
+from .exposure import Exposure
 from .flagset import FlagSet
 from .hooks import Hook, HookContext
 from .providers import DictProvider, EnvProvider, FileProvider, HttpProvider, Provider
@@ -36,6 +37,7 @@ __all__ = [
     "EnvProvider",
     "ErrorCode",
     "Evaluation",
+    "Exposure",
     "FileProvider",
     "FlagNotFoundError",
     "FlagSet",

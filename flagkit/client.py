@@ -24,9 +24,11 @@ from .compiler import CompiledFlag, Resolver, compile_static, constant_flag
 from .context import AMBIENT, context
 from .errors import FlagNotFoundError
 from .evaluation import ErrorCode, Evaluation, Reason
+from .exposure import ExposureCallback, ExposureTracker
 from .flagset import FlagSet
 from .hooks import HookContext, HookRunner, HookStats, has_stage
 from .providers.base import Provider
+from .usage import UsageRecorder
 
 if TYPE_CHECKING:
     from .codepaths import CallContext, VariantDispatcher
@@ -141,6 +143,9 @@ class Flags:
     Args:
         *providers: Where the flags come from (first wins).
         strict: Raise :class:`~flagkit.FlagNotFoundError` for unknown keys (for tests).
+        usage: Count evaluations per flag, variant and reason (see :meth:`usage`).
+        track_all: Report exposures of every flag, not only those with ``track: true``
+            (see :meth:`on_exposure`).
 
     Example:
         >>> flags = Flags.from_dict({"new_checkout": True})
@@ -148,7 +153,9 @@ class Flags:
         True
     """
 
-    def __init__(self, *providers: Provider, strict: bool = False) -> None:
+    def __init__(
+        self, *providers: Provider, strict: bool = False, usage: bool = False, track_all: bool = False
+    ) -> None:
         for provider in providers:
             if not isinstance(provider, Provider):
                 raise TypeError(f"expected a flagkit Provider, got {type(provider).__name__}")
@@ -161,6 +168,9 @@ class Flags:
         self._change_listeners: list[ChangeListener] = []
         self._hook_stats = HookStats()
         self._hooks: HookRunner | None = None
+        self._usage: UsageRecorder | None = None
+        self._exposures: ExposureTracker | None = None
+        self._track_all = track_all
         self._error_listeners: list[ErrorListener] = []
         self._pin: ContextVar[Snapshot | None] = ContextVar(f"flagkit_pin_{id(self)}", default=None)
         self._pins = 0
@@ -168,6 +178,8 @@ class Flags:
         self._closed = False
         self._pid = os.getpid()
         _LIVE_CLIENTS.add(self)
+        if usage:
+            self.enable_usage()
         if not providers:
             self._ready.set()
         try:
@@ -180,7 +192,15 @@ class Flags:
     # --- construction shortcuts ---------------------------------------------------------
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str], *, watch: bool = True, strict: bool = False) -> Flags:
+    def from_file(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        watch: bool = True,
+        strict: bool = False,
+        usage: bool = False,
+        track_all: bool = False,
+    ) -> Flags:
         """Flags from one YAML/JSON file, hot reloaded when it changes (``watch=True``).
 
         Raises:
@@ -190,7 +210,7 @@ class Flags:
         from .providers.file import FileProvider
 
         provider = FileProvider(path, watch=watch)
-        flags = cls(provider, strict=strict)
+        flags = cls(provider, strict=strict, usage=usage, track_all=track_all)
         error = flags._slots[0].error
         if flags._slots[0].flagset is None and error is not None:
             flags.close()
@@ -198,11 +218,13 @@ class Flags:
         return flags
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, strict: bool = False) -> Flags:
+    def from_dict(
+        cls, data: Mapping[str, Any], *, strict: bool = False, usage: bool = False, track_all: bool = False
+    ) -> Flags:
         """Flags from an in-memory mapping in the flag file format (see :class:`DictProvider`)."""
         from .providers.dict import DictProvider
 
-        return cls(DictProvider(data), strict=strict)
+        return cls(DictProvider(data), strict=strict, usage=usage, track_all=track_all)
 
     # --- evaluation (hot path) ----------------------------------------------------------
     # is_enabled, get_value, variant and evaluate repeat the same few lines (snapshot, lookup,
@@ -482,8 +504,89 @@ class Flags:
         return runner.hooks if runner is not None else ()
 
     def stats(self) -> dict[str, Any]:
-        """JSON-safe counters of the observing machinery (hooks; see docs/observing.md)."""
-        return {"hooks": {"registered": len(self.hooks), "errors": self._hook_stats.errors}}
+        """JSON-safe counters of hooks, exposures and usage (see docs/observing.md)."""
+        exposures = self._exposures
+        return {
+            "hooks": {"registered": len(self.hooks), "errors": self._hook_stats.errors},
+            "exposures": exposures.stats() if exposures is not None else None,
+            "usage": {"enabled": self._usage is not None},
+        }
+
+    # --- exposures and usage (flagkit.exposure, flagkit.usage) --------------------------
+
+    def on_exposure(
+        self,
+        callback: ExposureCallback,
+        *,
+        window: int | None = None,
+        ttl: float | None = None,
+        queue_size: int | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> ExposureCallback:
+        """Call ``callback(exposure)`` off the request path for each new tracked exposure.
+
+        Tracked flags are those with ``track: true`` (or all, with ``Flags(track_all=True)``).
+        Exposures are deduplicated per (flag, variant, targeting key) over the last ``window``
+        triples (default 10,000), re-reported after ``ttl`` seconds if given, and delivered by
+        one daemon thread from a queue of at most ``queue_size`` (default 10,000; a full queue
+        drops and counts). The options, when given, apply to every callback. Usable as decorator.
+        """
+        with self._lock:
+            tracker = self._exposures
+            if tracker is None:
+                tracker = ExposureTracker(window or 10_000, ttl, queue_size or 10_000, clock or time.time)
+            else:
+                tracker.window = window or tracker.window
+                tracker.ttl = ttl if ttl is not None else tracker.ttl
+                tracker.queue_size = queue_size or tracker.queue_size
+                tracker.clock = clock or tracker.clock
+            tracker.callbacks = (*tracker.callbacks, callback)
+            if self._exposures is None:
+                self._exposures = tracker
+                tracker.start()
+                self._publish(self._base)
+        return callback
+
+    def flush_exposures(self, timeout: float | None = 5.0) -> bool:
+        """Wait until queued exposures are delivered; False on timeout (``close()`` flushes too)."""
+        tracker = self._exposures
+        return tracker.flush(timeout) if tracker is not None else True
+
+    def enable_usage(self, *, interval: float = 60.0, clock: Callable[[], float] | None = None) -> None:
+        """Start counting evaluations (see :meth:`usage`); idempotent.
+
+        Args:
+            interval: Resolution of ``last_seen`` in seconds (a daemon thread stamps it).
+            clock: Wall-clock source, for tests.
+        """
+        with self._lock:
+            if self._usage is not None:
+                return
+            recorder = UsageRecorder(interval, clock or time.time)
+            self._usage = recorder
+            self._publish(self._base)
+        recorder.start()
+
+    def usage(self) -> dict[str, Any] | None:
+        """JSON-safe usage since :meth:`enable_usage`, or ``None`` when not enabled.
+
+        ``{"format", "since", "now", "flags": {key: {"evaluations", "last_seen",
+        "variants": {variant: {reason: count}}}}}``; every defined flag is listed, evaluated
+        or not. Counts include evaluations as another flag's prerequisite and by ``all_values``.
+        """
+        recorder = self._usage
+        return recorder.snapshot(self.keys()) if recorder is not None else None
+
+    def export_usage(self, path: str | os.PathLike[str]) -> None:
+        """Write :meth:`usage` to a JSON file (atomic), merged with the file's earlier content.
+
+        For ``flagkit scan --usage`` / ``flagkit validate --usage``. Raises ``RuntimeError``
+        when usage is not enabled.
+        """
+        recorder = self._usage
+        if recorder is None:
+            raise RuntimeError("usage is not enabled: Flags(..., usage=True) or flags.enable_usage()")
+        recorder.export(path, self.keys())
 
     def on_change(self, listener: ChangeListener) -> ChangeListener:
         """Call ``listener(changed_keys)`` after each reload that changes flags. Usable as decorator."""
@@ -533,6 +636,10 @@ class Flags:
                 slot.provider.stop()
             except Exception:
                 logger.exception("flagkit: provider %s failed to stop", slot.provider.name)
+        if self._exposures is not None:
+            self._exposures.close()
+        if self._usage is not None:
+            self._usage.stop()
         _LIVE_CLIENTS.discard(self)
 
     def __enter__(self) -> Flags:
@@ -618,7 +725,8 @@ class Flags:
 
         Caller holds the lock.
         """
-        if not self._overrides and self._hooks is None:
+        usage, exposures = self._usage, self._exposures
+        if not self._overrides and self._hooks is None and usage is None and exposures is None:
             self._snapshot = base
             return
         flags = dict(base.flags)
@@ -628,6 +736,14 @@ class Flags:
                 flags[key] = _override_flag(key, value, base.flags.get(key))
                 providers[key] = "override"
         table = {key: flag.resolve for key, flag in flags.items()}
+        if usage is not None or exposures is not None:
+            for key, flag in flags.items():  # wrap the resolvers: nothing is checked per call
+                resolve = table[key]
+                if exposures is not None and (self._track_all or _tracked(base.flags.get(key, flag))):
+                    resolve = exposures.wrap(key, flag, resolve)
+                if usage is not None:
+                    resolve = usage.wrap(key, flag, resolve)
+                table[key] = resolve
         self._snapshot = Snapshot(table, flags, base.generation, providers, self._hooks)
 
     def _check_fork(self) -> None:
@@ -643,6 +759,10 @@ class Flags:
             slots = list(self._slots)
         if self._closed:
             return
+        if self._exposures is not None:
+            self._exposures.after_fork()
+        if self._usage is not None:
+            self._usage.after_fork()
         for index, slot in enumerate(slots):
             try:
                 slot.provider.after_fork(self._reporter(index))
@@ -671,6 +791,10 @@ def _coerce(value: Any, default: Any) -> Any:
     if _kind(value) is kind:
         return value
     return default
+
+
+def _tracked(flag: CompiledFlag) -> bool:
+    return flag.definition is not None and flag.definition.track
 
 
 def _not_found(key: str, default: T) -> Evaluation[T]:

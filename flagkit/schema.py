@@ -141,6 +141,13 @@ class FlagDefinition(_Model):
     rules: list[Rule] = Field(default_factory=list, description="Ordered; the first match wins.")
     tags: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    track: bool = Field(
+        default=False,
+        description="Report exposures (who got which variant) to `Flags.on_exposure` callbacks.",
+    )
+    client: bool = Field(
+        default=False, description="Client-visible: included in `Flags.bootstrap()` for browsers."
+    )
 
 
 def _feature_kind(value: Any) -> str:

@@ -1,0 +1,276 @@
+"""Exposure (impression) events: which user was served which variant of a tracked flag.
+
+For experiment analysis, a tracked evaluation (``track: true`` on the flag, or
+``Flags(..., track_all=True)``) yields an :class:`Exposure`. The first exposure of each
+(flag, variant, targeting key) inside a bounded LRU window (and, optionally, a TTL) is queued;
+repeats are counted as deduplicated. A single daemon thread delivers the queue to the
+callbacks registered with ``Flags.on_exposure``, so the request never waits on them. The queue
+is bounded: when it is full the exposure is dropped and counted, never blocking. ``close()``
+and process exit deliver what is queued; a fork child starts its own thread with an empty queue.
+
+The hot path (in the wrapped resolver) does one dict lookup and an LRU touch for a repeat;
+the clock is read only for a new exposure (and for every one when a TTL is set).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import threading
+import time
+import weakref
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .compiler import DEFAULT_BUCKET_ATTRIBUTES, CompiledFlag, Resolution, Resolver, attribute_getter
+from .evaluation import Reason
+
+__all__ = ["Exposure", "ExposureCallback", "ExposureTracker"]
+
+logger = logging.getLogger("flagkit")
+
+
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    """One user's first evaluation of a tracked flag's variant (inside the dedup window).
+
+    Attributes:
+        key: The flag key.
+        variant: The variant served.
+        value: Its value.
+        reason: Why it was served.
+        targeting_key: The flag's bucketing attribute (``bucket_by``, else ``targeting_key``,
+            else ``user_id``) from the context, or ``None`` for an anonymous evaluation.
+        timestamp: Unix time of the evaluation.
+    """
+
+    key: str
+    variant: str
+    value: Any
+    reason: Reason
+    targeting_key: Any
+    timestamp: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (the reason as a string)."""
+        return {
+            "key": self.key,
+            "variant": self.variant,
+            "value": self.value,
+            "reason": str(self.reason),
+            "targeting_key": self.targeting_key,
+            "timestamp": self.timestamp,
+        }
+
+
+ExposureCallback = Callable[[Exposure], None]
+
+
+def _default_unit(ctx: Mapping[str, Any]) -> Any:
+    first, second = DEFAULT_BUCKET_ATTRIBUTES
+    value = ctx.get(first)
+    return ctx.get(second) if value is None else value
+
+
+_LIVE: weakref.WeakSet[ExposureTracker] = weakref.WeakSet()
+
+
+class ExposureTracker:
+    """Deduplicates, queues and delivers the exposures of one client.
+
+    Args:
+        window: Most (flag, variant, targeting key) triples remembered for deduplication.
+        ttl: Seconds after which a remembered triple is reported again (``None``: never).
+        queue_size: Most exposures waiting for delivery; more are dropped and counted.
+        clock: Wall-clock time source (for ``timestamp`` and the TTL); injectable for tests.
+    """
+
+    def __init__(
+        self,
+        window: int = 10_000,
+        ttl: float | None = None,
+        queue_size: int = 10_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if window < 1 or queue_size < 1:
+            raise ValueError("window and queue_size must be at least 1")
+        if ttl is not None and ttl <= 0:
+            raise ValueError("ttl must be positive (or None)")
+        self.window = window
+        self.ttl = ttl
+        self.queue_size = queue_size
+        self.clock = clock
+        self.callbacks: tuple[ExposureCallback, ...] = ()
+        self.delivered = 0
+        self.dropped = 0
+        self.deduplicated = 0
+        self.callback_errors = 0
+        self._seen: OrderedDict[tuple[str, str, Any], float] = OrderedDict()
+        self._queue: deque[Exposure] = deque()
+        self._wake = threading.Event()
+        self._idle = threading.Condition()
+        self._busy = False
+        self._closed = False
+        self._logged: set[int] = set()
+        self._thread: threading.Thread | None = None
+        _LIVE.add(self)
+
+    # --- hot path (tracked flags only) --------------------------------------------------
+
+    def wrap(self, key: str, flag: CompiledFlag, resolve: Resolver) -> Resolver:
+        """``resolve`` wrapped to record exposures of ``flag`` (called at publish time)."""
+        definition = flag.definition
+        attribute = definition.bucket_by if definition is not None else None
+        unit: Callable[[Mapping[str, Any]], Any] = (
+            _default_unit if attribute is None else attribute_getter(attribute)
+        )
+        seen = self._seen
+        touch = seen.move_to_end
+        record = self._record
+
+        def exposing(ctx: Mapping[str, Any], table: Mapping[str, Any]) -> Resolution:
+            res = resolve(ctx, table)
+            who = unit(ctx)
+            try:
+                ident = (key, res[1], who)
+                if ident in seen and self.ttl is None:
+                    touch(ident)
+                    self.deduplicated += 1
+                    return res
+            except (TypeError, KeyError):  # unhashable targeting key, or evicted meanwhile
+                pass
+            record(key, res, who)
+            return res
+
+        return exposing
+
+    def _record(self, key: str, res: Resolution, who: Any) -> None:
+        now = self.clock()
+        try:
+            hash(who)
+        except TypeError:
+            who = repr(who)
+        ident = (key, res[1], who)
+        seen = self._seen
+        first_seen = seen.get(ident)
+        if first_seen is not None and (self.ttl is None or now - first_seen < self.ttl):
+            with contextlib.suppress(KeyError):  # evicted by another thread meanwhile
+                seen.move_to_end(ident)
+            self.deduplicated += 1
+            return
+        seen[ident] = now
+        seen.move_to_end(ident)
+        while len(seen) > self.window:
+            try:
+                seen.popitem(last=False)
+            except KeyError:  # pragma: no cover - emptied by another thread meanwhile
+                break
+        if len(self._queue) >= self.queue_size or self._closed:
+            self.dropped += 1
+            return
+        self._queue.append(Exposure(key, res[1], res[0], res[2], who, now))
+        if not self._wake.is_set():
+            self._wake.set()
+
+    # --- delivery -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the delivery thread (idempotent)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._closed = False
+        thread = threading.Thread(target=self._run, name="flagkit-exposures", daemon=True)
+        self._thread = thread
+        thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            with self._idle:
+                self._busy = True
+            try:
+                self._drain()
+            finally:
+                with self._idle:
+                    self._busy = False
+                    self._idle.notify_all()
+            if self._closed and not self._queue:
+                return
+
+    def _drain(self) -> None:
+        queue = self._queue
+        while queue:
+            exposure = queue.popleft()
+            for callback in self.callbacks:
+                try:
+                    callback(exposure)
+                except Exception:
+                    self.callback_errors += 1
+                    if id(callback) not in self._logged:
+                        self._logged.add(id(callback))
+                        logger.exception(
+                            "flagkit: exposure callback %s failed (later failures are counted, not logged)",
+                            getattr(callback, "__qualname__", type(callback).__name__),
+                        )
+            self.delivered += 1
+
+    def flush(self, timeout: float | None = 5.0) -> bool:
+        """Wait until every queued exposure has been delivered; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            self._drain()  # no thread (closed, or never started): deliver here
+            return True
+        with self._idle:
+            while self._queue or self._busy:
+                self._wake.set()
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._idle.wait(0.05 if remaining is None else min(remaining, 0.05))
+        return True
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Deliver what is queued, then stop the thread (idempotent). Later exposures are dropped."""
+        self.flush(timeout)
+        self._closed = True
+        self._wake.set()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        _LIVE.discard(self)
+
+    def after_fork(self) -> None:
+        """In a fork child: the parent delivers its own queue; start a fresh thread."""
+        self._queue.clear()
+        self._wake = threading.Event()
+        self._idle = threading.Condition()
+        self._busy = False
+        if self._thread is not None and not self._closed:
+            self._thread = None
+            self.start()
+
+    def stats(self) -> dict[str, int]:
+        """JSON-safe counters."""
+        return {
+            "callbacks": len(self.callbacks),
+            "delivered": self.delivered,
+            "dropped": self.dropped,
+            "deduplicated": self.deduplicated,
+            "pending": len(self._queue),
+            "callback_errors": self.callback_errors,
+            "window": len(self._seen),
+        }
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for tracker in list(_LIVE):
+        try:
+            tracker.close(timeout=2.0)
+        except Exception:  # pragma: no cover - never fail interpreter shutdown
+            logger.exception("flagkit: flushing exposures at exit failed")

@@ -1,0 +1,290 @@
+"""Usage counters: evaluations per (flag, variant, reason) and when each flag was last evaluated.
+
+Enabled per client (``Flags(..., usage=True)`` or ``flags.enable_usage()``). The client then
+publishes snapshots whose resolvers are wrapped by :meth:`UsageRecorder.wrap`; the wrapper
+adds one dict increment keyed by the resolution tuple the compiler built at load time (no
+allocation, no clock read, no lock). Disabled, nothing here runs.
+
+"Last evaluated" is coarse on purpose: reading the clock per evaluation would cost more than
+the count. :meth:`UsageRecorder.stamp` compares each flag's total with the previous one and
+stamps the flags that moved with the current time; a daemon thread calls it every
+``interval`` seconds, and :meth:`snapshot` / :meth:`export` call it first. So ``last_seen`` is
+exact to ``interval``.
+
+Counts are exact under CPython's GIL (the increment runs no Python code between its read and
+its write); a reload or an override keeps counting into the same per-flag totals.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .compiler import CompiledFlag, Resolution, Resolver
+
+__all__ = ["USAGE_FORMAT", "UsageRecorder", "merge_usage", "read_usage"]
+
+logger = logging.getLogger("flagkit")
+
+USAGE_FORMAT = "flagkit-usage/1"
+"""The ``format`` field of a usage file; readers refuse other values."""
+
+_CONTAINERS = (dict, list)
+
+
+class UsageRecorder:
+    """Counts evaluations of one client's flags.
+
+    Args:
+        interval: Seconds between last-seen stamps (the resolution of ``last_seen``).
+        clock: Wall-clock time source (``time.time``); injectable for tests.
+    """
+
+    def __init__(self, interval: float = 60.0, clock: Callable[[], float] = time.time) -> None:
+        if interval <= 0:
+            raise ValueError("interval must be positive")
+        self.interval = interval
+        self.clock = clock
+        self.since = clock()
+        self._lock = threading.Lock()
+        # key -> (resolver counted, counts by resolution or by (variant, reason, rule))
+        self._live: dict[str, tuple[Resolver, dict[Any, int]]] = {}
+        self._retired: list[tuple[str, dict[Any, int]]] = []
+        self._folded: dict[str, dict[tuple[str, str], int]] = {}
+        self._totals: dict[str, int] = {}
+        self._last_seen: dict[str, float] = {}
+        self._exported: dict[tuple[str, str, str], int] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- hot path -----------------------------------------------------------------------
+
+    def wrap(self, key: str, flag: CompiledFlag, resolve: Resolver) -> Resolver:
+        """``resolve`` wrapped to count its resolutions (called at publish time, not per call)."""
+        with self._lock:
+            live = self._live.get(key)
+            if live is not None and live[0] is resolve:
+                counts = live[1]
+            else:
+                if live is not None:
+                    self._retired.append((key, live[1]))
+                counts = {}
+                self._live[key] = (resolve, counts)
+        if any(isinstance(v, _CONTAINERS) for v in flag.variants.values()):
+            # Values are fresh copies (unhashable, new each call): count by the names instead.
+            def counting_by_name(ctx: Mapping[str, Any], table: Mapping[str, Any]) -> Resolution:
+                res = resolve(ctx, table)
+                name = res[1:]
+                try:
+                    counts[name] += 1
+                except KeyError:
+                    counts[name] = 1
+                return res
+
+            return counting_by_name
+
+        def counting(ctx: Mapping[str, Any], table: Mapping[str, Any]) -> Resolution:
+            res = resolve(ctx, table)
+            try:
+                counts[res] += 1
+            except KeyError:
+                counts[res] = 1
+            return res
+
+        return counting
+
+    # --- reading ------------------------------------------------------------------------
+
+    def _fold(self) -> dict[str, dict[tuple[str, str], int]]:
+        """Per flag, counts by (variant, reason): retired counters folded in. Caller holds the lock."""
+        for key, counts in self._retired:
+            _add(self._folded.setdefault(key, {}), counts.copy())
+        self._retired.clear()
+        out = {key: dict(by) for key, by in self._folded.items()}
+        for key, (_, counts) in self._live.items():
+            _add(out.setdefault(key, {}), counts.copy())  # copy(): one C call, safe against inserts
+        return out
+
+    def stamp(self) -> None:
+        """Stamp ``last_seen`` with the current time for every flag evaluated since the last stamp."""
+        with self._lock:
+            self._stamp(self._fold())
+
+    def _stamp(self, counts: dict[str, dict[tuple[str, str], int]]) -> None:
+        now = self.clock()
+        for key, by in counts.items():
+            total = sum(by.values())
+            if total != self._totals.get(key, 0):
+                self._totals[key] = total
+                self._last_seen[key] = now
+
+    def snapshot(self, keys: list[str] | None = None) -> dict[str, Any]:
+        """JSON-safe usage: ``{"format", "since", "now", "flags": {key: {...}}}``.
+
+        Each flag has ``evaluations`` (total), ``last_seen`` (Unix time or ``None``) and
+        ``variants``: ``{variant: {reason: count}}``. ``keys`` adds flags never evaluated.
+        """
+        with self._lock:
+            counts = self._fold()
+            self._stamp(counts)
+            now = self.clock()
+            flags: dict[str, Any] = {}
+            for key in sorted(set(counts) | set(keys or ())):
+                variants: dict[str, dict[str, int]] = {}
+                for (variant, reason), n in sorted(counts.get(key, {}).items()):
+                    variants.setdefault(variant, {})[reason] = n
+                flags[key] = {
+                    "evaluations": self._totals.get(key, 0),
+                    "last_seen": self._last_seen.get(key),
+                    "variants": variants,
+                }
+            return {"format": USAGE_FORMAT, "since": self.since, "now": now, "flags": flags}
+
+    def export(self, path: str | os.PathLike[str], keys: list[str] | None = None) -> None:
+        """Write the usage to ``path`` (JSON, atomic replace), merged with what the file holds.
+
+        ``last_seen`` takes the later of the file's and ours; counts add what this client
+        counted since its previous export, so exporting repeatedly (or from a restarted
+        process) never double counts. Use one file per process when several export at once.
+        """
+        target = Path(path)
+        current = self.snapshot(keys)
+        with self._lock:
+            delta: dict[str, Any] = {"format": USAGE_FORMAT, "since": current["since"], "now": current["now"]}
+            flags: dict[str, Any] = {}
+            exported = dict(self._exported)
+            for key, entry in current["flags"].items():
+                variants: dict[str, dict[str, int]] = {}
+                for variant, reasons in entry["variants"].items():
+                    for reason, n in reasons.items():
+                        ident = (key, variant, reason)
+                        new = n - self._exported.get(ident, 0)
+                        exported[ident] = n
+                        if new:
+                            variants.setdefault(variant, {})[reason] = new
+                flags[key] = {"last_seen": entry["last_seen"], "variants": variants}
+            delta["flags"] = flags
+            try:
+                previous = read_usage(target) if target.exists() else None
+            except (OSError, ValueError) as exc:
+                logger.warning("flagkit: usage file %s unreadable (%s); writing a new one", target, exc)
+                previous = None
+            merged = merge_usage([previous, delta] if previous is not None else [delta])
+            _write_atomic(target, merged)
+            self._exported = exported
+
+    # --- ticker -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the daemon thread that stamps ``last_seen`` every ``interval`` seconds."""
+        self._stop.clear()
+        thread = threading.Thread(target=self._run, name="flagkit-usage", daemon=True)
+        self._thread = thread
+        thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.stamp()
+            except Exception:  # pragma: no cover - stamp only adds numbers; never end the thread
+                logger.exception("flagkit: usage stamp failed")
+
+    def stop(self) -> None:
+        """Stop the ticker (idempotent); stamps once more."""
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+        self.stamp()
+
+    def after_fork(self) -> None:
+        """In a fork child: fresh lock, counts start from zero (the parent reports its own), restart."""
+        self._lock = threading.Lock()
+        for _, counts in self._live.values():
+            counts.clear()
+        self._retired.clear()
+        self._folded.clear()
+        self._totals.clear()
+        self._exported.clear()
+        self.since = self.clock()
+        if self._thread is not None:
+            self._thread = None
+            self.start()
+
+
+def _add(into: dict[tuple[str, str], int], counts: dict[Any, int]) -> None:
+    for res, n in counts.items():
+        # a resolution (value, variant, reason, rule) or a name key (variant, reason, rule)
+        variant, reason = (res[1], res[2]) if len(res) == 4 else (res[0], res[1])
+        ident = (str(variant), str(reason))
+        into[ident] = into.get(ident, 0) + n
+
+
+def read_usage(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a usage file written by :meth:`UsageRecorder.export`.
+
+    Raises:
+        OSError: The file cannot be read.
+        ValueError: It is not a flagkit usage file.
+    """
+    raw = Path(path).read_bytes()
+    if len(raw) > 64 * 1024 * 1024:
+        raise ValueError("usage file larger than 64 MiB")
+    data = json.loads(raw)
+    if (
+        not isinstance(data, dict)
+        or data.get("format") != USAGE_FORMAT
+        or not isinstance(data.get("flags"), dict)
+    ):
+        raise ValueError(f"not a flagkit usage file (expected format {USAGE_FORMAT!r})")
+    return data
+
+
+def merge_usage(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    """Combine usage documents (several processes or exports): counts add, ``last_seen`` is the latest."""
+    flags: dict[str, Any] = {}
+    since: float | None = None
+    now: float | None = None
+    for doc in documents:
+        if isinstance(doc.get("since"), int | float):
+            since = doc["since"] if since is None else min(since, doc["since"])
+        if isinstance(doc.get("now"), int | float):
+            now = doc["now"] if now is None else max(now, doc["now"])
+        for key, entry in doc["flags"].items():
+            if not isinstance(entry, dict):
+                continue
+            out = flags.setdefault(key, {"evaluations": 0, "last_seen": None, "variants": {}})
+            seen = entry.get("last_seen")
+            if isinstance(seen, int | float) and (out["last_seen"] is None or seen > out["last_seen"]):
+                out["last_seen"] = seen
+            variants = entry.get("variants")
+            for variant, reasons in (variants if isinstance(variants, dict) else {}).items():
+                if not isinstance(reasons, dict):
+                    continue
+                into = out["variants"].setdefault(variant, {})
+                for reason, n in reasons.items():
+                    if isinstance(n, int) and not isinstance(n, bool):
+                        into[reason] = into.get(reason, 0) + n
+                        out["evaluations"] += n
+    return {"format": USAGE_FORMAT, "since": since, "now": now, "flags": dict(sorted(flags.items()))}
+
+
+def _write_atomic(path: Path, data: dict[str, Any]) -> None:
+    text = json.dumps(data, indent=1, sort_keys=True, allow_nan=False)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

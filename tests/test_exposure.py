@@ -1,0 +1,244 @@
+"""Exposure events: tracked flags only, deduplication window, off-request delivery, bounded queue."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flagkit import Flags, Reason
+from flagkit.exposure import Exposure
+from flagkit.testing import override_flags
+from tests.helpers.fork import ask_child
+from tests.helpers.saves import wait_until
+
+DOC = {
+    "features": {
+        "exp": {"track": True, "rules": [{"serve": {"on": 50, "off": 50}}]},
+        "by_account": {"track": True, "bucket_by": "account.id", "rules": [{"serve": "on"}]},
+        "quiet": {"rules": [{"serve": "on"}]},
+        "static": True,
+        "gated": {"requires": ["exp"], "rules": [{"serve": "on"}]},
+    }
+}
+
+
+class Clock:
+    def __init__(self, now: float = 1_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def collect(flags: Flags, **options: Any) -> list[Exposure]:
+    got: list[Exposure] = []
+    flags.on_exposure(got.append, **options)
+    return got
+
+
+def test_only_tracked_flags_report_exposures() -> None:
+    with Flags.from_dict(DOC) as flags:
+        clock = Clock()
+        got = collect(flags, clock=clock)
+        served = flags.variant("exp", {"user_id": "u1"})
+        flags.is_enabled("quiet", {"user_id": "u1"})
+        flags.is_enabled("static", {"user_id": "u1"})
+        assert flags.flush_exposures()
+        assert [e.as_dict() for e in got] == [
+            {
+                "key": "exp",
+                "variant": served,
+                "value": served == "on",
+                "reason": "SPLIT",
+                "targeting_key": "u1",
+                "timestamp": 1_000.0,
+            }
+        ]
+        assert got[0].reason is Reason.SPLIT
+
+
+def test_track_all_reports_every_flag() -> None:
+    with Flags.from_dict(DOC, track_all=True) as flags:
+        got = collect(flags)
+        for key in ("quiet", "static"):
+            flags.is_enabled(key, {"targeting_key": "t1"})
+        assert flags.flush_exposures()
+        assert [(e.key, e.targeting_key) for e in got] == [("quiet", "t1"), ("static", "t1")]
+
+
+def test_targeting_key_is_the_bucketing_attribute() -> None:
+    with Flags.from_dict(DOC) as flags:
+        got = collect(flags)
+        flags.is_enabled("by_account", {"user_id": "u1", "account": {"id": 7}})
+        flags.is_enabled("exp", {"targeting_key": "t9", "user_id": "u1"})
+        flags.is_enabled("exp", {})  # anonymous
+        assert flags.flush_exposures()
+        assert [(e.key, e.targeting_key) for e in got] == [("by_account", 7), ("exp", "t9"), ("exp", None)]
+
+
+def test_repeats_are_deduplicated_per_flag_variant_and_user() -> None:
+    with Flags.from_dict(DOC) as flags:
+        got = collect(flags)
+        for _ in range(5):
+            for user in ("a", "b", "c"):
+                flags.is_enabled("exp", {"user_id": user})
+        with override_flags(flags, exp=True):  # another variant for the same users: new exposures
+            for user in ("a", "b", "c"):
+                flags.is_enabled("exp", {"user_id": user})
+        assert flags.flush_exposures()
+        first = [(e.targeting_key, e.variant) for e in got[:3]]
+        assert [u for u, _ in first] == ["a", "b", "c"]
+        later = [(e.targeting_key, e.variant, e.reason) for e in got[3:]]
+        assert later == [(u, "on", Reason.OVERRIDE) for u, v in first if v != "on"]
+        stats = flags.stats()["exposures"]
+        assert stats["delivered"] == len(got)
+        assert stats["deduplicated"] == 18 - len(got)
+
+
+def test_the_window_is_a_bounded_lru() -> None:
+    with Flags.from_dict(DOC) as flags:
+        got = collect(flags, window=2)
+        for user in ("a", "b", "a", "c", "a", "b"):  # c evicts b (a was used more recently)
+            flags.is_enabled("by_account", {"account": {"id": user}})
+        assert flags.flush_exposures()
+        assert [e.targeting_key for e in got] == ["a", "b", "c", "b"]
+        assert flags.stats()["exposures"]["window"] == 2
+
+
+def test_ttl_reports_a_user_again_after_it_expires() -> None:
+    clock = Clock()
+    with Flags.from_dict(DOC) as flags:
+        got = collect(flags, ttl=60.0, clock=clock)
+        flags.is_enabled("by_account", {"account": {"id": 1}})
+        clock.now += 59
+        flags.is_enabled("by_account", {"account": {"id": 1}})
+        clock.now += 2
+        flags.is_enabled("by_account", {"account": {"id": 1}})
+        assert flags.flush_exposures()
+        assert [e.timestamp for e in got] == [1_000.0, 1_061.0]
+
+
+def test_delivery_is_off_the_request_path_and_a_full_queue_drops() -> None:
+    started, release = threading.Event(), threading.Event()
+    threads: list[str] = []
+
+    def slow(exposure: Exposure) -> None:
+        threads.append(threading.current_thread().name)
+        started.set()
+        release.wait(30)
+
+    with Flags.from_dict(DOC) as flags:
+        flags.on_exposure(slow, queue_size=2)
+        flags.is_enabled("by_account", {"account": {"id": 0}})
+        assert started.wait(10)  # the callback now blocks the delivery thread
+        for i in range(1, 6):  # evaluation never waits: 2 are queued, 3 dropped
+            flags.is_enabled("by_account", {"account": {"id": i}})
+        stats = flags.stats()["exposures"]
+        assert (stats["pending"], stats["dropped"]) == (2, 3)
+        release.set()
+        assert flags.flush_exposures(10)
+        assert flags.stats()["exposures"]["delivered"] == 3
+        assert set(threads) == {"flagkit-exposures"}
+
+
+def test_close_delivers_what_is_queued_and_later_exposures_are_dropped() -> None:
+    release = threading.Event()
+    got: list[Any] = []
+
+    def gated(exposure: Exposure) -> None:
+        release.wait(30)
+        got.append(exposure.targeting_key)
+
+    flags = Flags.from_dict(DOC)
+    flags.on_exposure(gated)
+    for i in range(3):
+        flags.is_enabled("by_account", {"account": {"id": i}})
+    threading.Timer(0.05, release.set).start()
+    flags.close()
+    assert got == [0, 1, 2]
+    flags.is_enabled("by_account", {"account": {"id": 99}})
+    assert got == [0, 1, 2]
+    assert not [t for t in threading.enumerate() if t.name == "flagkit-exposures"]
+
+
+def test_a_failing_callback_is_logged_once_and_counted(caplog: pytest.LogCaptureFixture) -> None:
+    def broken(exposure: Exposure) -> None:
+        raise RuntimeError("boom")
+
+    with Flags.from_dict(DOC) as flags:
+        got = collect(flags)
+        flags.on_exposure(broken)
+        with caplog.at_level(logging.ERROR, logger="flagkit"):
+            for i in range(3):
+                flags.is_enabled("by_account", {"account": {"id": f"secret-{i}"}})
+            assert flags.flush_exposures()
+        assert len(got) == 3  # the other callback still got everything
+        assert flags.stats()["exposures"]["callback_errors"] == 3
+        assert len([r for r in caplog.records if "exposure callback" in r.getMessage()]) == 1
+        assert "secret-" not in caplog.text
+
+
+def test_prerequisite_evaluations_of_a_tracked_flag_are_exposures() -> None:
+    with Flags.from_dict(DOC) as flags:
+        got = collect(flags)
+        flags.is_enabled("gated", {"user_id": "u1"})
+        assert flags.flush_exposures()
+        assert [(e.key, e.targeting_key) for e in got] == [("exp", "u1")]
+
+
+def test_unhashable_targeting_keys_are_reported_by_their_repr() -> None:
+    with Flags.from_dict({"f": {"track": True, "bucket_by": "who", "rules": [{"serve": "on"}]}}) as flags:
+        got = collect(flags)
+        for _ in range(2):
+            flags.is_enabled("f", {"who": ["a", 1]})
+        assert flags.flush_exposures()
+        assert [e.targeting_key for e in got] == ["['a', 1]"]
+
+
+@pytest.mark.slow
+def test_exposures_are_flushed_at_process_exit(tmp_path: Path) -> None:
+    out = tmp_path / "exposures é.txt"
+    script = textwrap.dedent(
+        f"""
+        import time, flagkit
+        flags = flagkit.Flags.from_dict({{"exp": {{"track": True, "rules": [{{"serve": "on"}}]}}}})
+        def slow(exposure):
+            time.sleep(0.05)
+            with open({str(out)!r}, "a", encoding="utf-8") as fh:
+                fh.write(exposure.targeting_key + "\\n")
+        flags.on_exposure(slow)
+        for i in range(5):
+            flags.is_enabled("exp", {{"user_id": f"u{{i}}"}})
+        # no close(): the atexit handler delivers the queue
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    assert out.read_text(encoding="utf-8").split() == [f"u{i}" for i in range(5)]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_a_fork_child_delivers_its_own_exposures() -> None:
+    with Flags.from_dict(DOC) as flags:
+        got = collect(flags)
+        flags.is_enabled("by_account", {"account": {"id": "parent"}})
+        assert flags.flush_exposures()
+
+        def child(send: Any) -> None:
+            flags.is_enabled("by_account", {"account": {"id": "child"}})
+            flags.is_enabled("by_account", {"account": {"id": "parent"}})  # deduplicated: inherited window
+            assert flags.flush_exposures(10)
+            send({"got": [e.targeting_key for e in got]})
+
+        message = ask_child(child)
+        assert message == {"got": ["parent", "child"]}
+        wait_until(lambda: flags.stats()["exposures"]["pending"] == 0)
+        assert [e.targeting_key for e in got] == ["parent"]

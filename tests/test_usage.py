@@ -1,0 +1,215 @@
+"""Usage counters: per (flag, variant, reason), coarse last-seen, export files, fork."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flagkit import Flags
+from flagkit.testing import override_flags
+from flagkit.usage import USAGE_FORMAT, UsageRecorder, merge_usage, read_usage
+from tests.helpers.fork import ask_child
+from tests.helpers.providers import ManualProvider
+from tests.helpers.saves import wait_until
+
+DOC = {
+    "features": {
+        "beta": {"rules": [{"name": "us", "when": {"country": "US"}, "serve": "on"}]},
+        "cfg": {"variants": {"v1": {"limits": [1, 2]}}, "default": "v1"},
+        "gated": {"requires": ["beta"], "rules": [{"serve": "on"}]},
+        "unused": True,
+    }
+}
+
+
+class Clock:
+    def __init__(self, now: float = 1_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def counted(doc: dict[str, Any] = DOC) -> tuple[Flags, Clock]:
+    flags = Flags.from_dict(doc)
+    clock = Clock()
+    flags.enable_usage(clock=clock, interval=3600)
+    return flags, clock
+
+
+def test_usage_is_off_until_enabled() -> None:
+    flags = Flags.from_dict(DOC)
+    assert flags.usage() is None
+    assert flags.stats()["usage"] == {"enabled": False}
+    with pytest.raises(RuntimeError, match="not enabled"):
+        flags.export_usage("nowhere.json")
+    assert Flags.from_dict(DOC, usage=True).stats()["usage"] == {"enabled": True}
+
+
+def test_counts_per_flag_variant_and_reason() -> None:
+    flags, _ = counted()
+    for country in ("US", "US", "DE"):
+        flags.is_enabled("beta", {"country": country})
+    flags.get_value("cfg", {})["limits"].append(3)  # a fresh copy: counted by name
+    flags.get_value("cfg", {})
+    flags.evaluate("beta", "wrong type")  # counted as served, reported as a type mismatch
+    usage = flags.usage()
+    assert usage is not None
+    assert usage["format"] == USAGE_FORMAT
+    assert usage["flags"]["beta"] == {
+        "evaluations": 4,
+        "last_seen": 1_000.0,
+        "variants": {"on": {"TARGETING_MATCH": 2}, "off": {"DEFAULT": 2}},
+    }
+    assert usage["flags"]["cfg"]["variants"] == {"v1": {"STATIC": 2}}
+    assert usage["flags"]["unused"] == {"evaluations": 0, "last_seen": None, "variants": {}}
+    json.dumps(usage, allow_nan=False)
+
+
+def test_unknown_flags_and_failed_evaluations_are_not_counted() -> None:
+    flags, _ = counted()
+    flags.is_enabled("nope")
+    flags.is_enabled("beta", 42)  # type: ignore[arg-type]  # misuse: not a mapping
+    usage = flags.usage()
+    assert usage is not None
+    assert "nope" not in usage["flags"]
+    assert usage["flags"]["beta"]["evaluations"] == 0
+
+
+def test_last_seen_moves_only_when_the_flag_is_evaluated() -> None:
+    flags, clock = counted()
+    flags.is_enabled("beta")
+    assert flags.usage()["flags"]["beta"]["last_seen"] == 1_000.0  # type: ignore[index]
+    clock.now = 5_000.0
+    assert flags.usage()["flags"]["beta"]["last_seen"] == 1_000.0  # type: ignore[index]
+    flags.is_enabled("beta")
+    usage = flags.usage()
+    assert usage is not None
+    assert usage["flags"]["beta"]["last_seen"] == 5_000.0
+    assert (usage["since"], usage["now"]) == (1_000.0, 5_000.0)
+
+
+@pytest.mark.slow
+def test_the_ticker_stamps_without_anyone_asking() -> None:
+    recorder = UsageRecorder(interval=0.01)
+    flags = Flags.from_dict(DOC)
+    flags._usage = recorder  # a recorder with a short interval, installed like enable_usage does
+    with flags._lock:
+        flags._publish(flags._base)
+    recorder.start()
+    flags.is_enabled("beta")
+    wait_until(lambda: recorder._last_seen.get("beta"))
+    flags.close()
+    assert not recorder._thread
+
+
+def test_prerequisites_and_overrides_count() -> None:
+    flags, _ = counted()
+    flags.is_enabled("gated", {"country": "US"})
+    with override_flags(flags, unused=False):
+        flags.is_enabled("unused")
+    usage = flags.usage()
+    assert usage is not None
+    assert usage["flags"]["beta"]["variants"] == {"on": {"TARGETING_MATCH": 1}}
+    assert usage["flags"]["unused"]["variants"] == {"off": {"OVERRIDE": 1}}
+
+
+def test_counts_survive_reloads() -> None:
+    provider = ManualProvider({"a": {"rules": [{"serve": "on"}]}})
+    flags = Flags(provider, usage=True)
+    flags.is_enabled("a")
+    provider.publish({"a": {"rules": [{"serve": "off"}]}})
+    flags.is_enabled("a")
+    flags.is_enabled("a")
+    provider.publish({"a": {"rules": [{"serve": "off"}]}, "b": True})
+    flags.is_enabled("a")
+    usage = flags.usage()
+    assert usage is not None
+    assert usage["flags"]["a"]["variants"] == {"on": {"TARGETING_MATCH": 1}, "off": {"TARGETING_MATCH": 3}}
+    assert usage["flags"]["a"]["evaluations"] == 4
+    assert not flags._usage._retired  # type: ignore[union-attr]  # folded by usage()
+
+
+def test_export_is_atomic_json_and_never_double_counts(tmp_path: Path) -> None:
+    path = tmp_path / "usage ü.json"
+    flags, clock = counted()
+    flags.is_enabled("beta")
+    flags.export_usage(path)
+    flags.export_usage(path)  # nothing new: the same counts
+    data = read_usage(path)
+    assert data["flags"]["beta"]["evaluations"] == 1
+    clock.now = 2_000.0
+    flags.is_enabled("beta")
+    flags.export_usage(path)
+    data = read_usage(path)
+    assert data["flags"]["beta"] == {
+        "evaluations": 2,
+        "last_seen": 2_000.0,
+        "variants": {"off": {"DEFAULT": 2}},
+    }
+    assert data["flags"]["unused"]["last_seen"] is None
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left behind
+
+    # a restarted process: its own counts add up, the later last_seen wins
+    again, clock2 = counted()
+    clock2.now = 1_500.0
+    again.is_enabled("beta")
+    again.is_enabled("unused")
+    again.export_usage(path)
+    data = read_usage(path)
+    assert data["flags"]["beta"]["evaluations"] == 3
+    assert data["flags"]["beta"]["last_seen"] == 2_000.0
+    assert data["flags"]["unused"]["last_seen"] == 1_500.0
+    assert data["since"] == 1_000.0
+
+
+def test_a_corrupt_usage_file_is_replaced(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "usage.json"
+    path.write_text("{not json")
+    flags, _ = counted()
+    flags.is_enabled("beta")
+    flags.export_usage(path)
+    assert read_usage(path)["flags"]["beta"]["evaluations"] == 1
+    assert "unreadable" in caplog.text
+
+
+def test_read_usage_refuses_other_files(tmp_path: Path) -> None:
+    path = tmp_path / "other.json"
+    path.write_text(json.dumps({"flags": {}}))
+    with pytest.raises(ValueError, match="not a flagkit usage file"):
+        read_usage(path)
+
+
+def test_merge_ignores_malformed_entries() -> None:
+    merged = merge_usage(
+        [
+            {"flags": {"a": {"last_seen": 5, "variants": {"on": {"STATIC": 2}}}}, "since": 1, "now": 5},
+            {"flags": {"a": "junk", "b": {"variants": {"x": {"S": True, "T": 1}, "y": 3}}}},
+        ]
+    )
+    assert merged["flags"] == {
+        "a": {"evaluations": 2, "last_seen": 5, "variants": {"on": {"STATIC": 2}}},
+        "b": {"evaluations": 1, "last_seen": None, "variants": {"x": {"T": 1}}},
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_a_fork_child_counts_from_zero() -> None:
+    flags = Flags.from_dict(DOC, usage=True)
+    flags.is_enabled("beta")
+
+    def child(send: Any) -> None:
+        flags.is_enabled("unused")
+        usage = flags.usage()
+        assert usage is not None
+        send({k: v["evaluations"] for k, v in usage["flags"].items()})
+
+    message = ask_child(child)
+    assert message == {"beta": 0, "cfg": 0, "gated": 0, "unused": 1}
+    assert flags.usage()["flags"]["beta"]["evaluations"] == 1  # type: ignore[index]
+    flags.close()
