@@ -20,10 +20,15 @@ provider state, so the number of series is bounded by the flag files, never by u
                                                 gauge    Unix time of the last good load
 ``flagkit_provider_errors_total{provider}``     counter  failed loads since start
 ``flagkit_provider_info{provider,version}``     gauge    1, labelled with the version served
+``flagkit_flag_evaluations_total{flag,variant,reason}``
+                                                counter  evaluations, from the client's usage counters
+``flagkit_flag_last_evaluated_timestamp_seconds{flag}``
+                                                gauge    Unix time of the flag's last evaluation
 ==============================================  =======  ==================================================
 
-Nothing is computed on the evaluation path: the collector reads ``flags.status()`` when
-Prometheus scrapes.
+The two ``flagkit_flag_*`` families have samples only when the client counts usage
+(``Flags(..., usage=True)`` or ``flags.enable_usage()``). Nothing is added to the evaluation
+path: the collector reads ``flags.status()`` and ``flags.usage()`` when Prometheus scrapes.
 """
 
 from __future__ import annotations
@@ -73,6 +78,14 @@ class FlagkitCollector(Collector):
                 f.last_success.add_metric([name], status.last_success)
             f.errors.add_metric([name], float(status.error_count))
             f.info.add_metric([name, status.version or ""], 1.0)
+        usage = self.flags.usage()
+        if usage is not None:
+            for key, counts in usage["flags"].items():
+                for variant, reasons in counts["variants"].items():
+                    for reason, count in reasons.items():
+                        f.evaluations.add_metric([key, str(variant or ""), str(reason)], float(count))
+                if counts["last_seen"] is not None:
+                    f.last_seen.add_metric([key], float(counts["last_seen"]))
         yield from f
 
 
@@ -98,5 +111,17 @@ class _Families:
             f"{n}_provider_info", "The version each provider serves", labels=["provider", "version"]
         )
 
+        self.evaluations = CounterMetricFamily(
+            f"{n}_flag_evaluations",
+            "Evaluations by flag, variant and reason",
+            labels=["flag", "variant", "reason"],
+        )
+        self.last_seen = GaugeMetricFamily(
+            f"{n}_flag_last_evaluated_timestamp_seconds",
+            "Unix time of the flag's last evaluation",
+            labels=["flag"],
+        )
+
     def __iter__(self) -> Iterator[Metric]:
         yield from (self.ready, self.state, self.flags, self.last_success, self.errors, self.info)
+        yield from (self.evaluations, self.last_seen)

@@ -112,3 +112,37 @@ def test_scraped_over_http(registry: CollectorRegistry) -> None:
 def test_rejects_non_clients() -> None:
     with pytest.raises(TypeError, match="Flags"):
         FlagkitCollector("flags")  # type: ignore[arg-type]  # misuse on purpose
+
+
+def test_evaluation_counters_from_usage(registry: CollectorRegistry) -> None:
+    doc = {"features": {"canary": {"rules": [{"serve": {"on": 5, "off": 95}}]}, "idle": True}}
+    with Flags.from_dict(doc, usage=True) as flags:
+        registry.register(FlagkitCollector(flags))
+        on = sum(flags.is_enabled("canary", {"user_id": f"user-{i}"}) for i in range(2000))
+        flags.is_enabled("canary")  # no bucketing attribute: the default variant
+        samples = scrape(registry)
+        usage = flags.usage()
+    assert usage is not None
+    assert value(samples, "flagkit_flag_evaluations_total", flag="canary", variant="on", reason="SPLIT") == on
+    assert (
+        value(samples, "flagkit_flag_evaluations_total", flag="canary", variant="off", reason="SPLIT")
+        == 2000 - on
+    )
+    assert (
+        value(samples, "flagkit_flag_evaluations_total", flag="canary", variant="off", reason="DEFAULT") == 1
+    )
+    assert 50 < on < 150
+    evaluation_series = [labels for (name, labels) in samples if name == "flagkit_flag_evaluations_total"]
+    assert len(evaluation_series) == 3  # flag x variant x reason, never per user
+    assert value(samples, "flagkit_flag_last_evaluated_timestamp_seconds", flag="canary") == pytest.approx(
+        usage["flags"]["canary"]["last_seen"]
+    )
+    assert ("flagkit_flag_last_evaluated_timestamp_seconds", (("flag", "idle"),)) not in samples
+
+
+def test_no_evaluation_series_without_usage(registry: CollectorRegistry) -> None:
+    with Flags.from_dict({"a": True}) as flags:
+        registry.register(FlagkitCollector(flags))
+        flags.is_enabled("a")
+        samples = scrape(registry)
+    assert not [name for name, _ in samples if name.startswith("flagkit_flag_")]

@@ -18,7 +18,14 @@ from starlette.routing import Mount, Route
 from flagkit import Flags, Hook, HookContext
 from flagkit.integrations.asgi import FlagkitMiddleware
 from flagkit.integrations.flask import FlagKit
-from flagkit.integrations.status import HEADERS, StatusPage, condition_in_words, flag_in_words, json_safe
+from flagkit.integrations.status import (
+    HEADERS,
+    StatusPage,
+    condition_in_words,
+    flag_in_words,
+    json_safe,
+    render_html,
+)
 from flagkit.integrations.status.asgi import Scope, StatusApp
 from flagkit.integrations.status.flask import blueprint
 from flagkit.testing import override_flags
@@ -109,18 +116,30 @@ def test_questions_do_not_see_the_ambient_context(flags: Flags) -> None:
     assert data["query"]["results"][0]["rule"] != "staff first"
 
 
-def test_questions_run_no_hooks(flags: Flags) -> None:
+def test_questions_run_no_hooks_usage_or_exposures(example_file: Path) -> None:
     class Recorder(Hook):
         def finally_after(self, hook_context: HookContext, details: Any) -> None:
             calls.append(hook_context.flag_key)
 
     calls: list[str] = []
-    flags.add_hook(Recorder())
-    data = StatusPage().data(flags, {"user": "u-1"})
-    assert len(data["query"]["results"]) == len(flags.keys())
-    assert calls == []  # not counted as the application's evaluations
-    flags.is_enabled("new_search")
-    assert calls == ["new_search"]
+    exposures: list[Any] = []
+    with Flags.from_file(example_file, watch=False, usage=True, track_all=True) as flags:
+        flags.add_hook(Recorder())
+        flags.on_exposure(exposures.append)
+        data = StatusPage().data(flags, {"user": "u-1"})
+        assert len(data["query"]["results"]) == len(flags.keys())
+        usage = flags.usage()
+        assert usage is not None
+        assert all(counts["evaluations"] == 0 for counts in usage["flags"].values())
+        assert calls == []  # not the application's evaluations
+        assert flags.is_enabled("new_search", {"user_id": "u-1", "email": "a@example.com"})
+        flags.close()  # flushes the exposure queue
+        assert calls == ["new_search"]
+        assert [e.key for e in exposures] == ["new_search"]
+        data = StatusPage().data(flags)
+        assert data["usage"]["flags"]["new_search"]["evaluations"] == 1
+        html = render_html(data)
+        assert "Evaluated 1 times (on / TARGETING_MATCH: 1)" in html
 
 
 def test_overrides_are_shown_without_a_trace(flags: Flags) -> None:

@@ -7,7 +7,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from flagkit import Flags, Snapshot
+from flagkit import Flags
+from flagkit.compiler import Resolver
 
 from ._words import flag_in_words
 
@@ -98,16 +99,16 @@ def _flag_data(flags: Flags, key: str) -> dict[str, Any]:
     }
 
 
-def _answer(flags: Flags, snap: Snapshot, key: str, context: Mapping[str, Any]) -> dict[str, Any]:
-    # The compiled resolver itself, not flags.evaluate(): a staff member's question must not
-    # run the application's hooks, count as usage or send exposure events.
+def _answer(
+    flags: Flags, table: Mapping[str, Resolver], key: str, context: Mapping[str, Any]
+) -> dict[str, Any]:
     out: dict[str, Any] = {"key": key, "value": None, "variant": None, "reason": "ERROR", "rule": None}
-    resolve = snap.table.get(key)
+    resolve = table.get(key)
     if resolve is None:
         out.update(error_code="FLAG_NOT_FOUND", trace=[])
         return out
     try:
-        value, variant, reason, rule = resolve(context, snap.table)
+        value, variant, reason, rule = resolve(context, table)
     except Exception as exc:
         out.update(error_code="GENERAL", trace=[f"evaluation failed: {type(exc).__name__}"])
         return out
@@ -154,14 +155,21 @@ def status_data(flags: Flags, query: Query | None = None, *, title: str = "flagk
             "providers": json_safe(providers),
             "flags": [_flag_data(flags, key) for key in sorted(snap.flags)],
         }
+        usage = flags.usage()
+        if usage is not None:
+            data["usage"] = json_safe({"since": usage["since"], "flags": usage["flags"]})
         if query is not None and query.asked:
             context = query.context()
-            keys = [query.flag] if query.flag else sorted(snap.table)
+            # The compiled resolvers themselves, not flags.evaluate() nor the snapshot's table
+            # (wrapped for usage and exposures): a staff member's question must not run the
+            # application's hooks, count as usage or send exposure events.
+            table = {key: flag.resolve for key, flag in snap.flags.items()}
+            keys = [query.flag] if query.flag else sorted(table)
             data["query"] = {
                 "user": query.user,
                 "attributes": json_safe(query.attributes),
                 "flag": query.flag or None,
                 "problems": query.problems,
-                "results": [_answer(flags, snap, key, context) for key in keys],
+                "results": [_answer(flags, table, key, context) for key in keys],
             }
     return data

@@ -130,14 +130,14 @@ def _flags(flags: list[Mapping[str, Any]], usage: Mapping[str, Any] | None) -> s
 
 
 def _usage_text(counts: Any) -> str:
-    if not counts:
-        return "Not evaluated since start."
-    total = sum(int(c.get("count", 0)) for c in counts.get("by", []))
+    if not counts or not counts.get("evaluations"):
+        return "Not evaluated since usage counting started."
     detail = ", ".join(
-        f"{escape(str(c.get('variant')))}/{escape(str(c.get('reason')))}: {int(c.get('count', 0))}"
-        for c in counts.get("by", [])
+        f"{escape(str(variant))} / {escape(str(reason))}: {int(count)}"
+        for variant, reasons in counts.get("variants", {}).items()
+        for reason, count in reasons.items()
     )
-    return f"Evaluated {total} times ({detail}); last {_time(counts.get('last'))}."
+    return f"Evaluated {int(counts['evaluations'])} times ({detail}); last {_time(counts.get('last_seen'))}."
 
 
 def render_html(data: Mapping[str, Any]) -> str:
@@ -156,7 +156,8 @@ def render_html(data: Mapping[str, Any]) -> str:
     if query:
         body.append(_answers(query))
     body.append(f"<h2>Flags ({len(data['flags'])})</h2>")
-    body.append(_flags(data["flags"], data.get("usage")))
+    usage = data.get("usage")
+    body.append(_flags(data["flags"], usage["flags"] if usage else None))
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
