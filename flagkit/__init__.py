@@ -25,7 +25,7 @@ from .evaluation import ErrorCode, Evaluation, Reason
 from .exposure import Exposure
 from .flagset import FlagSet
 from .hooks import Hook, HookContext
-from .providers import DictProvider, EnvProvider, FileProvider, HttpProvider, Provider
+from .providers import DictProvider, EnvProvider, FileProvider, HttpProvider, Provider, RedisProvider
 
 __version__ = "0.1.0.dev0"
 
@@ -49,6 +49,7 @@ __all__ = [
     "Provider",
     "ProviderStatus",
     "Reason",
+    "RedisProvider",
     "Snapshot",
     "SourceError",
     "__version__",

@@ -20,9 +20,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from ._dispatch import Dispatcher
 from .compiler import CompiledFlag, Resolver, compile_static, constant_flag
 from .context import AMBIENT, context
-from .errors import FlagNotFoundError
+from .errors import FlagNotFoundError, SourceError
 from .evaluation import ErrorCode, Evaluation, Reason
 from .exposure import ExposureCallback, ExposureTracker
 from .flagset import FlagSet
@@ -43,6 +44,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 ChangeListener = Callable[[frozenset[str]], None]
 ErrorListener = Callable[[str, BaseException], None]
 State = Literal["not_ready", "ready", "stale", "error"]
+
+_SUPERVISE_EVERY = 0.5
+"""Seconds between two checks for dead provider threads from ``context()``/``snapshot()``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,14 +76,16 @@ class ProviderStatus:
     Attributes:
         name: The provider's name.
         state: ``ready`` (serving its latest input), ``stale`` (serving last good flags after
-            an error), ``error`` (never loaded; contributes nothing) or ``not_ready`` (still
-            loading).
+            an error), ``error`` (never loaded, so it contributes nothing; or its thread died:
+            ``last_error`` says why, the client restarts it and its last good flags are still
+            served) or ``not_ready`` (still loading).
         flags: Number of flags it contributes.
         version: Content hash or ETag of the flags it serves.
         last_success: Unix time of the last good load.
         last_error: Message of the most recent error, if the latest attempt failed.
         last_error_time: Unix time of that error.
         error_count: Errors since start.
+        restarts: How often the client restarted it after its thread died.
     """
 
     name: str
@@ -90,6 +96,7 @@ class ProviderStatus:
     last_error: str | None = None
     last_error_time: float | None = None
     error_count: int = 0
+    restarts: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields, e.g. for a health endpoint."""
@@ -98,6 +105,7 @@ class ProviderStatus:
 
 class _ProviderSlot:
     __slots__ = (
+        "dead",
         "error",
         "error_count",
         "error_time",
@@ -105,6 +113,7 @@ class _ProviderSlot:
         "last_success",
         "logged",
         "provider",
+        "restarts",
     )
 
     def __init__(self, provider: Provider) -> None:
@@ -115,6 +124,9 @@ class _ProviderSlot:
         self.error_count = 0
         self.last_success: float | None = None
         self.logged: str | None = None
+        self.dead = False
+        """Its thread died; cleared by the next report of the restarted provider."""
+        self.restarts = 0
 
 
 _EMPTY_SNAPSHOT = Snapshot({}, {}, 0)
@@ -127,6 +139,7 @@ def _after_fork_in_child() -> None:
         # in the child, so the inherited lock could stay locked forever. Only the forking
         # thread runs here, so swapping in a fresh lock is safe.
         client._lock = threading.RLock()
+        client._dispatcher.after_fork()
         client._check_fork()
 
 
@@ -172,11 +185,13 @@ class Flags:
         self._exposures: ExposureTracker | None = None
         self._track_all = track_all
         self._error_listeners: list[ErrorListener] = []
+        self._dispatcher = Dispatcher(self)
         self._pin: ContextVar[Snapshot | None] = ContextVar(f"flagkit_pin_{id(self)}", default=None)
         self._pins = 0
         self._ready = threading.Event()
         self._closed = False
         self._pid = os.getpid()
+        self._next_supervision = 0.0
         _LIVE_CLIENTS.add(self)
         if usage:
             self.enable_usage()
@@ -589,14 +604,34 @@ class Flags:
         recorder.export(path, self.keys())
 
     def on_change(self, listener: ChangeListener) -> ChangeListener:
-        """Call ``listener(changed_keys)`` after each reload that changes flags. Usable as decorator."""
+        """Call ``listener(changed_keys)`` after reloads that change flags. Usable as decorator.
+
+        Listeners run on the client's dispatcher thread (``flagkit-dispatch``), one call at a
+        time, after the new snapshot is published: a slow listener never delays a reload.
+        Changes that pile up while a listener runs arrive as one call with the union of
+        their keys. An exception from a listener is logged and ignored.
+        """
         self._change_listeners.append(listener)
+        self._dispatcher.ensure_started()
         return listener
 
     def on_error(self, listener: ErrorListener) -> ErrorListener:
-        """Call ``listener(provider_name, error)`` when a provider fails to load. Usable as decorator."""
+        """Call ``listener(provider_name, error)`` when a provider fails. Usable as decorator.
+
+        Runs on the dispatcher thread like :meth:`on_change` listeners, in order with them;
+        errors are not merged (beyond 100 waiting, the oldest are dropped).
+        """
         self._error_listeners.append(listener)
+        self._dispatcher.ensure_started()
         return listener
+
+    def flush_listeners(self, timeout: float | None = None) -> bool:
+        """Wait until every listener call queued so far has returned; False on timeout.
+
+        Useful in tests: after a reload is visible, ``flush_listeners()`` makes its
+        ``on_change`` calls visible too.
+        """
+        return self._dispatcher.flush(timeout)
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Block until every provider has delivered flags once; False on timeout."""
@@ -609,8 +644,13 @@ class Flags:
         return self._ready.is_set()
 
     def status(self) -> dict[str, ProviderStatus]:
-        """Health of each provider, keyed by provider name."""
+        """Health of each provider, keyed by provider name.
+
+        Also checks that every provider's thread is alive: one that died is reported here
+        (state ``error``, the reason in ``last_error``) and restarted.
+        """
         self._check_fork()
+        dead = self._find_dead()
         out: dict[str, ProviderStatus] = {}
         with self._lock:
             for slot in self._slots:
@@ -619,6 +659,7 @@ class Flags:
                     n += 1
                     name = f"{slot.provider.name}#{n}"
                 out[name] = _status_of(name, slot)
+        self._restart(dead)
         return out
 
     @property
@@ -640,6 +681,7 @@ class Flags:
             self._exposures.close()
         if self._usage is not None:
             self._usage.stop()
+        self._dispatcher.close(1.0)  # deliver what is queued (bounded), then end the thread
         _LIVE_CLIENTS.discard(self)
 
     def __enter__(self) -> Flags:
@@ -677,6 +719,10 @@ class Flags:
                 changed = self._rebuild()
                 if all(s.flagset is not None for s in self._slots):
                     self._ready.set()
+                if changed and self._change_listeners:
+                    # Queued under the lock, so events keep the order of the snapshots;
+                    # delivered by the dispatcher thread, never on this (the reload) thread.
+                    self._dispatcher.put_change(changed)
             else:
                 slot.error = result
                 slot.error_time = time.time()
@@ -685,21 +731,34 @@ class Flags:
                 if slot.logged != message:
                     slot.logged = message
                     error_message = message
+                self._notify_error(slot.provider.name, result)
         if error_message is not None:
             kept = "keeping the last good flags" if slot.flagset is not None else "no flags from it yet"
             logger.error("flagkit: provider %s failed (%s): %s", slot.provider.name, kept, error_message)
-        if isinstance(result, BaseException):
-            for error_listener in list(self._error_listeners):
-                try:
-                    error_listener(slot.provider.name, result)
-                except Exception:
-                    logger.exception("flagkit: on_error listener failed")
-        elif changed:
-            for listener in list(self._change_listeners):
-                try:
-                    listener(changed)
-                except Exception:
-                    logger.exception("flagkit: on_change listener failed")
+
+    def _notify_error(self, name: str, error: BaseException) -> None:
+        if self._error_listeners:
+            self._dispatcher.put_error(name, error)
+
+    # --- the dispatcher's side (see flagkit._dispatch) ----------------------------------
+
+    def _deliver_change(self, keys: frozenset[str]) -> None:
+        for listener in list(self._change_listeners):
+            try:
+                listener(keys)
+            except BaseException:  # even SystemExit: the dispatcher must go on
+                logger.exception("flagkit: on_change listener failed")
+
+    def _deliver_error(self, name: str, error: BaseException) -> None:
+        for listener in list(self._error_listeners):
+            try:
+                listener(name, error)
+            except BaseException:  # even SystemExit: the dispatcher must go on
+                logger.exception("flagkit: on_error listener failed")
+
+    def _tick(self) -> None:
+        if not self._closed and os.getpid() == self._pid:
+            self._supervise()
 
     def _rebuild(self) -> frozenset[str]:
         """Merge the providers' flag sets (first wins) and publish. Caller holds the lock."""
@@ -747,9 +806,12 @@ class Flags:
         self._snapshot = Snapshot(table, flags, base.generation, providers, self._hooks)
 
     def _check_fork(self) -> None:
-        """Restart provider threads if this process is a fork child (cheap PID check)."""
+        """Restart provider threads if this process is a fork child (cheap PID check), and
+        every half second look for a provider thread that died (see :meth:`_supervise`)."""
         pid = os.getpid()
         if pid == self._pid:
+            if time.monotonic() >= self._next_supervision:
+                self._supervise()
             return
         with self._lock:
             if pid == self._pid:
@@ -768,6 +830,52 @@ class Flags:
                 slot.provider.after_fork(self._reporter(index))
             except Exception:
                 logger.exception("flagkit: provider %s failed to restart after fork", slot.provider.name)
+
+    # --- supervision --------------------------------------------------------------------
+
+    def _supervise(self) -> None:
+        """Report and restart every provider whose thread died."""
+        self._next_supervision = time.monotonic() + _SUPERVISE_EVERY
+        self._restart(self._find_dead())
+
+    def _find_dead(self) -> list[int]:
+        """Record each provider whose thread died as failed; return their indexes."""
+        if self._closed:
+            return []
+        dead: list[int] = []
+        for index, slot in enumerate(self._slots):
+            try:
+                reason = slot.provider.failure()
+            except Exception as exc:  # a custom provider's bug: treat as alive, say so
+                logger.error("flagkit: provider %s failed to report its health: %r", slot.provider.name, exc)
+                continue
+            if reason is None or slot.dead:
+                continue
+            error = SourceError(f"its thread died ({reason}); restarting it", slot.provider.name)
+            with self._lock:
+                slot.dead = True
+                slot.error = error
+                slot.error_time = time.time()
+                slot.error_count += 1
+                slot.logged = str(error)
+                slot.restarts += 1
+            logger.error("flagkit: %s", error)
+            self._notify_error(slot.provider.name, error)
+            dead.append(index)
+        return dead
+
+    def _restart(self, indexes: list[int]) -> None:
+        for index in indexes:
+            slot = self._slots[index]
+            if self._closed:
+                return
+            try:
+                slot.provider.stop()
+                slot.provider.start(self._reporter(index))
+            except Exception:
+                logger.exception("flagkit: provider %s failed to restart", slot.provider.name)
+            with self._lock:
+                slot.dead = False  # a thread that dies again is reported (and restarted) again
 
 
 def _kind(value: Any) -> type:
@@ -845,7 +953,9 @@ def _override_flag(key: str, value: Any, current: CompiledFlag | None) -> Compil
 
 def _status_of(name: str, slot: _ProviderSlot) -> ProviderStatus:
     state: State
-    if slot.flagset is not None:
+    if slot.dead:
+        state = "error"
+    elif slot.flagset is not None:
         state = "stale" if slot.error is not None else "ready"
     else:
         state = "error" if slot.error is not None else "not_ready"
@@ -858,4 +968,5 @@ def _status_of(name: str, slot: _ProviderSlot) -> ProviderStatus:
         last_error=str(slot.error) if slot.error is not None else None,
         last_error_time=slot.error_time,
         error_count=slot.error_count,
+        restarts=slot.restarts,
     )

@@ -205,6 +205,7 @@ def test_on_change_reports_changed_keys() -> None:
     flags.on_change(seen.append)
     provider.publish({"a": True, "b": False, "c": 1})
     provider.publish({"a": True, "b": False, "c": 1})  # no change: no call
+    assert flags.flush_listeners(5)
     assert seen == [frozenset({"b", "c"})]
 
 
@@ -217,6 +218,7 @@ def test_errors_keep_last_good_flags_and_are_reported(caplog: pytest.LogCaptureF
     provider.fail(boom)
     provider.fail(boom)
     assert flags.is_enabled("a") is True
+    assert flags.flush_listeners(5)
     status = flags.status()["manual"]
     assert status.state == "stale"
     assert status.error_count == 2
@@ -314,6 +316,7 @@ def test_change_in_a_nested_segment_is_reported_for_flags_using_it() -> None:
     seen: list[frozenset[str]] = []
     flags.on_change(seen.append)
     provider.publish(doc("@y.com"))
+    assert flags.flush_listeners(5)
     assert seen == [frozenset({"a", "b"})]
     assert flags.is_enabled("b", {"email": "me@y.com"})
 

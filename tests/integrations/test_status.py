@@ -156,6 +156,10 @@ def test_words_for_every_operator() -> None:
         "(a is 1 or not (b is present))"
     )
     assert condition_in_words({"v": {"semver_gte": "1.2.0"}}) == 'v is version "1.2.0" or later'
+    assert condition_in_words(
+        {"ip": {"in_cidr": ["10.0.0.0/8"]}, "tags": {"any_element": {"starts_with": "beta"}}}
+    ) == ('ip is an address in "10.0.0.0/8" and tags has an element where it starts with "beta"')
+    assert condition_in_words({"ends": {"at_or_after": "now"}}) == 'ends is at or after "now"'
     static = Flags.from_dict({"x": 3})
     flag = static.get_flag("x")
     assert flag is not None

@@ -30,6 +30,9 @@ _OPERATORS: Mapping[str, str] = {
     "semver_lte": "is version",
     "before": "is before",
     "after": "is after",
+    "at_or_before": "is at or before",
+    "at_or_after": "is at or after",
+    "in_cidr": "is an address in",
 }
 _SUFFIX: Mapping[str, str] = {"semver_gte": " or later", "semver_lte": " or earlier"}
 
@@ -51,6 +54,8 @@ def _attribute(name: str, operand: Any) -> list[str]:
     for op, arg in operand.items():
         if op == "exists":
             parts.append(f"{name} is {'present' if arg else 'absent'}")
+        elif op == "any_element":
+            parts.append(f"{name} has an element where {' and '.join(_attribute('it', arg))}")
         elif isinstance(arg, list):
             parts.append(f"{name} {_OPERATORS.get(op, op)} {_list(arg)}")
         else:
