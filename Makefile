@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PY := "$(BIN)/python"
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo docs test lint typecheck pytest bench bench-fleet clean
+.PHONY: demo docs test lint typecheck pytest bench bench-fleet bench-integrations clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv "$(VENV)"
@@ -45,6 +45,10 @@ bench: $(VENV)/.installed
 	$(PY) -m benchmarks.bench_reload
 	$(PY) -m benchmarks.bench_validate
 	@echo "(the fleet benchmark, 50 processes against real nginx and redis-server: make bench-fleet)"
+
+# Not part of `make bench` (needs the otel and openfeature extras): cost of the OpenTelemetry hook and the OpenFeature provider.
+bench-integrations: $(STAMP)
+	$(PY) -m benchmarks.bench_integrations
 
 # Not part of `make bench`: starts nginx, redis-server and 50 worker processes on 127.0.0.1 (2-10 min on a busy 2-core machine).
 bench-fleet: $(STAMP)

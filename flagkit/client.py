@@ -764,11 +764,11 @@ class Flags:
                 slot.provider.stop()
             except Exception:
                 logger.exception("flagkit: provider %s failed to stop", slot.provider.name)
-        self._dispatcher.close(1.0)  # deliver what is queued (bounded), then end the thread
         if self._exposures is not None:
             self._exposures.close()
         if self._usage is not None:
             self._usage.stop()
+        self._dispatcher.close(1.0)  # deliver what is queued (bounded), then end the thread
         _LIVE_CLIENTS.discard(self)
 
     def __enter__(self) -> Flags:

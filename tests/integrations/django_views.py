@@ -8,11 +8,12 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.urls import path
+from django.urls import include, path
 
 import flagkit
 from flagkit.integrations.django import flags_of
 from flagkit.integrations.django.decorators import flag_required
+from flagkit.integrations.status.django import urls as flag_status_urls
 
 BARRIER: threading.Barrier | None = None
 """Set by the concurrency test so that every request is in flight at once."""
@@ -100,4 +101,5 @@ urlpatterns = [
     path("beta-or-checkout/", beta_or_checkout),
     path("async-beta/", async_beta),
     path("bootstrap/", bootstrap_page),
+    path("ops/flags/", include(flag_status_urls(check=lambda request: request.user.is_staff))),
 ]

@@ -17,7 +17,9 @@ from openfeature.flag_evaluation import FlagEvaluationDetails, Reason
 from openfeature.hook import Hook, HookContext, HookHints
 from openfeature.provider import ProviderStatus
 
-from flagkit import FileProvider, Flags
+from flagkit import Evaluation, FileProvider, Flags
+from flagkit import Hook as FlagkitHook
+from flagkit import HookContext as FlagkitHookContext
 from flagkit.integrations.openfeature import FlagkitProvider, to_context
 from flagkit.testing import override_flags
 
@@ -259,9 +261,20 @@ def test_hooks_registered_on_the_openfeature_client(flags: Flags) -> None:
         ("finally", None),
     ]
     hook.calls.clear()
+    seen: list[tuple[str, str | None, str]] = []
+
+    class FlagkitSide(FlagkitHook):  # flagkit's own hooks see evaluations made through OpenFeature too
+        def finally_after(self, hook_context: FlagkitHookContext, details: Evaluation[Any]) -> None:
+            seen.append(
+                (hook_context.flag_key, details.variant, str(hook_context.context.get("targeting_key")))
+            )
+
+    flags.add_hook(FlagkitSide())
     assert client.get_integer_value("new_search", 3) == 3
     assert [name for name, _ in hook.calls] == ["before", "error", "finally"]
     assert hook.calls[-1] == ("finally", ErrorCode.TYPE_MISMATCH)
+    client.get_boolean_value("new_search", False, EvaluationContext("u-10"))
+    assert seen == [("new_search", None, "None"), ("new_search", "on", "u-10")]
 
 
 @pytest.mark.slow

@@ -1,0 +1,117 @@
+"""A flag's definition in plain words, for the status page ("rules in words")."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from flagkit import CompiledFlag
+
+__all__ = ["condition_in_words", "flag_in_words"]
+
+_OPERATORS: Mapping[str, str] = {
+    "eq": "is",
+    "ne": "is not",
+    "in": "is one of",
+    "not_in": "is not one of",
+    "contains": "contains",
+    "starts_with": "starts with",
+    "ends_with": "ends with",
+    "matches": "matches the pattern",
+    "gt": "is greater than",
+    "gte": "is at least",
+    "lt": "is less than",
+    "lte": "is at most",
+    "semver_eq": "is version",
+    "semver_gt": "is a version after",
+    "semver_gte": "is version",
+    "semver_lt": "is a version before",
+    "semver_lte": "is version",
+    "before": "is before",
+    "after": "is after",
+    "at_or_before": "is at or before",
+    "at_or_after": "is at or after",
+    "in_cidr": "is an address in",
+}
+_SUFFIX: Mapping[str, str] = {"semver_gte": " or later", "semver_lte": " or earlier"}
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _list(items: list[Any]) -> str:
+    return ", ".join(_show(item) for item in items)
+
+
+def _attribute(name: str, operand: Any) -> list[str]:
+    if isinstance(operand, list):
+        return [f"{name} is one of {_list(operand)}"]
+    if not isinstance(operand, dict):
+        return [f"{name} is {_show(operand)}"]
+    parts: list[str] = []
+    for op, arg in operand.items():
+        if op == "exists":
+            parts.append(f"{name} is {'present' if arg else 'absent'}")
+        elif op == "any_element":
+            parts.append(f"{name} has an element where {' and '.join(_attribute('it', arg))}")
+        elif isinstance(arg, list):
+            parts.append(f"{name} {_OPERATORS.get(op, op)} {_list(arg)}")
+        else:
+            parts.append(f"{name} {_OPERATORS.get(op, op)} {_show(arg)}{_SUFFIX.get(op, '')}")
+    return parts
+
+
+def condition_in_words(condition: Mapping[str, Any]) -> str:
+    """``{"country": "US", "premium": True}`` → ``country is "US" and premium is true``."""
+    parts: list[str] = []
+    for name, operand in condition.items():
+        if name in ("all", "any") and isinstance(operand, list):
+            joiner = " and " if name == "all" else " or "
+            inner = joiner.join(condition_in_words(item) for item in operand)
+            parts.append(f"({inner})" if len(operand) > 1 else inner)
+        elif name == "not" and isinstance(operand, Mapping):
+            parts.append(f"not ({condition_in_words(operand)})")
+        elif name == "segment":
+            parts.append(f"the user is in segment {_show(operand)}")
+        else:
+            parts.extend(_attribute(name, operand))
+    return " and ".join(parts) if parts else "always"
+
+
+def _percent(weight: float) -> str:
+    return f"{weight:.3f}".rstrip("0").rstrip(".") + " %"
+
+
+def _split(serve: Mapping[str, float], bucket_by: str | None, salt: str | None) -> str:
+    total = sum(serve.values()) or 1
+    arms = ", ".join(f"{_percent(w * 100 / total)} get {name}" for name, w in serve.items())
+    by = bucket_by or "targeting_key (else user_id)"
+    salted = f", salt {_show(salt)}" if salt else ""
+    return f"a percentage split: {arms} (sticky by {by}{salted})"
+
+
+def flag_in_words(flag: CompiledFlag) -> list[str]:
+    """One sentence per step of the flag: kill switch, prerequisites, each rule, the fallback."""
+    definition = flag.definition
+    if definition is None:
+        return [f"Everyone gets {_show(flag.variants[flag.default_variant])}."]
+    default = f"the default variant {flag.default_variant} ({_show(flag.variants[flag.default_variant])})"
+    if not definition.enabled:
+        return [f"Turned off (kill switch, enabled: false): everyone gets {default}."]
+    lines: list[str] = []
+    if definition.requires:
+        names = ", ".join(definition.requires)
+        lines.append(f"Requires {names} to be on; otherwise {default}.")
+    for index, rule in enumerate(definition.rules, 1):
+        label = f" ({rule.name})" if rule.name else ""
+        when = condition_in_words(rule.when) if rule.when is not None else None
+        if isinstance(rule.serve, str):
+            outcome = f"serve {rule.serve} ({_show(flag.variants.get(rule.serve))})"
+        else:
+            outcome = f"serve {_split(rule.serve, definition.bucket_by, definition.salt)}"
+        condition = f"if {when}, " if when else "everyone else: "
+        lines.append(f"Rule {index}{label}: {condition}{outcome}.")
+    lines.append(f"{'Otherwise' if definition.rules else 'Everyone gets'}: {default}.")
+    return lines

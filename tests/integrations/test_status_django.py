@@ -1,0 +1,68 @@
+"""The status page mounted in the real Django test project (staff only, per the documented example)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import django
+import pytest
+
+os.environ["DJANGO_SETTINGS_MODULE"] = "tests.integrations.django_settings"
+django.setup()
+
+# Django must be set up before these imports.
+from django.contrib.auth.models import User  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client, override_settings  # noqa: E402
+from django.test.utils import setup_test_environment, teardown_test_environment  # noqa: E402
+
+from flagkit.integrations.status import HEADERS  # noqa: E402
+
+from .django_views import extra_context  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def users() -> Iterator[dict[str, User]]:
+    setup_test_environment()
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    made = {
+        "staff": User.objects.create_user("ops", is_staff=True),
+        "customer": User.objects.create_user("customer"),
+    }
+    yield made
+    connection.creation.destroy_test_db(old_name, verbosity=0)
+    teardown_test_environment()
+
+
+@pytest.fixture
+def example_settings(example_file: Path) -> Iterator[None]:
+    context = f"{extra_context.__module__}.{extra_context.__name__}"
+    with override_settings(FLAGKIT={"FILE": example_file, "WATCH": False, "CONTEXT": context}):
+        yield
+
+
+def logged_in(user: User | None) -> Client:
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+@pytest.mark.usefixtures("example_settings")
+def test_staff_only(users: dict[str, User]) -> None:
+    for who in (None, users["customer"]):
+        response = logged_in(who).get("/ops/flags/")
+        assert response.status_code == 403
+        assert b"new_search" not in response.content
+    staff = logged_in(users["staff"])
+    page = staff.get("/ops/flags/", {"user": "u-007", "flag": "new_search"})
+    assert page.status_code == 200
+    assert page["Content-Security-Policy"] == HEADERS["Content-Security-Policy"]
+    assert 'data-flag="new_search"' in page.content.decode()
+    data = staff.get("/ops/flags/status.json", {"user": "ana", "attrs": "email=ana@example.com"}).json()
+    answers = {r["key"]: r for r in data["query"]["results"]}
+    assert (answers["new_search"]["rule"], answers["new_search"]["value"]) == ("staff first", True)
+    assert data["providers"][0]["state"] == "ready"
+    assert staff.post("/ops/flags/").status_code == 405  # read-only: GET and HEAD only
