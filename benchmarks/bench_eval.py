@@ -32,6 +32,17 @@ FLAGS = {
             "bucket_by": "user_id",
             "rules": [{"when": {"country": "US", "premium": True}, "serve": {"on": 10, "off": 90}}],
         },
+        # S3 as a ramp at its first step (10 %), the next step a century away: the clock read
+        # and step lookup are the whole difference from S3.
+        "s3_ramped": {
+            "bucket_by": "user_id",
+            "rules": [
+                {
+                    "serve": {"on": 0, "off": 100},
+                    "ramp": {"start": "2020-01-01", "interval": "36500d", "steps": [10, 100]},
+                }
+            ],
+        },
     }
 }
 
@@ -92,6 +103,8 @@ def main() -> None:
     with flags.context(country="US"):
         ambient = measure(lambda u: is_enabled("s2_rule", {"premium": True}))[0] - baseline
     print(f"S2 with ambient context merged under explicit: {ambient:.0f} ns")
+    ramp = measure(lambda u: is_enabled("s3_ramped", u))[0] - baseline
+    print(f"S3 as a ramp (10 % at step 1 of 2): {ramp:.0f} ns")
     regex_worst_case()
     if failed:
         print("some scenarios missed their targets")

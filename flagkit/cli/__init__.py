@@ -22,6 +22,7 @@ from typing import Any
 from .. import __version__
 from ._common import OK, USAGE, Exit, assignment, date_arg, parse_value, positive, variation
 from .demo import run_demo
+from .edit import percent_arg, run_kill, run_revive, run_rollout, run_set
 from .evaluate import run_eval
 from .scan import run_scan
 from .schema import run_schema
@@ -97,9 +98,32 @@ def build_parser() -> argparse.ArgumentParser:
     schema = command("schema", run_schema, "print the JSON Schema of the flag file format")
     schema.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
 
+    _add_edit_commands(command)
+
     demo = command("demo", run_demo, "evaluate every flag of a file for 20 sample users")
     demo.add_argument("file", nargs="?", metavar="FILE", help="default: examples/features.yaml")
     return parser
+
+
+def _add_edit_commands(command: Callable[..., Any]) -> None:
+    """``set``, ``kill``, ``revive`` and ``rollout``: edit one flag in place (see edit.py)."""
+    editing = argparse.ArgumentParser(add_help=False)
+    editing.add_argument("file", metavar="FILE")
+    editing.add_argument("key", metavar="KEY")
+    editing.add_argument("--dry-run", action="store_true", help="print the change as a diff; write nothing")
+    cmd = command(
+        "set", run_set, "set a static flag's value, or a full flag's default variant, in place", editing
+    )
+    cmd.add_argument("value", metavar="VALUE", help="the new value (static flag) or variant name (full flag)")
+    cmd.add_argument("--force", action="store_true", help="allow changing a static flag's type")
+    command("kill", run_kill, "turn a flag off for everyone (enabled: false), in place", editing)
+    command("revive", run_revive, "undo kill (enabled: true), in place", editing)
+    cmd = command("rollout", run_rollout, "set the percentage of a rule's two-variant split", editing)
+    cmd.add_argument("percent", type=percent_arg, metavar="PERCENT", help="0-100, up to 3 decimals")
+    cmd.add_argument("--rule", metavar="NAME", help="the rule (name, rules[i] or index) if several split")
+    cmd.add_argument(
+        "--variant", metavar="NAME", help="the variant that gets PERCENT (default: the non-default)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
