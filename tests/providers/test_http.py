@@ -98,6 +98,7 @@ def test_picks_up_a_change(server: FlagServer, no_thread_leaks: None) -> None:
         flags.on_change(changes.append)
         server.set_body(doc("blue"))
         wait_until(lambda: color(flags) == "blue")
+        assert flags.flush_listeners(5)
         assert changes == [frozenset({"color"})]
         assert status(flags).version == server.etag
 
@@ -154,6 +155,7 @@ def test_failure_keeps_last_good_and_recovers(
         wait_until(lambda: status(flags).state == "stale")
         assert color(flags) == "red"
         assert message in status(flags).last_error
+        assert flags.flush_listeners(5)
         assert errors
         assert isinstance(errors[0], ConfigError if mode == "garbage" else SourceError)
         server.mode = "ok"
@@ -373,6 +375,7 @@ def test_empty_document_keeps_last_good(body: str, content_type: str, no_thread_
         assert color(flags) == "red"
         assert flags.is_enabled("checkout")
         assert "the document is empty" in status(flags).last_error
+        assert flags.flush_listeners(5)
         assert isinstance(errors[0], ConfigError)
         srv.set_body(red.replace("red", "blue"))
         wait_until(lambda: color(flags) == "blue")
