@@ -106,6 +106,7 @@ def main() -> None:
     ramp = measure(lambda u: is_enabled("s3_ramped", u))[0] - baseline
     print(f"S3 as a ramp (10 % at step 1 of 2): {ramp:.0f} ns")
     observed(scenarios, baseline)
+    code_paths(flags)
     regex_worst_case()
     if failed:
         print("some scenarios missed their targets")
@@ -131,6 +132,23 @@ def observed(scenarios: list[tuple[str, str, Callable[[dict[str, Any]], Any]]], 
         best = measure(call, repeats=5, loops=30)[0] - baseline
         row.append(f"{name} {best:.0f}")
     print("with one hook (no-op after), ns:", ", ".join(row))
+
+
+def code_paths(flags: flagkit.Flags) -> None:
+    """``@flags.when`` on a boolean flag, without and with a guard (a guard costs only its callers)."""
+
+    def old(u: dict[str, Any]) -> int:
+        return 0
+
+    def new(u: dict[str, Any]) -> int:
+        return 1
+
+    plain = flags.when("s2_rule", otherwise=old)(new)
+    guarded = flags.when("s2_rule", otherwise=old, guard=flagkit.Guard())(new)
+    calls = [("when() on S2, no guard", plain), ("when() on S2, with a guard", guarded)]
+    for label, fn in calls:
+        best = measure(fn)[0]
+        print(f"{label:34} {best:8.0f} ns per decorated call (with the loop)")
 
 
 def regex_worst_case() -> None:

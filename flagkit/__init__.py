@@ -23,6 +23,7 @@ from .context import context, current_context
 from .errors import ConfigError, ConfigIssue, FlagkitError, FlagNotFoundError, SourceError
 from .evaluation import ErrorCode, Evaluation, Reason
 from .flagset import FlagSet
+from .guard import Guard, GuardedBlock, GuardTrippedError
 from .hooks import Hook, HookContext
 from .providers import DictProvider, EnvProvider, FileProvider, HttpProvider, Provider, RedisProvider
 
@@ -41,6 +42,9 @@ __all__ = [
     "FlagSet",
     "FlagkitError",
     "Flags",
+    "Guard",
+    "GuardTrippedError",
+    "GuardedBlock",
     "Hook",
     "HookContext",
     "HttpProvider",

@@ -31,6 +31,7 @@ from .providers.base import Provider
 
 if TYPE_CHECKING:
     from .codepaths import CallContext, VariantDispatcher
+    from .guard import Guard, GuardedBlock
 
 __all__ = ["Flags", "ProviderStatus", "Snapshot"]
 
@@ -170,6 +171,9 @@ class Flags:
         self._base: Snapshot = _EMPTY_SNAPSHOT
         self._snapshot: Snapshot = _EMPTY_SNAPSHOT
         self._overrides: list[tuple[object, dict[str, Any]]] = []
+        self._tripped: dict[str, tuple[float, Callable[[], float]]] = {}
+        """Flags switched off by a guard: key → (until, clock); see flagkit.guard."""
+        self._guards: dict[str, Guard] = {}
         self._lock = threading.RLock()
         self._change_listeners: list[ChangeListener] = []
         self._hook_stats = HookStats()
@@ -421,16 +425,49 @@ class Flags:
     # --- code paths ---------------------------------------------------------------------
 
     def when(
-        self, key: str, otherwise: Callable[..., Any] | None = None, *, context: CallContext = None
+        self,
+        key: str,
+        otherwise: Callable[..., Any] | None = None,
+        *,
+        context: CallContext = None,
+        guard: Guard | None = None,
     ) -> Callable[[F], F]:
         """Decorator: call the function when the flag is on, else ``otherwise`` (see codepaths).
 
         ``context`` (a mapping, or a callable given the call's arguments) is merged over the
-        ambient context for each call.
+        ambient context for each call. With a ``guard`` (:class:`flagkit.Guard`), a call whose
+        function raises falls back to ``otherwise``, and too many failures switch the flag off
+        in this process for a cool-down (reason ``GUARD_TRIPPED``; see docs/operating.md).
         """
+        if guard is not None:
+            from .guard import guard_for, guarded_when
+
+            return guarded_when(self, key, otherwise, context, guard_for(self, key, guard))
         from .codepaths import when
 
         return when(self, key, otherwise=otherwise, context=context)
+
+    def guarded(
+        self, key: str, *, guard: Guard | None = None, context: Mapping[str, Any] | None = None
+    ) -> AbstractContextManager[GuardedBlock]:
+        """Context manager: a guarded block for ``key`` (the form of ``when(..., guard=)`` for blocks).
+
+        ``g.enabled`` says whether to run the new path. An exception the guard counts, raised in
+        the block while the flag is on, is counted and swallowed (``g.failed``, ``g.error``;
+        re-raised with ``Guard(reraise=True)``): run the old path when ``g.use_fallback``::
+
+            with flags.guarded("new_search") as g:
+                if g.enabled:
+                    results = new_search(query)
+            if g.use_fallback:
+                results = old_search(query)
+
+        Without ``guard``, the key's guard from an earlier ``when``/``guarded`` is used, or a
+        default :class:`~flagkit.Guard`.
+        """
+        from .guard import guard_for, guarded_block
+
+        return guarded_block(self, key, guard_for(self, key, guard), context)
 
     def variants(self, key: str, *, context: CallContext = None) -> Callable[[F], VariantDispatcher]:
         """Decorator: dispatch on the variant served (see :class:`flagkit.codepaths.VariantDispatcher`)."""
@@ -498,7 +535,19 @@ class Flags:
 
     def stats(self) -> dict[str, Any]:
         """JSON-safe counters of the observing machinery (hooks; see docs/observing.md)."""
-        return {"hooks": {"registered": len(self.hooks), "errors": self._hook_stats.errors}}
+        guards = {}
+        for key, guard in list(self._guards.items()):
+            calls, failures = guard.counts()
+            guards[key] = {
+                "calls": calls,
+                "failures": failures,
+                "trips": guard.trips,
+                "tripped": guard.tripped,
+            }
+        return {
+            "hooks": {"registered": len(self.hooks), "errors": self._hook_stats.errors},
+            "guards": guards,
+        }
 
     def on_change(self, listener: ChangeListener) -> ChangeListener:
         """Call ``listener(changed_keys)`` after reloads that change flags. Usable as decorator.
@@ -677,11 +726,17 @@ class Flags:
 
         Caller holds the lock.
         """
-        if not self._overrides and self._hooks is None:
+        if not self._overrides and self._hooks is None and not self._tripped:
             self._snapshot = base
             return
         flags = dict(base.flags)
         providers = dict(base.providers)
+        if self._tripped:
+            from .guard import tripped_flag
+
+            for key, (until, clock) in self._tripped.items():
+                if key in flags:
+                    flags[key] = tripped_flag(flags[key], until, clock)
         for _, layer in self._overrides:
             for key, value in layer.items():
                 flags[key] = _override_flag(key, value, base.flags.get(key))
