@@ -32,6 +32,17 @@ FLAGS = {
             "bucket_by": "user_id",
             "rules": [{"when": {"country": "US", "premium": True}, "serve": {"on": 10, "off": 90}}],
         },
+        # S3 as a ramp at its first step (10 %), the next step a century away: the clock read
+        # and step lookup are the whole difference from S3.
+        "s3_ramped": {
+            "bucket_by": "user_id",
+            "rules": [
+                {
+                    "serve": {"on": 0, "off": 100},
+                    "ramp": {"start": "2020-01-01", "interval": "36500d", "steps": [10, 100]},
+                }
+            ],
+        },
     }
 }
 
@@ -92,7 +103,10 @@ def main() -> None:
     with flags.context(country="US"):
         ambient = measure(lambda u: is_enabled("s2_rule", {"premium": True}))[0] - baseline
     print(f"S2 with ambient context merged under explicit: {ambient:.0f} ns")
+    ramp = measure(lambda u: is_enabled("s3_ramped", u))[0] - baseline
+    print(f"S3 as a ramp (10 % at step 1 of 2): {ramp:.0f} ns")
     observed(scenarios, baseline)
+    code_paths(flags)
     regex_worst_case()
     if failed:
         print("some scenarios missed their targets")
@@ -127,6 +141,23 @@ def observed(scenarios: list[tuple[str, str, Callable[[dict[str, Any]], Any]]], 
         print(f"{name:4} {label:34} {row[0]:8.0f} {row[1]:8.0f} {row[1] - row[0]:5.0f} {row[2]:8.0f}")
     for client in (plain, counted, hooked):
         client.close()
+
+
+def code_paths(flags: flagkit.Flags) -> None:
+    """``@flags.when`` on a boolean flag, without and with a guard (a guard costs only its callers)."""
+
+    def old(u: dict[str, Any]) -> int:
+        return 0
+
+    def new(u: dict[str, Any]) -> int:
+        return 1
+
+    plain = flags.when("s2_rule", otherwise=old)(new)
+    guarded = flags.when("s2_rule", otherwise=old, guard=flagkit.Guard())(new)
+    calls = [("when() on S2, no guard", plain), ("when() on S2, with a guard", guarded)]
+    for label, fn in calls:
+        best = measure(fn)[0]
+        print(f"{label:34} {best:8.0f} ns per decorated call (with the loop)")
 
 
 def regex_worst_case() -> None:

@@ -24,6 +24,7 @@ from .errors import ConfigError, ConfigIssue, FlagkitError, FlagNotFoundError, S
 from .evaluation import ErrorCode, Evaluation, Reason
 from .exposure import Exposure
 from .flagset import FlagSet
+from .guard import Guard, GuardedBlock, GuardTrippedError
 from .hooks import Hook, HookContext
 from .providers import DictProvider, EnvProvider, FileProvider, HttpProvider, Provider, RedisProvider
 
@@ -43,6 +44,9 @@ __all__ = [
     "FlagSet",
     "FlagkitError",
     "Flags",
+    "Guard",
+    "GuardTrippedError",
+    "GuardedBlock",
     "Hook",
     "HookContext",
     "HttpProvider",

@@ -33,6 +33,7 @@ from .usage import UsageRecorder
 
 if TYPE_CHECKING:
     from .codepaths import CallContext, OptionalSwitch, Switch, VariantDispatcher
+    from .guard import Guard, GuardedBlock
 
 __all__ = ["Flags", "ProviderStatus", "Snapshot"]
 
@@ -181,6 +182,9 @@ class Flags:
         self._base: Snapshot = _EMPTY_SNAPSHOT
         self._snapshot: Snapshot = _EMPTY_SNAPSHOT
         self._overrides: list[tuple[object, dict[str, Any]]] = []
+        self._tripped: dict[str, tuple[float, Callable[[], float]]] = {}
+        """Flags switched off by a guard: key → (until, clock); see flagkit.guard."""
+        self._guards: dict[str, Guard] = {}
         self._lock = threading.RLock()
         self._change_listeners: list[ChangeListener] = []
         self._hook_stats = HookStats()
@@ -479,22 +483,64 @@ class Flags:
     # --- code paths ---------------------------------------------------------------------
 
     @overload
-    def when(self, key: str, otherwise: None = None, *, context: CallContext = None) -> OptionalSwitch: ...
+    def when(
+        self, key: str, otherwise: None = None, *, context: CallContext = None, guard: Guard | None = None
+    ) -> OptionalSwitch: ...
 
     @overload
-    def when(self, key: str, otherwise: Callable[P, R], *, context: CallContext = None) -> Switch[P, R]: ...
+    def when(
+        self,
+        key: str,
+        otherwise: Callable[P, R],
+        *,
+        context: CallContext = None,
+        guard: Guard | None = None,
+    ) -> Switch[P, R]: ...
 
     def when(
-        self, key: str, otherwise: Callable[..., Any] | None = None, *, context: CallContext = None
+        self,
+        key: str,
+        otherwise: Callable[..., Any] | None = None,
+        *,
+        context: CallContext = None,
+        guard: Guard | None = None,
     ) -> Switch[Any, Any] | OptionalSwitch:
         """Decorator: call the function when the flag is on, else ``otherwise`` (see codepaths).
 
         ``context`` (a mapping, or a callable given the call's arguments) is merged over the
-        ambient context for each call.
+        ambient context for each call. With a ``guard`` (:class:`flagkit.Guard`), a call whose
+        function raises falls back to ``otherwise``, and too many failures switch the flag off
+        in this process for a cool-down (reason ``GUARD_TRIPPED``; see docs/operating.md).
         """
+        if guard is not None:
+            from .guard import guard_for, guarded_when
+
+            return guarded_when(self, key, otherwise, context, guard_for(self, key, guard))
         from .codepaths import when
 
         return when(self, key, otherwise=otherwise, context=context)
+
+    def guarded(
+        self, key: str, *, guard: Guard | None = None, context: Mapping[str, Any] | None = None
+    ) -> AbstractContextManager[GuardedBlock]:
+        """Context manager: a guarded block for ``key`` (the form of ``when(..., guard=)`` for blocks).
+
+        ``g.enabled`` says whether to run the new path. An exception the guard counts, raised in
+        the block while the flag is on, is counted and swallowed (``g.failed``, ``g.error``;
+        re-raised with ``Guard(reraise=True)``): run the old path when ``g.use_fallback``::
+
+            with flags.guarded("new_search") as g:
+                if g.enabled:
+                    results = new_search(query)
+            if g.use_fallback:
+                results = old_search(query)
+
+        Without ``guard``, the key's guard from an earlier ``when``/``guarded`` is used, or a
+        default :class:`~flagkit.Guard`.
+        """
+        from .guard import guard_for, guarded_block
+
+        return guarded_block(self, key, guard_for(self, key, guard), context)
 
     def variants(
         self, key: str, *, context: CallContext = None
@@ -563,12 +609,22 @@ class Flags:
         return runner.hooks if runner is not None else ()
 
     def stats(self) -> dict[str, Any]:
-        """JSON-safe counters of hooks, exposures and usage (see docs/observing.md)."""
+        """JSON-safe counters of hooks, exposures, usage and guards (see docs/observing.md)."""
         exposures = self._exposures
+        guards = {}
+        for key, guard in list(self._guards.items()):
+            calls, failures = guard.counts()
+            guards[key] = {
+                "calls": calls,
+                "failures": failures,
+                "trips": guard.trips,
+                "tripped": guard.tripped,
+            }
         return {
             "hooks": {"registered": len(self.hooks), "errors": self._hook_stats.errors},
             "exposures": exposures.stats() if exposures is not None else None,
             "usage": {"enabled": self._usage is not None},
+            "guards": guards,
         }
 
     # --- exposures and usage (flagkit.exposure, flagkit.usage) --------------------------
@@ -872,11 +928,23 @@ class Flags:
         Caller holds the lock.
         """
         usage, exposures = self._usage, self._exposures
-        if not self._overrides and self._hooks is None and usage is None and exposures is None:
+        if (
+            not self._overrides
+            and self._hooks is None
+            and usage is None
+            and exposures is None
+            and not self._tripped
+        ):
             self._snapshot = base
             return
         flags = dict(base.flags)
         providers = dict(base.providers)
+        if self._tripped:
+            from .guard import tripped_flag
+
+            for key, (until, clock) in self._tripped.items():
+                if key in flags:
+                    flags[key] = tripped_flag(flags[key], until, clock)
         for _, layer in self._overrides:
             for key, value in layer.items():
                 flags[key] = _override_flag(key, value, base.flags.get(key))

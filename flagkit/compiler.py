@@ -8,6 +8,7 @@ returns one of them.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -28,7 +29,8 @@ from .conditions import (
 )
 from .errors import ConfigIssue
 from .evaluation import Reason
-from .schema import FlagDefinition, FlagDocument, Rule
+from .ramps import Clock, ramped, schedule_of
+from .schema import FlagDefinition, FlagDocument, Ramp, Rule
 
 __all__ = [
     "CompiledFlag",
@@ -230,9 +232,12 @@ def constant_flag(
 
 
 class _FlagBuilder:
-    __slots__ = ("conditions", "flag", "issues", "key", "path", "resolutions", "variants")
+    __slots__ = ("clock", "conditions", "flag", "issues", "key", "path", "resolutions", "variants")
 
-    def __init__(self, key: str, flag: FlagDefinition, conditions: ConditionCompiler, issues: Issues) -> None:
+    def __init__(
+        self, key: str, flag: FlagDefinition, conditions: ConditionCompiler, issues: Issues, clock: Clock
+    ) -> None:
+        self.clock = clock
         self.key = key
         self.flag = flag
         self.conditions = conditions
@@ -322,8 +327,30 @@ class _FlagBuilder:
             return pred, None, None
         arms = [(units, self.resolution(name, Reason.SPLIT, label)) for name, units in weights]
         fallback = self.resolution(default, Reason.DEFAULT, label)
+        if rule.ramp is not None:
+            return pred, None, self.ramp(rule.ramp, path, arms, fallback)
         split = _split_resolver(self.flag.salt or self.key, self.flag.bucket_by, arms, fallback)
         return pred, None, split
+
+    def ramp(
+        self, ramp: Ramp, path: Path, arms: list[tuple[int, Resolution]], fallback: Resolution
+    ) -> Callable[..., Resolution] | None:
+        """One precompiled split per phase of the ramp, picked by the clock (see ramps.py)."""
+        if len(arms) != 2:
+            self.issues.add("a ramp needs a two-variant split (it grows the first one)", (*path, "ramp"))
+            return None
+        (initial, first), (_, second) = arms
+        schedule, problems = schedule_of(ramp, initial)
+        for message, where in problems:
+            self.issues.add(message, (*path, "ramp", *where))
+        if schedule is None:
+            return None
+        salt, attribute = self.flag.salt or self.key, self.flag.bucket_by
+        phases = tuple(
+            _split_resolver(salt, attribute, [(units, first), (TOTAL_WEIGHT - units, second)], fallback)
+            for units in (initial, *schedule.units)
+        )
+        return ramped(schedule, phases, self.clock)
 
     def resolver(
         self,
@@ -448,9 +475,15 @@ def _measure(
 
 
 def compile_document(
-    doc: FlagDocument, source: str | None = None
+    doc: FlagDocument, source: str | None = None, *, clock: Clock | None = None
 ) -> tuple[dict[str, CompiledFlag], list[ConfigIssue], set[str]]:
     """Compile every flag of a validated document.
+
+    Args:
+        doc: The validated document.
+        source: Where it came from (for errors).
+        clock: Seconds since the epoch, read by ramped splits on each evaluation
+            (default: ``time.time``); tests inject a fake one.
 
     Returns:
         ``(flags, issues, used_segments)``; the document is valid only when ``issues`` is empty.
@@ -463,7 +496,7 @@ def compile_document(
     for key, flag in doc.features.items():
         if isinstance(flag, FlagDefinition):
             conditions.used = set()
-            compiled = _FlagBuilder(key, flag, conditions, issues).build(source)
+            compiled = _FlagBuilder(key, flag, conditions, issues, clock or time.time).build(source)
             used_segments |= conditions.used
             if compiled is not None:
                 flags[key] = compiled

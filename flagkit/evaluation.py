@@ -26,6 +26,9 @@ class Reason(StrEnum):
     """The flag's kill switch (``enabled: false``) is on; the default variant was served."""
     PREREQUISITE_FAILED = "PREREQUISITE_FAILED"
     """A flag listed in ``requires`` was not on; the default variant was served."""
+    GUARD_TRIPPED = "GUARD_TRIPPED"
+    """A guarded code path failed too often: this process serves the default variant for a
+    cool-down (see :class:`flagkit.guard.Guard`)."""
     OVERRIDE = "OVERRIDE"
     """A test override (:func:`flagkit.testing.override_flags`) supplied the value."""
     ERROR = "ERROR"

@@ -28,6 +28,7 @@ from .loading import (
     locate_lines,
     read_document,
 )
+from .ramps import Clock
 from .schema import FlagDocument, validate_document
 
 __all__ = ["FlagSet"]
@@ -72,11 +73,14 @@ class FlagSet:
         return cls({}, source=source)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], source: str | None = "<dict>") -> FlagSet:
+    def from_dict(
+        cls, data: Mapping[str, Any], source: str | None = "<dict>", *, clock: Clock | None = None
+    ) -> FlagSet:
         """Build from a parsed document: ``{"features": {...}, "segments": {...}}``.
 
         A mapping without a ``features`` key is taken as the features mapping itself, so
-        ``FlagSet.from_dict({"new_checkout": True})`` works.
+        ``FlagSet.from_dict({"new_checkout": True})`` works. ``clock`` (seconds since the
+        epoch, default ``time.time``) is what ramped splits read; tests pass a fake one.
 
         Raises:
             ConfigError: The definitions are invalid.
@@ -85,7 +89,7 @@ class FlagSet:
             doc: Any = data
             if isinstance(data, Mapping) and "features" not in data and "segments" not in data:
                 doc = {"features": dict(data)}
-            return cls._build(doc, source, None, None)
+            return cls._build(doc, source, None, None, clock)
 
     @classmethod
     def from_bytes(
@@ -96,6 +100,7 @@ class FlagSet:
         fmt: Format | None = None,
         max_bytes: int = MAX_DOCUMENT_BYTES,
         version: str | None = None,
+        clock: Clock | None = None,
     ) -> FlagSet:
         """Parse, validate and compile a YAML or JSON document.
 
@@ -105,6 +110,7 @@ class FlagSet:
             fmt: ``"yaml"`` or ``"json"``.
             max_bytes: Size limit.
             version: Version label; defaults to a SHA-256 prefix of the content.
+            clock: Seconds since the epoch for ramped splits (default ``time.time``).
 
         Raises:
             ConfigError: Any problem, with file, line, flag key and field path.
@@ -113,11 +119,17 @@ class FlagSet:
         with _loader_guard(source), _gc_paused():
             # The parsed document dies with _load's frame, before the GC is back on: the first
             # collection afterwards then scans only what the flag set keeps.
-            return cls._load(data, source, fmt, max_bytes, version)
+            return cls._load(data, source, fmt, max_bytes, version, clock)
 
     @classmethod
     def _load(
-        cls, data: bytes | str, source: str, fmt: Format, max_bytes: int, version: str | None
+        cls,
+        data: bytes | str,
+        source: str,
+        fmt: Format,
+        max_bytes: int,
+        version: str | None,
+        clock: Clock | None,
     ) -> FlagSet:
         doc = read_document(data, source=source, fmt=fmt, max_bytes=max_bytes)
         if doc is None:
@@ -130,10 +142,12 @@ class FlagSet:
             )
         raw = data.encode() if isinstance(data, str) else data
         version = version or hashlib.sha256(raw).hexdigest()[:16]
-        return cls._build(doc, source, data, version)
+        return cls._build(doc, source, data, version, clock)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str], *, max_bytes: int = MAX_DOCUMENT_BYTES) -> FlagSet:
+    def from_file(
+        cls, path: str | os.PathLike[str], *, max_bytes: int = MAX_DOCUMENT_BYTES, clock: Clock | None = None
+    ) -> FlagSet:
         """Load a YAML (``.yaml``/``.yml``) or JSON (``.json``) flag file.
 
         Raises:
@@ -144,14 +158,21 @@ class FlagSet:
         path = Path(path)
         with open_regular(path) as fh:  # never blocks on a FIFO or reads a device
             data = fh.read(max_bytes + 1)
-        return cls.from_bytes(data, source=str(path), max_bytes=max_bytes)
+        return cls.from_bytes(data, source=str(path), max_bytes=max_bytes, clock=clock)
 
     @classmethod
-    def _build(cls, doc: Any, source: str | None, data: bytes | str | None, version: str | None) -> FlagSet:
+    def _build(
+        cls,
+        doc: Any,
+        source: str | None,
+        data: bytes | str | None,
+        version: str | None,
+        clock: Clock | None = None,
+    ) -> FlagSet:
         validated = validate_document(doc, source)
         if isinstance(validated, list):
             raise _located(validated + _compile_the_rest(doc, validated, source), data, source)
-        flags, issues, used = compile_document(validated, source)
+        flags, issues, used = compile_document(validated, source, clock=clock)
         if issues:
             raise _located(issues, data, source)
         unused = frozenset(validated.segments) - used

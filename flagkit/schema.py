@@ -27,6 +27,8 @@ __all__ = [
     "DocumentOptions",
     "FlagDefinition",
     "FlagDocument",
+    "Ramp",
+    "RampStep",
     "Rule",
     "StaticFlag",
     "json_schema",
@@ -101,6 +103,26 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
+class RampStep(_Model):
+    """One step of a ramp with its own time."""
+
+    at: str = Field(description="ISO date or datetime (UTC unless an offset is given) the step begins.")
+    percent: float = Field(description="Share of the split's first variant from then on.")
+
+
+class Ramp(_Model):
+    """A schedule that grows the first variant of a two-variant split (see docs/format.md)."""
+
+    start: str | None = Field(default=None, description="ISO date or datetime of the first step.")
+    interval: str | int | float | None = Field(
+        default=None, description="Time between steps: `30m`, `4h`, `1d`, `1w` or seconds."
+    )
+    steps: list[float | RampStep] = Field(
+        description="Percentages of the first variant, never decreasing (with `start` and "
+        "`interval`), or `{at, percent}` steps."
+    )
+
+
 class Rule(_Model):
     """One targeting rule: when the conditions match, serve a variant or a percentage split."""
 
@@ -112,6 +134,9 @@ class Rule(_Model):
     )
     serve: str | dict[str, float] = Field(
         description="A variant name, or a split `{variant: percent}` summing to 100 (0.001 % steps)."
+    )
+    ramp: Ramp | None = Field(
+        default=None, description="Grow the split's first variant on a schedule (two-variant splits)."
     )
 
 
@@ -199,7 +224,7 @@ class FlagDocument(_Model):
 
 
 _DOCUMENT = TypeAdapter(FlagDocument)
-_UNION_LABELS = frozenset({"str", "dict[str,float]", "flag", "static", "bool", "int", "float"})
+_UNION_LABELS = frozenset({"str", "dict[str,float]", "flag", "static", "bool", "int", "float", "RampStep"})
 
 
 def _clean_loc(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
@@ -208,7 +233,9 @@ def _clean_loc(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
         # Drop pydantic's union-member labels, which are not part of the document.
         if isinstance(part, str) and i > 0 and (part in _UNION_LABELS or "[" in part):
             prev = loc[i - 1]
-            if (len(out) == 2 and out[0] == "features") or prev == "serve":
+            if (len(out) == 2 and out[0] == "features") or prev in ("serve", "interval"):
+                continue
+            if isinstance(prev, int) and len(out) >= 2 and out[-2] == "steps":  # ramp steps
                 continue
         out.append(part)
     return tuple(out)

@@ -1,8 +1,10 @@
-"""The ``flagkit`` command line: validate, eval, simulate, scan, schema, publish and demo.
+"""The ``flagkit`` command line: validate, eval, simulate, scan, schema, publish, demo, the
+editing commands (set, kill, revive, rollout) and diff.
 
 One module per command (``validate``, ``evaluate``, ``simulate``, ``scan``, ``schema``,
-``publish``, ``demo``), each with a ``run_*`` handler; ``_common`` holds what they share, and ``check``,
-``lint`` and ``explain`` the analyses behind them. ``import flagkit`` never imports this package.
+``publish``, ``demo``, ``edit``, ``diff``), each with a ``run_*`` handler; ``_common`` holds
+what they share, and ``check``, ``lint`` and ``explain`` the analyses behind them.
+``import flagkit`` never imports this package.
 
 Exit codes: 0 all good, 1 problems found (invalid flags, warnings with ``--strict``, undefined
 or expired flags in code, an unknown flag key), 2 usage errors (bad arguments, unreadable files).
@@ -22,6 +24,8 @@ from typing import Any
 from .. import __version__, operators
 from ._common import OK, USAGE, Exit, assignment, date_arg, instant, parse_value, positive, variation
 from .demo import run_demo
+from .diff import run_diff
+from .edit import percent_arg, run_kill, run_revive, run_rollout, run_set
 from .evaluate import run_eval
 from .publish import run_publish
 from .scan import run_scan
@@ -120,10 +124,46 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-older", action="store_true", help="publish even if its top-level version is older"
     )
 
+    _add_edit_commands(command)
+
+    diff = command(
+        "diff", run_diff, "what changes between two versions of a flag file, for a population", context
+    )
+    diff.add_argument("old", metavar="OLD", help="the old version (- for stdin, e.g. from git show)")
+    diff.add_argument("new", metavar="NEW", help="the new version (- for stdin)")
+    diff.add_argument(
+        "--users", type=positive, default=10_000, metavar="N", help="population (default 10000)"
+    )
+    diff.add_argument(
+        "--attr", action="append", type=variation, metavar="ATTR=V1,V2", help="as for simulate; repeatable"
+    )
+    diff.add_argument("--seed", type=int, default=0, help="changes the generated user ids (default 0)")
+
     demo = command("demo", run_demo, "evaluate every flag of a file for 20 sample users")
     demo.add_argument("file", nargs="?", metavar="FILE", help="default: examples/features.yaml")
     demo.add_argument("--now", type=instant, metavar="TIME", help=_NOW_HELP)
     return parser
+
+
+def _add_edit_commands(command: Callable[..., Any]) -> None:
+    """``set``, ``kill``, ``revive`` and ``rollout``: edit one flag in place (see edit.py)."""
+    editing = argparse.ArgumentParser(add_help=False)
+    editing.add_argument("file", metavar="FILE")
+    editing.add_argument("key", metavar="KEY")
+    editing.add_argument("--dry-run", action="store_true", help="print the change as a diff; write nothing")
+    cmd = command(
+        "set", run_set, "set a static flag's value, or a full flag's default variant, in place", editing
+    )
+    cmd.add_argument("value", metavar="VALUE", help="the new value (static flag) or variant name (full flag)")
+    cmd.add_argument("--force", action="store_true", help="allow changing a static flag's type")
+    command("kill", run_kill, "turn a flag off for everyone (enabled: false), in place", editing)
+    command("revive", run_revive, "undo kill (enabled: true), in place", editing)
+    cmd = command("rollout", run_rollout, "set the percentage of a rule's two-variant split", editing)
+    cmd.add_argument("percent", type=percent_arg, metavar="PERCENT", help="0-100, up to 3 decimals")
+    cmd.add_argument("--rule", metavar="NAME", help="the rule (name, rules[i] or index) if several split")
+    cmd.add_argument(
+        "--variant", metavar="NAME", help="the variant that gets PERCENT (default: the non-default)"
+    )
 
 
 def _set_clock(args: argparse.Namespace) -> None:

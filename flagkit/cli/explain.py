@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import operators
@@ -27,6 +27,8 @@ from ..errors import format_path
 from ..evaluation import Reason
 from ..flagset import FlagSet
 from ..jsonsafe import dumps, to_json_safe
+from ..loading import line_for, locate_lines
+from ..ramps import RampState, ramps_of, schedule_of
 from ..schema import FlagDefinition, Rule
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "SplitTrace",
     "attribute_value",
     "explain",
+    "ramp_lines",
     "render_explanation",
     "show",
 ]
@@ -97,6 +100,7 @@ class SplitTrace:
         bucket: The context's bucket in ``[0, total_weight)``, ``None`` when it cannot be bucketed.
         ranges: ``(variant, start, end)`` per arm, half-open, in buckets, in the order written.
         variant: The variant the bucket falls in (``None`` when not bucketed).
+        ramp: Where the rule's ramp stands now (the ranges are the current step's), if any.
     """
 
     attribute: str
@@ -106,6 +110,7 @@ class SplitTrace:
     bucket: int | None
     ranges: tuple[tuple[str, int, int], ...]
     variant: str | None
+    ramp: RampState | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -117,6 +122,7 @@ class SplitTrace:
             "bucket": self.bucket,
             "ranges": [{"variant": v, "start": a, "end": b} for v, a, b in self.ranges],
             "variant": self.variant,
+            **({"ramp": self.ramp.as_dict()} if self.ramp is not None else {}),
         }
 
 
@@ -312,7 +318,16 @@ class _Explainer:
                 Reason.TARGETING_MATCH,
                 label,
             )
-        split = self.split(definition.salt or key, definition.bucket_by, item.serve)
+        serve, ramp = item.serve, None
+        if item.ramp is not None and len(serve) == 2:
+            first, second = serve
+            schedule, _ = schedule_of(item.ramp, round(serve[first] * WEIGHT_SCALE))
+            if schedule is not None:
+                now = operators.now()
+                serve, ramp = schedule.weights(first, second, now), schedule.state(now)
+        split = self.split(definition.salt or key, definition.bucket_by, serve)
+        if ramp is not None:
+            split = replace(split, ramp=ramp)
         outcome = (
             (default, Reason.DEFAULT, label)
             if split.variant is None
@@ -452,6 +467,9 @@ def _render_split(split: SplitTrace, indent: str, out: list[str]) -> None:
     )
     out.append(f"{indent}split on {split.attribute} = {show(split.value)}, salt {show(split.salt)}")
     out.append(f"{indent}ranges: {arms}")
+    if split.ramp is not None:
+        first = split.ranges[0][0]
+        out.append(f"{indent}ramp of {first}: {split.ramp.describe()}")
     if split.bucket is None:
         why = "absent" if split.value is None else "not bucketable"
         out.append(f"{indent}bucketing attribute {why}: the default variant is served")
@@ -496,4 +514,19 @@ def render_explanation(explanation: Explanation, indent: str = "") -> list[str]:
         out.append(f"{indent}no rule matched: default variant {explanation.default_variant!r}")
     if not explanation.consistent:  # pragma: no cover - would be a bug; tests keep it unreachable
         out.append(f"{indent}warning: this trace disagrees with the evaluation; please report it")
+    return out
+
+
+def ramp_lines(flagset: FlagSet, data: bytes | str, source: str) -> list[tuple[dict[str, Any], str]]:
+    """Each ramp's state now, as JSON-ready data and a ``file:line: ramp: ...`` line (validate)."""
+    if flagset.document is None:
+        return []
+    ramps = ramps_of(flagset.document, operators.now())
+    marks = locate_lines(data) if ramps else {}
+    out = []
+    for ramp in ramps:
+        line = line_for(marks, ramp.path)
+        where = f"{source}:{line}" if line else source
+        text = f"{where}: ramp: {format_path(ramp.path)}: {ramp.variant} {ramp.state.describe()}"
+        out.append(({"path": format_path(ramp.path), "line": line, **ramp.state.as_dict()}, text))
     return out

@@ -8,6 +8,10 @@ Checks (each warning carries a ``code``):
 * ``single-variant-split`` — one variant of a split has all the weight (the others have 0), so
   the split serves one variant to everyone: write ``serve: <variant>``, or finish the rollout.
 * ``unused-segment`` — a segment no flag refers to.
+* ``ramp-complete`` — a ramp has reached its last step: write the final split (or ``serve:``)
+  and remove the ``ramp``, so the file says what is served.
+* ``ramp-drops-users`` — the split as written gives the ramped variant more than the first
+  step, so users drop out when the ramp starts.
 
 Lint runs on a loaded :class:`~flagkit.FlagSet`; it reads only the validated document, in one
 pass, so it costs far less than loading.
@@ -16,11 +20,13 @@ pass, so it costs far less than loading.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass, replace
 
 from ..errors import flag_of, format_location, format_path
 from ..flagset import FlagSet
 from ..loading import line_for, locate_lines
+from ..ramps import ramps_of
 from ..schema import FlagDefinition
 
 __all__ = ["LintWarning", "lint"]
@@ -59,7 +65,11 @@ class LintWarning:
 
 
 def lint(
-    flagset: FlagSet, *, today: dt.date | None = None, data: bytes | str | None = None
+    flagset: FlagSet,
+    *,
+    today: dt.date | None = None,
+    data: bytes | str | None = None,
+    now: float | None = None,
 ) -> list[LintWarning]:
     """Every warning for a loaded flag set, in document order (by line when ``data`` is given).
 
@@ -67,6 +77,7 @@ def lint(
         flagset: The flags, loaded from a document (``flagset.document`` set).
         today: The date ``expires`` is compared with (defaults to today, local time).
         data: The document's text; when given, warnings carry line numbers.
+        now: The time ramps are checked at (seconds since the epoch; default: now).
     """
     doc = flagset.document
     if doc is None:
@@ -104,7 +115,7 @@ def lint(
                 )
             elif rule.when is None:
                 catch_all = index
-            if isinstance(rule.serve, dict):
+            if isinstance(rule.serve, dict) and rule.ramp is None:
                 live = [name for name, weight in rule.serve.items() if weight > 0]
                 if len(live) == 1:
                     out.append(
@@ -116,6 +127,7 @@ def lint(
                             source,
                         )
                     )
+    out.extend(_ramp_warnings(flagset, time.time() if now is None else now))
     for name in doc.segments:
         if name in flagset.unused_segments:
             out.append(
@@ -132,4 +144,32 @@ def lint(
                 first_key[parent] = line
         out = [replace(w, line=first_key.get(w.path) or line_for(marks, w.path)) for w in out]
         out.sort(key=lambda w: w.line or 0)
+    return out
+
+
+def _ramp_warnings(flagset: FlagSet, now: float) -> list[LintWarning]:
+    out: list[LintWarning] = []
+    for ramp in ramps_of(flagset.document, now) if flagset.document is not None else []:
+        state = ramp.state
+        if state.next_at is None:
+            out.append(
+                LintWarning(
+                    "ramp-complete",
+                    f"ramp complete: {ramp.variant!r} at {state.percent:g} % since its last step; write "
+                    "that split (or `serve:` the variant) and remove the `ramp`",
+                    ramp.path,
+                    flagset.source,
+                )
+            )
+        first = state if state.step == 0 else None
+        if first is not None and first.next_percent is not None and first.percent > first.next_percent:
+            out.append(
+                LintWarning(
+                    "ramp-drops-users",
+                    f"the split gives {ramp.variant!r} {first.percent:g} %, more than the first step "
+                    f"({first.next_percent:g} %): users drop out when the ramp starts",
+                    ramp.path,
+                    flagset.source,
+                )
+            )
     return out

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..compiler import DEFAULT_BUCKET_ATTRIBUTES
+from ..compiler import DEFAULT_BUCKET_ATTRIBUTES, CompiledFlag
 from ..flagset import FlagSet
 from ._common import (
     OK,
@@ -32,7 +32,7 @@ from ._common import (
 )
 from .explain import show
 
-__all__ = ["Simulation", "simulate"]
+__all__ = ["Simulation", "id_attributes", "population", "simulate"]
 
 
 @dataclass(slots=True)
@@ -89,6 +89,45 @@ class Simulation:
         }
 
 
+def id_attributes(*flags: CompiledFlag) -> list[str]:
+    """The attributes that carry each synthetic user's id: the defaults and the flags' ``bucket_by``."""
+    attrs = list(DEFAULT_BUCKET_ATTRIBUTES)
+    for flag in flags:
+        bucket_by = flag.definition.bucket_by if flag.definition is not None else None
+        if bucket_by and bucket_by != "now" and bucket_by not in attrs:
+            attrs.append(bucket_by)
+    return attrs
+
+
+def population(
+    users: int,
+    id_attrs: Sequence[str],
+    *,
+    context: Mapping[str, Any] | None = None,
+    vary: Sequence[tuple[str, Sequence[Any]]] = (),
+    seed: int = 0,
+) -> Iterator[tuple[dict[str, Any], list[Any]]]:
+    """The synthetic users described in this module's docstring, as ``(context, varied values)``."""
+    fixed = dict(context or {})
+    groups = [(attr, list(values)) for attr, values in vary]
+    strides = []
+    stride = 1
+    for _, values in groups:
+        strides.append(stride)
+        stride *= len(values)
+    prefix = f"user-{seed}-"
+    for i in range(users):
+        uid = prefix + str(i)
+        ctx: dict[str, Any] = dict.fromkeys(id_attrs, uid)
+        ctx.update(fixed)
+        picked = []
+        for (attr, values), step in zip(groups, strides, strict=True):
+            value = values[(i // step) % len(values)]
+            ctx[attr] = value
+            picked.append(value)
+        yield ctx, picked
+
+
 def simulate(
     flagset: FlagSet,
     key: str,
@@ -119,32 +158,14 @@ def simulate(
         if not values:
             raise ValueError(f"--attr {attr} has no values")
     table = {k: f.resolve for k, f in flagset.flags.items()}
-    id_attrs = list(DEFAULT_BUCKET_ATTRIBUTES)
-    if flag.definition is not None and flag.definition.bucket_by and flag.definition.bucket_by != "now":
-        id_attrs.append(flag.definition.bucket_by)
-    fixed = dict(context or {})
     result = Simulation(key, users, dict(flag.variants))
     groups = [(attr, list(values), {v: Counter[str]() for v in values}) for attr, values in vary]
     for attr, values, counters in groups:
         result.by_attribute[attr] = dict(zip(values, counters.values(), strict=True))
-    strides = []
-    stride = 1
-    for _, values, _ in groups:
-        strides.append(stride)
-        stride *= len(values)
     resolve = flag.resolve
     counts = result.counts
     outcomes = result.outcomes
-    prefix = f"user-{seed}-"
-    for i in range(users):
-        uid = prefix + str(i)
-        ctx: dict[str, Any] = dict.fromkeys(id_attrs, uid)
-        ctx.update(fixed)
-        picked = []
-        for (attr, values, _), step in zip(groups, strides, strict=True):
-            value = values[(i // step) % len(values)]
-            ctx[attr] = value
-            picked.append(value)
+    for ctx, picked in population(users, id_attributes(flag), context=context, vary=vary, seed=seed):
         try:
             _value, variant, reason, rule = resolve(ctx, table)
         except Exception:  # the client turns these into reason ERROR; count them the same way

@@ -9,6 +9,7 @@ from typing import Any
 from ..errors import format_path
 from ._common import OK, PROBLEMS, emit_json, issue_dict, issue_text, plural, read_flag_file, warning_dict
 from .check import check_document
+from .explain import ramp_lines
 from .usage_report import print_not_evaluated, usage_report
 
 
@@ -35,12 +36,17 @@ def run_validate(args: argparse.Namespace) -> int:
         entry["flags"] = len(flagset)
         keys.update(flagset.flags)
         entry["warnings"] = [warning_dict(w) for w in warnings]
+        ramps = ramp_lines(flagset, data, path)
+        if ramps:
+            entry["ramps"] = [info for info, _ in ramps]
         total_warnings += len(warnings)
         if not args.json:
             for warning in warnings:
                 field = format_path(warning.path)
                 where = f"{path}:{warning.line}" if warning.line else path
                 print(f"{where}: warning: {field}: {warning.message} [{warning.code}]")
+            for _, line in ramps:
+                print(line)
             summary = f"{plural(len(warnings), 'warning')}" if warnings else "ok"
             print(f"{path}: {summary} ({plural(len(flagset), 'flag')})")
     usage = usage_report(args, keys)

@@ -62,6 +62,7 @@ _REASONS: Mapping[Reason, str] = {
     Reason.ERROR: OFReason.ERROR,
     Reason.PREREQUISITE_FAILED: "PREREQUISITE_FAILED",
     Reason.OVERRIDE: "OVERRIDE",
+    Reason.GUARD_TRIPPED: "GUARD_TRIPPED",
 }
 _ERRORS: Mapping[ErrorCode, OFErrorCode] = {
     ErrorCode.FLAG_NOT_FOUND: OFErrorCode.FLAG_NOT_FOUND,

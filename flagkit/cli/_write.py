@@ -1,0 +1,142 @@
+"""Replace a flag file atomically, and only if nobody changed it since it was read.
+
+The new content goes to a temporary file in the same directory (so the rename cannot cross
+file systems), with the original's permission bits and owner, is fsynced, and replaces the
+original with one ``rename``; then the directory is fsynced so the rename survives a crash.
+A reader (a watching flagkit process, an editor) therefore sees the old file or the new one,
+never a mix, and a process killed at any point leaves the original intact.
+
+Just before the rename the original is read again and compared with the bytes the command
+started from (and its inode, size and modification time): if anything differs, nothing is
+written. A symlinked path is resolved, so the link's target is replaced, not the link.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from dataclasses import dataclass
+
+__all__ = ["ConcurrentEdit", "ReadFile", "WriteError", "read_for_edit", "replace_file"]
+
+PAUSE_ENV = "FLAGKIT_TEST_PAUSE_BEFORE_RENAME"
+"""Tests only: a path (a FIFO or a file) read to its end after the temporary file is written
+and before the final check and rename, so a test can act at exactly that point."""
+TEMP_SUFFIX = ".flagkit-tmp"
+
+
+class WriteError(Exception):
+    """The file could not be replaced (the original is left as it was)."""
+
+
+class ConcurrentEdit(WriteError):
+    """The file changed after it was read."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadFile:
+    """A file as read for editing: its bytes, and what identifies this version of it."""
+
+    path: str
+    real_path: str
+    data: bytes
+    inode: int
+    device: int
+    size: int
+    mtime_ns: int
+    mode: int
+    uid: int
+    gid: int
+
+
+def read_for_edit(path: str) -> ReadFile:
+    """Read ``path`` (following symlinks) and remember its identity.
+
+    Raises:
+        OSError: It cannot be read.
+    """
+    real = os.path.realpath(path)
+    with open(real, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        data = fh.read()
+    if not stat.S_ISREG(info.st_mode):
+        raise IsADirectoryError(f"{path} is not a regular file")
+    return ReadFile(
+        path, real, data, info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns,
+        stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid,
+    )  # fmt: skip
+
+
+def _unchanged(original: ReadFile) -> bool:
+    try:
+        with open(original.real_path, "rb") as fh:
+            info = os.fstat(fh.fileno())
+            data = fh.read()
+    except OSError:
+        return False
+    return (info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns) == (
+        original.inode, original.device, original.size, original.mtime_ns,
+    ) and data == original.data  # fmt: skip
+
+
+def _pause_for_tests() -> None:
+    pause = os.environ.get(PAUSE_ENV)
+    if pause:
+        with open(pause, "rb") as fh:  # a FIFO blocks here until the test opens it for writing
+            fh.read()
+
+
+def replace_file(original: ReadFile, data: bytes) -> None:
+    """Atomically replace ``original`` with ``data``, refusing if it changed since it was read.
+
+    Raises:
+        ConcurrentEdit: The file changed (or vanished) after it was read; nothing written.
+        WriteError: The temporary file could not be written, given the original's owner, or
+            renamed; nothing written.
+    """
+    directory = os.path.dirname(original.real_path) or "."
+    name = os.path.basename(original.real_path)
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=TEMP_SUFFIX, dir=directory)
+    except OSError as exc:
+        raise WriteError(f"cannot create a temporary file in {directory} ({exc.strerror or exc})") from None
+    try:
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fchmod(fh.fileno(), original.mode)
+                info = os.fstat(fh.fileno())
+                if (info.st_uid, info.st_gid) != (original.uid, original.gid):
+                    try:
+                        os.fchown(fh.fileno(), original.uid, original.gid)
+                    except PermissionError:
+                        raise WriteError(
+                            f"cannot keep the owner ({original.uid}:{original.gid}) of {original.path}: "
+                            "run as that user (or root)"
+                        ) from None
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            raise WriteError(f"cannot write {temp} ({exc.strerror or exc})") from None
+        _pause_for_tests()
+        if not _unchanged(original):
+            raise ConcurrentEdit(
+                f"{original.path} changed while flagkit was editing it (someone else saved it?); "
+                "nothing was written: run the command again on the new version"
+            )
+        try:
+            os.replace(temp, original.real_path)
+        except OSError as exc:
+            raise WriteError(f"cannot replace {original.path} ({exc.strerror or exc})") from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    with contextlib.suppress(OSError):  # not every file system can fsync a directory
+        dir_fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

@@ -1,0 +1,292 @@
+"""``flagkit set``, ``kill``, ``revive`` and ``rollout``: change one flag in a file, in place.
+
+Only the characters of the values that change are rewritten (see :mod:`._spans`); the result
+is checked with flagkit's loader and written atomically (see :mod:`._editing`, :mod:`._write`).
+
+- ``set FILE KEY VALUE``: a static flag gets the new value (same kind: boolean, number or
+  string, unless ``--force``); a full flag gets ``default: VALUE``, VALUE being a variant name
+  (``true``/``false`` mean ``on``/``off`` for boolean flags).
+- ``kill FILE KEY`` / ``revive FILE KEY``: ``enabled: false`` / ``enabled: true``.
+- ``rollout FILE KEY PERCENT``: the two-variant split of a rule serves PERCENT to the
+  variant that is not the default (or ``--variant``) and the rest to the other.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ._common import parse_value, plural
+from ._editing import ABSENT, Change, EditContext, EditPlan, Refused, run_edit
+from ._spans import Node, SpanError, format_number, insert_key, render_scalar
+
+__all__ = ["percent_arg", "run_kill", "run_revive", "run_rollout", "run_set"]
+
+WEIGHT_SCALE = 1000
+Edit = tuple[int, int, str]
+"""``(start, end, text)``: replace ``text[start:end]`` (an insertion when start == end)."""
+
+
+def percent_arg(text: str) -> float:
+    """``25``, ``2.5``, ``0.001`` or ``25%``: a percentage with at most three decimals."""
+    raw = text.strip().removesuffix("%").strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a percentage like 25 or 2.5, got {text!r}") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"a percentage is between 0 and 100, got {text!r}")
+    if abs(round(value * WEIGHT_SCALE) - value * WEIGHT_SCALE) > 1e-6:
+        raise argparse.ArgumentTypeError(f"{text!r} is finer than 0.001 %")
+    return round(value * WEIGHT_SCALE) / WEIGHT_SCALE
+
+
+def _path(*parts: str | int) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _scalar(node: Node, what: str) -> Node:
+    if node.kind != "scalar" or node.shared:
+        raise Refused(f"{what} is not written as a plain value here (an alias?): edit it by hand")
+    return node
+
+
+def _insert(ctx: EditContext, key_node: Node, mapping: Node, key: str, value: str) -> Edit:
+    try:
+        offset, text = insert_key(ctx.text, mapping, key, value, ctx.fmt, key_node.end)
+    except SpanError as exc:
+        raise Refused(f"cannot add `{key}` here ({exc}): edit it by hand") from None
+    return offset, offset, text
+
+
+def _with_value(ctx: EditContext, node: Node, new: str) -> Edit:
+    """Replace a scalar; a block scalar (``|``, ``>``) keeps the line breaks that end it."""
+    if node.style in ("|", ">"):
+        span = ctx.text[node.start : node.end]
+        return node.start, node.end, new + span[len(span.rstrip(" \t\r\n")) :]
+    return node.start, node.end, new
+
+
+def _set_field(ctx: EditContext, key: str, key_node: Node, node: Node, field: str, value: Any) -> Edit:
+    """Replace ``field`` of flag ``key`` (keeping its quoting), or add it as the first key."""
+    found = node.get(field)
+    text = render_scalar(value, ctx.fmt, like=found[1] if found else None)
+    if found is None:
+        return _insert(ctx, key_node, node, field, text)
+    return _with_value(ctx, _scalar(found[1], _path("features", key, field)), text)
+
+
+# --- kill / revive ------------------------------------------------------------------------
+
+
+def _switch(enable: bool) -> Any:
+    def plan(ctx: EditContext, key: str) -> EditPlan:
+        key_node, node, definition = ctx.flag(key)
+        if not isinstance(definition, dict):
+            hint = "false" if not enable else "true"
+            raise Refused(
+                f"{key!r} is a static flag ({render_scalar(definition, 'json')}); only full flags have "
+                f"the `enabled` switch: `flagkit set {ctx.path} {key} {hint}` changes its value"
+            )
+        current = definition.get("enabled", True)
+        state = "enabled" if enable else "disabled (killed)"
+        if current is enable:
+            return EditPlan(notes=[f"{key} is already {state}; nothing to change"])
+        replacement = _set_field(ctx, key, key_node, node, "enabled", enable)
+
+        def mutate(doc: dict[str, Any]) -> None:
+            doc["features"][key]["enabled"] = enable
+
+        before = current if "enabled" in definition else ABSENT
+        notes = []
+        if not enable:
+            notes.append(f"everyone now gets the default variant {_default_of(definition)!r} (DISABLED)")
+        change = Change(_path("features", key, "enabled"), before, enable)
+        return EditPlan([replacement], mutate, [change], notes)
+
+    return plan
+
+
+def _default_of(definition: dict[str, Any]) -> str:
+    default = definition.get("default")
+    return str(default) if default is not None else "off"
+
+
+def run_kill(args: argparse.Namespace) -> int:
+    plan = _switch(False)
+    return run_edit(args, "kill", lambda ctx: plan(ctx, args.key))
+
+
+def run_revive(args: argparse.Namespace) -> int:
+    plan = _switch(True)
+    return run_edit(args, "revive", lambda ctx: plan(ctx, args.key))
+
+
+# --- set ------------------------------------------------------------------------------------
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "string" if isinstance(value, str) else type(value).__name__
+
+
+def _plan_set(ctx: EditContext, key: str, raw: str, force: bool) -> EditPlan:
+    key_node, node, definition = ctx.flag(key)
+    path = _path("features", key)
+    if not isinstance(definition, dict):
+        value = parse_value(raw)
+        if value == definition and type(value) is type(definition):
+            return EditPlan(notes=[f"{key} is already {render_scalar(value, 'json')}; nothing to change"])
+        if _kind(value) != _kind(definition) and not force:
+            raise Refused(
+                f"{key} is a {_kind(definition)} flag; {raw!r} is a {_kind(value)} "
+                f"(code calling get_value({key!r}, <{_kind(definition)}>) would get its default). "
+                "Quote a string ('\"10\"'), or pass --force to change the type"
+            )
+        replacement = _with_value(ctx, _scalar(node, path), render_scalar(value, ctx.fmt, like=node))
+
+        def mutate_static(doc: dict[str, Any]) -> None:
+            doc["features"][key] = value
+
+        return EditPlan([replacement], mutate_static, [Change(path, definition, value)])
+    variants = definition.get("variants")
+    names = list(variants) if isinstance(variants, dict) else ["on", "off"]
+    name = raw
+    if variants is None and raw in ("true", "false"):
+        name = "on" if raw == "true" else "off"
+    if name not in names:
+        matching = [n for n, v in (variants or {}).items() if v == parse_value(raw)]
+        hint = f" (the variant with that value is {matching[0]!r})" if matching else ""
+        raise Refused(f"{raw!r} is not a variant of {key} (variants: {', '.join(names)}){hint}")
+    current = definition.get("default")
+    effective = current if current is not None else ("off" if variants is None else None)
+    if effective == name:
+        return EditPlan(notes=[f"{key} already has default {name!r}; nothing to change"])
+    replacement = _set_field(ctx, key, key_node, node, "default", name)
+
+    def mutate(doc: dict[str, Any]) -> None:
+        doc["features"][key]["default"] = name
+
+    notes = []
+    rules = definition.get("rules") or []
+    if definition.get("enabled", True) is False:
+        notes.append(f"{key} is killed: everyone now gets {name!r}")
+    elif rules:
+        notes.append(
+            f"{plural(len(rules), 'rule')} tried first; {name!r} goes to everyone no rule matches "
+            f"(`flagkit kill {ctx.path} {key}` serves it to everyone)"
+        )
+    before = current if current is not None else ABSENT
+    return EditPlan([replacement], mutate, [Change(f"{path}.default", before, name)], notes)
+
+
+def run_set(args: argparse.Namespace) -> int:
+    return run_edit(args, "set", lambda ctx: _plan_set(ctx, args.key, args.value, args.force))
+
+
+# --- rollout --------------------------------------------------------------------------------
+
+
+def _pick_rule(definition: dict[str, Any], key: str, wanted: str | None) -> int:
+    rules = definition.get("rules") or []
+    labels = [rule.get("name") or f"rules[{i}]" for i, rule in enumerate(rules)]
+    if wanted is not None:
+        for i, (rule, label) in enumerate(zip(rules, labels, strict=True)):
+            if wanted in (label, rule.get("name"), f"rules[{i}]", str(i)):
+                return i
+        raise Refused(f"{key} has no rule {wanted!r} (rules: {', '.join(labels) or 'none'})")
+    splits = [i for i, rule in enumerate(rules) if isinstance(rule.get("serve"), dict)]
+    if not splits:
+        raise Refused(
+            f"{key} has no percentage split to change; add a rule like `- serve: {{on: 0, off: 100}}` first"
+        )
+    if len(splits) > 1:
+        names = ", ".join(repr(labels[i]) for i in splits)
+        raise Refused(f"{key} has {len(splits)} splits ({names}): say which with --rule NAME")
+    return splits[0]
+
+
+def _percent(units: int) -> int | float:
+    return units // WEIGHT_SCALE if units % WEIGHT_SCALE == 0 else units / WEIGHT_SCALE
+
+
+def _plan_rollout(
+    ctx: EditContext, key: str, percent: float, rule_name: str | None, variant: str | None
+) -> EditPlan:
+    _key_node, node, definition = ctx.flag(key)
+    if not isinstance(definition, dict):
+        raise Refused(f"{key!r} is a static flag: it has no split to roll out")
+    index = _pick_rule(definition, key, rule_name)
+    rule = definition["rules"][index]
+    label = rule.get("name") or f"rules[{index}]"
+    serve = rule.get("serve")
+    if not isinstance(serve, dict):
+        raise Refused(f"rule {label!r} of {key} serves {serve!r}, not a percentage split")
+    if "ramp" in rule:
+        raise Refused(f"rule {label!r} of {key} is ramped: change its `ramp` (or remove it) instead")
+    names = list(serve)
+    if len(names) != 2:
+        raise Refused(
+            f"the split of rule {label!r} has {len(names)} variants ({', '.join(names)}); "
+            "rollout changes two-variant splits only: set each share by hand"
+        )
+    default = _default_of(definition)
+    if variant is not None:
+        if variant not in names:
+            raise Refused(f"{variant!r} is not in the split of rule {label!r} ({', '.join(names)})")
+        target = variant
+    elif default in names:
+        target = names[1] if names[0] == default else names[0]
+    elif "on" in names:
+        target = "on"
+    else:
+        raise Refused(
+            f"the split of rule {label!r} is {' / '.join(names)}: say which variant gets "
+            f"{format_number(percent)} % with --variant NAME"
+        )
+    other = names[1] if names[0] == target else names[0]
+    units = round(percent * WEIGHT_SCALE)
+    new = {target: _percent(units), other: _percent(100 * WEIGHT_SCALE - units)}
+    if all(serve[n] == new[n] for n in names):
+        already = f"rule {label!r} of {key} already serves {target} to {format_number(percent)} %"
+        return EditPlan(notes=[already])
+    rules_node = node.get("rules")
+    if rules_node is None or rules_node[1].kind != "seq" or rules_node[1].shared:
+        raise Refused(f"the rules of {key} are not written in place (an alias or merge key?): edit by hand")
+    rule_node = rules_node[1].items[index]
+    serve_pair = rule_node.get("serve") if rule_node.kind == "map" and not rule_node.shared else None
+    if serve_pair is None or serve_pair[1].kind != "map" or serve_pair[1].shared:
+        raise Refused(f"the split of rule {label!r} is not written in place (an alias?): edit it by hand")
+    base = _path("features", key, "rules", index, "serve")
+    replacements = []
+    changes = []
+    for name in names:
+        pair = serve_pair[1].get(name)
+        if pair is None:  # pragma: no cover - the parsed document has it
+            raise Refused(f"cannot find the weight of {name!r} in rule {label!r}")
+        value = new[name]
+        replacements.append(_with_value(ctx, _scalar(pair[1], f"{base}.{name}"), format_number(value)))
+        changes.append(Change(f"{base}.{name}", serve[name], value))
+
+    def mutate(doc: dict[str, Any]) -> None:
+        doc["features"][key]["rules"][index]["serve"].update(new)
+
+    notes = []
+    if new[target] < serve[target]:
+        moved = format_number(serve[target] - new[target])
+        notes.append(f"{moved} % of users move from {target} back to {other}")
+    if definition.get("enabled", True) is False:
+        notes.append(f"{key} is killed (enabled: false): the split takes effect after `flagkit revive`")
+    return EditPlan(replacements, mutate, changes, notes)
+
+
+def run_rollout(args: argparse.Namespace) -> int:
+    return run_edit(
+        args, "rollout", lambda ctx: _plan_rollout(ctx, args.key, args.percent, args.rule, args.variant)
+    )

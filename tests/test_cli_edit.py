@@ -1,0 +1,358 @@
+"""``flagkit set/kill/revive/rollout``: the real console script editing real files in place."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from flagkit import FlagSet
+from tests.test_cli import COMMAND, REPO, run
+
+pytestmark = pytest.mark.slow  # every test starts the console script
+
+COMMENTED = """\
+# Flags of the shop. Owned by the platform team; ask in #flags.
+segments:
+  staff: {email: {ends_with: "@example.com"}}   # flow mapping, trailing comment
+
+features:
+  # --- static flags ---
+  new_checkout: true          # aligned comment
+  'support_email': 'help@example.com'
+  max_upload_mb: 25
+  banner_text: "Hello, world"
+
+  # Search rewrite: ramping up.
+  new_search:
+    # who to ask
+    owner: search-team
+    description: >-
+      Rewritten search backend,
+      folded over two lines.
+    rules:
+      - name: staff first
+        when: {segment: staff}
+        serve: on
+      - name: ten percent     # the rollout
+        serve:
+          on: 10              # percent
+          off: 90
+
+  checkout_theme: {variants: {light: 1, dark: 2}, default: light, rules: [{serve: {dark: 5, light: 95}}]}
+
+  legacy_export:
+    enabled: false   # killed 2026-11-30, see INC-42
+    rules:
+      - serve: on
+"""
+
+JSON_INDENTED = """{
+  "features": {
+    "new_search": {
+      "description": "Rewritten search",
+      "rules": [
+        {"name": "rollout", "serve": {"on": 10, "off": 90}}
+      ]
+    },
+    "max_upload_mb": 25
+  }
+}
+"""
+
+JSON_TABS = (
+    '{\n\t"features": {\n\t\t"new_search": {\n\t\t\t"owner": "search",\n'
+    + '\t\t\t"default": "off"\n\t\t}\n\t}\n}\n'
+)
+JSON_ONE_LINE = '{"features": {"new_search": {"rules": [{"serve": {"off": 90, "on": 10}}]}, "x": "a\\"b"}}'
+
+
+def edit(tmp_path: Path, name: str, text: str, *args: str, newline: str = "\n") -> tuple[Path, str]:
+    path = tmp_path / name
+    path.write_bytes(text.replace("\n", newline).encode())
+    proc = run(*args[:1], path, *args[1:])
+    assert proc.returncode == 0, proc.stderr
+    return path, proc.stdout
+
+
+def loads(path: Path) -> FlagSet:
+    return FlagSet.from_file(path)
+
+
+# --- bytes of untouched lines stay identical ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "old", "new"),
+    [
+        (("kill", "new_search"), "  new_search:\n", "  new_search:\n    enabled: false\n"),
+        (("revive", "legacy_export"), "enabled: false   # killed", "enabled: true   # killed"),
+        (
+            ("rollout", "new_search", "25"),
+            "on: 10              # percent\n          off: 90\n",
+            "on: 25              # percent\n          off: 75\n",
+        ),
+        (("rollout", "checkout_theme", "12.5"), "{dark: 5, light: 95}", "{dark: 12.5, light: 87.5}"),
+        (("set", "support_email", "ops@example.com"), "'help@example.com'", "'ops@example.com'"),
+        (("set", "banner_text", "Hi: there"), '"Hello, world"', '"Hi: there"'),
+        (("set", "max_upload_mb", "50"), "max_upload_mb: 25", "max_upload_mb: 50"),
+        (("set", "new_checkout", "false"), "new_checkout: true", "new_checkout: false"),
+        (("set", "checkout_theme", "dark"), "default: light", "default: dark"),
+        (("set", "new_search", "on"), "  new_search:\n", "  new_search:\n    default: on\n"),
+        (("kill", "checkout_theme"), "{variants:", "{enabled: false, variants:"),
+    ],
+    ids=lambda v: "-".join(v) if isinstance(v, tuple) else None,
+)
+def test_yaml_edit_changes_only_its_span(tmp_path: Path, args: tuple[str, ...], old: str, new: str) -> None:
+    assert COMMENTED.count(old) == 1
+    expected = COMMENTED.replace(old, new)
+    path, _ = edit(tmp_path, "flags.yaml", COMMENTED, args[0], *args[1:])
+    assert path.read_text() == expected
+    loads(path)
+
+
+def test_crlf_file_keeps_crlf_and_inserted_lines_use_it(tmp_path: Path) -> None:
+    path, _ = edit(tmp_path, "flags.yaml", COMMENTED, "kill", "new_search", newline="\r\n")
+    data = path.read_bytes()
+    assert (
+        data
+        == COMMENTED.replace("  new_search:\n", "  new_search:\n    enabled: false\n")
+        .replace("\n", "\r\n")
+        .encode()
+    )
+
+
+def test_inserted_key_goes_above_the_comment_of_the_first_key(tmp_path: Path) -> None:
+    path, _ = edit(tmp_path, "flags.yaml", COMMENTED, "kill", "new_search")
+    assert "  new_search:\n    enabled: false\n    # who to ask\n    owner: search-team\n" in path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "old", "new"),
+    [
+        (JSON_INDENTED, ("rollout", "new_search", "30"), '{"on": 10, "off": 90}', '{"on": 30, "off": 70}'),
+        (JSON_INDENTED, ("kill", "new_search"), '{\n      "desc', '{\n      "enabled": false,\n      "desc'),
+        (JSON_INDENTED, ("set", "max_upload_mb", "7"), '"max_upload_mb": 25', '"max_upload_mb": 7'),
+        (JSON_TABS, ("set", "new_search", "on"), '"default": "off"', '"default": "on"'),
+        (JSON_TABS, ("kill", "new_search"), '{\n\t\t\t"owner"', '{\n\t\t\t"enabled": false,\n\t\t\t"owner"'),
+        (JSON_ONE_LINE, ("rollout", "new_search", "0.5"), '"off": 90, "on": 10', '"off": 99.5, "on": 0.5'),
+        (JSON_ONE_LINE, ("kill", "new_search"), '{"rules"', '{"enabled": false, "rules"'),
+        (JSON_ONE_LINE, ("set", "x", '"c\\d"'), '"a\\"b"', '"c\\\\d"'),
+    ],
+)
+def test_json_edit_changes_only_its_span(
+    tmp_path: Path, text: str, args: tuple[str, ...], old: str, new: str
+) -> None:
+    assert text.count(old) == 1
+    path, _ = edit(tmp_path, "flags.json", text, *args)
+    assert path.read_text() == text.replace(old, new)
+    loads(path)
+
+
+def test_empty_flow_mapping_gets_the_key_inside_the_braces(tmp_path: Path) -> None:
+    path, _ = edit(tmp_path, "f.yaml", "features:\n  a: {}  # nothing yet\n", "kill", "a")
+    assert path.read_text() == "features:\n  a: {enabled: false}  # nothing yet\n"
+
+
+def test_quoted_sibling_keys_make_the_new_key_quoted(tmp_path: Path) -> None:
+    text = 'features:\n  a:\n    "owner": "x"\n    "rules": [{"serve": "on"}]\n'
+    path, _ = edit(tmp_path, "f.yaml", text, "kill", "a")
+    assert path.read_text() == text.replace("  a:\n", '  a:\n    "enabled": false\n')
+
+
+def test_the_running_value_really_changes(tmp_path: Path) -> None:
+    path, _ = edit(tmp_path, "flags.yaml", COMMENTED, "kill", "new_search")
+    flag = loads(path).flags["new_search"]
+    assert flag.resolve({"user_id": "u-1", "email": "a@example.com"}, {})[2] == "DISABLED"
+
+
+# --- no-ops, refusals, exit codes, --json, --dry-run ----------------------------------------
+
+
+def test_noop_edit_leaves_the_file_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "flags.yaml"
+    path.write_text(COMMENTED)
+    before = path.stat()
+    proc = run("kill", path, "legacy_export")
+    assert proc.returncode == 0
+    assert "already disabled" in proc.stdout
+    assert path.stat().st_mtime_ns == before.st_mtime_ns
+    assert path.stat().st_ino == before.st_ino
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("kill", "new_serch"), "did you mean 'new_search'"),
+        (("kill", "max_upload_mb"), "static flag"),
+        (("set", "max_upload_mb", "lots"), "is a number flag"),
+        (("set", "checkout_theme", "purple"), "not a variant of checkout_theme (variants: light, dark)"),
+        (("rollout", "legacy_export", "5"), "has no percentage split"),
+        (("rollout", "new_search", "5", "--rule", "nope"), "has no rule 'nope'"),
+        (("rollout", "new_search", "5", "--rule", "staff first"), "not a percentage split"),
+    ],
+)
+def test_refusals_exit_1_and_write_nothing(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    path = tmp_path / "flags.yaml"
+    path.write_text(COMMENTED)
+    proc = run(args[0], path, *args[1:])
+    assert proc.returncode == 1
+    assert message in proc.stderr
+    assert path.read_text() == COMMENTED
+
+
+def test_multi_variant_split_is_refused_with_advice(tmp_path: Path) -> None:
+    text = (
+        "features:\n  e:\n    variants: {a: 1, b: 2, c: 3}\n    default: a\n"
+        "    rules:\n      - serve: {a: 50, b: 25, c: 25}\n"
+    )
+    path = tmp_path / "f.yaml"
+    path.write_text(text)
+    proc = run("rollout", path, "e", "10")
+    assert proc.returncode == 1
+    assert "has 3 variants (a, b, c); rollout changes two-variant splits only" in proc.stderr
+    text2 = text.replace("{a: 1, b: 2, c: 3}", "{x: 1, y: 2}").replace("default: a", "default: x")
+    path.write_text(text2.replace("{a: 50, b: 25, c: 25}", "{x: 50, y: 50}"))
+    assert run("rollout", path, "e", "10").returncode == 0
+    assert "{x: 90, y: 10}" in path.read_text()  # the non-default variant gets the percentage
+    assert run("rollout", path, "e", "10", "--variant", "x").returncode == 0
+    assert "{x: 10, y: 90}" in path.read_text()
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert run("kill", tmp_path / "missing.yaml", "x").returncode == 2
+    path = tmp_path / "f.yaml"
+    path.write_text(COMMENTED)
+    proc = run("rollout", path, "new_search", "101")
+    assert proc.returncode == 2
+    assert "between 0 and 100" in proc.stderr
+    assert run("rollout", path, "new_search", "1.0005").returncode == 2
+
+
+def test_invalid_file_is_not_edited(tmp_path: Path) -> None:
+    path = tmp_path / "f.yaml"
+    path.write_text("features:\n  a:\n    default: nope\n")
+    proc = run("kill", path, "a")
+    assert proc.returncode == 1
+    assert "not a valid flag file" in proc.stderr
+    assert path.read_text() == "features:\n  a:\n    default: nope\n"
+
+
+def test_alias_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "f.yaml"
+    path.write_text("features:\n  a: &b {rules: [{serve: on}]}\n  c: *b\n")
+    proc = run("kill", path, "c")
+    assert proc.returncode == 1
+    assert "alias" in proc.stderr
+
+
+def test_dry_run_prints_a_unified_diff_and_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "flags.yaml"
+    path.write_text(COMMENTED)
+    proc = run("rollout", path, "new_search", "25", "--dry-run")
+    assert proc.returncode == 0
+    assert f"--- a/{path}\n+++ b/{path}\n" in proc.stdout
+    assert "\n-          on: 10              # percent\n" in proc.stdout
+    assert "\n+          on: 25              # percent\n" in proc.stdout
+    assert "(dry run: nothing written)" in proc.stdout
+    assert path.read_text() == COMMENTED
+
+
+def test_json_output(tmp_path: Path) -> None:
+    path = tmp_path / "flags.yaml"
+    path.write_text(COMMENTED)
+    proc = run("kill", path, "new_search", "--json", "--dry-run")
+    data = json.loads(proc.stdout)
+    assert data["changed"] is True
+    assert data["written"] is False
+    assert data["changes"] == [
+        {"path": "features.new_search.enabled", "before": None, "after": False, "added": True}
+    ]
+    assert "+    enabled: false\n" in data["diff"]
+    proc = run("kill", path, "nope", "--json")
+    assert proc.returncode == 1
+    assert json.loads(proc.stdout)["error"].startswith("flag 'nope' is not defined")
+
+
+def test_permissions_are_kept_and_symlink_target_is_replaced(tmp_path: Path) -> None:
+    real = tmp_path / "real.yaml"
+    real.write_text(COMMENTED)
+    real.chmod(0o640)
+    link = tmp_path / "link.yaml"
+    link.symlink_to(real)
+    assert run("kill", link, "new_search").returncode == 0
+    assert link.is_symlink()
+    assert (real.stat().st_mode & 0o777) == 0o640
+    assert "enabled: false" in real.read_text()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".flagkit-tmp")]
+
+
+# --- concurrency and crash safety -----------------------------------------------------------
+
+
+def _paused(tmp_path: Path, path: Path, *args: str) -> tuple[subprocess.Popen[str], Path]:
+    fifo = tmp_path / "pause.fifo"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen(
+        [*COMMAND, args[0], str(path), *args[1:]],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "FLAGKIT_TEST_PAUSE_BEFORE_RENAME": str(fifo)},
+    )
+    return proc, fifo
+
+
+def _open_when_waiting(fifo: Path, proc: subprocess.Popen[str]) -> int:
+    """Open the FIFO for writing once the editor has opened it for reading (it is at the pause)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO or time.monotonic() > deadline or proc.poll() is not None:
+                raise
+            time.sleep(0.01)
+
+
+def test_refuses_when_the_file_changed_since_it_was_read(tmp_path: Path) -> None:
+    path = tmp_path / "flags.yaml"
+    path.write_text(COMMENTED)
+    proc, fifo = _paused(tmp_path, path, "kill", "new_search")
+    fd = _open_when_waiting(fifo, proc)
+    theirs = COMMENTED.replace("max_upload_mb: 25", "max_upload_mb: 30")
+    path.write_text(theirs)  # a colleague saves the file while flagkit is editing it
+    os.close(fd)
+    _out, err = proc.communicate(timeout=60)  # reads to the end and closes the pipes
+    assert proc.returncode == 1
+    assert "changed while flagkit was editing it" in err
+    assert path.read_text() == theirs  # their edit is kept, ours is not applied
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".flagkit-tmp")]
+
+
+def test_kill_9_between_write_and_rename_leaves_the_original_intact(tmp_path: Path) -> None:
+    path = tmp_path / "flags.yaml"
+    path.write_bytes(COMMENTED.encode())
+    proc, fifo = _paused(tmp_path, path, "rollout", "new_search", "50")
+    fd = _open_when_waiting(fifo, proc)
+    try:
+        temps = [p for p in tmp_path.iterdir() if p.name.endswith(".flagkit-tmp")]
+        assert len(temps) == 1  # written and fsynced, waiting before the rename
+        assert "on: 50" in temps[0].read_text()
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+    finally:
+        os.close(fd)
+    assert proc.returncode == -signal.SIGKILL
+    assert path.read_bytes() == COMMENTED.encode()
+    assert loads(path).flags["new_search"].definition.rules[1].serve == {"on": 10, "off": 90}  # type: ignore[union-attr]
+    # The stray temporary file is ignored: the next edit works and leaves only the new file.
+    assert run("rollout", path, "new_search", "50").returncode == 0
+    assert "on: 50" in path.read_text()
