@@ -15,11 +15,12 @@ from typing import Any
 
 import mmh3
 
-from .bucketing import _TEXT_HEADS, cbor_encode, encode_pair_prefix
+from . import bucketers
+from .bucketing import _TEXT_HEADS, encode_pair_prefix
 from .conditions import ConditionCompiler, Issues, Path, Predicate, attribute_getter, compile_condition
 from .errors import ConfigIssue
 from .evaluation import Reason
-from .schema import FlagDefinition, FlagDocument, Rule
+from .schema import BucketInput, FlagDefinition, FlagDocument, Rule
 
 __all__ = [
     "CompiledFlag",
@@ -121,29 +122,13 @@ def _split_resolver(
     table = tuple(edges)
     last = table[-1][1]
 
-    def slow_point(value: Any) -> int | None:
-        """Bucket of a non-ASCII-fast value (non-str, long or unencodable strings); None = no bucket."""
-        if value is None or value is True or value is False:
-            return None
-        try:
-            data = prefix + cbor_encode(value)
-        except ValueError:
-            return None
-        point: int = (hash32(data, 0, False) * scale) >> 32
-        return point
+    # The same point function as bucketers' flagd scheme: the general case below.
+    slow_point = bucketers.point_function(bucketers.Scheme("flagd", scale, salt))
 
     # The common case is specialised: the default attributes, or a plain attribute name,
     # and string values shorter than 256 UTF-8 bytes.
     getter = attribute_getter(attribute) if attribute is not None else _default_bucket_value
-
-    def split_any(ctx: Mapping[str, Any]) -> Resolution:
-        point = slow_point(getter(ctx))
-        if point is None:
-            return fallback
-        for edge, resolution in table:
-            if point < edge:
-                return resolution
-        return last
+    split_any = _scheme_split(slow_point, getter, _cumulative(arms), arms, fallback)
 
     if attribute is None:
         first, second = DEFAULT_BUCKET_ATTRIBUTES
@@ -172,6 +157,36 @@ def _split_resolver(
             point = maybe
         for edge, resolution in table:
             if point < edge:
+                return resolution
+        return last
+
+    return split
+
+
+def _cumulative(arms: list[tuple[int, Resolution]]) -> list[int]:
+    out, running = [], 0
+    for units, _ in arms:
+        running += units
+        out.append(running)
+    return out
+
+
+def _scheme_split(
+    point: Callable[[Any], int | None],
+    getter: Callable[[Mapping[str, Any]], Any],
+    edges: list[int],
+    arms: list[tuple[int, Resolution]],
+    fallback: Resolution,
+) -> Callable[[Mapping[str, Any]], Resolution]:
+    table = tuple((edge, resolution) for edge, (units, resolution) in zip(edges, arms, strict=True) if units)
+    last = table[-1][1]
+
+    def split(ctx: Mapping[str, Any]) -> Resolution:
+        bucket = point(getter(ctx))
+        if bucket is None:
+            return fallback
+        for edge, resolution in table:
+            if bucket < edge:
                 return resolution
         return last
 
@@ -293,8 +308,40 @@ class _FlagBuilder:
             return pred, None, None
         arms = [(units, self.resolution(name, Reason.SPLIT, label)) for name, units in weights]
         fallback = self.resolution(default, Reason.DEFAULT, label)
-        split = _split_resolver(self.flag.salt or self.key, self.flag.bucket_by, arms, fallback)
-        return pred, None, split
+        flag = self.flag
+        if rule.bucketing is None and flag.bucketing is None and not isinstance(flag.bucket_by, BucketInput):
+            return pred, None, _split_resolver(flag.salt or self.key, flag.bucket_by, arms, fallback)
+        return pred, None, self.scheme_split(rule, path, arms, fallback)
+
+    def scheme_split(
+        self, rule: Rule, path: Path, arms: list[tuple[int, Resolution]], fallback: Resolution
+    ) -> Callable[[Mapping[str, Any]], Resolution] | None:
+        """A split with another bucketing scheme or an explicit input (see flagkit.bucketers)."""
+        flag = self.flag
+        where = (*path, "bucketing") if rule.bucketing is not None else (*self.path, "bucketing")
+        try:
+            scheme = bucketers.scheme_from(rule.bucketing or flag.bucketing, self.key, flag.salt)
+        except ValueError as exc:
+            self.issues.add(str(exc), where)
+            return None
+        try:
+            edges = bucketers.scaled_edges(_cumulative(arms), scheme.scale, TOTAL_WEIGHT)
+        except ValueError as exc:
+            self.issues.add(f"{exc} ({scheme.name} bucketing)", (*path, "serve"))
+            return None
+        bucket_by = flag.bucket_by
+        salted = True
+        if isinstance(bucket_by, BucketInput):
+            try:
+                template = bucketers.parse_template(bucket_by.input, self.key)
+            except ValueError as exc:
+                self.issues.add(str(exc), (*self.path, "bucket_by", "input"))
+                return None
+            getter = bucketers.input_getter(template, attribute_getter)
+            salted = bucket_by.salted
+        else:
+            getter = attribute_getter(bucket_by) if bucket_by is not None else _default_bucket_value
+        return _scheme_split(bucketers.point_function(scheme, salted=salted), getter, edges, arms, fallback)
 
     def resolver(
         self,

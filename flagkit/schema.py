@@ -7,7 +7,7 @@ turns validated definitions into plain callables (see :mod:`flagkit.compiler`).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -23,6 +23,8 @@ from .errors import ConfigIssue
 
 __all__ = [
     "OPERATORS",
+    "BucketInput",
+    "Bucketing",
     "Condition",
     "DocumentOptions",
     "FlagDefinition",
@@ -101,6 +103,49 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+BucketingScheme = Literal["flagd", "unleash", "unleash_variants", "launchdarkly"]
+
+
+class Bucketing(_Model):
+    """How a split hashes its users: flagkit's own (flagd's) or another system's, for migrations."""
+
+    scheme: BucketingScheme = Field(
+        default="flagd",
+        description=(
+            "`flagd` (default), `unleash` (rollouts: seed 0, 1-100), `unleash_variants` "
+            "(seed 86028157, normalizer 1000) or `launchdarkly` (SHA-1, 0.001 %)."
+        ),
+    )
+    group_id: str | None = Field(default=None, description="Unleash `groupId`; default: the flag key.")
+    seed: int | None = Field(
+        default=None,
+        description="Unleash murmur3 seed, or LaunchDarkly's rollout `seed` (then `key`/`salt` are unused).",
+    )
+    normalizer: int | None = Field(
+        default=None,
+        description="Unleash: the total weight hashed into (100 for rollouts, the sum of variant weights).",
+    )
+    key: str | None = Field(default=None, description="LaunchDarkly flag key hashed; default: the flag key.")
+    salt: str | None = Field(
+        default=None, description="LaunchDarkly flag `salt`; default: the flag's `salt`, else its key."
+    )
+
+
+class BucketInput(_Model):
+    """An explicit bucketing input, hashed as given (flagd's `fractional` with a computed input)."""
+
+    input: str = Field(
+        description=(
+            "`{attr}` alone: that attribute's value; text with `{attr}` parts: the concatenation "
+            "(`{org_id}:{user_id}`); `{$flag_key}` is the flag key; `{{`/`}}` are braces."
+        )
+    )
+    salted: bool = Field(
+        default=False,
+        description="true: hash `[salt, input]` like the default; false (default): the input alone.",
+    )
+
+
 class Rule(_Model):
     """One targeting rule: when the conditions match, serve a variant or a percentage split."""
 
@@ -112,6 +157,9 @@ class Rule(_Model):
     )
     serve: str | dict[str, float] = Field(
         description="A variant name, or a split `{variant: percent}` summing to 100 (0.001 % steps)."
+    )
+    bucketing: BucketingScheme | Bucketing | None = Field(
+        default=None, description="This split's bucketing scheme; default: the flag's `bucketing`."
     )
 
 
@@ -132,9 +180,16 @@ class FlagDefinition(_Model):
     default: str | None = Field(
         default=None, description="Variant served when no rule matches (`off` for boolean flags)."
     )
-    bucket_by: str | None = Field(
+    bucket_by: str | BucketInput | None = Field(
         default=None,
-        description="Context attribute for percentage splits; default `targeting_key`, then `user_id`.",
+        description=(
+            "Context attribute for percentage splits (default `targeting_key`, then `user_id`), "
+            "or `{input: ...}`: an explicit input hashed as given."
+        ),
+    )
+    bucketing: BucketingScheme | Bucketing | None = Field(
+        default=None,
+        description="Bucketing scheme of this flag's splits: `flagd` (default), `unleash`, `launchdarkly`.",
     )
     salt: str | None = Field(
         default=None,

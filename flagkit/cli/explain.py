@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .. import operators
+from .. import bucketers, operators
 from ..bucketing import bucket
 from ..compiler import (
     DEFAULT_BUCKET_ATTRIBUTES,
@@ -27,7 +27,7 @@ from ..compiler import (
 from ..errors import format_path
 from ..evaluation import Reason
 from ..flagset import FlagSet
-from ..schema import FlagDefinition, Rule
+from ..schema import BucketInput, FlagDefinition, Rule
 
 __all__ = [
     "ConditionTrace",
@@ -97,6 +97,8 @@ class SplitTrace:
         bucket: The context's bucket in ``[0, total_weight)``, ``None`` when it cannot be bucketed.
         ranges: ``(variant, start, end)`` per arm, half-open, in buckets, in the order written.
         variant: The variant the bucket falls in (``None`` when not bucketed).
+        scheme: The bucketing scheme (``flagd``, ``unleash``, ``launchdarkly``); for the last
+            two, ``salt`` describes what is hashed.
     """
 
     attribute: str
@@ -106,6 +108,7 @@ class SplitTrace:
     bucket: int | None
     ranges: tuple[tuple[str, int, int], ...]
     variant: str | None
+    scheme: str = "flagd"
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -117,6 +120,7 @@ class SplitTrace:
             "bucket": self.bucket,
             "ranges": [{"variant": v, "start": a, "end": b} for v, a, b in self.ranges],
             "variant": self.variant,
+            "scheme": self.scheme,
         }
 
 
@@ -312,7 +316,14 @@ class _Explainer:
                 Reason.TARGETING_MATCH,
                 label,
             )
-        split = self.split(definition.salt or key, definition.bucket_by, item.serve)
+        if (
+            item.bucketing is None
+            and definition.bucketing is None
+            and not isinstance(definition.bucket_by, BucketInput)
+        ):
+            split = self.split(definition.salt or key, definition.bucket_by, item.serve)
+        else:
+            split = self.scheme_split(key, definition, item)
         outcome = (
             (default, Reason.DEFAULT, label)
             if split.variant is None
@@ -320,15 +331,19 @@ class _Explainer:
         )
         return RuleTrace(index, label, "matched", condition, None, split), outcome
 
-    def split(self, salt: str, bucket_by: str | None, serve: Mapping[str, float]) -> SplitTrace:
+    def bucket_value(self, bucket_by: str | None) -> tuple[str, Any]:
+        """The bucketing attribute's name (as shown) and its value."""
         if bucket_by is not None:
-            attribute, value = bucket_by, attribute_value(self.context, bucket_by)
-        else:
-            first, second = DEFAULT_BUCKET_ATTRIBUTES
-            attribute, value = first, self.context.get(first)
-            if value is None:
-                value = self.context.get(second)
-                attribute = second if value is not None else f"{first} or {second}"
+            return bucket_by, attribute_value(self.context, bucket_by)
+        first, second = DEFAULT_BUCKET_ATTRIBUTES
+        value = self.context.get(first)
+        if value is not None:
+            return first, value
+        value = self.context.get(second)
+        return (second if value is not None else f"{first} or {second}"), value
+
+    def split(self, salt: str, bucket_by: str | None, serve: Mapping[str, float]) -> SplitTrace:
+        attribute, value = self.bucket_value(bucket_by)
         ranges: list[tuple[str, int, int]] = []
         start = 0
         for name, weight in serve.items():
@@ -346,6 +361,34 @@ class _Explainer:
             live = [r for r in ranges if r[2] > r[1]]
             chosen = next((name for name, _, end in live if point < end), live[-1][0])
         return SplitTrace(attribute, value, salt, TOTAL_WEIGHT, point, tuple(ranges), chosen)
+
+    def scheme_split(self, key: str, definition: FlagDefinition, item: Rule) -> SplitTrace:
+        """A split with another bucketing scheme or an explicit input, through flagkit.bucketers."""
+        assert isinstance(item.serve, dict)  # only splits get here
+        scheme = bucketers.scheme_from(item.bucketing or definition.bucketing, key, definition.salt)
+        bucket_by = definition.bucket_by
+        salted = True
+        if isinstance(bucket_by, BucketInput):
+            template = bucketers.parse_template(bucket_by.input, key)
+            attribute = f"input {bucket_by.input!r}"
+            value = bucketers.input_getter(template, attribute_getter)(self.context)
+            salted = bucket_by.salted
+        else:
+            attribute, value = self.bucket_value(bucket_by)
+        units = [round(weight * WEIGHT_SCALE) for weight in item.serve.values()]
+        running = [sum(units[: i + 1]) for i in range(len(units))]
+        ends = bucketers.scaled_edges(running, scheme.scale, TOTAL_WEIGHT)
+        starts = [0, *ends[:-1]]
+        ranges = tuple(zip(item.serve, starts, ends, strict=True))
+        point = bucketers.point_function(scheme, salted=salted)(value)
+        chosen = None
+        if point is not None:
+            live = [r for r in ranges if r[2] > r[1]]
+            chosen = next((name for name, _, end in live if point < end), live[-1][0])
+        salt = scheme.describe() if scheme.name != "flagd" else scheme.salt
+        if scheme.name == "flagd" and not salted:
+            salt = "(none: the input is hashed as given)"
+        return SplitTrace(attribute, value, salt, scheme.scale, point, ranges, chosen, scheme.name)
 
     def condition(self, cond: Mapping[str, Any]) -> ConditionTrace:
         nodes = [self.entry(name, operand) for name, operand in cond.items()]
@@ -450,7 +493,10 @@ def _render_split(split: SplitTrace, indent: str, out: list[str]) -> None:
         f"{name} [{_percent(a, total)}, {_percent(b, total)})" if b > a else f"{name} (0 %)"
         for name, a, b in split.ranges
     )
-    out.append(f"{indent}split on {split.attribute} = {show(split.value)}, salt {show(split.salt)}")
+    if split.scheme == "flagd":
+        out.append(f"{indent}split on {split.attribute} = {show(split.value)}, salt {show(split.salt)}")
+    else:
+        out.append(f"{indent}split on {split.attribute} = {show(split.value)}, {split.salt}")
     out.append(f"{indent}ranges: {arms}")
     if split.bucket is None:
         why = "absent" if split.value is None else "not bucketable"

@@ -15,8 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..bucketers import parse_template
 from ..compiler import DEFAULT_BUCKET_ATTRIBUTES
 from ..flagset import FlagSet
+from ..schema import BucketInput
 from ._common import OK, PROBLEMS, Exit, clip, context_of, emit_json, load, plural, print_table, unknown_flag
 from .explain import show
 
@@ -108,8 +110,12 @@ def simulate(
             raise ValueError(f"--attr {attr} has no values")
     table = {k: f.resolve for k, f in flagset.flags.items()}
     id_attrs = list(DEFAULT_BUCKET_ATTRIBUTES)
-    if flag.definition is not None and flag.definition.bucket_by and flag.definition.bucket_by != "now":
-        id_attrs.append(flag.definition.bucket_by)
+    bucket_by = flag.definition.bucket_by if flag.definition is not None else None
+    if isinstance(bucket_by, str) and bucket_by != "now":
+        id_attrs.append(bucket_by)
+    elif isinstance(bucket_by, BucketInput):  # an explicit input: every attribute it names varies per user
+        template = parse_template(bucket_by.input, key)
+        id_attrs.extend(attr for _, attr in template if attr is not None and attr != "now")
     fixed = dict(context or {})
     result = Simulation(key, users, dict(flag.variants))
     groups = [(attr, list(values), {v: Counter[str]() for v in values}) for attr, values in vary]
