@@ -38,6 +38,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m benchmarks.bench_load
 	$(BIN)/python -m benchmarks.bench_reload
 	$(BIN)/python -m benchmarks.bench_validate
+	$(BIN)/python -m benchmarks.bench_parity
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist

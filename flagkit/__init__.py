@@ -21,13 +21,14 @@ from .client import Flags, ProviderStatus, Snapshot
 from .compiler import CompiledFlag
 from .context import context, current_context
 from .errors import ConfigError, ConfigIssue, FlagkitError, FlagNotFoundError, SourceError
-from .evaluation import ErrorCode, Evaluation, Reason
+from .evaluation import CODE_DEFAULT, ErrorCode, Evaluation, Reason
 from .flagset import FlagSet
 from .providers import DictProvider, EnvProvider, FileProvider, HttpProvider, Provider
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "CODE_DEFAULT",
     "CompiledFlag",
     "ConfigError",
     "ConfigIssue",

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from .compiler import CompiledFlag, Resolver, compile_static, constant_flag
 from .context import AMBIENT, context
 from .errors import FlagNotFoundError
-from .evaluation import ErrorCode, Evaluation, Reason
+from .evaluation import CODE_DEFAULT, ErrorCode, Evaluation, Reason
 from .flagset import FlagSet
 from .providers.base import Provider
 
@@ -244,7 +244,7 @@ class Flags:
             value = resolve(ctx, snap.table)[0]
         except Exception:
             return default
-        if type(value) is type(default) or default is None:
+        if type(value) is type(default) or (default is None and value is not CODE_DEFAULT):
             return value  # type: ignore[no-any-return]  # checked against type(default) above
         return _coerce(value, default)  # type: ignore[no-any-return]  # default, or a float for it
 
@@ -290,7 +290,9 @@ class Flags:
                 key, default, None, Reason.ERROR, None, code,
                 f"evaluation failed: {type(exc).__name__} (is the context a mapping?)",
             )  # fmt: skip
-        if not (type(value) is type(default) or default is None):
+        if not (type(value) is type(default) or (default is None and value is not CODE_DEFAULT)):
+            if value is CODE_DEFAULT:  # the file says: serve what the code passed
+                return Evaluation(key, default, None, reason, rule)
             coerced = _coerce(value, default)
             if coerced is not default or _kind(value) is _kind(default):
                 value = coerced
@@ -303,7 +305,8 @@ class Flags:
         return Evaluation(key, value, variant, reason, rule)
 
     def all_values(self, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """``{key: value}`` for every flag (e.g. to bootstrap a front end). Errors are skipped."""
+        """``{key: value}`` for every flag (e.g. to bootstrap a front end). Errors, and flags that
+        serve the caller's default (``code_default``), are left out."""
         self._check_fork()
         snap = self._current()
         out: dict[str, Any] = {}
@@ -313,9 +316,11 @@ class Flags:
             return out
         for key, resolve in snap.table.items():
             try:
-                out[key] = resolve(ctx, snap.table)[0]
+                value = resolve(ctx, snap.table)[0]
             except Exception:
                 continue
+            if value is not CODE_DEFAULT:  # only the calling code knows that value
+                out[key] = value
         return out
 
     def keys(self) -> list[str]:

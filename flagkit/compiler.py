@@ -19,7 +19,7 @@ from . import bucketers
 from .bucketing import _TEXT_HEADS, encode_pair_prefix
 from .conditions import ConditionCompiler, Issues, Path, Predicate, attribute_getter, compile_condition
 from .errors import ConfigIssue
-from .evaluation import Reason
+from .evaluation import CODE_DEFAULT, CODE_DEFAULT_NAME, Reason
 from .schema import BucketInput, FlagDefinition, FlagDocument, Rule
 
 __all__ = [
@@ -32,9 +32,10 @@ __all__ = [
     "compile_document",
     "compile_static",
     "constant_flag",
+    "requirements",
 ]
 
-Resolution = tuple[Any, str, Reason, str | None]
+Resolution = tuple[Any, str | None, Reason, str | None]
 """``(value, variant, reason, rule)``: what a resolver returns."""
 Resolver = Callable[[Mapping[str, Any], Mapping[str, Any]], Resolution]
 
@@ -244,8 +245,18 @@ class _FlagBuilder:
     def resolution(self, variant: str, reason: Reason, rule: str | None) -> Resolution:
         ident = (variant, reason, rule)
         if ident not in self.resolutions:
-            self.resolutions[ident] = (self.variants[variant], variant, reason, rule)
+            if variant == CODE_DEFAULT_NAME:
+                # The caller's default: no variant; reason DEFAULT (as flagd reports a null
+                # variant) unless the flag is off or a prerequisite failed.
+                kept = reason if reason in (Reason.DISABLED, Reason.PREREQUISITE_FAILED) else Reason.DEFAULT
+                self.resolutions[ident] = (CODE_DEFAULT, None, kept, rule)
+            else:
+                self.resolutions[ident] = (self.variants[variant], variant, reason, rule)
         return self.resolutions[ident]
+
+    def known(self, name: str) -> bool:
+        """A variant of this flag, or ``code_default``."""
+        return name in self.variants or name == CODE_DEFAULT_NAME
 
     def build(self, source: str | None) -> CompiledFlag | None:
         flag = self.flag
@@ -254,6 +265,12 @@ class _FlagBuilder:
         if not self.variants:
             self.issues.add("`variants` must not be empty", (*self.path, "variants"))
             return None
+        if CODE_DEFAULT_NAME in self.variants:
+            self.issues.add(
+                f"`{CODE_DEFAULT_NAME}` is reserved (it means the caller's default); rename the variant",
+                (*self.path, "variants", CODE_DEFAULT_NAME),
+            )
+            return None
         default = flag.default
         if default is None:
             if flag.variants is None:
@@ -261,9 +278,11 @@ class _FlagBuilder:
             else:
                 self.issues.add("`default` is required when `variants` are given", self.path)
                 return None
-        if default not in self.variants:
+        if not self.known(default):
             self._unknown_variant(default, (*self.path, "default"))
             default = next(iter(self.variants))  # keep checking the rules; the flag is rejected
+        if flag.off_variant is not None and not self.known(flag.off_variant):
+            self._unknown_variant(flag.off_variant, (*self.path, "off_variant"))
         rules = [self.rule(i, rule, default) for i, rule in enumerate(flag.rules)]
         if len(self.issues.items) > before:
             return None
@@ -283,7 +302,9 @@ class _FlagBuilder:
 
     def _unknown_variant(self, name: str, path: Path) -> None:
         known = ", ".join(self.variants)
-        self.issues.add(f"{name!r} is not a variant of this flag (variants: {known})", path)
+        self.issues.add(
+            f"{name!r} is not a variant of this flag (variants: {known}; or {CODE_DEFAULT_NAME})", path
+        )
 
     def rule(
         self, index: int, rule: Rule, default: str
@@ -294,14 +315,14 @@ class _FlagBuilder:
         if rule.when is not None:
             pred = self.conditions.condition(rule.when, (*path, "when"))
         if isinstance(rule.serve, str):
-            if rule.serve not in self.variants:
+            if not self.known(rule.serve):
                 self._unknown_variant(rule.serve, (*path, "serve"))
                 return pred, None, None
             return pred, self.resolution(rule.serve, Reason.TARGETING_MATCH, label), None
         weights = _weights(rule.serve, (*path, "serve"), self.issues)
         if weights is None:
             return pred, None, None
-        unknown = [name for name, _ in weights if name not in self.variants]
+        unknown = [name for name, _ in weights if not self.known(name)]
         for name in unknown:
             self._unknown_variant(name, (*path, "serve", name))
         if unknown:
@@ -349,8 +370,9 @@ class _FlagBuilder:
         rules: list[tuple[Predicate | None, Resolution | None, Callable[..., Resolution] | None]],
     ) -> Resolver:
         flag = self.flag
+        off = flag.off_variant if flag.off_variant is not None else default
         if not flag.enabled:
-            disabled = self.resolution(default, Reason.DISABLED, None)
+            disabled = self.resolution(off, Reason.DISABLED, None)
             return lambda ctx, table: disabled
         no_match = self.resolution(default, Reason.DEFAULT if rules else Reason.STATIC, None)
         steps = tuple(rules)
@@ -365,17 +387,67 @@ class _FlagBuilder:
 
         if not flag.requires:
             return walk
-        requires = tuple(flag.requires)
-        failed = self.resolution(default, Reason.PREREQUISITE_FAILED, None)
+        needs = tuple(requirements(flag))
+        failed = self.resolution(off, Reason.PREREQUISITE_FAILED, None)
+        if all(want is True for _, want in needs):  # the common form: plain keys, "is on"
+            keys = tuple(key for key, _ in needs)
 
-        def gated(ctx: Mapping[str, Any], table: Mapping[str, Any]) -> Resolution:
-            for key in requires:
+            def gated(ctx: Mapping[str, Any], table: Mapping[str, Any]) -> Resolution:
+                for key in keys:
+                    resolve = table.get(key)
+                    if resolve is None or not resolve(ctx, table)[0]:
+                        return failed
+                return walk(ctx, table)
+
+            return gated
+
+        def gated_by_variant(ctx: Mapping[str, Any], table: Mapping[str, Any]) -> Resolution:
+            for key, want in needs:
                 resolve = table.get(key)
-                if resolve is None or not resolve(ctx, table)[0]:
+                if resolve is None or not prerequisite_holds(resolve(ctx, table), want):
                     return failed
             return walk(ctx, table)
 
-        return gated
+        return gated_by_variant
+
+
+Want = bool | frozenset[str]
+"""What a prerequisite asks of its flag: on (True), off (False), or one of these variants."""
+_NOT_SERVING = (Reason.DISABLED, Reason.PREREQUISITE_FAILED)
+
+
+def prerequisite_holds(resolution: Resolution, want: Want) -> bool:
+    """Whether a prerequisite flag's resolution satisfies ``want``.
+
+    On means a truthy value; off is its negation (a disabled flag serving ``false`` is off).
+    A variant requirement also needs the flag to be serving, as in LaunchDarkly and Unleash:
+    a disabled flag, or one whose own prerequisites failed, satisfies no variant requirement.
+    """
+    if want is True:
+        return bool(resolution[0]) and resolution[0] is not CODE_DEFAULT
+    if want is False:
+        return not resolution[0] or resolution[0] is CODE_DEFAULT
+    return resolution[1] in want and resolution[2] not in _NOT_SERVING
+
+
+def requirements(flag: FlagDefinition) -> list[tuple[str, Want]]:
+    """``requires`` as ``(key, want)`` pairs, in order (malformed entries are skipped; the
+    compiler reports them)."""
+    out: list[tuple[str, Want]] = []
+    for item in flag.requires:
+        if isinstance(item, str):
+            out.append((item, True))
+            continue
+        if len(item) != 1:
+            continue
+        ((key, want),) = item.items()
+        if isinstance(want, bool):
+            out.append((key, want))
+        elif isinstance(want, str):
+            out.append((key, frozenset((want,))))
+        elif want:
+            out.append((key, frozenset(want)))
+    return out
 
 
 def _copy(value: Any) -> Any:
@@ -405,12 +477,20 @@ def _check_requires(doc: FlagDocument, issues: Issues) -> None:
     graph: dict[str, list[str]] = {}
     for key, flag in doc.features.items():
         if isinstance(flag, FlagDefinition):
-            graph[key] = flag.requires
-            for i, req in enumerate(flag.requires):
+            graph[key] = []
+            for i, item in enumerate(flag.requires):
+                where = ("features", key, "requires", i)
+                if isinstance(item, dict) and len(item) != 1:
+                    issues.add("write one prerequisite per entry: `{flag: variant}`", where)
+                    continue
+                req, want = (item, True) if isinstance(item, str) else next(iter(item.items()))
+                graph[key].append(req)
                 if req not in doc.features:
-                    issues.add(f"requires unknown flag {req!r}", ("features", key, "requires", i))
+                    issues.add(f"requires unknown flag {req!r}", where)
                 elif req == key:
-                    issues.add("a flag cannot require itself", ("features", key, "requires", i))
+                    issues.add("a flag cannot require itself", where)
+                elif isinstance(want, str | list):
+                    _check_required_variants(doc.features[req], req, want, (*where, req), issues)
     state: dict[str, int] = {}  # 1 = visiting, 2 = done
 
     def visit(key: str, trail: list[str]) -> None:
@@ -426,6 +506,23 @@ def _check_requires(doc: FlagDocument, issues: Issues) -> None:
     for key in graph:
         if key not in state:
             visit(key, [key])
+
+
+def _check_required_variants(
+    parent: Any, req: str, want: str | list[str], where: Path, issues: Issues
+) -> None:
+    names = [want] if isinstance(want, str) else want
+    if not names:
+        issues.add("list at least one variant (or write `true`/`false`)", where)
+        return
+    if isinstance(parent, FlagDefinition):
+        variants: Mapping[str, Any] = parent.variants if parent.variants is not None else BOOLEAN_VARIANTS
+    else:
+        variants = compile_static(req, parent).variants
+    for name in names:
+        if name not in variants:
+            known = ", ".join(variants)
+            issues.add(f"{name!r} is not a variant of {req!r} (variants: {known})", where)
 
 
 def compile_document(

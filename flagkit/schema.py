@@ -163,6 +163,10 @@ class Rule(_Model):
     )
 
 
+Requirement = str | dict[str, str | list[str] | bool]
+"""One prerequisite: a flag key (on), or ``{key: variant | [variants] | true | false}``."""
+
+
 class FlagDefinition(_Model):
     """A full flag definition (a mapping under ``features``)."""
 
@@ -178,7 +182,18 @@ class FlagDefinition(_Model):
         default=None, description="Variant name → value. Absent: boolean `on: true`, `off: false`."
     )
     default: str | None = Field(
-        default=None, description="Variant served when no rule matches (`off` for boolean flags)."
+        default=None,
+        description=(
+            "Variant served when no rule matches (`off` for boolean flags); `code_default`: "
+            "the default the calling code passed."
+        ),
+    )
+    off_variant: str | None = Field(
+        default=None,
+        description=(
+            "Served when the flag is disabled or a prerequisite fails (default: `default`); "
+            "`code_default`: the caller's default."
+        ),
     )
     bucket_by: str | BucketInput | None = Field(
         default=None,
@@ -195,8 +210,12 @@ class FlagDefinition(_Model):
         default=None,
         description="Bucketing salt; defaults to the flag key. Change it to reshuffle.",
     )
-    requires: list[str] = Field(
-        default_factory=list, description="Flags that must be on first; else PREREQUISITE_FAILED."
+    requires: list[Requirement] = Field(
+        default_factory=list,
+        description=(
+            "Prerequisites, all required, else PREREQUISITE_FAILED: `key` (that flag is on), "
+            "`{key: variant}` or `{key: [variants]}` (it serves one of them), `{key: false}` (it is off)."
+        ),
     )
     rules: list[Rule] = Field(default_factory=list, description="Ordered; the first match wins.")
     tags: list[str] = Field(default_factory=list)

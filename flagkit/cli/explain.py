@@ -23,9 +23,11 @@ from ..compiler import (
     CompiledFlag,
     attribute_getter,
     compile_condition,
+    prerequisite_holds,
+    requirements,
 )
 from ..errors import format_path
-from ..evaluation import Reason
+from ..evaluation import CODE_DEFAULT, CODE_DEFAULT_NAME, Reason
 from ..flagset import FlagSet
 from ..schema import BucketInput, FlagDefinition, Rule
 
@@ -158,19 +160,21 @@ class RuleTrace:
 
 @dataclass(frozen=True, slots=True)
 class PrerequisiteTrace:
-    """A flag listed in ``requires`` and whether it was on.
+    """A flag listed in ``requires`` and whether it held.
 
     Attributes:
         key: The required flag.
         value: The value it served for this context.
-        ok: Whether that value was truthy (the prerequisite holds).
+        ok: Whether the prerequisite holds.
         explanation: The required flag's own trace.
+        want: What was required: ``True`` (on), ``False`` (off) or the variant names.
     """
 
     key: str
     value: Any
     ok: bool
     explanation: Explanation | None = None
+    want: bool | frozenset[str] = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +196,7 @@ class Explanation:
 
     key: str
     value: Any
-    variant: str
+    variant: str | None
     reason: Reason
     rule: str | None
     default_variant: str
@@ -215,6 +219,7 @@ class Explanation:
                 {
                     "key": p.key,
                     "value": _jsonable(p.value),
+                    "want": p.want if isinstance(p.want, bool) else sorted(p.want),
                     "ok": p.ok,
                     "explanation": p.explanation.as_dict() if p.explanation else None,
                 }
@@ -270,17 +275,18 @@ class _Explainer:
             return Explanation(
                 **base, default_variant=default, kind="static", consistent=reason is Reason.STATIC
             )
+        off = definition.off_variant if definition.off_variant is not None else default
         if not definition.enabled:
-            ok = (variant, reason) == (default, Reason.DISABLED)
+            ok = (variant, reason, rule) == _outcome(off, Reason.DISABLED, None)
             return Explanation(**base, default_variant=default, kind="disabled", consistent=ok)
         prerequisites: list[PrerequisiteTrace] = []
-        expected: tuple[str, Reason, str | None] | None = None
-        for required in definition.requires:
+        expected: tuple[str | None, Reason, str | None] | None = None
+        for required, want in requirements(definition):
             inner = self.flag(required)
-            ok = bool(inner.value)
-            prerequisites.append(PrerequisiteTrace(required, inner.value, ok, inner))
+            ok = prerequisite_holds((inner.value, inner.variant, inner.reason, inner.rule), want)
+            prerequisites.append(PrerequisiteTrace(required, inner.value, ok, inner, want))
             if not ok:
-                expected = (default, Reason.PREREQUISITE_FAILED, None)
+                expected = _outcome(off, Reason.PREREQUISITE_FAILED, None)
                 break
         rules: list[RuleTrace] = []
         for index, item in enumerate(definition.rules):
@@ -291,7 +297,7 @@ class _Explainer:
             trace, expected = self.rule(key, definition, default, index, item)
             rules.append(trace)
         if expected is None:
-            expected = (default, Reason.DEFAULT if definition.rules else Reason.STATIC, None)
+            expected = _outcome(default, Reason.DEFAULT if definition.rules else Reason.STATIC, None)
         return Explanation(
             **base,
             default_variant=default,
@@ -303,7 +309,7 @@ class _Explainer:
 
     def rule(
         self, key: str, definition: FlagDefinition, default: str, index: int, item: Rule
-    ) -> tuple[RuleTrace, tuple[str, Reason, str | None] | None]:
+    ) -> tuple[RuleTrace, tuple[str | None, Reason, str | None] | None]:
         label = item.name or f"rules[{index}]"
         condition = None
         if item.when is not None:
@@ -311,11 +317,8 @@ class _Explainer:
             if not condition.matched:
                 return RuleTrace(index, label, "no match", condition, _fixed(item)), None
         if isinstance(item.serve, str):
-            return RuleTrace(index, label, "matched", condition, item.serve), (
-                item.serve,
-                Reason.TARGETING_MATCH,
-                label,
-            )
+            outcome = _outcome(item.serve, Reason.TARGETING_MATCH, label)
+            return RuleTrace(index, label, "matched", condition, item.serve), outcome
         if (
             item.bucketing is None
             and definition.bucketing is None
@@ -325,9 +328,9 @@ class _Explainer:
         else:
             split = self.scheme_split(key, definition, item)
         outcome = (
-            (default, Reason.DEFAULT, label)
+            _outcome(default, Reason.DEFAULT, label)
             if split.variant is None
-            else (split.variant, Reason.SPLIT, label)
+            else _outcome(split.variant, Reason.SPLIT, label)
         )
         return RuleTrace(index, label, "matched", condition, None, split), outcome
 
@@ -435,11 +438,22 @@ class _Explainer:
         return ConditionTrace("attribute", matched, name, value, present, op, operand)
 
 
+def _outcome(variant: str, reason: Reason, rule: str | None) -> tuple[str | None, Reason, str | None]:
+    """What the resolver returns for serving ``variant``: ``code_default`` has no variant and
+    reason DEFAULT, unless the flag is off or a prerequisite failed."""
+    if variant == CODE_DEFAULT_NAME:
+        kept = reason if reason in (Reason.DISABLED, Reason.PREREQUISITE_FAILED) else Reason.DEFAULT
+        return None, kept, rule
+    return variant, reason, rule
+
+
 def _fixed(rule: Rule) -> str | None:
     return rule.serve if isinstance(rule.serve, str) else None
 
 
 def _jsonable(value: Any) -> Any:
+    if value is CODE_DEFAULT:
+        return CODE_DEFAULT_NAME
     return json.loads(json.dumps(value, default=str))
 
 
@@ -448,6 +462,8 @@ def _jsonable(value: Any) -> Any:
 
 def show(value: Any) -> str:
     """A value as a reader expects it: JSON for data, ISO time for the ``now`` clock."""
+    if value is CODE_DEFAULT:
+        return "the caller's default (code_default)"
     return json.dumps(value, default=str, ensure_ascii=False)
 
 
@@ -513,14 +529,24 @@ def render_explanation(explanation: Explanation, indent: str = "") -> list[str]:
         out.append(f"{indent}{explanation.key} is a static flag: everyone gets {show(explanation.value)}")
         return out
     if explanation.kind == "disabled":
+        served = explanation.variant if explanation.variant is not None else CODE_DEFAULT_NAME
         out.append(
-            f"{indent}{explanation.key} is disabled (enabled: false): "
-            f"everyone gets the default variant {explanation.default_variant!r}"
+            f"{indent}{explanation.key} is disabled (enabled: false): everyone gets {served!r}"
+            + (" (the caller's default)" if explanation.variant is None else "")
         )
         return out
     for prereq in explanation.prerequisites:
-        verdict = "on" if prereq.ok else "not on → PREREQUISITE_FAILED"
-        out.append(f"{indent}requires {prereq.key}: {show(prereq.value)} ({verdict})")
+        if prereq.want is True:
+            verdict = "on" if prereq.ok else "not on → PREREQUISITE_FAILED"
+            need = prereq.key
+        elif prereq.want is False:
+            verdict = "off" if prereq.ok else "not off → PREREQUISITE_FAILED"
+            need = f"{prereq.key} off"
+        else:
+            got = prereq.explanation.variant if prereq.explanation else None
+            verdict = f"serves {got}" if prereq.ok else f"serves {got} → PREREQUISITE_FAILED"
+            need = f"{prereq.key} in [{', '.join(sorted(prereq.want))}]"
+        out.append(f"{indent}requires {need}: {show(prereq.value)} ({verdict})")
         if prereq.explanation is not None:
             out.extend(render_explanation(prereq.explanation, indent + "    "))
     for rule in explanation.rules:

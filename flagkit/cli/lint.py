@@ -8,6 +8,9 @@ Checks (each warning carries a ``code``):
 * ``single-variant-split`` — one variant of a split has all the weight (the others have 0), so
   the split serves one variant to everyone: write ``serve: <variant>``, or finish the rollout.
 * ``unused-segment`` — a segment no flag refers to.
+* ``strict-after`` — ``after`` with a bare date (``after: "2026-12-01"``): ``after`` is strict,
+  so the midnight instant itself does not match; write ``at_or_after`` if it should (``after``
+  meant at-or-after before this release).
 
 Lint runs on a loaded :class:`~flagkit.FlagSet`; it reads only the validated document, in one
 pass, so it costs far less than loading.
@@ -17,11 +20,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, replace
+from typing import Any
 
 from ..errors import flag_of, format_location, format_path
 from ..flagset import FlagSet
 from ..loading import line_for, locate_lines
-from ..schema import FlagDefinition
+from ..matching import parse_rfc3339
+from ..schema import FlagDefinition, FlagDocument
 
 __all__ = ["LintWarning", "lint"]
 
@@ -116,6 +121,16 @@ def lint(
                             source,
                         )
                     )
+    for where, operand in _after_operands(doc):
+        out.append(
+            LintWarning(
+                "strict-after",
+                f"`after: {operand}` does not match {operand} 00:00:00 itself (after is strict); "
+                "write `at_or_after` to include it",
+                where,
+                source,
+            )
+        )
     for name in doc.segments:
         if name in flagset.unused_segments:
             out.append(
@@ -133,3 +148,33 @@ def lint(
         out = [replace(w, line=first_key.get(w.path) or line_for(marks, w.path)) for w in out]
         out.sort(key=lambda w: w.line or 0)
     return out
+
+
+def _after_operands(doc: FlagDocument) -> list[tuple[Path, str]]:
+    """``(path, operand)`` of every ``after`` whose operand is a bare date, in document order."""
+    found: list[tuple[Path, str]] = []
+
+    def walk(node: Any, path: Path) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "after" and _is_bare_date(value):
+                    found.append(((*path, key), str(value)))
+                else:
+                    walk(value, (*path, key))
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, (*path, index))
+
+    for key, flag in doc.features.items():
+        if isinstance(flag, FlagDefinition):
+            for index, rule in enumerate(flag.rules):
+                walk(rule.when, ("features", key, "rules", index, "when"))
+    for name, segment in doc.segments.items():
+        walk(segment, ("segments", name))
+    return found
+
+
+def _is_bare_date(value: Any) -> bool:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return True
+    return isinstance(value, str) and len(value) == 10 and parse_rfc3339(value) is not None

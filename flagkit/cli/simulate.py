@@ -17,6 +17,7 @@ from typing import Any
 
 from ..bucketers import parse_template
 from ..compiler import DEFAULT_BUCKET_ATTRIBUTES
+from ..evaluation import CODE_DEFAULT_NAME
 from ..flagset import FlagSet
 from ..schema import BucketInput
 from ._common import OK, PROBLEMS, Exit, clip, context_of, emit_json, load, plural, print_table, unknown_flag
@@ -140,10 +141,11 @@ def simulate(
             ctx[attr] = value
             picked.append(value)
         try:
-            _value, variant, reason, rule = resolve(ctx, table)
+            _value, served, reason, rule = resolve(ctx, table)
         except Exception:  # the client turns these into reason ERROR; count them the same way
             result.errors += 1
             continue
+        variant = CODE_DEFAULT_NAME if served is None else served  # the caller's default
         counts[variant] += 1
         outcomes[(variant, str(reason), rule)] += 1
         for (_, _, counters), value in zip(groups, picked, strict=True):
