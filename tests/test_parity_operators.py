@@ -300,3 +300,30 @@ def test_unleash_not_in_on_a_missing_field() -> None:
     assert translated.is_enabled("f", {}) is True
     assert translated.is_enabled("f", {"customFieldMissing": None}) is True
     assert translated.is_enabled("f", {"customFieldMissing": "s1"}) is False
+
+
+def test_fast_ipv4_parsing_agrees_with_ipaddress() -> None:
+    import ipaddress
+
+    from flagkit.matching import _ipv4
+
+    samples = ["0.0.0.0", "255.255.255.255", "10.1.2.3", "01.2.3.4", "1.2.3", "1.2.3.4.5", "256.1.1.1",
+               "1.2.3.-4", "1.2.3.4 ", "\u0661.2.3.4", "1..3.4", "", "a.b.c.d", "1.2.3.0004",
+               "1.2.3.4\x00", "+1.2.3.4", "0x1.2.3.4", "1.2.3.04"]  # fmt: skip
+    for text in samples:
+        try:
+            expected: int | None = int(ipaddress.IPv4Address(text))
+        except ValueError:
+            expected = None
+        assert _ipv4(text) == expected, text
+
+
+def test_rfc3339_arithmetic_agrees_with_datetime() -> None:
+    for year in (1, 1600, 1900, 1969, 1970, 2000, 2024, 2100, 9999):
+        for month, day in ((1, 1), (2, 28), (2, 29), (3, 1), (12, 31)):
+            text = f"{year:04d}-{month:02d}-{day:02d}T12:34:56Z"
+            try:
+                expected: float | None = dt.datetime(year, month, day, 12, 34, 56, tzinfo=dt.UTC).timestamp()
+            except ValueError:
+                expected = None
+            assert parse_rfc3339(text) == expected, text
