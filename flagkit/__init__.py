@@ -23,7 +23,8 @@ from .context import context, current_context
 from .errors import ConfigError, ConfigIssue, FlagkitError, FlagNotFoundError, SourceError
 from .evaluation import CODE_DEFAULT, ErrorCode, Evaluation, Reason
 from .flagset import FlagSet
-from .providers import DictProvider, EnvProvider, FileProvider, HttpProvider, Provider
+from .hooks import Hook, HookContext
+from .providers import DictProvider, EnvProvider, FileProvider, HttpProvider, Provider, RedisProvider
 
 __version__ = "0.1.0.dev0"
 
@@ -41,10 +42,13 @@ __all__ = [
     "FlagSet",
     "FlagkitError",
     "Flags",
+    "Hook",
+    "HookContext",
     "HttpProvider",
     "Provider",
     "ProviderStatus",
     "Reason",
+    "RedisProvider",
     "Snapshot",
     "SourceError",
     "__version__",

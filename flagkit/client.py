@@ -17,14 +17,16 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from ._dispatch import Dispatcher
 from .compiler import CompiledFlag, Resolver, compile_static, constant_flag
 from .context import AMBIENT, context
-from .errors import FlagNotFoundError
+from .errors import FlagNotFoundError, SourceError
 from .evaluation import CODE_DEFAULT, ErrorCode, Evaluation, Reason
 from .flagset import FlagSet
+from .hooks import HookContext, HookRunner, HookStats, has_stage
 from .providers.base import Provider
 
 if TYPE_CHECKING:
@@ -35,10 +37,14 @@ __all__ = ["Flags", "ProviderStatus", "Snapshot"]
 logger = logging.getLogger("flagkit")
 
 T = TypeVar("T")
+H = TypeVar("H")
 F = TypeVar("F", bound=Callable[..., Any])
 ChangeListener = Callable[[frozenset[str]], None]
 ErrorListener = Callable[[str, BaseException], None]
 State = Literal["not_ready", "ready", "stale", "error"]
+
+_SUPERVISE_EVERY = 0.5
+"""Seconds between two checks for dead provider threads from ``context()``/``snapshot()``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +55,16 @@ class Snapshot:
         table: Flag key → resolver (the hot path reads only this).
         flags: Flag key → compiled flag (metadata for tools).
         generation: Increases with every published snapshot.
+        providers: Flag key → name of the provider serving it (``"override"`` for overrides).
+        hooks: The client's hooks, or ``None`` when none are registered (the hot path tests
+            only this).
     """
 
     table: Mapping[str, Resolver]
     flags: Mapping[str, CompiledFlag]
     generation: int = 0
+    providers: Mapping[str, str] = field(default_factory=dict)
+    hooks: HookRunner | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +74,16 @@ class ProviderStatus:
     Attributes:
         name: The provider's name.
         state: ``ready`` (serving its latest input), ``stale`` (serving last good flags after
-            an error), ``error`` (never loaded; contributes nothing) or ``not_ready`` (still
-            loading).
+            an error), ``error`` (never loaded, so it contributes nothing; or its thread died:
+            ``last_error`` says why, the client restarts it and its last good flags are still
+            served) or ``not_ready`` (still loading).
         flags: Number of flags it contributes.
         version: Content hash or ETag of the flags it serves.
         last_success: Unix time of the last good load.
         last_error: Message of the most recent error, if the latest attempt failed.
         last_error_time: Unix time of that error.
         error_count: Errors since start.
+        restarts: How often the client restarted it after its thread died.
     """
 
     name: str
@@ -81,6 +94,7 @@ class ProviderStatus:
     last_error: str | None = None
     last_error_time: float | None = None
     error_count: int = 0
+    restarts: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields, e.g. for a health endpoint."""
@@ -89,6 +103,7 @@ class ProviderStatus:
 
 class _ProviderSlot:
     __slots__ = (
+        "dead",
         "error",
         "error_count",
         "error_time",
@@ -96,6 +111,7 @@ class _ProviderSlot:
         "last_success",
         "logged",
         "provider",
+        "restarts",
     )
 
     def __init__(self, provider: Provider) -> None:
@@ -106,6 +122,9 @@ class _ProviderSlot:
         self.error_count = 0
         self.last_success: float | None = None
         self.logged: str | None = None
+        self.dead = False
+        """Its thread died; cleared by the next report of the restarted provider."""
+        self.restarts = 0
 
 
 _EMPTY_SNAPSHOT = Snapshot({}, {}, 0)
@@ -118,6 +137,7 @@ def _after_fork_in_child() -> None:
         # in the child, so the inherited lock could stay locked forever. Only the forking
         # thread runs here, so swapping in a fresh lock is safe.
         client._lock = threading.RLock()
+        client._dispatcher.after_fork()
         client._check_fork()
 
 
@@ -152,12 +172,16 @@ class Flags:
         self._overrides: list[tuple[object, dict[str, Any]]] = []
         self._lock = threading.RLock()
         self._change_listeners: list[ChangeListener] = []
+        self._hook_stats = HookStats()
+        self._hooks: HookRunner | None = None
         self._error_listeners: list[ErrorListener] = []
+        self._dispatcher = Dispatcher(self)
         self._pin: ContextVar[Snapshot | None] = ContextVar(f"flagkit_pin_{id(self)}", default=None)
         self._pins = 0
         self._ready = threading.Event()
         self._closed = False
         self._pid = os.getpid()
+        self._next_supervision = 0.0
         _LIVE_CLIENTS.add(self)
         if not providers:
             self._ready.set()
@@ -208,6 +232,8 @@ class Flags:
             context: Attributes of the user/request, merged over the ambient context.
         """
         snap = self._snapshot if not self._pins else (self._pin.get() or self._snapshot)
+        if snap.hooks is not None:
+            return self._hooked(snap, key, False, context, "is_enabled").value is True
         resolve = snap.table.get(key)
         if resolve is None:
             if self._strict:
@@ -230,6 +256,8 @@ class Flags:
         default; ``None`` as default accepts any type).
         """
         snap = self._snapshot if not self._pins else (self._pin.get() or self._snapshot)
+        if snap.hooks is not None:
+            return self._hooked(snap, key, default, context, "get_value").value  # type: ignore[no-any-return]  # typed by default
         resolve = snap.table.get(key)
         if resolve is None:
             if self._strict:
@@ -251,6 +279,8 @@ class Flags:
     def variant(self, key: str, context: Mapping[str, Any] | None = None) -> str | None:
         """The name of the variant served, or ``None`` if the flag is unknown or errored."""
         snap = self._snapshot if not self._pins else (self._pin.get() or self._snapshot)
+        if snap.hooks is not None:
+            return self._hooked(snap, key, None, context, "variant").variant
         resolve = snap.table.get(key)
         if resolve is None:
             if self._strict:
@@ -269,14 +299,13 @@ class Flags:
     def evaluate(self, key: str, default: T, context: Mapping[str, Any] | None = None) -> Evaluation[T]:
         """Full details: value, variant, reason, matching rule and error code."""
         snap = self._snapshot if not self._pins else (self._pin.get() or self._snapshot)
+        if snap.hooks is not None:
+            return self._hooked(snap, key, default, context, "evaluate")
         resolve = snap.table.get(key)
         if resolve is None:
             if self._strict:
                 raise FlagNotFoundError(key)
-            return Evaluation(
-                key, default, None, Reason.ERROR, None, ErrorCode.FLAG_NOT_FOUND,
-                f"flag {key!r} is not defined",
-            )  # fmt: skip
+            return _not_found(key, default)
         try:
             if context is None:
                 ctx = AMBIENT.get()
@@ -285,24 +314,46 @@ class Flags:
                 ctx = {**ambient, **context} if ambient else context
             value, variant, reason, rule = resolve(ctx, snap.table)
         except Exception as exc:
-            code = ErrorCode.PARSE_ERROR if isinstance(exc, AttributeError | TypeError) else ErrorCode.GENERAL
-            return Evaluation(
-                key, default, None, Reason.ERROR, None, code,
-                f"evaluation failed: {type(exc).__name__} (is the context a mapping?)",
-            )  # fmt: skip
+            return _failed(key, default, exc)
         if not (type(value) is type(default) or (default is None and value is not CODE_DEFAULT)):
-            if value is CODE_DEFAULT:  # the file says: serve what the code passed
-                return Evaluation(key, default, None, reason, rule)
-            coerced = _coerce(value, default)
-            if coerced is not default or _kind(value) is _kind(default):
-                value = coerced
-            else:
-                return Evaluation(
-                    key, default, None, Reason.ERROR, rule, ErrorCode.TYPE_MISMATCH,
-                    f"flag {key!r} serves a {type(value).__name__}, "
-                    f"but the default is a {type(default).__name__}",
-                )  # fmt: skip
+            return _typed(key, default, value, variant, reason, rule)
         return Evaluation(key, value, variant, reason, rule)
+
+    def _hooked(
+        self, snap: Snapshot, key: str, default: Any, context: Mapping[str, Any] | None, method: str
+    ) -> Evaluation[Any]:
+        """The evaluation with the registered hooks around it (see :mod:`flagkit.hooks`)."""
+        runner = snap.hooks
+        if runner is None:  # pragma: no cover - every caller tests it first
+            raise RuntimeError("no hooks registered")
+        try:
+            ctx = self._merge(context)
+        except Exception as exc:  # a context that is not a mapping
+            failure = (_failed(key, default, exc), exc)
+            hc = HookContext(key, default, {}, snap.providers.get(key), method)
+            return runner.run(hc, lambda _ctx: failure)
+        resolve = snap.table.get(key)
+        if resolve is None:
+            missing = FlagNotFoundError(key)
+            hc = HookContext(key, default, ctx, None, method)
+            details = runner.run(hc, lambda _ctx: (_not_found(key, default), missing))
+            if self._strict:
+                raise missing
+            return details
+
+        def evaluate(ctx: Mapping[str, Any]) -> tuple[Evaluation[Any], Exception | None]:
+            try:
+                value, variant, reason, rule = resolve(ctx, snap.table)
+            except Exception as exc:
+                return _failed(key, default, exc), exc
+            if type(value) is type(default) or (default is None and value is not CODE_DEFAULT):
+                return Evaluation(key, value, variant, reason, rule), None
+            details = _typed(key, default, value, variant, reason, rule)
+            if details.is_error:
+                return details, TypeError(details.error_message)
+            return details, None
+
+        return runner.run(HookContext(key, default, ctx, snap.providers.get(key), method), evaluate)
 
     def all_values(self, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """``{key: value}`` for every flag (e.g. to bootstrap a front end). Errors, and flags that
@@ -412,15 +463,75 @@ class Flags:
 
     # --- listeners and status -----------------------------------------------------------
 
+    def add_hook(self, hook: H) -> H:
+        """Run ``hook`` around every evaluation of this client (see :mod:`flagkit.hooks`).
+
+        The hook is any object with one or more of ``before``, ``after``, ``error`` and
+        ``finally_after`` (subclass :class:`~flagkit.Hook`). Returns the hook. Adding the same
+        hook twice runs it twice.
+        """
+        if not has_stage(hook):
+            raise TypeError(
+                f"{type(hook).__name__} is not a hook: it needs before, after, error or finally_after"
+            )
+        with self._lock:
+            current = self._hooks.hooks if self._hooks is not None else ()
+            self._hooks = HookRunner((*current, hook), self._hook_stats)
+            self._publish(self._base)
+        return hook
+
+    def remove_hook(self, hook: object) -> None:
+        """Stop running ``hook`` (its latest registration); no-op if it is not registered."""
+        with self._lock:
+            hooks = list(self._hooks.hooks) if self._hooks is not None else []
+            for i in range(len(hooks) - 1, -1, -1):
+                if hooks[i] is hook:
+                    del hooks[i]
+                    break
+            else:
+                return
+            self._hooks = HookRunner(tuple(hooks), self._hook_stats) if hooks else None
+            self._publish(self._base)
+
+    @property
+    def hooks(self) -> tuple[object, ...]:
+        """The registered hooks, in registration order."""
+        runner = self._hooks
+        return runner.hooks if runner is not None else ()
+
+    def stats(self) -> dict[str, Any]:
+        """JSON-safe counters of the observing machinery (hooks; see docs/observing.md)."""
+        return {"hooks": {"registered": len(self.hooks), "errors": self._hook_stats.errors}}
+
     def on_change(self, listener: ChangeListener) -> ChangeListener:
-        """Call ``listener(changed_keys)`` after each reload that changes flags. Usable as decorator."""
+        """Call ``listener(changed_keys)`` after reloads that change flags. Usable as decorator.
+
+        Listeners run on the client's dispatcher thread (``flagkit-dispatch``), one call at a
+        time, after the new snapshot is published: a slow listener never delays a reload.
+        Changes that pile up while a listener runs arrive as one call with the union of
+        their keys. An exception from a listener is logged and ignored.
+        """
         self._change_listeners.append(listener)
+        self._dispatcher.ensure_started()
         return listener
 
     def on_error(self, listener: ErrorListener) -> ErrorListener:
-        """Call ``listener(provider_name, error)`` when a provider fails to load. Usable as decorator."""
+        """Call ``listener(provider_name, error)`` when a provider fails. Usable as decorator.
+
+        Runs on the dispatcher thread like :meth:`on_change` listeners, in order with them;
+        errors are not merged (beyond 100 waiting, the oldest are dropped).
+        """
         self._error_listeners.append(listener)
+        self._dispatcher.ensure_started()
         return listener
+
+    def flush_listeners(self, timeout: float | None = None) -> bool:
+        """Wait until every listener call queued so far has returned; False on timeout.
+
+        Useful in tests: after a reload is visible, ``flush_listeners()`` makes its
+        ``on_change`` calls visible too.
+        """
+        return self._dispatcher.flush(timeout)
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Block until every provider has delivered flags once; False on timeout."""
@@ -433,8 +544,13 @@ class Flags:
         return self._ready.is_set()
 
     def status(self) -> dict[str, ProviderStatus]:
-        """Health of each provider, keyed by provider name."""
+        """Health of each provider, keyed by provider name.
+
+        Also checks that every provider's thread is alive: one that died is reported here
+        (state ``error``, the reason in ``last_error``) and restarted.
+        """
         self._check_fork()
+        dead = self._find_dead()
         out: dict[str, ProviderStatus] = {}
         with self._lock:
             for slot in self._slots:
@@ -443,6 +559,7 @@ class Flags:
                     n += 1
                     name = f"{slot.provider.name}#{n}"
                 out[name] = _status_of(name, slot)
+        self._restart(dead)
         return out
 
     @property
@@ -460,6 +577,7 @@ class Flags:
                 slot.provider.stop()
             except Exception:
                 logger.exception("flagkit: provider %s failed to stop", slot.provider.name)
+        self._dispatcher.close(1.0)  # deliver what is queued (bounded), then end the thread
         _LIVE_CLIENTS.discard(self)
 
     def __enter__(self) -> Flags:
@@ -497,6 +615,10 @@ class Flags:
                 changed = self._rebuild()
                 if all(s.flagset is not None for s in self._slots):
                     self._ready.set()
+                if changed and self._change_listeners:
+                    # Queued under the lock, so events keep the order of the snapshots;
+                    # delivered by the dispatcher thread, never on this (the reload) thread.
+                    self._dispatcher.put_change(changed)
             else:
                 slot.error = result
                 slot.error_time = time.time()
@@ -505,28 +627,43 @@ class Flags:
                 if slot.logged != message:
                     slot.logged = message
                     error_message = message
+                self._notify_error(slot.provider.name, result)
         if error_message is not None:
             kept = "keeping the last good flags" if slot.flagset is not None else "no flags from it yet"
             logger.error("flagkit: provider %s failed (%s): %s", slot.provider.name, kept, error_message)
-        if isinstance(result, BaseException):
-            for error_listener in list(self._error_listeners):
-                try:
-                    error_listener(slot.provider.name, result)
-                except Exception:
-                    logger.exception("flagkit: on_error listener failed")
-        elif changed:
-            for listener in list(self._change_listeners):
-                try:
-                    listener(changed)
-                except Exception:
-                    logger.exception("flagkit: on_change listener failed")
+
+    def _notify_error(self, name: str, error: BaseException) -> None:
+        if self._error_listeners:
+            self._dispatcher.put_error(name, error)
+
+    # --- the dispatcher's side (see flagkit._dispatch) ----------------------------------
+
+    def _deliver_change(self, keys: frozenset[str]) -> None:
+        for listener in list(self._change_listeners):
+            try:
+                listener(keys)
+            except BaseException:  # even SystemExit: the dispatcher must go on
+                logger.exception("flagkit: on_change listener failed")
+
+    def _deliver_error(self, name: str, error: BaseException) -> None:
+        for listener in list(self._error_listeners):
+            try:
+                listener(name, error)
+            except BaseException:  # even SystemExit: the dispatcher must go on
+                logger.exception("flagkit: on_error listener failed")
+
+    def _tick(self) -> None:
+        if not self._closed and os.getpid() == self._pid:
+            self._supervise()
 
     def _rebuild(self) -> frozenset[str]:
         """Merge the providers' flag sets (first wins) and publish. Caller holds the lock."""
         flags: dict[str, CompiledFlag] = {}
+        providers: dict[str, str] = {}
         for slot in reversed(self._slots):
             if slot.flagset is not None:
                 flags.update(slot.flagset.flags)
+                providers.update(dict.fromkeys(slot.flagset.flags, slot.provider.name))
         old = self._base.flags
         changed = frozenset(
             key
@@ -534,26 +671,34 @@ class Flags:
             if key not in old or key not in flags or old[key].fingerprint != flags[key].fingerprint
         )
         table = {key: flag.resolve for key, flag in flags.items()}
-        self._base = Snapshot(table, flags, self._base.generation + 1)
+        self._base = Snapshot(table, flags, self._base.generation + 1, providers)
         self._publish(self._base)
         return changed
 
     def _publish(self, base: Snapshot) -> None:
-        """Apply override layers on top of ``base`` and swap the snapshot. Caller holds the lock."""
-        if not self._overrides:
+        """Apply override layers and observers on top of ``base`` and swap the snapshot.
+
+        Caller holds the lock.
+        """
+        if not self._overrides and self._hooks is None:
             self._snapshot = base
             return
         flags = dict(base.flags)
+        providers = dict(base.providers)
         for _, layer in self._overrides:
             for key, value in layer.items():
                 flags[key] = _override_flag(key, value, base.flags.get(key))
+                providers[key] = "override"
         table = {key: flag.resolve for key, flag in flags.items()}
-        self._snapshot = Snapshot(table, flags, base.generation)
+        self._snapshot = Snapshot(table, flags, base.generation, providers, self._hooks)
 
     def _check_fork(self) -> None:
-        """Restart provider threads if this process is a fork child (cheap PID check)."""
+        """Restart provider threads if this process is a fork child (cheap PID check), and
+        every half second look for a provider thread that died (see :meth:`_supervise`)."""
         pid = os.getpid()
         if pid == self._pid:
+            if time.monotonic() >= self._next_supervision:
+                self._supervise()
             return
         with self._lock:
             if pid == self._pid:
@@ -568,6 +713,52 @@ class Flags:
                 slot.provider.after_fork(self._reporter(index))
             except Exception:
                 logger.exception("flagkit: provider %s failed to restart after fork", slot.provider.name)
+
+    # --- supervision --------------------------------------------------------------------
+
+    def _supervise(self) -> None:
+        """Report and restart every provider whose thread died."""
+        self._next_supervision = time.monotonic() + _SUPERVISE_EVERY
+        self._restart(self._find_dead())
+
+    def _find_dead(self) -> list[int]:
+        """Record each provider whose thread died as failed; return their indexes."""
+        if self._closed:
+            return []
+        dead: list[int] = []
+        for index, slot in enumerate(self._slots):
+            try:
+                reason = slot.provider.failure()
+            except Exception as exc:  # a custom provider's bug: treat as alive, say so
+                logger.error("flagkit: provider %s failed to report its health: %r", slot.provider.name, exc)
+                continue
+            if reason is None or slot.dead:
+                continue
+            error = SourceError(f"its thread died ({reason}); restarting it", slot.provider.name)
+            with self._lock:
+                slot.dead = True
+                slot.error = error
+                slot.error_time = time.time()
+                slot.error_count += 1
+                slot.logged = str(error)
+                slot.restarts += 1
+            logger.error("flagkit: %s", error)
+            self._notify_error(slot.provider.name, error)
+            dead.append(index)
+        return dead
+
+    def _restart(self, indexes: list[int]) -> None:
+        for index in indexes:
+            slot = self._slots[index]
+            if self._closed:
+                return
+            try:
+                slot.provider.stop()
+                slot.provider.start(self._reporter(index))
+            except Exception:
+                logger.exception("flagkit: provider %s failed to restart", slot.provider.name)
+            with self._lock:
+                slot.dead = False  # a thread that dies again is reported (and restarted) again
 
 
 def _kind(value: Any) -> type:
@@ -593,6 +784,36 @@ def _coerce(value: Any, default: Any) -> Any:
     return default
 
 
+def _not_found(key: str, default: T) -> Evaluation[T]:
+    return Evaluation(
+        key, default, None, Reason.ERROR, None, ErrorCode.FLAG_NOT_FOUND, f"flag {key!r} is not defined"
+    )
+
+
+def _failed(key: str, default: T, exc: Exception) -> Evaluation[T]:
+    code = ErrorCode.PARSE_ERROR if isinstance(exc, AttributeError | TypeError) else ErrorCode.GENERAL
+    return Evaluation(
+        key, default, None, Reason.ERROR, None, code,
+        f"evaluation failed: {type(exc).__name__} (is the context a mapping?)",
+    )  # fmt: skip
+
+
+def _typed(
+    key: str, default: T, value: Any, variant: str | None, reason: Reason, rule: str | None
+) -> Evaluation[T]:
+    """Details for a value whose exact type differs from the default's: the caller's default when
+    the flag serves ``code_default``, the value coerced, or TYPE_MISMATCH."""
+    if value is CODE_DEFAULT:  # the file says: serve what the code passed
+        return Evaluation(key, default, None, reason, rule)
+    coerced = _coerce(value, default)
+    if coerced is not default or _kind(value) is _kind(default):
+        return Evaluation(key, coerced, variant, reason, rule)
+    return Evaluation(
+        key, default, None, Reason.ERROR, rule, ErrorCode.TYPE_MISMATCH,
+        f"flag {key!r} serves a {type(value).__name__}, but the default is a {type(default).__name__}",
+    )  # fmt: skip
+
+
 def _override_flag(key: str, value: Any, current: CompiledFlag | None) -> CompiledFlag:
     """A flag serving ``value`` with reason OVERRIDE.
 
@@ -616,7 +837,9 @@ def _override_flag(key: str, value: Any, current: CompiledFlag | None) -> Compil
 
 def _status_of(name: str, slot: _ProviderSlot) -> ProviderStatus:
     state: State
-    if slot.flagset is not None:
+    if slot.dead:
+        state = "error"
+    elif slot.flagset is not None:
         state = "stale" if slot.error is not None else "ready"
     else:
         state = "error" if slot.error is not None else "not_ready"
@@ -629,4 +852,5 @@ def _status_of(name: str, slot: _ProviderSlot) -> ProviderStatus:
         last_error=str(slot.error) if slot.error is not None else None,
         last_error_time=slot.error_time,
         error_count=slot.error_count,
+        restarts=slot.restarts,
     )

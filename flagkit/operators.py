@@ -171,7 +171,7 @@ def _numeric(compare: Callable[[Any, Any], bool]) -> Callable[[Any], ValuePredic
 # --- semantic versions --------------------------------------------------------------------
 
 _SEMVER_RE = re.compile(
-    r"v?(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?(?:\.(0|[1-9]\d*))?"
+    r"[vV]?(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?(?:\.(0|[1-9]\d*))?"
     r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z.-]+)?\Z"
 )
 
@@ -180,7 +180,8 @@ SemverKey = tuple[int, int, int, int, tuple[tuple[int, int | str], ...]]
 
 @functools.lru_cache(maxsize=4096)
 def parse_semver(text: str) -> SemverKey | None:
-    """A sortable key for ``MAJOR[.MINOR[.PATCH]][-PRERELEASE][+BUILD]`` (``v`` prefix allowed).
+    """A sortable key for ``MAJOR[.MINOR[.PATCH]][-PRERELEASE][+BUILD]`` (a ``v`` or ``V``
+    prefix is allowed, as flagd's ``sem_ver`` strips either).
 
     Missing minor/patch count as 0. A release sorts after its pre-releases; pre-release
     identifiers compare numerically when numeric, else lexically (semver 2.0.0 §11).

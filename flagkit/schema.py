@@ -100,7 +100,7 @@ _CONDITION_REF = "flagkit:condition"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 BucketingScheme = Literal["flagd", "unleash", "unleash_variants", "launchdarkly"]
@@ -247,7 +247,9 @@ class DocumentOptions(_Model):
 class FlagDocument(_Model):
     """A whole flag file."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=True, allow_inf_nan=False, populate_by_name=True
+    )
 
     schema_: str | None = Field(default=None, alias="$schema")
     version: int | str | None = None
@@ -295,8 +297,14 @@ def validate_document(doc: Any, source: str | None = None) -> FlagDocument | lis
     except ValidationError as exc:
         issues: list[ConfigIssue] = []
         seen: set[tuple[str | int, ...]] = set()
-        for error in exc.errors():
+        errors = exc.errors()
+        # A non-finite number in a union (a static flag) fails every member; say why, not
+        # "Input should be a valid boolean".
+        non_finite = {_clean_loc(tuple(e["loc"])) for e in errors if e["type"] == "finite_number"}
+        for error in errors:
             path = _clean_loc(tuple(error["loc"]))
+            if path in non_finite and error["type"] != "finite_number":
+                continue
             if path in seen:
                 continue
             seen.add(path)

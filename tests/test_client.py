@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import flagkit
-from flagkit import ConfigError, ErrorCode, FlagNotFoundError, Flags, FlagSet, Provider, Reason
+from flagkit import ConfigError, ErrorCode, FlagNotFoundError, Flags, Provider, Reason
 from flagkit.providers import Report
+from tests.helpers.providers import ManualProvider
 
 DOC = {
     "segments": {"staff": {"email": {"ends_with": "@example.com"}}},
@@ -190,28 +191,6 @@ def test_snapshot_pins_one_version() -> None:
     assert flags.is_enabled("f") is False
 
 
-class ManualProvider(Provider):
-    """A provider the test drives by hand."""
-
-    def __init__(self, features: dict[str, Any] | None = None) -> None:
-        super().__init__("manual")
-        self.report: Report | None = None
-        self.initial = features
-
-    def start(self, report: Report) -> None:
-        self.report = report
-        if self.initial is not None:
-            self.publish(self.initial)
-
-    def publish(self, features: dict[str, Any]) -> None:
-        assert self.report is not None
-        self.report(FlagSet.from_dict(features, source=self.name))
-
-    def fail(self, exc: BaseException) -> None:
-        assert self.report is not None
-        self.report(exc)
-
-
 def test_providers_listed_first_win_flag_by_flag() -> None:
     first, second = ManualProvider({"a": 1}), ManualProvider({"a": 2, "b": 2})
     flags = Flags(first, second)
@@ -226,6 +205,7 @@ def test_on_change_reports_changed_keys() -> None:
     flags.on_change(seen.append)
     provider.publish({"a": True, "b": False, "c": 1})
     provider.publish({"a": True, "b": False, "c": 1})  # no change: no call
+    assert flags.flush_listeners(5)
     assert seen == [frozenset({"b", "c"})]
 
 
@@ -238,6 +218,7 @@ def test_errors_keep_last_good_flags_and_are_reported(caplog: pytest.LogCaptureF
     provider.fail(boom)
     provider.fail(boom)
     assert flags.is_enabled("a") is True
+    assert flags.flush_listeners(5)
     status = flags.status()["manual"]
     assert status.state == "stale"
     assert status.error_count == 2
@@ -335,6 +316,7 @@ def test_change_in_a_nested_segment_is_reported_for_flags_using_it() -> None:
     seen: list[frozenset[str]] = []
     flags.on_change(seen.append)
     provider.publish(doc("@y.com"))
+    assert flags.flush_listeners(5)
     assert seen == [frozenset({"a", "b"})]
     assert flags.is_enabled("b", {"email": "me@y.com"})
 

@@ -131,3 +131,13 @@ def test_now_uses_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
         {"f": {"rules": [{"when": {"now": {"after": "2030-01-01", "before": "2030-02-01"}}, "serve": "on"}]}}
     )
     assert flags.is_enabled("f") is True
+
+
+@pytest.mark.parametrize("prefix", ["v", "V"])
+def test_a_version_prefix_v_or_upper_case_v_is_accepted_as_flagd_does(prefix: str) -> None:
+    # flagd strips a `v`/`V` prefix before parsing (open-feature/flagd#1873, flagd-testbed 3.6.2).
+    assert parse_semver(f"{prefix}1.2.3-rc.1+b5") == parse_semver("1.2.3-rc.1")
+    assert make_operator("semver_gte", f"{prefix}2.0.0")("2.0.1")
+    assert make_operator("semver_eq", "2.0.0")(f"{prefix}2.0.0")
+    assert not make_operator("semver_eq", "2.0.0")(f"{prefix}{prefix}2.0.0")
+    assert parse_semver("x1.2.3") is None

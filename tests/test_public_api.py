@@ -24,7 +24,7 @@ def test_import_flagkit_pulls_in_no_framework() -> None:
     code = (
         "import sys, flagkit\n"
         "bad = [m for m in ('django', 'flask', 'starlette', 'flagkit.integrations.django',"
-        " 'flagkit.integrations.flask', 'flagkit.integrations.asgi', 'flagkit.cli', 'argparse')"
+        " 'flagkit.integrations.flask', 'flagkit.integrations.asgi', 'flagkit.cli', 'argparse', 'redis')"
         " if m in sys.modules]\n"
         "print(','.join(bad))\n"
     )

@@ -1,7 +1,7 @@
-"""The ``flagkit`` command line: validate, eval, simulate, scan, schema and demo.
+"""The ``flagkit`` command line: validate, eval, simulate, scan, schema, publish and demo.
 
 One module per command (``validate``, ``evaluate``, ``simulate``, ``scan``, ``schema``,
-``demo``), each with a ``run_*`` handler; ``_common`` holds what they share, and ``check``,
+``publish``, ``demo``), each with a ``run_*`` handler; ``_common`` holds what they share, and ``check``,
 ``lint`` and ``explain`` the analyses behind them. ``import flagkit`` never imports this package.
 
 Exit codes: 0 all good, 1 problems found (invalid flags, warnings with ``--strict``, undefined
@@ -23,6 +23,7 @@ from .. import __version__
 from ._common import OK, USAGE, Exit, assignment, date_arg, parse_value, positive, variation
 from .demo import run_demo
 from .evaluate import run_eval
+from .publish import run_publish
 from .scan import run_scan
 from .schema import run_schema
 from .simulate import run_simulate
@@ -96,6 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = command("schema", run_schema, "print the JSON Schema of the flag file format")
     schema.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+
+    pub = command("publish", run_publish, "validate a flag file and publish it to Redis (RedisProvider)")
+    pub.add_argument("file", metavar="FILE")
+    pub.add_argument("--redis", metavar="URL", help="redis:// or rediss:// URL (default: $FLAGKIT_REDIS_URL)")
+    pub.add_argument("--key", required=True, metavar="KEY", help="the key RedisProvider reads")
+    pub.add_argument("--channel", metavar="CHANNEL", help="pub/sub channel (default KEY:changed)")
+    pub.add_argument("--version-key", metavar="KEY", help="version label key (default KEY:version)")
+    pub.add_argument(
+        "--allow-older", action="store_true", help="publish even if its top-level version is older"
+    )
 
     demo = command("demo", run_demo, "evaluate every flag of a file for 20 sample users")
     demo.add_argument("file", nargs="?", metavar="FILE", help="default: examples/features.yaml")

@@ -5,5 +5,14 @@ from .dict import DictProvider
 from .env import EnvProvider
 from .file import FileProvider
 from .http import HttpProvider
+from .redis import RedisProvider
 
-__all__ = ["DictProvider", "EnvProvider", "FileProvider", "HttpProvider", "Provider", "Report"]
+__all__ = [
+    "DictProvider",
+    "EnvProvider",
+    "FileProvider",
+    "HttpProvider",
+    "Provider",
+    "RedisProvider",
+    "Report",
+]

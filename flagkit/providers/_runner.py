@@ -4,6 +4,12 @@ A *run* lasts from ``start`` to ``stop``: it owns its thread's stop and wake eve
 reporter it was started with. The thread receives its run as an argument and never re-reads
 it from the provider, so a restart (a new run) can never revive a thread that outlived
 ``stop()``, and a stopped run reports nothing (a new one may be running).
+
+No exception ends a run's thread: a failure inside the loop is reported (the client keeps the
+last good flags, state ``stale``) and the loop starts over after a short, growing pause. Only
+a ``BaseException`` that is not an ``Exception`` (``SystemExit`` raised by user code, an
+asynchronous exception) can end the thread; :meth:`ThreadedProvider.failure` then says why,
+and the client restarts the provider.
 """
 
 from __future__ import annotations
@@ -12,15 +18,45 @@ import logging
 import threading
 from typing import Generic, TypeVar
 
+from ..errors import ConfigError, SourceError
 from ..flagset import FlagSet
 from .base import Provider, Report
 
-__all__ = ["Run", "ThreadedProvider"]
+__all__ = ["Run", "ThreadedProvider", "describe", "load_failure"]
 
 logger = logging.getLogger("flagkit")
 
 _WAIT_SLICE = 0.05
 """How often a new thread waiting for the previous one checks its own stop event."""
+
+_RESTART_DELAYS = (0.05, 5.0)
+"""First and longest pause before a loop that raised starts over (doubling in between)."""
+
+_MAX_DETAIL = 300
+"""Longest exception text quoted in a message (an OverflowError can quote 4,300 digits)."""
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message`` for an unexpected exception, shortened to a readable length."""
+    try:
+        text = str(exc)
+    except Exception:  # a broken __str__ must not break the report of it
+        text = "<unprintable>"
+    if len(text) > _MAX_DETAIL:
+        text = text[:_MAX_DETAIL] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def load_failure(exc: Exception, source: str) -> ConfigError:
+    """The ``ConfigError`` for a document that made the loader fail.
+
+    The loader raises ``ConfigError`` for every bad document it knows about; anything else
+    (a ``RecursionError``, ``MemoryError``, a bug) is still about this document, so it is
+    reported the same way and the provider keeps its last good flags.
+    """
+    if isinstance(exc, ConfigError):
+        return exc
+    return ConfigError(f"the document could not be loaded ({describe(exc)})", source)
 
 
 class Run:
@@ -30,7 +66,7 @@ class Run:
     restart (a new run) can never revive a thread that outlived ``stop()``.
     """
 
-    __slots__ = ("report", "stopping", "thread", "wake")
+    __slots__ = ("failure", "report", "stopping", "thread", "wake")
 
     def __init__(self, report: Report) -> None:
         self.report = report
@@ -38,6 +74,8 @@ class Run:
         self.wake = threading.Event()
         """Set by ``stop()`` (and whatever else should cut the thread's wait short)."""
         self.thread: threading.Thread | None = None
+        self.failure: str | None = None
+        """Why the thread ended before ``stop()``, if it did."""
 
 
 RunT = TypeVar("RunT", bound=Run)
@@ -72,7 +110,7 @@ class ThreadedProvider(Provider, Generic[RunT]):
         raise NotImplementedError
 
     def _crash_subject(self) -> str:
-        """Completes "flagkit: <subject> crashed" in the log."""
+        """Names the loop in log messages ("the <subject> failed")."""
         raise NotImplementedError
 
     def _on_start(self, run: RunT) -> None:
@@ -87,6 +125,18 @@ class ThreadedProvider(Provider, Generic[RunT]):
     def _threaded(self) -> bool:
         """Whether a run has a thread at all."""
         return True
+
+    def _redact(self, text: str) -> str:
+        """Remove secrets from a message about this provider (HttpProvider has some)."""
+        return text
+
+    def _scrub(self, error: BaseException) -> BaseException:
+        """The error as it may be shown to the client (HttpProvider removes its secrets)."""
+        return error
+
+    def _after_fault(self, run: RunT) -> None:
+        """Called after the loop raised, before it starts over: forget what it was doing so
+        the next round re-reads (and re-reports) the source."""
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -121,6 +171,16 @@ class ThreadedProvider(Provider, Generic[RunT]):
         elif self._threaded():
             self._start_thread(run, None)  # the parent's threads do not exist here
 
+    def failure(self) -> str | None:
+        """Why the current run's thread ended although the provider was not stopped, or None."""
+        run = self._run_state
+        if run is None or self._stopped or run.stopping.is_set() or not self._threaded():
+            return None
+        thread = run.thread
+        if thread is None or thread.is_alive():
+            return None
+        return run.failure or "the thread ended"
+
     def _end(self, run: RunT) -> None:
         run.stopping.set()
         run.wake.set()
@@ -139,18 +199,53 @@ class ThreadedProvider(Provider, Generic[RunT]):
 
     def _run(self, run: RunT, previous: threading.Thread | None) -> None:
         try:
-            # A previous run that outlived stop()'s join (a slow read or fetch, a user
-            # callback still running) is waited for, so two runs never work at once. Its own
-            # stop event is set, so it ends after the step it is in.
+            # A previous run that outlived stop()'s join (a slow read or fetch) is waited
+            # for, so two runs never work at once. Its own stop event is set, so it ends
+            # after the step it is in.
             while previous is not None and previous.is_alive():
                 if run.stopping.is_set():
                     return
                 previous.join(_WAIT_SLICE)
-            self._loop(run)
-        except Exception:  # pragma: no cover - a bug; keep serving the last good flags
-            logger.exception("flagkit: %s crashed", self._crash_subject())
+            self._supervise(run)
+        except BaseException as exc:  # SystemExit from user code, an asynchronous exception
+            if not run.stopping.is_set():
+                run.failure = self._redact(describe(exc))
+                subject = self._crash_subject()
+                message = "flagkit: the thread of the %s died (%s); the client restarts it"
+                logger.critical(message, subject, run.failure)
+
+    def _supervise(self, run: RunT) -> None:
+        """Run the loop; when it raises, report it and start it over (never give up)."""
+        delay, cap = _RESTART_DELAYS
+        while not run.stopping.is_set():
+            try:
+                self._loop(run)
+                return
+            except Exception as exc:
+                if run.stopping.is_set():
+                    return
+                detail = self._redact(describe(exc))
+                logger.error(
+                    "flagkit: the %s failed (%s); keeping the last good flags, it starts over in %gs",
+                    self._crash_subject(),
+                    detail,
+                    delay,
+                )
+                self._after_fault(run)
+                ThreadedProvider._emit(self, run, SourceError(f"internal error: {detail}", self.name))
+            if run.stopping.wait(delay):
+                return
+            delay = min(cap, delay * 2)
 
     def _emit(self, run: RunT, result: FlagSet | BaseException) -> None:
-        """Report ``result`` unless ``run`` was stopped (a new run may be running)."""
-        if not run.stopping.is_set():
-            run.report(result)
+        """Report ``result`` unless ``run`` was stopped (a new run may be running).
+
+        A reporter that raises (it is the client's; it should not) is logged: the loop goes on.
+        """
+        if run.stopping.is_set():
+            return
+        try:
+            run.report(result if isinstance(result, FlagSet) else self._scrub(result))
+        except Exception as exc:
+            detail = self._redact(describe(exc))
+            logger.error("flagkit: reporting to the client failed for %s: %s", self.name, detail)

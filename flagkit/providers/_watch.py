@@ -77,24 +77,33 @@ class _Handler(FileSystemEventHandler):
         self.callback = callback
 
     def dispatch(self, event: FileSystemEvent) -> None:
+        # Runs on watchdog's emitter thread: nothing may escape (it would end the observer).
+        try:
+            kind = self._classify(event)
+        except Exception:
+            logger.debug("flagkit: cannot classify the file event %r", event, exc_info=True)
+            kind = CREATED  # unknown: make the provider read the file
+        try:
+            self.callback(kind)
+        except Exception:
+            logger.exception("flagkit: handling a file event failed")
+
+    def _classify(self, event: FileSystemEvent) -> int:
         src = _text(event.src_path)
         dest = _text(event.dest_path)
         kind = event.event_type
         if dest and dest in self.targets:
-            self.callback(COMPLETE)
-        elif src in self.targets:
+            return COMPLETE
+        if src in self.targets:
             if kind == "closed":
-                self.callback(COMPLETE)
-            elif kind == "modified":
-                self.callback(WRITING)
-            elif kind == "created":
-                self.callback(CREATED)
-            elif kind in ("deleted", "moved"):
-                self.callback(GONE)
-            else:  # pragma: no cover - filtered out by _EVENT_FILTER
-                self.callback(OTHER)
-        else:
-            self.callback(OTHER)
+                return COMPLETE
+            if kind == "modified":
+                return WRITING
+            if kind == "created":
+                return CREATED
+            if kind in ("deleted", "moved"):
+                return GONE
+        return OTHER
 
 
 def watch_dirs(path: str) -> tuple[frozenset[str], frozenset[str]]:

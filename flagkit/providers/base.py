@@ -7,9 +7,9 @@ the source.
 
 A custom provider needs only this::
 
-    class RedisProvider(flagkit.Provider):
+    class KeyValueProvider(flagkit.Provider):
         def __init__(self, client, key="flags"):
-            super().__init__(name=f"redis:{key}")
+            super().__init__(name=f"kv:{key}")
             self.client, self.key = client, key
 
         def start(self, report):
@@ -49,6 +49,15 @@ class Provider:
 
     def stop(self) -> None:
         """Stop background work. Must be idempotent and return promptly."""
+
+    def failure(self) -> str | None:
+        """Why the provider's background work ended unexpectedly (its thread died), or None.
+
+        The client asks from :meth:`Flags.status` and its other supervision points, reports
+        the reason (state ``error``) and restarts the provider with ``stop()`` and
+        ``start()``. Providers without threads keep the default.
+        """
+        return None
 
     def after_fork(self, report: Report) -> None:
         """Called in a forked child process: restart background threads.

@@ -21,10 +21,10 @@ import threading
 import time
 from pathlib import Path
 
-from ..errors import ConfigError, SourceError
+from ..errors import SourceError
 from ..flagset import FlagSet
 from ..loading import MAX_DOCUMENT_BYTES, Format
-from ._runner import Run, ThreadedProvider
+from ._runner import Run, ThreadedProvider, describe, load_failure
 from ._watch import COMPLETE, CREATED, GONE, WRITING, DirectoryWatcher, watch_dirs
 from .base import Report
 
@@ -176,6 +176,11 @@ class FileProvider(ThreadedProvider[_Run]):
     def _abort(self, run: _Run) -> None:
         run.watcher.close()
 
+    def _after_fault(self, run: _Run) -> None:
+        with self._read_lock:
+            self._healthy = False  # the next check re-reads and reports the file again
+            self._sig = None
+
     def _forget_after_fork(self) -> None:
         if self._run_state is not None:
             self._run_state.watcher.forget_after_fork()
@@ -253,7 +258,12 @@ class FileProvider(ThreadedProvider[_Run]):
             if fresh:  # a new reporter must hear the current state even if nothing changed
                 self._healthy = self._missing_reported = False
                 self._bad_digest = self._last_problem = self._sig = None
-            self._check(run, force=force, settle=settle)
+            try:
+                self._check(run, force=force, settle=settle)
+            except Exception as exc:  # a bug or a resource problem: keep the last good flags
+                logger.error("flagkit: checking %s failed", self.path, exc_info=True)
+                problem = SourceError(f"internal error while reading: {describe(exc)}", str(self.path))
+                self._fail(run, problem, None)
             results, run.outbox = run.outbox, []
         for result in results:
             super()._emit(run, result)  # reports it unless the run was stopped meanwhile
@@ -316,8 +326,8 @@ class FileProvider(ThreadedProvider[_Run]):
             flagset = FlagSet.from_bytes(
                 data, source=str(self.path), fmt=self.fmt, max_bytes=self.max_bytes, version=digest.hex()[:16]
             )
-        except ConfigError as exc:
-            return exc, digest
+        except Exception as exc:  # ConfigError, or whatever else the loader raised about it
+            return load_failure(exc, str(self.path)), digest
         self._good, self._good_digest, self._bad_digest, self._healthy = flagset, digest, None, True
         self._last_problem = None
         self._emit(run, flagset)

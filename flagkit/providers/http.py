@@ -19,15 +19,15 @@ import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, SourceError
+from ..errors import ConfigError, ConfigIssue, SourceError
 from ..flagset import FlagSet
 from ..loading import MAX_DOCUMENT_BYTES, Format, detect_format
 from ._http import Fetcher, Response
-from ._runner import Run, ThreadedProvider
+from ._runner import Run, ThreadedProvider, describe, load_failure
 from .base import Report
 
 _JITTER = random.SystemRandom()
@@ -165,6 +165,15 @@ class HttpProvider(ThreadedProvider[Run]):
     def _abort(self, run: Run) -> None:
         self._fetcher.abort()  # DNS wait, connect, TLS handshake or body read
 
+    def _redact(self, text: str) -> str:
+        return self._fetcher.redact(text)
+
+    def _scrub(self, error: BaseException) -> BaseException:
+        return scrub(error, self._fetcher.redact, self.url)
+
+    def _after_fault(self, run: Run) -> None:
+        self._healthy = False  # the next good answer (a 304 too) is reported again
+
     def _forget_after_fork(self) -> None:
         self._fetcher.forget_after_fork()
         self._lock = threading.RLock()  # another thread may have held it at fork time
@@ -210,6 +219,13 @@ class HttpProvider(ThreadedProvider[Run]):
         return delay * _JITTER.uniform(0.5, 1.0)  # "equal jitter": between half and all of it
 
     def _cache_fallback(self, run: Run, cached: tuple[FlagSet, str | None, str | None]) -> None:
+        try:
+            self._serve_cache_late(run, cached)
+        except Exception as exc:  # on a timer thread: log it, the poller goes on
+            detail = self._redact(describe(exc))
+            logger.error("flagkit: serving the cache of %s failed: %s", self.name, detail)
+
+    def _serve_cache_late(self, run: Run, cached: tuple[FlagSet, str | None, str | None]) -> None:
         with self._lock:
             if self._good is not None or run.stopping.is_set():
                 return
@@ -225,6 +241,8 @@ class HttpProvider(ThreadedProvider[Run]):
             )
         except SourceError as exc:
             response = exc
+        except Exception as exc:  # the fetcher maps every known failure; anything else too
+            response = SourceError(self._redact(f"internal error: {describe(exc)}"), self.url)
         with self._lock:  # the cache fallback timer may run concurrently
             return self._handle(run, response, cached)
 
@@ -259,7 +277,7 @@ class HttpProvider(ThreadedProvider[Run]):
             self._emit(run, problem)
         return True
 
-    def _accept(self, run: Run, response: Response) -> ConfigError | None:
+    def _accept(self, run: Run, response: Response) -> ConfigError | SourceError | None:
         """Take a 200 response: report new flags, or return the problem with them.
 
         An empty document (empty body, ``null``, only comments) is a ``ConfigError`` from
@@ -282,10 +300,10 @@ class HttpProvider(ThreadedProvider[Run]):
                 max_bytes=self._fetcher.max_bytes,
                 version=response.etag or digest.hex()[:16],
             )
-        except ConfigError as exc:
+        except Exception as exc:  # ConfigError, or whatever else the loader raised about it
             self._bad_digest = digest
             self._healthy = False
-            return exc
+            return load_failure(exc, self.url)
         self._good, self._good_digest, self._bad_digest, self._healthy = flagset, digest, None, True
         self._etag, self._last_modified = response.etag, response.last_modified
         self._emit(run, flagset)
@@ -336,8 +354,8 @@ class HttpProvider(ThreadedProvider[Run]):
                 max_bytes=self._fetcher.max_bytes,
                 version=envelope.get("etag") or None,
             )
-        except (ValueError, KeyError, AttributeError, TypeError, ConfigError) as exc:
-            logger.warning("flagkit: ignoring the unreadable cache %s: %s", path, exc)
+        except Exception as exc:  # a corrupt or foreign cache, or a loader failure: no cache
+            logger.warning("flagkit: ignoring the unreadable cache %s: %s", path, describe(exc))
             return None
         self._good_digest = hashlib.sha256(body).digest()
         return flagset, envelope.get("etag"), envelope.get("last_modified")
@@ -365,6 +383,37 @@ class HttpProvider(ThreadedProvider[Run]):
             atomic_write(path, json.dumps(envelope).encode())
         except OSError as exc:
             logger.warning("flagkit: cannot write the cache %s: %s", path, exc.strerror or exc)
+        except Exception as exc:  # never let the cache end the poller
+            logger.warning("flagkit: cannot write the cache %s: %s", path, describe(exc))
+
+
+def scrub(error: BaseException, redact: Callable[[str], str], source: str) -> BaseException:
+    """``error`` if no form of a secret shows in it (its text, repr, args or the exceptions it
+    chains to), else a clean copy: a ``ConfigError`` with redacted issues, or a
+    ``SourceError`` with the redacted message. The copy chains to nothing."""
+    texts: list[str] = []
+    link: BaseException | None = error
+    while link is not None and len(texts) < 50:
+        texts += [str(link), repr(link), *map(repr, link.args)]
+        if isinstance(link, ConfigError):
+            texts += [repr(issue) for issue in link.issues]
+        link = link.__cause__ or link.__context__
+    if all(redact(text) == text for text in texts):
+        return error
+    if isinstance(error, ConfigError):
+        issues = [
+            ConfigIssue(
+                redact(issue.message),
+                tuple(redact(part) if isinstance(part, str) else part for part in issue.path),
+                issue.source,
+                issue.line,
+            )
+            for issue in error.issues
+        ]
+        return ConfigError(issues, error.source)
+    clean = SourceError(redact(str(error)))
+    clean.source = source
+    return clean
 
 
 def atomic_write(path: Path, data: bytes) -> None:

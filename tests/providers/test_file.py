@@ -194,6 +194,7 @@ def test_deleted_file_keeps_last_good_then_returns(flags: Flags, flag_file: Path
     assert color(flags) == "red"
     (status,) = flags.status().values()
     assert "deleted" in (status.last_error or "")
+    assert flags.flush_listeners(5)
     assert len(errors) == 1
     assert isinstance(errors[0], SourceError)
     time.sleep(0.6)  # a poll tick passes: the deletion is not reported again
@@ -228,6 +229,7 @@ def test_invalid_yaml_then_fix(flags: Flags, flag_file: Path, caplog: pytest.Log
         assert f"{flag_file}:" in status.last_error
         os.utime(flag_file)  # an event with the same bad content: not reported again
         time.sleep(0.6)
+        assert flags.flush_listeners(5)
         assert len(errors) == 1
         assert isinstance(errors[0], ConfigError)
         assert sum("invalid YAML" in r.getMessage() for r in caplog.records) == 1
@@ -273,6 +275,7 @@ def test_truncated_then_completed_write_is_not_an_error(flag_file: Path, no_thre
         write_in_place(flag_file, full)
         wait_until(lambda: color(flags) == "blue")
         time.sleep(0.5)  # past the settle window
+        assert flags.flush_listeners(5)
         assert errors == []
         assert state(flags) == "ready"
 
@@ -360,6 +363,7 @@ def test_emptied_then_refilled_settles_without_an_error(flags: Flags, flag_file:
         fh.write(doc("blue"))
     wait_until(lambda: color(flags) == "blue")
     time.sleep(0.3)
+    assert flags.flush_listeners(5)
     assert errors == []
     assert state(flags) == "ready"
 
@@ -383,6 +387,7 @@ def test_empty_document_keeps_last_good(flag_file: Path, content: str, no_thread
         assert flags.is_enabled("checkout")
         (status,) = flags.status().values()
         assert "the document is empty" in (status.last_error or "")
+        assert flags.flush_listeners(5)
         assert len(errors) == 1
         assert isinstance(errors[0], ConfigError)
         write_in_place(flag_file, doc("blue"))
