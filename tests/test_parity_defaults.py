@@ -275,3 +275,23 @@ def test_explain_renders_variant_and_off_requirements() -> None:
     assert "serves parent.variant → PREREQUISITE_FAILED" in text
     text = "\n".join(render_explanation(explain(flagset, "parent.disabled.satisfied.child.enabled", {})))
     assert "requires parent.disabled off: false (off)" in text
+
+
+def test_hooks_see_the_caller_s_default() -> None:
+    from flagkit.evaluation import Evaluation
+    from flagkit.hooks import Hook, HookContext
+
+    seen: list[tuple[Any, Any, Reason]] = []
+
+    class Record(Hook):
+        def after(self, hook_context: HookContext, details: Evaluation[Any]) -> None:
+            seen.append((details.value, details.variant, details.reason))
+
+    flags = Flags.from_dict({"features": {"f": {"variants": {"a": "A"}, "default": "code_default"}}})
+    flags.add_hook(Record())
+    assert flags.get_value("f", "mine") == "mine"
+    assert flags.get_value("f", None) is None
+    assert flags.evaluate("f", "mine").value == "mine"
+    assert flags.is_enabled("f") is False
+    assert [value for value, _, _ in seen] == ["mine", None, "mine", False]
+    assert all(variant is None and reason is Reason.DEFAULT for _, variant, reason in seen)
