@@ -190,7 +190,7 @@ def point_function(scheme: Scheme, *, salted: bool = True) -> Callable[[Any], in
             return None
         try:
             data = prefix_bytes + cbor_encode(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # no CBOR form, or nested past the stack (or a cycle)
             return None
         point: int = (hash32(data, 0, False) * scale) >> 32
         return point

@@ -286,8 +286,10 @@ class _FlagBuilder:
                 (*self.path, "variants", CODE_DEFAULT_NAME),
             )
             return None
-        self._check_nesting("variants", flag.variants)
-        self._check_nesting("metadata", flag.metadata)
+        if flag.variants:
+            self._check_nesting("variants", flag.variants)
+        if flag.metadata:
+            self._check_nesting("metadata", flag.metadata)
         default = flag.default
         if default is None:
             if flag.variants is None:
@@ -317,10 +319,10 @@ class _FlagBuilder:
             source=source,
         )
 
-    def _check_nesting(self, field: str, values: Mapping[str, Any] | None) -> None:
+    def _check_nesting(self, field: str, values: Mapping[str, Any]) -> None:
         """Values nest at most as deep as the YAML reader allows and hold only finite numbers
         (JSON and Python data too)."""
-        for name, value in (values or {}).items():
+        for name, value in values.items():
             if isinstance(value, dict | list | float | int):
                 path = (*self.path, field, name)
                 problem = value_problem(value, MAX_CONDITION_DEPTH - len(path))
@@ -523,8 +525,8 @@ def _check_requires(doc: FlagDocument, issues: Issues) -> None:
     depth: dict[str, int] = {}  # longest chain of requires below a flag, itself included
     calls: dict[str, int] = {}  # flag evaluations one evaluation of it triggers (capped)
     cyclic = False
-    for root in graph:
-        if root in state:
+    for root, requires in graph.items():
+        if not requires or root in state:  # no chain starts at a flag without prerequisites
             continue
         state[root] = 1
         trail = [root]
@@ -537,7 +539,7 @@ def _check_requires(doc: FlagDocument, issues: Issues) -> None:
                     cyclic = True
                     cycle = " → ".join([*trail[trail.index(nxt) :], nxt]) if nxt in trail else nxt
                     issues.add(f"prerequisite cycle: {cycle}", ("features", key, "requires"))
-                elif state.get(nxt) is None and nxt in graph:
+                elif state.get(nxt) is None and graph.get(nxt):
                     state[nxt] = 1
                     trail.append(nxt)
                     stack.append(iter(graph[nxt]))

@@ -53,16 +53,18 @@ def value_problem(value: Any, levels: int) -> str | None:
     todo: list[tuple[Any, int]] = [(value, 0)]
     while todo:
         node, level = todo.pop()
-        if isinstance(node, float):
-            if node - node != 0.0:
-                return f"{node} is not allowed: numbers must be finite"
-        elif isinstance(node, int):
-            if int_too_long(node):
-                return "integer with more than 4,300 digits"
-        elif isinstance(node, dict | list):
+        if isinstance(node, dict | list):
             if level >= levels:
                 return f"nesting deeper than {MAX_CONDITION_DEPTH} levels"
-            todo.extend((child, level + 1) for child in (node.values() if isinstance(node, dict) else node))
+            for child in node.values() if isinstance(node, dict) else node:
+                kind = type(child)
+                if kind is not str and kind is not bool:  # the common leaves need no look
+                    todo.append((child, level + 1))
+        elif isinstance(node, float):
+            if node - node != 0.0:
+                return f"{node} is not allowed: numbers must be finite"
+        elif isinstance(node, int) and int_too_long(node):
+            return "integer with more than 4,300 digits"
     return None
 
 
@@ -257,7 +259,7 @@ class ConditionCompiler:
         fused = _fused_equality(name, operand)
         if fused is not None:
             return fused
-        problem = value_problem(operand, MAX_CONDITION_DEPTH - len(path))
+        problem = None if type(operand) is str else value_problem(operand, MAX_CONDITION_DEPTH - len(path))
         if problem is not None:
             self.issues.add(problem, path)
             return None

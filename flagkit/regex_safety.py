@@ -5,16 +5,18 @@ values capped at :data:`flagkit.operators.MAX_MATCH_LENGTH` characters, the chec
 patterns whose worst case is quadratic (about 1 ms at 512 characters) and refuses:
 
 - backreferences;
-- variable-length repetition inside repetition, ``(a+)+`` and just as well ``(a+){1,32}``
-  (exponential); a narrow bounded repeat inside a bounded one only while
-  ``(range + 1) ** outer_max <= MAX_SPLITS``;
-- alternation inside repetition, ``(a|ab)*`` or ``(a|ab){1,32}`` (the same bound);
+- a repeat (``*``, ``+``, ``{m,n}`` with ``n > 1``, bounded or not) of a body that can match
+  one stretch of text in several ways: ``(a+)+``, ``(a+){1,32}``, ``(a|ab)*`` (exponential);
+  a bounded repeat only while ``ways ** n <= MAX_SPLITS`` (``(\\d{1,3}\\.){3}`` loads);
 - polynomial patterns: more than two *wide* repeats (``*``, ``+``, ``{n,}``, ``{m,n}`` with
-  ``n - m > NARROW``; narrow ones multiply) that can match the same stretch of text, counting
-  the implicit leading ``.*?`` of an unanchored search as one. ``^.*a.*a.*b$`` and
-  ``\\d*\\d*\\d*x`` are refused;
-  ``^[^@]+@[^@]+\\.[a-z]+$`` is allowed, because ``@`` cannot be matched by ``[^@]+`` and
-  so separates the repeats.
+  ``n - m > NARROW``; narrow ones multiply, see :data:`MAX_SPREAD`) that can match the same
+  stretch of text, counting the implicit leading ``.*?`` of an unanchored search as one, and
+  looking into optional groups and lookarounds. ``^.*a.*a.*b$`` and ``\\d*\\d*\\d*x`` are
+  refused; ``^[^@]+@[^@]+\\.[a-z]+$`` is allowed, because ``@`` cannot be matched by
+  ``[^@]+`` and so separates the repeats.
+
+The guard is proven by ``tests/test_regex_safety.py``: every pattern it accepts from a
+generated corpus is timed against adversarial inputs.
 
 The analysis uses ``re``'s own parser (``re._parser``, private but stable since 3.11) and is
 deliberately conservative: when unsure whether a literal separates two repeats, it assumes
@@ -35,10 +37,14 @@ __all__ = ["UnsafePattern", "check_regex_safety"]
 
 WIDE = 32
 """A bounded repeat allowing more than this many matches counts as unbounded."""
-NARROW = 8
+NARROW = 2
 """A bounded repeat whose range (``high - low``) is at most this is *narrow* (see _widest_run)."""
 MAX_SPLITS = 100
 """Most ways a repeated group may split one stretch of text: ``(\\d{1,3}\\.){3}`` has 3**3."""
+MAX_SPREAD = 4
+"""Narrow repeats in one stretch multiply their ranges; each time the product passes this,
+they count as one more wide repeat."""
+_MANY = 10**9
 MAX_DEGREE = 2
 """Largest allowed polynomial degree of backtracking (2 = quadratic)."""
 
@@ -64,7 +70,7 @@ def check_regex_safety(pattern: str) -> None:
         parsed = _p.parse(pattern)
     except re.error as exc:
         raise UnsafePattern(f"invalid regular expression: {exc}") from None
-    _check_nesting(parsed, 1)
+    _check_nesting(parsed)
     ignorecase = bool(parsed.state.flags & re.IGNORECASE)
     items = list(parsed)
     anchored = (
@@ -80,37 +86,68 @@ def check_regex_safety(pattern: str) -> None:
         )
 
 
-def _check_nesting(items: Any, outer: int) -> None:
-    """Refuse ambiguous repetition. ``outer`` is how many times the enclosing repeats can run
-    (the product of their maxima; 1 outside any repeat, ``MAXREPEAT`` when unbounded)."""
+def _check_nesting(items: Any) -> None:
+    """Refuse backreferences, and repeats whose body can split one stretch of text in too
+    many ways: ``(a+)+``, ``(a+){1,32}``, ``(a|ab)*``, ``(a{3,6}a{3,6}){3}``."""
     for op, av in items:
         if op in (_c.GROUPREF, _c.GROUPREF_EXISTS):
             raise UnsafePattern("backreferences are not allowed in `matches` patterns")
         if op in _REPEATS:
-            low, high, sub = av
-            # A variable-length repeat inside a repeat: too many ways to split the text?
-            if (
-                outer > 1
-                and high != low
-                and (_is_wide(outer) or _is_wide(high) or (high - low + 1) ** min(outer, 64) > MAX_SPLITS)
-            ):
-                raise UnsafePattern(
-                    "nested repetition (like `(a+)+` or `(a+){1,32}`) can take exponential time; rewrite it"
+            _low, high, sub = av
+            splits = _splits(sub)
+            if high > 1 and splits > 1 and (_is_wide(high) or splits ** min(high, 64) > MAX_SPLITS):
+                kind = (
+                    "alternation"
+                    if _has(sub, _c.BRANCH) and not _has(sub, *_REPEATS)
+                    else "nested repetition"
                 )
-            _check_nesting(sub, min(outer * high, _c.MAXREPEAT) if high else outer)
-        elif op is _c.SUBPATTERN:
-            _check_nesting(av[-1], outer)
-        elif op is _c.BRANCH:
-            branches = len(av[1])
-            if outer > 1 and branches > 1 and (_is_wide(outer) or branches ** min(outer, 64) > MAX_SPLITS):
                 raise UnsafePattern(
-                    "alternation inside repetition (like `(a|ab)*` or `(a|ab){1,32}`) can take "
+                    f"{kind} inside repetition (like `(a+)+`, `(a+){{1,32}}` or `(a|ab)*`) can take "
                     "exponential time; rewrite it"
                 )
+            _check_nesting(sub)
+        elif op is _c.SUBPATTERN:
+            _check_nesting(av[-1])
+        elif op is _c.BRANCH:
             for branch in av[1]:
-                _check_nesting(branch, outer)
+                _check_nesting(branch)
         elif op in (_c.ASSERT, _c.ASSERT_NOT):
-            _check_nesting(av[1], outer)
+            _check_nesting(av[1])
+
+
+def _splits(items: Any) -> int:
+    """In how many ways ``items`` can match one stretch of text, at most (capped); 1 for a
+    body of fixed shape. Unbounded repeats count as :data:`_MANY`."""
+    total = 1
+    for op, av in items:
+        if op in _REPEATS:
+            low, high, sub = av
+            if _is_wide(high):
+                return _MANY
+            inner = _splits(sub)
+            total *= (high - low + 1) * (inner ** min(high, 64) if inner > 1 else 1)
+        elif op is _c.SUBPATTERN:
+            total *= _splits(av[-1])
+        elif op is _c.BRANCH:
+            total *= sum(_splits(branch) for branch in av[1])
+        elif op in (_c.ASSERT, _c.ASSERT_NOT):
+            total *= _splits(av[1])
+        if total >= _MANY:
+            return _MANY
+    return total
+
+
+def _has(items: Any, *ops: Any) -> bool:
+    for op, av in items:
+        if op in ops:
+            return True
+        if op is _c.SUBPATTERN and _has(av[-1], *ops):
+            return True
+        if op in _REPEATS and _has(av[2], *ops):
+            return True
+        if op is _c.BRANCH and any(_has(branch, *ops) for branch in av[1]):
+            return True
+    return False
 
 
 def _is_wide(high: int) -> bool:
@@ -121,8 +158,8 @@ def _widest_run(items: list[Any], ignorecase: bool) -> int:
     """Most wide repeats in a stretch not split by a literal the previous repeat cannot match.
 
     A bounded repeat whose range (``high - low``) exceeds :data:`NARROW` counts as wide; narrow
-    variable repeats multiply their ranges, and each :data:`MAX_SPLITS` of product counts as one
-    more wide repeat (``a{0,8}a{0,8}a{0,8}`` backtracks like ``a*a*``)."""
+    variable repeats multiply their ranges, and each :data:`MAX_SPREAD` of product counts as one
+    more wide repeat (``a{0,2}a{0,2}a{0,2}`` backtracks like ``a*a*``)."""
     widest = count = 0
     spread = 1  # product of the ranges of the narrow variable repeats in this stretch
     last: CharTest | None = None  # what the last repeat's body matches (None: anything)
@@ -133,7 +170,7 @@ def _widest_run(items: list[Any], ignorecase: bool) -> int:
                 count += 1
             else:
                 spread *= high - low + 1
-                if spread > MAX_SPLITS:
+                if spread > MAX_SPREAD:
                     count, spread = count + 1, high - low + 1
             widest = max(widest, count)
             last = _char_test(av[2], ignorecase)
@@ -150,11 +187,17 @@ def _widest_run(items: list[Any], ignorecase: bool) -> int:
 
 
 def _flatten(items: list[Any]) -> list[Any]:
-    """Top-level items with groups opened up (a group is matched in sequence like its items)."""
+    """Top-level items with groups opened up: a group, an optional group (``(...)?``, matched
+    at most once) and a lookaround are matched in sequence like their items, as far as
+    backtracking goes (counting an optional or lookahead part as present is conservative)."""
     out: list[Any] = []
     for op, av in items:
         if op is _c.SUBPATTERN:
             out.extend(_flatten(list(av[-1])))
+        elif op in _REPEATS and av[1] <= 1:
+            out.extend(_flatten(list(av[2])))
+        elif op in (_c.ASSERT, _c.ASSERT_NOT):
+            out.extend(_flatten(list(av[1])))
         else:
             out.append((op, av))
     return out

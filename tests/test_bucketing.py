@@ -236,3 +236,15 @@ def test_null_inside_a_list_or_map_is_bucketed(value: Any, hex_bytes: str, expec
     assert bucket("new_search", value, 100_000) == expected
     flags = Flags.from_dict(split_flag("f", {"a": 50, "b": 50}, bucket_by="uid"))
     assert flags.evaluate("f", "", {"uid": value}).reason is Reason.SPLIT
+
+
+def test_a_bucketing_value_nested_past_the_stack_gets_the_default() -> None:
+    deep: list[Any] = []
+    for _ in range(5000):
+        deep = [deep]
+    loop: list[Any] = []
+    loop.append(loop)
+    flags = Flags.from_dict(split_flag("f", {"a": 50, "b": 50}, bucket_by="uid"))
+    for value in (deep, loop):
+        result = flags.evaluate("f", "", {"uid": value})
+        assert (result.value, result.reason) == ("a", Reason.DEFAULT)

@@ -249,6 +249,19 @@ def test_eval_context_json_with_c_on_top() -> None:
     assert data["rule"] == "premium US"
 
 
+def test_json_output_never_holds_nan_or_infinity() -> None:
+    # 1e999 is a float infinity once parsed; JSON has no such number, so flagkit writes a string.
+    proc = run("eval", EXAMPLE, "new_search", "-c", "age=1e999", "-c", "score=-1e999", "--json", "--explain")
+    assert proc.returncode == 0, proc.stderr
+    assert "Infinity" not in proc.stdout
+    assert "NaN" not in proc.stdout
+    data = json.loads(proc.stdout, parse_constant=lambda text: pytest.fail(f"{text} in flagkit's JSON"))
+    assert data["context"]["age"] == "inf"
+    refused = run("eval", EXAMPLE, "new_search", "--context-json", '{"age": NaN}')
+    assert refused.returncode == 2
+    assert "NaN is not a JSON number" in refused.stderr
+
+
 def test_eval_explain_matches_the_library() -> None:
     flagset = FlagSet.from_file(EXAMPLE)
     with client_for(flagset) as flags:

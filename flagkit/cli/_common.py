@@ -82,8 +82,25 @@ def positive(text: str) -> int:
     return value
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats as strings (``"nan"``, ``"inf"``): JSON has no NaN or
+    Infinity, and flagkit never writes them (a context or value from Python may hold them)."""
+    if isinstance(value, float):
+        return value if value - value == 0.0 else repr(value)
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def json_text(value: Any, **options: Any) -> str:
+    """JSON for output: strict (never ``NaN``/``Infinity``), unknown types as ``str``."""
+    return json.dumps(json_safe(value), allow_nan=False, default=str, **options)
+
+
 def emit_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    print(json_text(data, indent=2, ensure_ascii=False))
 
 
 def read_flag_file(path: str) -> bytes:
@@ -147,14 +164,20 @@ def context_of(args: argparse.Namespace) -> dict[str, Any]:
     context: dict[str, Any] = {}
     if args.context_json is not None:
         try:
-            parsed = json.loads(args.context_json)
+            parsed = json.loads(args.context_json, parse_constant=_not_json)
         except json.JSONDecodeError as exc:
             raise Exit(USAGE, f"--context-json: invalid JSON ({exc.msg})") from None
+        except ValueError as exc:  # NaN / Infinity, or an integer over 4,300 digits
+            raise Exit(USAGE, f"--context-json: invalid JSON ({exc})") from None
         if not isinstance(parsed, dict):
             raise Exit(USAGE, '--context-json: expected a JSON object like \'{"user_id": "u-1"}\'')
         context.update(parsed)
     context.update(args.context or [])
     return context
+
+
+def _not_json(text: str) -> Any:
+    raise ValueError(f"{text} is not a JSON number")
 
 
 def plural(n: int, word: str) -> str:

@@ -30,6 +30,7 @@ from ..errors import format_path
 from ..evaluation import CODE_DEFAULT, CODE_DEFAULT_NAME, Reason
 from ..flagset import FlagSet
 from ..schema import BucketInput, FlagDefinition, Rule
+from ._common import json_text
 
 __all__ = [
     "ConditionTrace",
@@ -454,7 +455,7 @@ def _fixed(rule: Rule) -> str | None:
 def _jsonable(value: Any) -> Any:
     if value is CODE_DEFAULT:
         return CODE_DEFAULT_NAME
-    return json.loads(json.dumps(value, default=str))
+    return json.loads(json_text(value))
 
 
 # --- text rendering -----------------------------------------------------------------------
@@ -464,7 +465,7 @@ def show(value: Any) -> str:
     """A value as a reader expects it: JSON for data, ISO time for the ``now`` clock."""
     if value is CODE_DEFAULT:
         return "the caller's default (code_default)"
-    return json.dumps(value, default=str, ensure_ascii=False)
+    return json_text(value, ensure_ascii=False)
 
 
 def _percent(units: int, total: int) -> str:
