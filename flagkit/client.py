@@ -274,6 +274,8 @@ class Flags:
             return default
         if type(value) is type(default) or (default is None and value is not CODE_DEFAULT):
             return value  # type: ignore[no-any-return]  # checked against type(default) above
+        if value is CODE_DEFAULT:  # the file says: serve what the code passed
+            return default
         return _coerce(value, default)  # type: ignore[no-any-return]  # default, or a float for it
 
     def variant(self, key: str, context: Mapping[str, Any] | None = None) -> str | None:
