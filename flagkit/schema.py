@@ -277,6 +277,34 @@ def _clean_loc(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
     return tuple(out)
 
 
+_UNION_HINTS = {
+    "bucketing": "expected flagd, unleash, unleash_variants or launchdarkly, or a mapping with `scheme`",
+    "bucket_by": 'expected an attribute name, or {input: "{attr}...", salted: true|false}',
+    "requires": "expected a flag key, or {flag: variant, [variants], true or false}",
+}
+_UNION_MODELS = frozenset({"Bucketing", "BucketInput"})
+
+
+def _union_field_issue(loc: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], str | None] | None:
+    """For the fields whose type is a union of a word and a mapping (``bucketing``, ``bucket_by``,
+    ``requires`` entries): ``(path, hint)``, one issue per field instead of one per union member.
+    A mistake inside the mapping form keeps its own message (``hint`` is ``None``)."""
+    for i, part in enumerate(loc[:-1]):
+        field = part if part in ("bucketing", "bucket_by") else None
+        if isinstance(part, int) and i > 0 and loc[i - 1] == "requires":
+            field = "requires"
+        if field is None or i < 2 or loc[0] != "features":
+            continue
+        member, rest = loc[i + 1], loc[i + 2 :]
+        if not isinstance(member, str):
+            continue
+        where = _clean_loc(loc[: i + 1])
+        if member in _UNION_MODELS and rest:
+            return (*where, *rest), None
+        return where, _UNION_HINTS[field]
+    return None
+
+
 def _message(error: Any) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -301,7 +329,21 @@ def validate_document(doc: Any, source: str | None = None) -> FlagDocument | lis
         # A non-finite number in a union (a static flag) fails every member; say why, not
         # "Input should be a valid boolean".
         non_finite = {_clean_loc(tuple(e["loc"])) for e in errors if e["type"] == "finite_number"}
+        # A mistake inside the mapping form of a union field is reported as itself, not also
+        # as "expected a word or a mapping".
+        detailed: set[tuple[str | int, ...]] = set()
         for error in errors:
+            hinted = _union_field_issue(tuple(error["loc"]))
+            if hinted is not None and hinted[1] is None:
+                detailed.update(hinted[0][:n] for n in range(len(hinted[0])))
+        for error in errors:
+            hinted = _union_field_issue(tuple(error["loc"]))
+            if hinted is not None:
+                where, hint = hinted
+                if where not in seen and (hint is None or where not in detailed):
+                    seen.add(where)
+                    issues.append(ConfigIssue(hint or _message(error), where, source))
+                continue
             path = _clean_loc(tuple(error["loc"]))
             if path in non_finite and error["type"] != "finite_number":
                 continue

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flagkit import Flags, FlagSet, Reason
+import pytest
+
+from flagkit import ConfigError, Flags, FlagSet, Reason
 from flagkit.cli.explain import explain
 from flagkit.cli.lint import lint
 from flagkit.loading import read_document
@@ -44,3 +46,18 @@ def test_migration_example_loads_lints_clean_and_explains() -> None:
                 assert explain(flagset, key, ctx).consistent, (key, ctx)
     finally:
         flags.close()
+
+
+def test_union_fields_get_one_plain_message() -> None:
+    cases = [
+        ({"f": {"bucketing": "optimizely"}}, "features.f.bucketing: expected flagd, unleash"),
+        ({"f": {"bucket_by": 3}}, "features.f.bucket_by: expected an attribute name"),
+        ({"f": {"requires": [{"g": 3}]}, "g": True}, r"features.f.requires\[0\]: expected a flag key"),
+        ({"f": {"bucket_by": {"inpt": "x"}}}, "features.f.bucket_by.inpt: unknown field"),
+    ]
+    for doc, message in cases:
+        with pytest.raises(ConfigError, match=message) as info:
+            FlagSet.from_dict(doc)
+        text = str(info.value)
+        for label in ("literal[", "dict[", "Bucket"):  # no pydantic union-member labels
+            assert label not in text, text
