@@ -344,6 +344,9 @@ class _FlagBuilder:
         if rule.when is not None:
             pred = self.conditions.condition(rule.when, (*path, "when"))
         if isinstance(rule.serve, str):
+            if rule.bucketing is not None:
+                message = "`bucketing` applies to splits; this rule serves one variant"
+                self.issues.add(message, (*path, "bucketing"))
             if not self.known(rule.serve):
                 self._unknown_variant(rule.serve, (*path, "serve"))
                 return pred, None, None

@@ -272,3 +272,9 @@ def test_explain_shows_an_explicit_input() -> None:
     text = "\n".join(render_explanation(trace))
     assert "split on input '{$flag_key}{name}' = \"fractional-flagjack\"" in text
     assert "hashed as given" in text
+
+
+def test_bucketing_on_a_rule_without_a_split_is_an_error() -> None:
+    doc = {"features": {"f": {"rules": [{"serve": "on", "bucketing": "unleash"}]}}}
+    with pytest.raises(ConfigError, match=r"rules\[0\]\.bucketing: `bucketing` applies to splits"):
+        Flags.from_dict(doc)
