@@ -44,6 +44,7 @@ bench: $(VENV)/.installed
 	$(PY) -m benchmarks.bench_load
 	$(PY) -m benchmarks.bench_reload
 	$(PY) -m benchmarks.bench_validate
+	$(PY) -m benchmarks.bench_parity
 	@echo "(the fleet benchmark, 50 processes against real nginx and redis-server: make bench-fleet)"
 
 # Not part of `make bench` (needs the otel and openfeature extras): cost of the OpenTelemetry hook and the OpenFeature provider.

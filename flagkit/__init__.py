@@ -21,7 +21,7 @@ from .client import Flags, ProviderStatus, Snapshot
 from .compiler import CompiledFlag
 from .context import context, current_context
 from .errors import ConfigError, ConfigIssue, FlagkitError, FlagNotFoundError, SourceError
-from .evaluation import ErrorCode, Evaluation, Reason
+from .evaluation import CODE_DEFAULT, ErrorCode, Evaluation, Reason
 from .exposure import Exposure
 from .flagset import FlagSet
 from .guard import Guard, GuardedBlock, GuardTrippedError
@@ -31,6 +31,7 @@ from .providers import DictProvider, EnvProvider, FileProvider, HttpProvider, Pr
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "CODE_DEFAULT",
     "CompiledFlag",
     "ConfigError",
     "ConfigIssue",

@@ -24,7 +24,7 @@ from ._dispatch import Dispatcher
 from .compiler import CompiledFlag, Resolver, compile_static, constant_flag
 from .context import AMBIENT, context
 from .errors import FlagNotFoundError, SourceError
-from .evaluation import ErrorCode, Evaluation, Reason
+from .evaluation import CODE_DEFAULT, ErrorCode, Evaluation, Reason
 from .exposure import ExposureCallback, ExposureTracker
 from .flagset import FlagSet
 from .hooks import HookContext, HookRunner, HookStats, has_stage
@@ -308,9 +308,11 @@ class Flags:
             value = resolve(ctx, snap.table)[0]
         except Exception:
             return default
-        if type(value) is type(default) or default is None:
-            return value
-        return _coerce(value, default)
+        if type(value) is type(default) or (default is None and value is not CODE_DEFAULT):
+            return value  # checked against type(default) above
+        if value is CODE_DEFAULT:  # the file says: serve what the code passed
+            return default
+        return _coerce(value, default)  # default, or a float for it
 
     def variant(self, key: str, context: Mapping[str, Any] | None = None) -> str | None:
         """The name of the variant served, or ``None`` if the flag is unknown or errored."""
@@ -359,7 +361,7 @@ class Flags:
             value, variant, reason, rule = resolve(ctx, snap.table)
         except Exception as exc:
             return _failed(key, default, exc)
-        if not (type(value) is type(default) or default is None):
+        if not (type(value) is type(default) or (default is None and value is not CODE_DEFAULT)):
             return _typed(key, default, value, variant, reason, rule)
         return Evaluation(key, value, variant, reason, rule)
 
@@ -390,7 +392,7 @@ class Flags:
                 value, variant, reason, rule = resolve(ctx, snap.table)
             except Exception as exc:
                 return _failed(key, default, exc), exc
-            if type(value) is type(default) or default is None:
+            if type(value) is type(default) or (default is None and value is not CODE_DEFAULT):
                 return Evaluation(key, value, variant, reason, rule), None
             details = _typed(key, default, value, variant, reason, rule)
             if details.is_error:
@@ -400,7 +402,8 @@ class Flags:
         return runner.run(HookContext(key, default, ctx, snap.providers.get(key), method), evaluate)
 
     def all_values(self, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """``{key: value}`` for every flag (e.g. to bootstrap a front end). Errors are skipped."""
+        """``{key: value}`` for every flag (e.g. to bootstrap a front end). Errors, and flags that
+        serve the caller's default (``code_default``), are left out."""
         self._check_fork()
         snap = self._current()
         out: dict[str, Any] = {}
@@ -410,9 +413,11 @@ class Flags:
             return out
         for key, resolve in snap.table.items():
             try:
-                out[key] = resolve(ctx, snap.table)[0]
+                value = resolve(ctx, snap.table)[0]
             except Exception:
                 continue
+            if value is not CODE_DEFAULT:  # only the calling code knows that value
+                out[key] = value
         return out
 
     def bootstrap(self, context: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
@@ -1074,8 +1079,13 @@ def _failed(key: str, default: T, exc: Exception) -> Evaluation[T]:
     )  # fmt: skip
 
 
-def _typed(key: str, default: T, value: Any, variant: str, reason: Reason, rule: str | None) -> Evaluation[T]:
-    """Details for a value whose exact type differs from the default's: coerced, or TYPE_MISMATCH."""
+def _typed(
+    key: str, default: T, value: Any, variant: str | None, reason: Reason, rule: str | None
+) -> Evaluation[T]:
+    """Details for a value whose exact type differs from the default's: the caller's default when
+    the flag serves ``code_default``, the value coerced, or TYPE_MISMATCH."""
+    if value is CODE_DEFAULT:  # the file says: serve what the code passed
+        return Evaluation(key, default, None, reason, rule)
     coerced = _coerce(value, default)
     if coerced is not default or _kind(value) is _kind(default):
         return Evaluation(key, coerced, variant, reason, rule)

@@ -16,7 +16,8 @@ from typing import Any
 
 import mmh3
 
-from .bucketing import _TEXT_HEADS, cbor_encode, encode_pair_prefix
+from . import bucketers
+from .bucketing import _TEXT_HEADS, encode_pair_prefix
 from .conditions import (
     MAX_CONDITION_DEPTH,
     ConditionCompiler,
@@ -28,9 +29,9 @@ from .conditions import (
     value_problem,
 )
 from .errors import ConfigIssue
-from .evaluation import Reason
+from .evaluation import CODE_DEFAULT, CODE_DEFAULT_NAME, Reason
 from .ramps import Clock, ramped, schedule_of
-from .schema import FlagDefinition, FlagDocument, Ramp, Rule
+from .schema import BucketInput, FlagDefinition, FlagDocument, Ramp, Rule
 
 __all__ = [
     "CompiledFlag",
@@ -42,9 +43,10 @@ __all__ = [
     "compile_document",
     "compile_static",
     "constant_flag",
+    "requirements",
 ]
 
-Resolution = tuple[Any, str, Reason, str | None]
+Resolution = tuple[Any, str | None, Reason, str | None]
 """``(value, variant, reason, rule)``: what a resolver returns."""
 Resolver = Callable[[Mapping[str, Any], Mapping[str, Any]], Resolution]
 
@@ -138,29 +140,13 @@ def _split_resolver(
     table = tuple(edges)
     last = table[-1][1]
 
-    def slow_point(value: Any) -> int | None:
-        """Bucket of a non-ASCII-fast value (non-str, long or unencodable strings); None = no bucket."""
-        if value is None or value is True or value is False:
-            return None
-        try:
-            data = prefix + cbor_encode(value)
-        except (ValueError, RecursionError):  # no CBOR form, or nested past the stack (or a cycle)
-            return None
-        point: int = (hash32(data, 0, False) * scale) >> 32
-        return point
+    # The same point function as bucketers' flagd scheme: the general case below.
+    slow_point = bucketers.point_function(bucketers.Scheme("flagd", scale, salt))
 
     # The common case is specialised: the default attributes, or a plain attribute name,
     # and string values shorter than 256 UTF-8 bytes.
     getter = attribute_getter(attribute) if attribute is not None else _default_bucket_value
-
-    def split_any(ctx: Mapping[str, Any]) -> Resolution:
-        point = slow_point(getter(ctx))
-        if point is None:
-            return fallback
-        for edge, resolution in table:
-            if point < edge:
-                return resolution
-        return last
+    split_any = _scheme_split(slow_point, getter, _cumulative(arms), arms, fallback)
 
     if attribute is None:
         first, second = DEFAULT_BUCKET_ATTRIBUTES
@@ -189,6 +175,36 @@ def _split_resolver(
             point = maybe
         for edge, resolution in table:
             if point < edge:
+                return resolution
+        return last
+
+    return split
+
+
+def _cumulative(arms: list[tuple[int, Resolution]]) -> list[int]:
+    out, running = [], 0
+    for units, _ in arms:
+        running += units
+        out.append(running)
+    return out
+
+
+def _scheme_split(
+    point: Callable[[Any], int | None],
+    getter: Callable[[Mapping[str, Any]], Any],
+    edges: list[int],
+    arms: list[tuple[int, Resolution]],
+    fallback: Resolution,
+) -> Callable[[Mapping[str, Any]], Resolution]:
+    table = tuple((edge, resolution) for edge, (units, resolution) in zip(edges, arms, strict=True) if units)
+    last = table[-1][1]
+
+    def split(ctx: Mapping[str, Any]) -> Resolution:
+        bucket = point(getter(ctx))
+        if bucket is None:
+            return fallback
+        for edge, resolution in table:
+            if bucket < edge:
                 return resolution
         return last
 
@@ -249,8 +265,18 @@ class _FlagBuilder:
     def resolution(self, variant: str, reason: Reason, rule: str | None) -> Resolution:
         ident = (variant, reason, rule)
         if ident not in self.resolutions:
-            self.resolutions[ident] = (self.variants[variant], variant, reason, rule)
+            if variant == CODE_DEFAULT_NAME:
+                # The caller's default: no variant; reason DEFAULT (as flagd reports a null
+                # variant) unless the flag is off or a prerequisite failed.
+                kept = reason if reason in (Reason.DISABLED, Reason.PREREQUISITE_FAILED) else Reason.DEFAULT
+                self.resolutions[ident] = (CODE_DEFAULT, None, kept, rule)
+            else:
+                self.resolutions[ident] = (self.variants[variant], variant, reason, rule)
         return self.resolutions[ident]
+
+    def known(self, name: str) -> bool:
+        """A variant of this flag, or ``code_default``."""
+        return name in self.variants or name == CODE_DEFAULT_NAME
 
     def build(self, source: str | None) -> CompiledFlag | None:
         flag = self.flag
@@ -258,6 +284,12 @@ class _FlagBuilder:
         self.variants = flag.variants if flag.variants is not None else BOOLEAN_VARIANTS
         if not self.variants:
             self.issues.add("`variants` must not be empty", (*self.path, "variants"))
+            return None
+        if CODE_DEFAULT_NAME in self.variants:
+            self.issues.add(
+                f"`{CODE_DEFAULT_NAME}` is reserved (it means the caller's default); rename the variant",
+                (*self.path, "variants", CODE_DEFAULT_NAME),
+            )
             return None
         if flag.variants:
             self._check_nesting("variants", flag.variants)
@@ -270,9 +302,11 @@ class _FlagBuilder:
             else:
                 self.issues.add("`default` is required when `variants` are given", self.path)
                 return None
-        if default not in self.variants:
+        if not self.known(default):
             self._unknown_variant(default, (*self.path, "default"))
             default = next(iter(self.variants))  # keep checking the rules; the flag is rejected
+        if flag.off_variant is not None and not self.known(flag.off_variant):
+            self._unknown_variant(flag.off_variant, (*self.path, "off_variant"))
         rules = [self.rule(i, rule, default) for i, rule in enumerate(flag.rules)]
         if len(self.issues.items) > before:
             return None
@@ -302,7 +336,9 @@ class _FlagBuilder:
 
     def _unknown_variant(self, name: str, path: Path) -> None:
         known = ", ".join(self.variants)
-        self.issues.add(f"{name!r} is not a variant of this flag (variants: {known})", path)
+        self.issues.add(
+            f"{name!r} is not a variant of this flag (variants: {known}; or {CODE_DEFAULT_NAME})", path
+        )
 
     def rule(
         self, index: int, rule: Rule, default: str
@@ -313,27 +349,72 @@ class _FlagBuilder:
         if rule.when is not None:
             pred = self.conditions.condition(rule.when, (*path, "when"))
         if isinstance(rule.serve, str):
-            if rule.serve not in self.variants:
+            if rule.bucketing is not None:
+                message = "`bucketing` applies to splits; this rule serves one variant"
+                self.issues.add(message, (*path, "bucketing"))
+            if not self.known(rule.serve):
                 self._unknown_variant(rule.serve, (*path, "serve"))
                 return pred, None, None
             return pred, self.resolution(rule.serve, Reason.TARGETING_MATCH, label), None
         weights = _weights(rule.serve, (*path, "serve"), self.issues)
         if weights is None:
             return pred, None, None
-        unknown = [name for name, _ in weights if name not in self.variants]
+        unknown = [name for name, _ in weights if not self.known(name)]
         for name in unknown:
             self._unknown_variant(name, (*path, "serve", name))
         if unknown:
             return pred, None, None
         arms = [(units, self.resolution(name, Reason.SPLIT, label)) for name, units in weights]
         fallback = self.resolution(default, Reason.DEFAULT, label)
+        flag = self.flag
+        attribute = None if isinstance(flag.bucket_by, BucketInput) else flag.bucket_by
+        plain = rule.bucketing is None and flag.bucketing is None and attribute == flag.bucket_by
+
+        def split(weights: list[tuple[int, Resolution]]) -> Callable[[Mapping[str, Any]], Resolution] | None:
+            if plain:
+                return _split_resolver(flag.salt or self.key, attribute, weights, fallback)
+            return self.scheme_split(rule, path, weights, fallback)
+
         if rule.ramp is not None:
-            return pred, None, self.ramp(rule.ramp, path, arms, fallback)
-        split = _split_resolver(self.flag.salt or self.key, self.flag.bucket_by, arms, fallback)
-        return pred, None, split
+            return pred, None, self.ramp(rule.ramp, path, arms, split)
+        return pred, None, split(arms)
+
+    def scheme_split(
+        self, rule: Rule, path: Path, arms: list[tuple[int, Resolution]], fallback: Resolution
+    ) -> Callable[[Mapping[str, Any]], Resolution] | None:
+        """A split with another bucketing scheme or an explicit input (see flagkit.bucketers)."""
+        flag = self.flag
+        where = (*path, "bucketing") if rule.bucketing is not None else (*self.path, "bucketing")
+        try:
+            scheme = bucketers.scheme_from(rule.bucketing or flag.bucketing, self.key, flag.salt)
+        except ValueError as exc:
+            self.issues.add(str(exc), where)
+            return None
+        try:
+            edges = bucketers.scaled_edges(_cumulative(arms), scheme.scale, TOTAL_WEIGHT)
+        except ValueError as exc:
+            self.issues.add(f"{exc} ({scheme.name} bucketing)", (*path, "serve"))
+            return None
+        bucket_by = flag.bucket_by
+        salted = True
+        if isinstance(bucket_by, BucketInput):
+            try:
+                template = bucketers.parse_template(bucket_by.input, self.key)
+            except ValueError as exc:
+                self.issues.add(str(exc), (*self.path, "bucket_by", "input"))
+                return None
+            getter = bucketers.input_getter(template, attribute_getter)
+            salted = bucket_by.salted
+        else:
+            getter = attribute_getter(bucket_by) if bucket_by is not None else _default_bucket_value
+        return _scheme_split(bucketers.point_function(scheme, salted=salted), getter, edges, arms, fallback)
 
     def ramp(
-        self, ramp: Ramp, path: Path, arms: list[tuple[int, Resolution]], fallback: Resolution
+        self,
+        ramp: Ramp,
+        path: Path,
+        arms: list[tuple[int, Resolution]],
+        split: Callable[[list[tuple[int, Resolution]]], Callable[[Mapping[str, Any]], Resolution] | None],
     ) -> Callable[..., Resolution] | None:
         """One precompiled split per phase of the ramp, picked by the clock (see ramps.py)."""
         if len(arms) != 2:
@@ -345,12 +426,13 @@ class _FlagBuilder:
             self.issues.add(message, (*path, "ramp", *where))
         if schedule is None:
             return None
-        salt, attribute = self.flag.salt or self.key, self.flag.bucket_by
-        phases = tuple(
-            _split_resolver(salt, attribute, [(units, first), (TOTAL_WEIGHT - units, second)], fallback)
-            for units in (initial, *schedule.units)
-        )
-        return ramped(schedule, phases, self.clock)
+        phases = []
+        for units in (initial, *schedule.units):
+            phase = split([(units, first), (TOTAL_WEIGHT - units, second)])
+            if phase is None:  # the scheme cannot express this step; its issue is reported once
+                return None
+            phases.append(phase)
+        return ramped(schedule, tuple(phases), self.clock)
 
     def resolver(
         self,
@@ -358,8 +440,9 @@ class _FlagBuilder:
         rules: list[tuple[Predicate | None, Resolution | None, Callable[..., Resolution] | None]],
     ) -> Resolver:
         flag = self.flag
+        off = flag.off_variant if flag.off_variant is not None else default
         if not flag.enabled:
-            disabled = self.resolution(default, Reason.DISABLED, None)
+            disabled = self.resolution(off, Reason.DISABLED, None)
             return lambda ctx, table: disabled
         no_match = self.resolution(default, Reason.DEFAULT if rules else Reason.STATIC, None)
         steps = tuple(rules)
@@ -374,17 +457,67 @@ class _FlagBuilder:
 
         if not flag.requires:
             return walk
-        requires = tuple(flag.requires)
-        failed = self.resolution(default, Reason.PREREQUISITE_FAILED, None)
+        needs = tuple(requirements(flag))
+        failed = self.resolution(off, Reason.PREREQUISITE_FAILED, None)
+        if all(want is True for _, want in needs):  # the common form: plain keys, "is on"
+            keys = tuple(key for key, _ in needs)
 
-        def gated(ctx: Mapping[str, Any], table: Mapping[str, Any]) -> Resolution:
-            for key in requires:
+            def gated(ctx: Mapping[str, Any], table: Mapping[str, Any]) -> Resolution:
+                for key in keys:
+                    resolve = table.get(key)
+                    if resolve is None or not resolve(ctx, table)[0]:
+                        return failed
+                return walk(ctx, table)
+
+            return gated
+
+        def gated_by_variant(ctx: Mapping[str, Any], table: Mapping[str, Any]) -> Resolution:
+            for key, want in needs:
                 resolve = table.get(key)
-                if resolve is None or not resolve(ctx, table)[0]:
+                if resolve is None or not prerequisite_holds(resolve(ctx, table), want):
                     return failed
             return walk(ctx, table)
 
-        return gated
+        return gated_by_variant
+
+
+Want = bool | frozenset[str]
+"""What a prerequisite asks of its flag: on (True), off (False), or one of these variants."""
+_NOT_SERVING = (Reason.DISABLED, Reason.PREREQUISITE_FAILED)
+
+
+def prerequisite_holds(resolution: Resolution, want: Want) -> bool:
+    """Whether a prerequisite flag's resolution satisfies ``want``.
+
+    On means a truthy value; off is its negation (a disabled flag serving ``false`` is off).
+    A variant requirement also needs the flag to be serving, as in LaunchDarkly and Unleash:
+    a disabled flag, or one whose own prerequisites failed, satisfies no variant requirement.
+    """
+    if want is True:
+        return bool(resolution[0]) and resolution[0] is not CODE_DEFAULT
+    if want is False:
+        return not resolution[0] or resolution[0] is CODE_DEFAULT
+    return resolution[1] in want and resolution[2] not in _NOT_SERVING
+
+
+def requirements(flag: FlagDefinition) -> list[tuple[str, Want]]:
+    """``requires`` as ``(key, want)`` pairs, in order (malformed entries are skipped; the
+    compiler reports them)."""
+    out: list[tuple[str, Want]] = []
+    for item in flag.requires:
+        if isinstance(item, str):
+            out.append((item, True))
+            continue
+        if len(item) != 1:
+            continue
+        ((key, want),) = item.items()
+        if isinstance(want, bool):
+            out.append((key, want))
+        elif isinstance(want, str):
+            out.append((key, frozenset((want,))))
+        elif want:
+            out.append((key, frozenset(want)))
+    return out
 
 
 def _copy(value: Any) -> Any:
@@ -414,12 +547,20 @@ def _check_requires(doc: FlagDocument, issues: Issues) -> None:
     graph: dict[str, list[str]] = {}
     for key, flag in doc.features.items():
         if isinstance(flag, FlagDefinition):
-            graph[key] = flag.requires
-            for i, req in enumerate(flag.requires):
+            graph[key] = []
+            for i, item in enumerate(flag.requires):
+                where = ("features", key, "requires", i)
+                if isinstance(item, dict) and len(item) != 1:
+                    issues.add("write one prerequisite per entry: `{flag: variant}`", where)
+                    continue
+                req, want = (item, True) if isinstance(item, str) else next(iter(item.items()))
+                graph[key].append(req)
                 if req not in doc.features:
-                    issues.add(f"requires unknown flag {req!r}", ("features", key, "requires", i))
+                    issues.add(f"requires unknown flag {req!r}", where)
                 elif req == key:
-                    issues.add("a flag cannot require itself", ("features", key, "requires", i))
+                    issues.add("a flag cannot require itself", where)
+                elif isinstance(want, str | list):
+                    _check_required_variants(doc.features[req], req, want, (*where, req), issues)
     # Depth-first, with an explicit stack: a chain of thousands of flags must not recurse.
     state: dict[str, int] = {}  # 1 = visiting, 2 = done
     depth: dict[str, int] = {}  # longest chain of requires below a flag, itself included
@@ -472,6 +613,23 @@ def _measure(
             f"{MAX_PREREQUISITE_EVALUATIONS:,} times (shared requirements count once per path)",
             path,
         )
+
+
+def _check_required_variants(
+    parent: Any, req: str, want: str | list[str], where: Path, issues: Issues
+) -> None:
+    names = [want] if isinstance(want, str) else want
+    if not names:
+        issues.add("list at least one variant (or write `true`/`false`)", where)
+        return
+    if isinstance(parent, FlagDefinition):
+        variants: Mapping[str, Any] = parent.variants if parent.variants is not None else BOOLEAN_VARIANTS
+    else:
+        variants = compile_static(req, parent).variants
+    for name in names:
+        if name not in variants:
+            known = ", ".join(variants)
+            issues.add(f"{name!r} is not a variant of {req!r} (variants: {known})", where)
 
 
 def compile_document(

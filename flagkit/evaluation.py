@@ -6,9 +6,28 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
-__all__ = ["ErrorCode", "Evaluation", "Reason"]
+__all__ = ["CODE_DEFAULT", "CODE_DEFAULT_NAME", "ErrorCode", "Evaluation", "Reason"]
 
 T = TypeVar("T")
+
+CODE_DEFAULT_NAME = "code_default"
+"""The word a flag file uses for "the default the calling code passed" (``default``,
+``off_variant``, ``serve``, a split arm); no variant may have this name."""
+
+
+class _CodeDefault:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "CODE_DEFAULT"
+
+    def __reduce__(self) -> str:
+        return "CODE_DEFAULT"  # pickles as the module-level singleton
+
+
+CODE_DEFAULT: Any = _CodeDefault()
+"""What a compiled resolver serves for ``code_default``: the client replaces it with the
+caller's default (``get_value``), ``False`` (``is_enabled``) or ``None`` (``variant``)."""
 
 
 class Reason(StrEnum):

@@ -25,8 +25,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .bucketers import input_getter, parse_template
 from .compiler import DEFAULT_BUCKET_ATTRIBUTES, CompiledFlag, Resolution, Resolver, attribute_getter
-from .evaluation import Reason
+from .evaluation import CODE_DEFAULT, Reason
+from .schema import BucketInput
 
 __all__ = ["Exposure", "ExposureCallback", "ExposureTracker"]
 
@@ -39,8 +41,9 @@ class Exposure:
 
     Attributes:
         key: The flag key.
-        variant: The variant served.
-        value: Its value.
+        variant: The variant served (``None`` when the flag served the caller's default,
+            ``code_default``).
+        value: Its value (``None`` for the caller's default: only the calling code knows it).
         reason: Why it was served.
         targeting_key: The flag's bucketing attribute (``bucket_by``, else ``targeting_key``,
             else ``user_id``) from the context, or ``None`` for an anonymous evaluation.
@@ -48,7 +51,7 @@ class Exposure:
     """
 
     key: str
-    variant: str
+    variant: str | None
     value: Any
     reason: Reason
     targeting_key: Any
@@ -108,7 +111,7 @@ class ExposureTracker:
         self.dropped = 0
         self.deduplicated = 0
         self.callback_errors = 0
-        self._seen: OrderedDict[tuple[str, str, Any], float] = OrderedDict()
+        self._seen: OrderedDict[tuple[str, str | None, Any], float] = OrderedDict()
         self._queue: deque[Exposure] = deque()
         self._wake = threading.Event()
         self._idle = threading.Condition()
@@ -124,9 +127,13 @@ class ExposureTracker:
         """``resolve`` wrapped to record exposures of ``flag`` (called at publish time)."""
         definition = flag.definition
         attribute = definition.bucket_by if definition is not None else None
-        unit: Callable[[Mapping[str, Any]], Any] = (
-            _default_unit if attribute is None else attribute_getter(attribute)
-        )
+        unit: Callable[[Mapping[str, Any]], Any]
+        if attribute is None:
+            unit = _default_unit
+        elif isinstance(attribute, BucketInput):  # the explicit input is who is bucketed
+            unit = input_getter(parse_template(attribute.input, key), attribute_getter)
+        else:
+            unit = attribute_getter(attribute)
         seen = self._seen
         touch = seen.move_to_end
         record = self._record
@@ -171,7 +178,8 @@ class ExposureTracker:
         if len(self._queue) >= self.queue_size or self._closed:
             self.dropped += 1
             return
-        self._queue.append(Exposure(key, res[1], res[0], res[2], who, now))
+        value = None if res[0] is CODE_DEFAULT else res[0]
+        self._queue.append(Exposure(key, res[1], value, res[2], who, now))
         if not self._wake.is_set():
             self._wake.set()
 

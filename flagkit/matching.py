@@ -14,9 +14,11 @@ which never raise for any value a context can hold.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import math
 import re
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -49,6 +51,7 @@ _RFC3339 = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_rfc3339(text: str) -> float | None:
     """Seconds since the epoch for an RFC 3339 ``date-time`` or ``full-date``; else ``None``.
 
@@ -56,6 +59,7 @@ def parse_rfc3339(text: str) -> float | None:
     case, 1 to 9 fraction digits, a leap second ``:60``) and a bare ``full-date`` ``2026-01-31``
     (midnight UTC). Refused: a missing offset (``2026-01-31T12:00:00``), a missing seconds
     field, a space or any other separator, week or ordinal dates, and out-of-range fields.
+    Results are cached (the text is at most 40 characters, so the cache stays small).
     """
     if len(text) > 40:
         return None
@@ -63,12 +67,12 @@ def parse_rfc3339(text: str) -> float | None:
     if m is None:
         return None
     year, month, day, hour, minute, second, frac, zone, sign, off_h, off_m = m.groups()
-    try:
-        date = dt.datetime(int(year), int(month), int(day), tzinfo=dt.UTC)
-    except ValueError:
+    y, mo, d = int(year), int(month), int(day)
+    if not 1 <= mo <= 12 or not 1 <= d <= _days_in_month(y, mo):
         return None
+    midnight = _days_from_civil(y, mo, d) * 86400
     if hour is None:
-        return date.timestamp()
+        return float(midnight)
     h, mi, s = int(hour), int(minute), int(second)
     if h > 23 or mi > 59 or s > 60:
         return None
@@ -79,7 +83,23 @@ def parse_rfc3339(text: str) -> float | None:
             return None
         offset = (oh * 3600 + om * 60) * (1 if sign == "+" else -1)
     fraction = int(frac) / 10 ** len(frac) if frac else 0.0
-    return date.timestamp() + h * 3600 + mi * 60 + s + fraction - offset
+    return midnight + h * 3600 + mi * 60 + s - offset + fraction
+
+
+def _days_in_month(year: int, month: int) -> int:
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 in the proleptic Gregorian calendar (no datetime object needed)."""
+    year -= month <= 2
+    era = year // 400
+    yoe = year - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
 
 
 def to_epoch(value: Any) -> float | None:
@@ -151,6 +171,8 @@ def temporal(name: str, clock: Callable[[], float]) -> Builder:
 # --- networks -------------------------------------------------------------------------------
 
 _MAX_ADDRESS = 64
+_inet_pton = socket.inet_pton
+_AF_INET = socket.AF_INET
 
 
 def in_cidr(operand: Any) -> ValuePredicate:
@@ -172,25 +194,35 @@ def in_cidr(operand: Any) -> ValuePredicate:
         ranges[net.version].append((int(net.network_address), int(net.broadcast_address)))
     v4, v6 = tuple(ranges[4]), tuple(ranges[6])
     address = ipaddress.ip_address
-    v6_type = ipaddress.IPv6Address
+    ipv4 = _ipv4
 
     def pred(v: Any) -> bool:
         if type(v) is not str or len(v) > _MAX_ADDRESS:
             return False
+        if ":" not in v:  # the common case, without building an ipaddress object
+            n = ipv4(v)
+            return n is not None and any(lo <= n <= hi for lo, hi in v4)
         try:
             addr = address(v)
         except ValueError:
             return False
-        if type(addr) is v6_type:
-            mapped = addr.ipv4_mapped
-            if mapped is None:
-                n = int(addr)
-                return any(lo <= n <= hi for lo, hi in v6)
-            addr = mapped
+        mapped = addr.ipv4_mapped if isinstance(addr, ipaddress.IPv6Address) else None
+        if mapped is not None:
+            n = int(mapped)
+            return any(lo <= n <= hi for lo, hi in v4)
         n = int(addr)
-        return any(lo <= n <= hi for lo, hi in v4)
+        return any(lo <= n <= hi for lo, hi in v6)
 
     return pred
+
+
+def _ipv4(text: str) -> int | None:
+    """A dotted-quad IPv4 address as an integer (four decimal parts of 0-255 without leading
+    zeros, as ``ipaddress`` accepts; a test holds the two in agreement); ``None`` otherwise."""
+    try:
+        return int.from_bytes(_inet_pton(_AF_INET, text), "big")
+    except (OSError, ValueError):  # ValueError: NUL or non-ASCII text
+        return None
 
 
 # --- lists ----------------------------------------------------------------------------------

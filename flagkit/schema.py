@@ -7,7 +7,7 @@ turns validated definitions into plain callables (see :mod:`flagkit.compiler`).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -23,6 +23,8 @@ from .errors import ConfigIssue
 
 __all__ = [
     "OPERATORS",
+    "BucketInput",
+    "Bucketing",
     "Condition",
     "DocumentOptions",
     "FlagDefinition",
@@ -123,6 +125,49 @@ class Ramp(_Model):
     )
 
 
+BucketingScheme = Literal["flagd", "unleash", "unleash_variants", "launchdarkly"]
+
+
+class Bucketing(_Model):
+    """How a split hashes its users: flagkit's own (flagd's) or another system's, for migrations."""
+
+    scheme: BucketingScheme = Field(
+        default="flagd",
+        description=(
+            "`flagd` (default), `unleash` (rollouts: seed 0, 1-100), `unleash_variants` "
+            "(seed 86028157, normalizer 1000) or `launchdarkly` (SHA-1, 0.001 %)."
+        ),
+    )
+    group_id: str | None = Field(default=None, description="Unleash `groupId`; default: the flag key.")
+    seed: int | None = Field(
+        default=None,
+        description="Unleash murmur3 seed, or LaunchDarkly's rollout `seed` (then `key`/`salt` are unused).",
+    )
+    normalizer: int | None = Field(
+        default=None,
+        description="Unleash: the total weight hashed into (100 for rollouts, the sum of variant weights).",
+    )
+    key: str | None = Field(default=None, description="LaunchDarkly flag key hashed; default: the flag key.")
+    salt: str | None = Field(
+        default=None, description="LaunchDarkly flag `salt`; default: the flag's `salt`, else its key."
+    )
+
+
+class BucketInput(_Model):
+    """An explicit bucketing input, hashed as given (flagd's `fractional` with a computed input)."""
+
+    input: str = Field(
+        description=(
+            "`{attr}` alone: that attribute's value; text with `{attr}` parts: the concatenation "
+            "(`{org_id}:{user_id}`); `{$flag_key}` is the flag key; `{{`/`}}` are braces."
+        )
+    )
+    salted: bool = Field(
+        default=False,
+        description="true: hash `[salt, input]` like the default; false (default): the input alone.",
+    )
+
+
 class Rule(_Model):
     """One targeting rule: when the conditions match, serve a variant or a percentage split."""
 
@@ -138,6 +183,13 @@ class Rule(_Model):
     ramp: Ramp | None = Field(
         default=None, description="Grow the split's first variant on a schedule (two-variant splits)."
     )
+    bucketing: BucketingScheme | Bucketing | None = Field(
+        default=None, description="This split's bucketing scheme; default: the flag's `bucketing`."
+    )
+
+
+Requirement = str | dict[str, str | list[str] | bool]
+"""One prerequisite: a flag key (on), or ``{key: variant | [variants] | true | false}``."""
 
 
 class FlagDefinition(_Model):
@@ -155,18 +207,40 @@ class FlagDefinition(_Model):
         default=None, description="Variant name → value. Absent: boolean `on: true`, `off: false`."
     )
     default: str | None = Field(
-        default=None, description="Variant served when no rule matches (`off` for boolean flags)."
-    )
-    bucket_by: str | None = Field(
         default=None,
-        description="Context attribute for percentage splits; default `targeting_key`, then `user_id`.",
+        description=(
+            "Variant served when no rule matches (`off` for boolean flags); `code_default`: "
+            "the default the calling code passed."
+        ),
+    )
+    off_variant: str | None = Field(
+        default=None,
+        description=(
+            "Served when the flag is disabled or a prerequisite fails (default: `default`); "
+            "`code_default`: the caller's default."
+        ),
+    )
+    bucket_by: str | BucketInput | None = Field(
+        default=None,
+        description=(
+            "Context attribute for percentage splits (default `targeting_key`, then `user_id`), "
+            "or `{input: ...}`: an explicit input hashed as given."
+        ),
+    )
+    bucketing: BucketingScheme | Bucketing | None = Field(
+        default=None,
+        description="Bucketing scheme of this flag's splits: `flagd` (default), `unleash`, `launchdarkly`.",
     )
     salt: str | None = Field(
         default=None,
         description="Bucketing salt; defaults to the flag key. Change it to reshuffle.",
     )
-    requires: list[str] = Field(
-        default_factory=list, description="Flags that must be on first; else PREREQUISITE_FAILED."
+    requires: list[Requirement] = Field(
+        default_factory=list,
+        description=(
+            "Prerequisites, all required, else PREREQUISITE_FAILED: `key` (that flag is on), "
+            "`{key: variant}` or `{key: [variants]}` (it serves one of them), `{key: false}` (it is off)."
+        ),
     )
     rules: list[Rule] = Field(default_factory=list, description="Ordered; the first match wins.")
     tags: list[str] = Field(default_factory=list)
@@ -241,6 +315,34 @@ def _clean_loc(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
     return tuple(out)
 
 
+_UNION_HINTS = {
+    "bucketing": "expected flagd, unleash, unleash_variants or launchdarkly, or a mapping with `scheme`",
+    "bucket_by": 'expected an attribute name, or {input: "{attr}...", salted: true|false}',
+    "requires": "expected a flag key, or {flag: variant, [variants], true or false}",
+}
+_UNION_MODELS = frozenset({"Bucketing", "BucketInput"})
+
+
+def _union_field_issue(loc: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], str | None] | None:
+    """For the fields whose type is a union of a word and a mapping (``bucketing``, ``bucket_by``,
+    ``requires`` entries): ``(path, hint)``, one issue per field instead of one per union member.
+    A mistake inside the mapping form keeps its own message (``hint`` is ``None``)."""
+    for i, part in enumerate(loc[:-1]):
+        field = part if part in ("bucketing", "bucket_by") else None
+        if isinstance(part, int) and i > 0 and loc[i - 1] == "requires":
+            field = "requires"
+        if field is None or i < 2 or loc[0] != "features":
+            continue
+        member, rest = loc[i + 1], loc[i + 2 :]
+        if not isinstance(member, str):
+            continue
+        where = _clean_loc(loc[: i + 1])
+        if member in _UNION_MODELS and rest:
+            return (*where, *rest), None
+        return where, _UNION_HINTS[field]
+    return None
+
+
 def _message(error: Any) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -265,7 +367,21 @@ def validate_document(doc: Any, source: str | None = None) -> FlagDocument | lis
         # A non-finite number in a union (a static flag) fails every member; say why, not
         # "Input should be a valid boolean".
         non_finite = {_clean_loc(tuple(e["loc"])) for e in errors if e["type"] == "finite_number"}
+        # A mistake inside the mapping form of a union field is reported as itself, not also
+        # as "expected a word or a mapping".
+        detailed: set[tuple[str | int, ...]] = set()
         for error in errors:
+            hinted = _union_field_issue(tuple(error["loc"]))
+            if hinted is not None and hinted[1] is None:
+                detailed.update(hinted[0][:n] for n in range(len(hinted[0])))
+        for error in errors:
+            hinted = _union_field_issue(tuple(error["loc"]))
+            if hinted is not None:
+                where, hint = hinted
+                if where not in seen and (hint is None or where not in detailed):
+                    seen.add(where)
+                    issues.append(ConfigIssue(hint or _message(error), where, source))
+                continue
             path = _clean_loc(tuple(error["loc"]))
             if path in non_finite and error["type"] != "finite_number":
                 continue

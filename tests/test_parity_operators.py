@@ -263,3 +263,67 @@ def test_any_element_errors() -> None:
         flag({"roles": {"any_element": {"bogus": 1}}})
     with pytest.raises(OperandError, match="empty operator mapping"):
         make_operator("any_element", {})
+
+
+def test_lint_points_at_after_with_a_bare_date() -> None:
+    from flagkit import FlagSet
+    from flagkit.cli.lint import lint
+
+    text = (
+        "segments:\n"
+        "  launched:\n"
+        "    now: {after: '2026-12-01'}\n"
+        "features:\n"
+        "  f:\n"
+        "    rules:\n"
+        "      - when:\n"
+        "          any:\n"
+        "            - signup: {after: '2026-01-01', before: '2027-01-01'}\n"
+        "            - seen: {after: '2026-01-01T00:00:00Z'}\n"
+        "            - trial_ends_at: {after: now}\n"
+        "            - segment: launched\n"
+        "        serve: on\n"
+    )
+    warnings = lint(FlagSet.from_bytes(text.encode(), source="flags.yaml"), data=text)
+    assert [(w.code, w.path, w.line) for w in warnings] == [
+        ("strict-after", ("segments", "launched", "now", "after"), 3),
+        ("strict-after", ("features", "f", "rules", 0, "when", "any", 0, "signup", "after"), 9),
+    ]
+    assert "write `at_or_after`" in warnings[1].message
+
+
+def test_unleash_not_in_on_a_missing_field() -> None:
+    # Unleash 13-constraint-operators F8: NOT_IN on a missing (or null) field is true; flagkit's
+    # `not_in` is false there, and the documented translation `not: {attr: [...]}` is true.
+    assert flag({"customFieldMissing": {"not_in": ["s1"]}}).is_enabled("f", {}) is False
+    translated = flag({"not": {"customFieldMissing": ["s1"]}})
+    assert translated.is_enabled("f", {}) is True
+    assert translated.is_enabled("f", {"customFieldMissing": None}) is True
+    assert translated.is_enabled("f", {"customFieldMissing": "s1"}) is False
+
+
+def test_fast_ipv4_parsing_agrees_with_ipaddress() -> None:
+    import ipaddress
+
+    from flagkit.matching import _ipv4
+
+    samples = ["0.0.0.0", "255.255.255.255", "10.1.2.3", "01.2.3.4", "1.2.3", "1.2.3.4.5", "256.1.1.1",
+               "1.2.3.-4", "1.2.3.4 ", "\u0661.2.3.4", "1..3.4", "", "a.b.c.d", "1.2.3.0004",
+               "1.2.3.4\x00", "+1.2.3.4", "0x1.2.3.4", "1.2.3.04"]  # fmt: skip
+    for text in samples:
+        try:
+            expected: int | None = int(ipaddress.IPv4Address(text))
+        except ValueError:
+            expected = None
+        assert _ipv4(text) == expected, text
+
+
+def test_rfc3339_arithmetic_agrees_with_datetime() -> None:
+    for year in (1, 1600, 1900, 1969, 1970, 2000, 2024, 2100, 9999):
+        for month, day in ((1, 1), (2, 28), (2, 29), (3, 1), (12, 31)):
+            text = f"{year:04d}-{month:02d}-{day:02d}T12:34:56Z"
+            try:
+                expected: float | None = dt.datetime(year, month, day, 12, 34, 56, tzinfo=dt.UTC).timestamp()
+            except ValueError:
+                expected = None
+            assert parse_rfc3339(text) == expected, text

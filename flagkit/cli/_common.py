@@ -11,10 +11,12 @@ import re
 from collections.abc import Collection
 from typing import Any
 
+from ..bucketers import parse_template
 from ..errors import ConfigIssue, format_path
 from ..flagset import FlagSet
 from ..jsonsafe import dumps
 from ..loading import MAX_DOCUMENT_BYTES
+from ..schema import BucketInput
 from .check import check_document
 from .lint import LintWarning
 
@@ -76,10 +78,14 @@ def assignment(text: str) -> tuple[str, Any]:
 
 
 def bucketing_attributes(flagset: FlagSet) -> frozenset[str]:
-    """``targeting_key``, ``user_id`` and every ``bucket_by`` of ``flagset``."""
-    extra = {
-        f.definition.bucket_by for f in flagset.flags.values() if f.definition and f.definition.bucket_by
-    }
+    """``targeting_key``, ``user_id`` and every attribute a ``bucket_by`` of ``flagset`` hashes."""
+    extra: set[str] = set()
+    for flag in flagset.flags.values():
+        bucket_by = flag.definition.bucket_by if flag.definition is not None else None
+        if isinstance(bucket_by, BucketInput):
+            extra.update(attr for _, attr in parse_template(bucket_by.input, flag.key) if attr is not None)
+        elif bucket_by:
+            extra.add(bucket_by)
     return BUCKETING_ATTRIBUTES | extra
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .. import operators
+from .. import bucketers, operators
 from ..bucketing import bucket
 from ..compiler import (
     DEFAULT_BUCKET_ATTRIBUTES,
@@ -22,14 +22,16 @@ from ..compiler import (
     CompiledFlag,
     attribute_getter,
     compile_condition,
+    prerequisite_holds,
+    requirements,
 )
 from ..errors import format_path
-from ..evaluation import Reason
+from ..evaluation import CODE_DEFAULT, CODE_DEFAULT_NAME, Reason
 from ..flagset import FlagSet
 from ..jsonsafe import dumps, to_json_safe
 from ..loading import line_for, locate_lines
 from ..ramps import RampState, ramps_of, schedule_of
-from ..schema import FlagDefinition, Rule
+from ..schema import BucketInput, FlagDefinition, Rule
 
 __all__ = [
     "ConditionTrace",
@@ -101,6 +103,8 @@ class SplitTrace:
         ranges: ``(variant, start, end)`` per arm, half-open, in buckets, in the order written.
         variant: The variant the bucket falls in (``None`` when not bucketed).
         ramp: Where the rule's ramp stands now (the ranges are the current step's), if any.
+        scheme: The bucketing scheme (``flagd``, ``unleash``, ``launchdarkly``); for the last
+            two, ``salt`` describes what is hashed.
     """
 
     attribute: str
@@ -111,6 +115,7 @@ class SplitTrace:
     ranges: tuple[tuple[str, int, int], ...]
     variant: str | None
     ramp: RampState | None = None
+    scheme: str = "flagd"
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -123,6 +128,7 @@ class SplitTrace:
             "ranges": [{"variant": v, "start": a, "end": b} for v, a, b in self.ranges],
             "variant": self.variant,
             **({"ramp": self.ramp.as_dict()} if self.ramp is not None else {}),
+            "scheme": self.scheme,
         }
 
 
@@ -160,19 +166,21 @@ class RuleTrace:
 
 @dataclass(frozen=True, slots=True)
 class PrerequisiteTrace:
-    """A flag listed in ``requires`` and whether it was on.
+    """A flag listed in ``requires`` and whether it held.
 
     Attributes:
         key: The required flag.
         value: The value it served for this context.
-        ok: Whether that value was truthy (the prerequisite holds).
+        ok: Whether the prerequisite holds.
         explanation: The required flag's own trace.
+        want: What was required: ``True`` (on), ``False`` (off) or the variant names.
     """
 
     key: str
     value: Any
     ok: bool
     explanation: Explanation | None = None
+    want: bool | frozenset[str] = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +202,7 @@ class Explanation:
 
     key: str
     value: Any
-    variant: str
+    variant: str | None
     reason: Reason
     rule: str | None
     default_variant: str
@@ -217,6 +225,7 @@ class Explanation:
                 {
                     "key": p.key,
                     "value": _jsonable(p.value),
+                    "want": p.want if isinstance(p.want, bool) else sorted(p.want),
                     "ok": p.ok,
                     "explanation": p.explanation.as_dict() if p.explanation else None,
                 }
@@ -272,17 +281,18 @@ class _Explainer:
             return Explanation(
                 **base, default_variant=default, kind="static", consistent=reason is Reason.STATIC
             )
+        off = definition.off_variant if definition.off_variant is not None else default
         if not definition.enabled:
-            ok = (variant, reason) == (default, Reason.DISABLED)
+            ok = (variant, reason, rule) == _outcome(off, Reason.DISABLED, None)
             return Explanation(**base, default_variant=default, kind="disabled", consistent=ok)
         prerequisites: list[PrerequisiteTrace] = []
-        expected: tuple[str, Reason, str | None] | None = None
-        for required in definition.requires:
+        expected: tuple[str | None, Reason, str | None] | None = None
+        for required, want in requirements(definition):
             inner = self.flag(required)
-            ok = bool(inner.value)
-            prerequisites.append(PrerequisiteTrace(required, inner.value, ok, inner))
+            ok = prerequisite_holds((inner.value, inner.variant, inner.reason, inner.rule), want)
+            prerequisites.append(PrerequisiteTrace(required, inner.value, ok, inner, want))
             if not ok:
-                expected = (default, Reason.PREREQUISITE_FAILED, None)
+                expected = _outcome(off, Reason.PREREQUISITE_FAILED, None)
                 break
         rules: list[RuleTrace] = []
         for index, item in enumerate(definition.rules):
@@ -293,7 +303,7 @@ class _Explainer:
             trace, expected = self.rule(key, definition, default, index, item)
             rules.append(trace)
         if expected is None:
-            expected = (default, Reason.DEFAULT if definition.rules else Reason.STATIC, None)
+            expected = _outcome(default, Reason.DEFAULT if definition.rules else Reason.STATIC, None)
         return Explanation(
             **base,
             default_variant=default,
@@ -305,7 +315,7 @@ class _Explainer:
 
     def rule(
         self, key: str, definition: FlagDefinition, default: str, index: int, item: Rule
-    ) -> tuple[RuleTrace, tuple[str, Reason, str | None] | None]:
+    ) -> tuple[RuleTrace, tuple[str | None, Reason, str | None] | None]:
         label = item.name or f"rules[{index}]"
         condition = None
         if item.when is not None:
@@ -313,11 +323,8 @@ class _Explainer:
             if not condition.matched:
                 return RuleTrace(index, label, "no match", condition, _fixed(item)), None
         if isinstance(item.serve, str):
-            return RuleTrace(index, label, "matched", condition, item.serve), (
-                item.serve,
-                Reason.TARGETING_MATCH,
-                label,
-            )
+            outcome = _outcome(item.serve, Reason.TARGETING_MATCH, label)
+            return RuleTrace(index, label, "matched", condition, item.serve), outcome
         serve, ramp = item.serve, None
         if item.ramp is not None and len(serve) == 2:
             first, second = serve
@@ -325,25 +332,36 @@ class _Explainer:
             if schedule is not None:
                 now = operators.now()
                 serve, ramp = schedule.weights(first, second, now), schedule.state(now)
-        split = self.split(definition.salt or key, definition.bucket_by, serve)
+        if (
+            item.bucketing is None
+            and definition.bucketing is None
+            and not isinstance(definition.bucket_by, BucketInput)
+        ):
+            split = self.split(definition.salt or key, definition.bucket_by, serve)
+        else:
+            split = self.scheme_split(key, definition, item.model_copy(update={"serve": serve}))
         if ramp is not None:
             split = replace(split, ramp=ramp)
         outcome = (
-            (default, Reason.DEFAULT, label)
+            _outcome(default, Reason.DEFAULT, label)
             if split.variant is None
-            else (split.variant, Reason.SPLIT, label)
+            else _outcome(split.variant, Reason.SPLIT, label)
         )
         return RuleTrace(index, label, "matched", condition, None, split), outcome
 
-    def split(self, salt: str, bucket_by: str | None, serve: Mapping[str, float]) -> SplitTrace:
+    def bucket_value(self, bucket_by: str | None) -> tuple[str, Any]:
+        """The bucketing attribute's name (as shown) and its value."""
         if bucket_by is not None:
-            attribute, value = bucket_by, attribute_value(self.context, bucket_by)
-        else:
-            first, second = DEFAULT_BUCKET_ATTRIBUTES
-            attribute, value = first, self.context.get(first)
-            if value is None:
-                value = self.context.get(second)
-                attribute = second if value is not None else f"{first} or {second}"
+            return bucket_by, attribute_value(self.context, bucket_by)
+        first, second = DEFAULT_BUCKET_ATTRIBUTES
+        value = self.context.get(first)
+        if value is not None:
+            return first, value
+        value = self.context.get(second)
+        return (second if value is not None else f"{first} or {second}"), value
+
+    def split(self, salt: str, bucket_by: str | None, serve: Mapping[str, float]) -> SplitTrace:
+        attribute, value = self.bucket_value(bucket_by)
         ranges: list[tuple[str, int, int]] = []
         start = 0
         for name, weight in serve.items():
@@ -361,6 +379,34 @@ class _Explainer:
             live = [r for r in ranges if r[2] > r[1]]
             chosen = next((name for name, _, end in live if point < end), live[-1][0])
         return SplitTrace(attribute, value, salt, TOTAL_WEIGHT, point, tuple(ranges), chosen)
+
+    def scheme_split(self, key: str, definition: FlagDefinition, item: Rule) -> SplitTrace:
+        """A split with another bucketing scheme or an explicit input, through flagkit.bucketers."""
+        assert isinstance(item.serve, dict)  # only splits get here
+        scheme = bucketers.scheme_from(item.bucketing or definition.bucketing, key, definition.salt)
+        bucket_by = definition.bucket_by
+        salted = True
+        if isinstance(bucket_by, BucketInput):
+            template = bucketers.parse_template(bucket_by.input, key)
+            attribute = f"input {bucket_by.input!r}"
+            value = bucketers.input_getter(template, attribute_getter)(self.context)
+            salted = bucket_by.salted
+        else:
+            attribute, value = self.bucket_value(bucket_by)
+        units = [round(weight * WEIGHT_SCALE) for weight in item.serve.values()]
+        running = [sum(units[: i + 1]) for i in range(len(units))]
+        ends = bucketers.scaled_edges(running, scheme.scale, TOTAL_WEIGHT)
+        starts = [0, *ends[:-1]]
+        ranges = tuple(zip(item.serve, starts, ends, strict=True))
+        point = bucketers.point_function(scheme, salted=salted)(value)
+        chosen = None
+        if point is not None:
+            live = [r for r in ranges if r[2] > r[1]]
+            chosen = next((name for name, _, end in live if point < end), live[-1][0])
+        salt = scheme.describe() if scheme.name != "flagd" else scheme.salt
+        if scheme.name == "flagd" and not salted:
+            salt = "(none: the input is hashed as given)"
+        return SplitTrace(attribute, value, salt, scheme.scale, point, ranges, chosen, scheme=scheme.name)
 
     def condition(self, cond: Mapping[str, Any]) -> ConditionTrace:
         nodes = [self.entry(name, operand) for name, operand in cond.items()]
@@ -407,11 +453,22 @@ class _Explainer:
         return ConditionTrace("attribute", matched, name, value, present, op, operand)
 
 
+def _outcome(variant: str, reason: Reason, rule: str | None) -> tuple[str | None, Reason, str | None]:
+    """What the resolver returns for serving ``variant``: ``code_default`` has no variant and
+    reason DEFAULT, unless the flag is off or a prerequisite failed."""
+    if variant == CODE_DEFAULT_NAME:
+        kept = reason if reason in (Reason.DISABLED, Reason.PREREQUISITE_FAILED) else Reason.DEFAULT
+        return None, kept, rule
+    return variant, reason, rule
+
+
 def _fixed(rule: Rule) -> str | None:
     return rule.serve if isinstance(rule.serve, str) else None
 
 
 def _jsonable(value: Any) -> Any:
+    if value is CODE_DEFAULT:
+        return CODE_DEFAULT_NAME
     return to_json_safe(value)
 
 
@@ -420,6 +477,8 @@ def _jsonable(value: Any) -> Any:
 
 def show(value: Any) -> str:
     """A value as a reader expects it: JSON for data, ISO time for the ``now`` clock."""
+    if value is CODE_DEFAULT:
+        return "the caller's default (code_default)"
     return dumps(value, ensure_ascii=False)
 
 
@@ -465,7 +524,10 @@ def _render_split(split: SplitTrace, indent: str, out: list[str]) -> None:
         f"{name} [{_percent(a, total)}, {_percent(b, total)})" if b > a else f"{name} (0 %)"
         for name, a, b in split.ranges
     )
-    out.append(f"{indent}split on {split.attribute} = {show(split.value)}, salt {show(split.salt)}")
+    if split.scheme == "flagd":
+        out.append(f"{indent}split on {split.attribute} = {show(split.value)}, salt {show(split.salt)}")
+    else:
+        out.append(f"{indent}split on {split.attribute} = {show(split.value)}, {split.salt}")
     out.append(f"{indent}ranges: {arms}")
     if split.ramp is not None:
         first = split.ranges[0][0]
@@ -485,14 +547,24 @@ def render_explanation(explanation: Explanation, indent: str = "") -> list[str]:
         out.append(f"{indent}{explanation.key} is a static flag: everyone gets {show(explanation.value)}")
         return out
     if explanation.kind == "disabled":
+        served = explanation.variant if explanation.variant is not None else CODE_DEFAULT_NAME
         out.append(
-            f"{indent}{explanation.key} is disabled (enabled: false): "
-            f"everyone gets the default variant {explanation.default_variant!r}"
+            f"{indent}{explanation.key} is disabled (enabled: false): everyone gets {served!r}"
+            + (" (the caller's default)" if explanation.variant is None else "")
         )
         return out
     for prereq in explanation.prerequisites:
-        verdict = "on" if prereq.ok else "not on → PREREQUISITE_FAILED"
-        out.append(f"{indent}requires {prereq.key}: {show(prereq.value)} ({verdict})")
+        if prereq.want is True:
+            verdict = "on" if prereq.ok else "not on → PREREQUISITE_FAILED"
+            need = prereq.key
+        elif prereq.want is False:
+            verdict = "off" if prereq.ok else "not off → PREREQUISITE_FAILED"
+            need = f"{prereq.key} off"
+        else:
+            got = prereq.explanation.variant if prereq.explanation else None
+            verdict = f"serves {got}" if prereq.ok else f"serves {got} → PREREQUISITE_FAILED"
+            need = f"{prereq.key} in [{', '.join(sorted(prereq.want))}]"
+        out.append(f"{indent}requires {need}: {show(prereq.value)} ({verdict})")
         if prereq.explanation is not None:
             out.extend(render_explanation(prereq.explanation, indent + "    "))
     for rule in explanation.rules:

@@ -12,6 +12,9 @@ Checks (each warning carries a ``code``):
   and remove the ``ramp``, so the file says what is served.
 * ``ramp-drops-users`` — the split as written gives the ramped variant more than the first
   step, so users drop out when the ramp starts.
+* ``strict-after`` — ``after`` with a bare date (``after: "2026-12-01"``): ``after`` is strict,
+  so the midnight instant itself does not match; write ``at_or_after`` if it should (``after``
+  meant at-or-after before this release).
 
 Lint runs on a loaded :class:`~flagkit.FlagSet`; it reads only the validated document, in one
 pass, so it costs far less than loading.
@@ -22,12 +25,14 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, replace
+from typing import Any
 
 from ..errors import flag_of, format_location, format_path
 from ..flagset import FlagSet
 from ..loading import line_for, locate_lines
+from ..matching import parse_rfc3339
 from ..ramps import ramps_of
-from ..schema import FlagDefinition
+from ..schema import FlagDefinition, FlagDocument
 
 __all__ = ["LintWarning", "lint"]
 
@@ -127,6 +132,16 @@ def lint(
                             source,
                         )
                     )
+    for where, operand in _after_operands(doc):
+        out.append(
+            LintWarning(
+                "strict-after",
+                f"`after: {operand}` does not match {operand} 00:00:00 itself (after is strict); "
+                "write `at_or_after` to include it",
+                where,
+                source,
+            )
+        )
     out.extend(_ramp_warnings(flagset, time.time() if now is None else now))
     for name in doc.segments:
         if name in flagset.unused_segments:
@@ -173,3 +188,33 @@ def _ramp_warnings(flagset: FlagSet, now: float) -> list[LintWarning]:
                 )
             )
     return out
+
+
+def _after_operands(doc: FlagDocument) -> list[tuple[Path, str]]:
+    """``(path, operand)`` of every ``after`` whose operand is a bare date, in document order."""
+    found: list[tuple[Path, str]] = []
+
+    def walk(node: Any, path: Path) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "after" and _is_bare_date(value):
+                    found.append(((*path, key), str(value)))
+                else:
+                    walk(value, (*path, key))
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, (*path, index))
+
+    for key, flag in doc.features.items():
+        if isinstance(flag, FlagDefinition):
+            for index, rule in enumerate(flag.rules):
+                walk(rule.when, ("features", key, "rules", index, "when"))
+    for name, segment in doc.segments.items():
+        walk(segment, ("segments", name))
+    return found
+
+
+def _is_bare_date(value: Any) -> bool:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return True
+    return isinstance(value, str) and len(value) == 10 and parse_rfc3339(value) is not None

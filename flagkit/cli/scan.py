@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..compiler import requirements
 from ..flagset import FlagSet
 from ..schema import FlagDefinition
 from ._common import OK, PROBLEMS, USAGE, Exit, emit_json, load, plural
@@ -333,7 +334,7 @@ def debt_report(scan: ScanResult, flagsets: Sequence[FlagSet], *, today: dt.date
         for key, flag in flagset.flags.items():
             defined.setdefault(key, flag.definition)
             if flag.definition is not None:
-                required.update(flag.definition.requires)
+                required.update(key for key, _ in requirements(flag.definition))
     by_key: dict[str, list[Reference]] = {}
     for ref in scan.references:
         if ref.key is not None:

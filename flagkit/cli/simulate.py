@@ -15,8 +15,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..bucketers import parse_template
 from ..compiler import DEFAULT_BUCKET_ATTRIBUTES, CompiledFlag
+from ..evaluation import CODE_DEFAULT_NAME
 from ..flagset import FlagSet
+from ..schema import BucketInput
 from ._common import (
     OK,
     PROBLEMS,
@@ -94,8 +97,11 @@ def id_attributes(*flags: CompiledFlag) -> list[str]:
     attrs = list(DEFAULT_BUCKET_ATTRIBUTES)
     for flag in flags:
         bucket_by = flag.definition.bucket_by if flag.definition is not None else None
-        if bucket_by and bucket_by != "now" and bucket_by not in attrs:
-            attrs.append(bucket_by)
+        if isinstance(bucket_by, BucketInput):  # an explicit input: every attribute it names varies per user
+            named = [attr for _, attr in parse_template(bucket_by.input, flag.key) if attr is not None]
+        else:
+            named = [bucket_by] if bucket_by else []
+        attrs.extend(attr for attr in named if attr != "now" and attr not in attrs)
     return attrs
 
 
@@ -167,10 +173,11 @@ def simulate(
     outcomes = result.outcomes
     for ctx, picked in population(users, id_attributes(flag), context=context, vary=vary, seed=seed):
         try:
-            _value, variant, reason, rule = resolve(ctx, table)
+            _value, served, reason, rule = resolve(ctx, table)
         except Exception:  # the client turns these into reason ERROR; count them the same way
             result.errors += 1
             continue
+        variant = CODE_DEFAULT_NAME if served is None else served  # the caller's default
         counts[variant] += 1
         outcomes[(variant, str(reason), rule)] += 1
         for (_, _, counters), value in zip(groups, picked, strict=True):

@@ -101,12 +101,8 @@ features:
   backend_only:
     rules:
       - serve: on
-  not_json:
-    client: true
-    variants: {x: .nan}
-    default: x
 """
-"""Client-visible flags (one with HTML-hostile text, one not plain JSON) and a server-only one."""
+"""Client-visible flags (one with HTML-hostile text) and a server-only one."""
 
 CLIENT_FLAGS_FOR_PRO = {
     "banner": {"value": "</script><script>alert('x')</script> & \u2028", "variant": "tricky"},

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flagkit import CompiledFlag
+from flagkit.schema import BucketInput, Requirement
 
 __all__ = ["condition_in_words", "flag_in_words"]
 
@@ -84,12 +85,33 @@ def _percent(weight: float) -> str:
     return f"{weight:.3f}".rstrip("0").rstrip(".") + " %"
 
 
-def _split(serve: Mapping[str, float], bucket_by: str | None, salt: str | None) -> str:
+def _split(serve: Mapping[str, float], bucket_by: str | BucketInput | None, salt: str | None) -> str:
     total = sum(serve.values()) or 1
     arms = ", ".join(f"{_percent(w * 100 / total)} get {name}" for name, w in serve.items())
-    by = bucket_by or "targeting_key (else user_id)"
+    if isinstance(bucket_by, BucketInput):
+        by = f"the input {bucket_by.input}" + ("" if bucket_by.salted else ", unsalted")
+    else:
+        by = bucket_by or "targeting_key (else user_id)"
     salted = f", salt {_show(salt)}" if salt else ""
     return f"a percentage split: {arms} (sticky by {by}{salted})"
+
+
+def _requirements(requires: Sequence[Requirement]) -> str:
+    parts = []
+    for entry in requires:
+        if isinstance(entry, str):
+            parts.append(f"{entry} to be on")
+            continue
+        for parent, want in entry.items():
+            if want is True:
+                parts.append(f"{parent} to be on")
+            elif want is False:
+                parts.append(f"{parent} to be off")
+            elif isinstance(want, str):
+                parts.append(f"{parent} to serve {want}")
+            else:
+                parts.append(f"{parent} to serve one of {', '.join(want)}")
+    return ", ".join(parts)
 
 
 def flag_in_words(flag: CompiledFlag) -> list[str]:
@@ -97,13 +119,15 @@ def flag_in_words(flag: CompiledFlag) -> list[str]:
     definition = flag.definition
     if definition is None:
         return [f"Everyone gets {_show(flag.variants[flag.default_variant])}."]
-    default = f"the default variant {flag.default_variant} ({_show(flag.variants[flag.default_variant])})"
+    if flag.default_variant in flag.variants:
+        default = f"the default variant {flag.default_variant} ({_show(flag.variants[flag.default_variant])})"
+    else:
+        default = "the caller's default (code_default)"
     if not definition.enabled:
         return [f"Turned off (kill switch, enabled: false): everyone gets {default}."]
     lines: list[str] = []
     if definition.requires:
-        names = ", ".join(definition.requires)
-        lines.append(f"Requires {names} to be on; otherwise {default}.")
+        lines.append(f"Requires {_requirements(definition.requires)}; otherwise {default}.")
     for index, rule in enumerate(definition.rules, 1):
         label = f" ({rule.name})" if rule.name else ""
         when = condition_in_words(rule.when) if rule.when is not None else None

@@ -1,0 +1,280 @@
+"""Bucketing as flagd (explicit inputs), Unleash and LaunchDarkly do, from their published cases.
+
+Sources (read, not copied; each vector names where it comes from):
+- flagd-testbed, gherkin/targeting.feature @fractional-v3: `fractional-flag` (input
+  `{"cat": [{"var": "$flagd.flagKey"}, {"var": "user.name"}]}`) and `fractional-basic-flag`
+  (the input is one attribute's value, 25 buckets of weight 4).
+- Unleash client-specification: specifications/10-flexible-rollout-strategy.json (rollouts),
+  08-variants.json (feature variants, seed 0) and 16-strategy-variants.json (strategy variants,
+  seed 86028157); its scripts/generate-wanted-hash.ts gives the normalisation.
+- LaunchDarkly sdk-test-harness, sdktests/server_side_eval_bucketing.go, and the Go evaluation
+  engine's bucketing tests: flag key `hashKey`, salt `saltyA`, expected bucket values, and the
+  "bracket the expected value with a 0.01 % slice" method used here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from flagkit import ConfigError, Flags, FlagSet, Reason
+from flagkit.bucketers import Scheme, point_function
+from flagkit.cli.explain import explain, render_explanation
+
+
+def split_doc(key: str, weights: dict[str, float], **extra: Any) -> dict[str, Any]:
+    rule = {"serve": weights}
+    rule_extra = extra.pop("rule", {})
+    return {
+        "features": {
+            key: {
+                "variants": {v: v for v in weights},
+                "default": next(iter(weights)),
+                "rules": [{**rule, **rule_extra}],
+                **extra,
+            }
+        }
+    }
+
+
+# --- explicit input (flagd `fractional` with a computed first argument) ----------------------
+
+# flagd-testbed @fractional-v3 `fractional-flag`: clubs/diamonds/hearts/spades 25 each.
+SUITS = [("jack", "diamonds"), ("queen", "diamonds"), ("ten", "clubs"), ("nine", "clubs"), ("3", "spades")]
+
+
+@pytest.mark.parametrize(("name", "suit"), SUITS)
+def test_flagd_concatenated_input(name: str, suit: str) -> None:
+    doc = split_doc(
+        "fractional-flag",
+        {"clubs": 25, "diamonds": 25, "hearts": 25, "spades": 25},
+        bucket_by={"input": "{$flag_key}{user.name}"},
+    )
+    flags = Flags.from_dict(doc)
+    result = flags.evaluate("fractional-flag", "", {"user": {"name": name}})
+    assert (result.value, result.reason) == (suit, Reason.SPLIT)
+
+
+# flagd-testbed @fractional-v3 `fractional-basic-flag`: bucket 1..25 of the value itself.
+BASIC_V3: list[tuple[Any, int]] = [
+    (True, 5), (False, 1), ("user1", 22), ("user2", 16), ("123", 22), ("", 4), (123, 20),
+    (0, 8), (2147483647, 10), (1.23, 14), (1.0, 23), ({"a": 1, "b": 2}, 23), ({}, 3),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("value", "expected"), BASIC_V3)
+def test_flagd_single_attribute_input(value: Any, expected: int) -> None:
+    weights = {f"b{i}": 4.0 for i in range(1, 26)}
+    flags = Flags.from_dict(split_doc("fractional-basic-flag", weights, bucket_by={"input": "{v}"}))
+    assert flags.variant("fractional-basic-flag", {"v": value}) == f"b{expected}"
+
+
+def test_explicit_input_is_not_salted_with_the_flag_key() -> None:
+    # Two services, two flag keys, one input: every user lands in the same arm of both.
+    weights = {"a": 10.0, "b": 30.0, "c": 60.0}
+    doc = {
+        "features": {
+            key: split_doc(key, weights, bucket_by={"input": "{org_id}:{user_id}"})["features"][key]
+            for key in ("checkout-web", "checkout-api")
+        }
+    }
+    flags = Flags.from_dict(doc)
+    users = [{"org_id": f"o{i % 7}", "user_id": i} for i in range(300)]
+    web = [flags.variant("checkout-web", u) for u in users]
+    assert web == [flags.variant("checkout-api", u) for u in users]
+    assert len(set(web)) == 3
+    assert flags.evaluate("checkout-web", "", {"org_id": "o1"}).reason is Reason.DEFAULT  # no user_id
+    assert flags.evaluate("checkout-web", "", {"org_id": "o1", "user_id": [1]}).reason is Reason.DEFAULT
+    salted = Flags.from_dict(
+        split_doc("x", weights, bucket_by={"input": "{org_id}:{user_id}", "salted": True})
+    )
+    plain = Flags.from_dict(split_doc("x", weights, bucket_by={"input": "{org_id}:{user_id}"}))
+    assert [salted.variant("x", u) for u in users] != [plain.variant("x", u) for u in users]
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [("{org_id!r}", "format spec"), ("{}", "empty"), ("plain text", "names no attribute"), ("{a", "'}'")],
+)
+def test_bad_inputs_are_load_errors(template: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=rf"bucket_by\.input.*{message}"):
+        Flags.from_dict(split_doc("x", {"a": 50, "b": 50}, bucket_by={"input": template}))
+
+
+# --- Unleash ---------------------------------------------------------------------------------
+
+# Unleash 10-flexible-rollout-strategy: (groupId/feature, rollout %, stickiness, value, enabled).
+UNLEASH_ROLLOUTS = [
+    ("Feature.flexibleRollout.10", 10, "userId", "174", True),
+    ("Feature.flexibleRollout.10", 10, "userId", "499", False),
+    ("Feature.flexibleRollout.10", 10, "sessionId", "174", True),
+    ("Feature.flexibleRollout.10", 10, "sessionId", "499", False),
+    ("Feature.flexibleRollout.userId.55", 55, "userId", "25", True),
+    ("Feature.flexibleRollout.sessionId.42", 42, "sessionId", "147", True),
+]
+
+
+@pytest.mark.parametrize(("group", "rollout", "stickiness", "value", "enabled"), UNLEASH_ROLLOUTS)
+def test_unleash_rollout_vectors(
+    group: str, rollout: int, stickiness: str, value: str, enabled: bool
+) -> None:
+    doc = {
+        "features": {
+            "f": {
+                "bucket_by": stickiness,
+                "bucketing": {"scheme": "unleash", "group_id": group},
+                "rules": [{"serve": {"on": rollout, "off": 100 - rollout}}],
+            }
+        }
+    }
+    assert Flags.from_dict(doc).is_enabled("f", {stickiness: value}) is enabled
+
+
+def test_unleash_group_id_defaults_to_the_flag_key() -> None:
+    rules = [{"serve": {"on": 10, "off": 90}}]
+    doc = {
+        "features": {
+            "Feature.flexibleRollout.10": {"bucket_by": "userId", "bucketing": "unleash", "rules": rules}
+        }
+    }
+    flags = Flags.from_dict(doc)
+    assert flags.is_enabled("Feature.flexibleRollout.10", {"userId": "174"}) is True
+    assert flags.is_enabled("Feature.flexibleRollout.10", {"userId": "499"}) is False
+    assert flags.is_enabled("Feature.flexibleRollout.10", {"userId": 174}) is True  # an int as its text
+
+
+# Unleash 16-strategy-variants `Feature.strategy.multiple.variants`: groupId "a", weights 1 and 1,
+# variant seed 86028157: userId 5 → variantNameA, userId 0 → variantNameB.
+@pytest.mark.parametrize(("user", "variant"), [("5", "variantNameA"), ("0", "variantNameB")])
+def test_unleash_strategy_variant_vectors(user: str, variant: str) -> None:
+    doc = split_doc(
+        "Feature.strategy.multiple.variants",
+        {"variantNameA": 50, "variantNameB": 50},
+        bucket_by="userId",
+        bucketing={"scheme": "unleash_variants", "group_id": "a", "normalizer": 2},
+    )
+    assert Flags.from_dict(doc).variant("Feature.strategy.multiple.variants", {"userId": user}) == variant
+
+
+# Unleash 08-variants (feature-level variants, hashed with seed 0 in this specification):
+# B: weights 1/1; D: weights 1/49/50.
+UNLEASH_FEATURE_VARIANTS = [
+    ("Feature.Variants.B", {"variant1": 50, "variant2": 50}, 2, "2", "variant1"),
+    ("Feature.Variants.B", {"variant1": 50, "variant2": 50}, 2, "0", "variant2"),
+    ("Feature.Variants.D", {"variant1": 1, "variant2": 49, "variant3": 50}, 100, "367", "variant1"),
+    ("Feature.Variants.D", {"variant1": 1, "variant2": 49, "variant3": 50}, 100, "31", "variant2"),
+    ("Feature.Variants.D", {"variant1": 1, "variant2": 49, "variant3": 50}, 100, "19", "variant3"),
+]
+
+
+@pytest.mark.parametrize(("key", "weights", "normalizer", "user", "variant"), UNLEASH_FEATURE_VARIANTS)
+def test_unleash_feature_variant_vectors(
+    key: str, weights: dict[str, float], normalizer: int, user: str, variant: str
+) -> None:
+    options = {"scheme": "unleash_variants", "seed": 0, "normalizer": normalizer}
+    doc = split_doc(key, weights, bucket_by="userId", bucketing=options)
+    assert Flags.from_dict(doc).variant(key, {"userId": user}) == variant
+
+
+def test_unleash_weights_must_fit_its_buckets() -> None:
+    with pytest.raises(ConfigError, match=r"serve.*multiples of 1 %.*unleash"):
+        Flags.from_dict(split_doc("f", {"a": 10.5, "b": 89.5}, bucketing="unleash"))
+    assert Flags.from_dict(split_doc("f", {"a": 10.5, "b": 89.5}, bucketing="unleash_variants"))  # 1000ths
+    with pytest.raises(ConfigError, match=r"bucketing.*`key` is not an option of the unleash scheme"):
+        Flags.from_dict(split_doc("f", {"a": 50, "b": 50}, bucketing={"scheme": "unleash", "key": "k"}))
+
+
+# --- LaunchDarkly ----------------------------------------------------------------------------
+
+# sdk-test-harness server_side_eval_bucketing.go: (value, seed, expected bucket value).
+LD_VECTORS: list[tuple[Any, int | None, float]] = [
+    ("userKeyA", None, 0.42157587),
+    ("userKeyB", None, 0.6708485),
+    ("userKeyC", None, 0.10343106),
+    ("userKeyA", 61, 0.09801207),
+    ("userKeyB", 61, 0.14483777),
+    ("userKeyC", 61, 0.9242641),
+    (33333, None, 0.54771423),  # integers bucket as their decimal text
+    (99999, None, 0.7309658),
+]
+
+
+@pytest.mark.parametrize(("value", "seed", "expected"), LD_VECTORS)
+def test_launchdarkly_bucket_values(value: Any, seed: int | None, expected: float) -> None:
+    point = point_function(Scheme("launchdarkly", 100_000, "hashKey.saltyA", seed))(value)
+    assert point == int(expected * 100_000)
+
+
+@pytest.mark.parametrize(("value", "seed", "expected"), LD_VECTORS)
+def test_launchdarkly_rollouts_bracket(value: Any, seed: int | None, expected: float) -> None:
+    # The harness's method: a 10-unit (0.01 %) slice around the expected bucket must be chosen.
+    before = int(expected * 100_000) - 5
+    weights = {"low": before / 1000, "hit": 10 / 1000, "high": (100_000 - before - 10) / 1000}
+    options: dict[str, Any] = {"scheme": "launchdarkly", "salt": "saltyA"}
+    if seed is not None:
+        options["seed"] = seed
+    doc = split_doc("hashKey", weights, bucket_by="attr1", rule={"bucketing": options})
+    assert Flags.from_dict(doc).variant("hashKey", {"attr1": value}) == "hit"
+
+
+@pytest.mark.parametrize("value", [1.5, True, ["x"], {"x": "y"}, None])
+def test_launchdarkly_unbucketable_values_are_bucket_zero(value: Any) -> None:
+    # sdk-test-harness: "Non-integer numeric values, and any value types other than string and
+    # number ... cause the bucket value to be zero"; so does a missing attribute.
+    doc = split_doc("hashKey", {"first": 0.01, "rest": 99.99}, bucket_by="attr1",
+                    bucketing={"scheme": "launchdarkly", "salt": "saltyA"})  # fmt: skip
+    context = {} if value is None else {"attr1": value}
+    assert Flags.from_dict(doc).evaluate("hashKey", "", context).value == "first"
+
+
+def test_rule_bucketing_overrides_the_flag_and_explain_agrees() -> None:
+    doc = {
+        "features": {
+            "hashKey": {
+                "variants": {"low": 1, "hit": 2, "high": 3},
+                "default": "low",
+                "salt": "saltyA",
+                "bucket_by": "attr1",
+                "bucketing": "unleash",
+                "rules": [
+                    {"name": "ld", "when": {"ld": True}, "bucketing": "launchdarkly",
+                     "serve": {"low": 42.152, "hit": 0.01, "high": 57.838}},
+                    {"name": "unleash", "serve": {"low": 10, "hit": 40, "high": 50}},
+                ],
+            }
+        }
+    }  # fmt: skip
+    flagset = FlagSet.from_dict(doc)
+    flags = Flags.from_dict(doc)
+    assert flags.variant("hashKey", {"ld": True, "attr1": "userKeyA"}) == "hit"
+    for ctx in ({"ld": True, "attr1": "userKeyA"}, {"attr1": "u-1"}, {"attr1": "u-2"}, {}):
+        trace = explain(flagset, "hashKey", ctx)
+        assert trace.consistent, ctx
+    trace = explain(flagset, "hashKey", {"ld": True, "attr1": "userKeyA"})
+    split = trace.rules[0].split
+    assert split is not None
+    assert (split.scheme, split.bucket, split.variant) == ("launchdarkly", 42157, "hit")
+    text = "\n".join(render_explanation(trace))
+    assert "launchdarkly sha1 of 'hashKey.saltyA'.value" in text
+    unleash = explain(flagset, "hashKey", {"attr1": "u-1"}).rules[1].split
+    assert unleash is not None
+    assert unleash.total_weight == 100
+    assert unleash.ranges[1] == ("hit", 10, 50)
+
+
+def test_explain_shows_an_explicit_input() -> None:
+    doc = split_doc("fractional-flag", {"clubs": 25, "diamonds": 25, "hearts": 25, "spades": 25},
+                    bucket_by={"input": "{$flag_key}{name}"})  # fmt: skip
+    trace = explain(FlagSet.from_dict(doc), "fractional-flag", {"name": "jack"})
+    assert trace.consistent
+    assert trace.value == "diamonds"
+    text = "\n".join(render_explanation(trace))
+    assert "split on input '{$flag_key}{name}' = \"fractional-flagjack\"" in text
+    assert "hashed as given" in text
+
+
+def test_bucketing_on_a_rule_without_a_split_is_an_error() -> None:
+    doc = {"features": {"f": {"rules": [{"serve": "on", "bucketing": "unleash"}]}}}
+    with pytest.raises(ConfigError, match=r"rules\[0\]\.bucketing: `bucketing` applies to splits"):
+        Flags.from_dict(doc)
