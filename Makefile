@@ -1,48 +1,51 @@
-# flagkit developer commands. `make test` and `make demo` work on a fresh machine with python3, pip and make.
+# flagkit developer commands. `make test` and `make demo` work on a fresh machine with python3, pip and make,
+# from a clone at any path (long, with spaces, non-ASCII: .ci/run checks it). Paths are quoted, and tools run as
+# `$(PY) -m tool`, never through a console script whose shebang holds the (possibly spaced) venv path.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+PY := "$(BIN)/python"
 STAMP := $(VENV)/.installed-dev
 
 .PHONY: demo test lint typecheck pytest bench bench-fleet clean
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	$(PYTHON) -m venv "$(VENV)"
+	$(PY) -m pip install -q --upgrade pip
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install -q -e .
-	touch $@
+	$(PY) -m pip install -q -e .
+	touch "$@"
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install -q -e ".[dev]"
-	touch $@ $(VENV)/.installed
+	$(PY) -m pip install -q -e ".[dev]"
+	touch "$@" "$(VENV)/.installed"
 
 demo: $(VENV)/.installed
-	$(BIN)/flagkit demo examples/features.yaml
+	$(PY) -m flagkit demo examples/features.yaml
 
 lint: $(STAMP)
-	$(BIN)/ruff check flagkit tests benchmarks examples
-	$(BIN)/ruff format --check flagkit tests benchmarks examples
+	$(PY) -m ruff check flagkit tests benchmarks examples
+	$(PY) -m ruff format --check flagkit tests benchmarks examples
 
 typecheck: $(STAMP)
-	$(BIN)/mypy
+	$(PY) -m mypy
 
 pytest: $(STAMP)
-	$(BIN)/python -m pytest
+	$(PY) -m pytest
 
 test: lint typecheck pytest
 
 bench: $(VENV)/.installed
-	$(BIN)/python -m benchmarks.bench_eval
-	$(BIN)/python -m benchmarks.bench_load
-	$(BIN)/python -m benchmarks.bench_reload
-	$(BIN)/python -m benchmarks.bench_validate
+	$(PY) -m benchmarks.bench_eval
+	$(PY) -m benchmarks.bench_load
+	$(PY) -m benchmarks.bench_reload
+	$(PY) -m benchmarks.bench_validate
 	@echo "(the fleet benchmark, 50 processes against real nginx and redis-server: make bench-fleet)"
 
 # Not part of `make bench`: starts nginx, redis-server and 50 worker processes on 127.0.0.1 (2-10 min on a busy 2-core machine).
 bench-fleet: $(STAMP)
-	$(BIN)/python -m benchmarks.bench_fleet --workers 50 --interval 5 --idle 30
+	$(PY) -m benchmarks.bench_fleet --workers 50 --interval 5 --idle 30
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist
+	rm -rf "$(VENV)" .mypy_cache .ruff_cache .pytest_cache build dist

@@ -92,9 +92,32 @@ def main() -> None:
     with flags.context(country="US"):
         ambient = measure(lambda u: is_enabled("s2_rule", {"premium": True}))[0] - baseline
     print(f"S2 with ambient context merged under explicit: {ambient:.0f} ns")
+    observed(scenarios, baseline)
     regex_worst_case()
     if failed:
         print("some scenarios missed their targets")
+
+
+def observed(scenarios: list[tuple[str, str, Callable[[dict[str, Any]], Any]]], baseline: float) -> None:
+    """S1-S4 again on a client with one hook (a no-op ``after``), as ns per call."""
+    flags = flagkit.Flags.from_dict(FLAGS)
+    is_enabled = flags.is_enabled
+
+    class NoOp(flagkit.Hook):
+        def after(self, hook_context: flagkit.HookContext, details: flagkit.Evaluation[Any]) -> None:
+            pass
+
+    flags.add_hook(NoOp())
+    keys = {"S1": "s1_boolean", "S2": "s2_rule", "S3": "s3_rollout", "S4": "s4_rule_rollout"}
+    row = []
+    for name, _, _ in scenarios[:4]:
+
+        def call(user: dict[str, Any], key: str = keys[name]) -> bool:
+            return is_enabled(key, user)
+
+        best = measure(call, repeats=5, loops=30)[0] - baseline
+        row.append(f"{name} {best:.0f}")
+    print("with one hook (no-op after), ns:", ", ".join(row))
 
 
 def regex_worst_case() -> None:

@@ -23,6 +23,7 @@ from .context import context, current_context
 from .errors import ConfigError, ConfigIssue, FlagkitError, FlagNotFoundError, SourceError
 from .evaluation import ErrorCode, Evaluation, Reason
 from .flagset import FlagSet
+from .hooks import Hook, HookContext
 from .providers import DictProvider, EnvProvider, FileProvider, HttpProvider, Provider, RedisProvider
 
 __version__ = "0.1.0.dev0"
@@ -40,6 +41,8 @@ __all__ = [
     "FlagSet",
     "FlagkitError",
     "Flags",
+    "Hook",
+    "HookContext",
     "HttpProvider",
     "Provider",
     "ProviderStatus",

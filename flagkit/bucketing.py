@@ -7,8 +7,9 @@ tests/test_bucketing.py; changing it moves users between variants):
    ``salt`` is the flag's ``salt`` or, by default, the flag key. ``value`` is the bucketing
    attribute: text strings as CBOR text; integers (and floats that are whole numbers in
    [-2**63, 2**64 - 1]) as CBOR integers; other floats in their shortest exact form (half,
-   single, then double precision); booleans as CBOR simple values; lists and mappings as
-   arrays and maps with keys sorted bytewise by their encoding.
+   single, then double precision); booleans and ``null`` (inside a list or map) as CBOR
+   simple values; lists and mappings as arrays and maps with keys sorted bytewise by their
+   encoding. A ``null`` bucketing value itself gets no bucket (flagd v3 refuses it too).
 2. ``h = murmur3_x86_32(input, seed=0)`` read as an unsigned 32-bit integer.
 3. ``bucket = (h * W) >> 32`` where ``W`` is the split's total weight (weights are integers in
    units of 0.001 %, so ``W = 100_000`` for a split written in percent).
@@ -81,7 +82,7 @@ def cbor_encode(value: Any) -> bytes:
     """Deterministic CBOR (RFC 8949 §4.2.1) of a JSON-like value, as flagd v3 hashes it.
 
     Raises:
-        ValueError: The value has no CBOR form here (``None``, bytes, objects, huge integers).
+        ValueError: The value has no CBOR form here (bytes, objects, huge integers).
     """
     if isinstance(value, str):
         raw = value.encode("utf-8", "surrogatepass")
@@ -91,6 +92,8 @@ def cbor_encode(value: Any) -> bytes:
         return b"\xf5"
     if value is False:
         return b"\xf4"
+    if value is None:  # null inside a list or map (a null bucketing value itself gets no bucket)
+        return b"\xf6"
     if isinstance(value, int):
         return _encode_int(value)
     if isinstance(value, float):

@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ._dispatch import Dispatcher
@@ -26,6 +26,7 @@ from .context import AMBIENT, context
 from .errors import FlagNotFoundError, SourceError
 from .evaluation import ErrorCode, Evaluation, Reason
 from .flagset import FlagSet
+from .hooks import HookContext, HookRunner, HookStats, has_stage
 from .providers.base import Provider
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ __all__ = ["Flags", "ProviderStatus", "Snapshot"]
 logger = logging.getLogger("flagkit")
 
 T = TypeVar("T")
+H = TypeVar("H")
 F = TypeVar("F", bound=Callable[..., Any])
 ChangeListener = Callable[[frozenset[str]], None]
 ErrorListener = Callable[[str, BaseException], None]
@@ -53,11 +55,16 @@ class Snapshot:
         table: Flag key → resolver (the hot path reads only this).
         flags: Flag key → compiled flag (metadata for tools).
         generation: Increases with every published snapshot.
+        providers: Flag key → name of the provider serving it (``"override"`` for overrides).
+        hooks: The client's hooks, or ``None`` when none are registered (the hot path tests
+            only this).
     """
 
     table: Mapping[str, Resolver]
     flags: Mapping[str, CompiledFlag]
     generation: int = 0
+    providers: Mapping[str, str] = field(default_factory=dict)
+    hooks: HookRunner | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +172,8 @@ class Flags:
         self._overrides: list[tuple[object, dict[str, Any]]] = []
         self._lock = threading.RLock()
         self._change_listeners: list[ChangeListener] = []
+        self._hook_stats = HookStats()
+        self._hooks: HookRunner | None = None
         self._error_listeners: list[ErrorListener] = []
         self._dispatcher = Dispatcher(self)
         self._pin: ContextVar[Snapshot | None] = ContextVar(f"flagkit_pin_{id(self)}", default=None)
@@ -223,6 +232,8 @@ class Flags:
             context: Attributes of the user/request, merged over the ambient context.
         """
         snap = self._snapshot if not self._pins else (self._pin.get() or self._snapshot)
+        if snap.hooks is not None:
+            return self._hooked(snap, key, False, context, "is_enabled").value is True
         resolve = snap.table.get(key)
         if resolve is None:
             if self._strict:
@@ -245,6 +256,8 @@ class Flags:
         default; ``None`` as default accepts any type).
         """
         snap = self._snapshot if not self._pins else (self._pin.get() or self._snapshot)
+        if snap.hooks is not None:
+            return self._hooked(snap, key, default, context, "get_value").value  # type: ignore[no-any-return]  # typed by default
         resolve = snap.table.get(key)
         if resolve is None:
             if self._strict:
@@ -266,6 +279,8 @@ class Flags:
     def variant(self, key: str, context: Mapping[str, Any] | None = None) -> str | None:
         """The name of the variant served, or ``None`` if the flag is unknown or errored."""
         snap = self._snapshot if not self._pins else (self._pin.get() or self._snapshot)
+        if snap.hooks is not None:
+            return self._hooked(snap, key, None, context, "variant").variant
         resolve = snap.table.get(key)
         if resolve is None:
             if self._strict:
@@ -284,14 +299,13 @@ class Flags:
     def evaluate(self, key: str, default: T, context: Mapping[str, Any] | None = None) -> Evaluation[T]:
         """Full details: value, variant, reason, matching rule and error code."""
         snap = self._snapshot if not self._pins else (self._pin.get() or self._snapshot)
+        if snap.hooks is not None:
+            return self._hooked(snap, key, default, context, "evaluate")
         resolve = snap.table.get(key)
         if resolve is None:
             if self._strict:
                 raise FlagNotFoundError(key)
-            return Evaluation(
-                key, default, None, Reason.ERROR, None, ErrorCode.FLAG_NOT_FOUND,
-                f"flag {key!r} is not defined",
-            )  # fmt: skip
+            return _not_found(key, default)
         try:
             if context is None:
                 ctx = AMBIENT.get()
@@ -300,22 +314,46 @@ class Flags:
                 ctx = {**ambient, **context} if ambient else context
             value, variant, reason, rule = resolve(ctx, snap.table)
         except Exception as exc:
-            code = ErrorCode.PARSE_ERROR if isinstance(exc, AttributeError | TypeError) else ErrorCode.GENERAL
-            return Evaluation(
-                key, default, None, Reason.ERROR, None, code,
-                f"evaluation failed: {type(exc).__name__} (is the context a mapping?)",
-            )  # fmt: skip
+            return _failed(key, default, exc)
         if not (type(value) is type(default) or default is None):
-            coerced = _coerce(value, default)
-            if coerced is not default or _kind(value) is _kind(default):
-                value = coerced
-            else:
-                return Evaluation(
-                    key, default, None, Reason.ERROR, rule, ErrorCode.TYPE_MISMATCH,
-                    f"flag {key!r} serves a {type(value).__name__}, "
-                    f"but the default is a {type(default).__name__}",
-                )  # fmt: skip
+            return _typed(key, default, value, variant, reason, rule)
         return Evaluation(key, value, variant, reason, rule)
+
+    def _hooked(
+        self, snap: Snapshot, key: str, default: Any, context: Mapping[str, Any] | None, method: str
+    ) -> Evaluation[Any]:
+        """The evaluation with the registered hooks around it (see :mod:`flagkit.hooks`)."""
+        runner = snap.hooks
+        if runner is None:  # pragma: no cover - every caller tests it first
+            raise RuntimeError("no hooks registered")
+        try:
+            ctx = self._merge(context)
+        except Exception as exc:  # a context that is not a mapping
+            failure = (_failed(key, default, exc), exc)
+            hc = HookContext(key, default, {}, snap.providers.get(key), method)
+            return runner.run(hc, lambda _ctx: failure)
+        resolve = snap.table.get(key)
+        if resolve is None:
+            missing = FlagNotFoundError(key)
+            hc = HookContext(key, default, ctx, None, method)
+            details = runner.run(hc, lambda _ctx: (_not_found(key, default), missing))
+            if self._strict:
+                raise missing
+            return details
+
+        def evaluate(ctx: Mapping[str, Any]) -> tuple[Evaluation[Any], Exception | None]:
+            try:
+                value, variant, reason, rule = resolve(ctx, snap.table)
+            except Exception as exc:
+                return _failed(key, default, exc), exc
+            if type(value) is type(default) or default is None:
+                return Evaluation(key, value, variant, reason, rule), None
+            details = _typed(key, default, value, variant, reason, rule)
+            if details.is_error:
+                return details, TypeError(details.error_message)
+            return details, None
+
+        return runner.run(HookContext(key, default, ctx, snap.providers.get(key), method), evaluate)
 
     def all_values(self, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """``{key: value}`` for every flag (e.g. to bootstrap a front end). Errors are skipped."""
@@ -421,6 +459,46 @@ class Flags:
             self._publish(self._base)
 
     # --- listeners and status -----------------------------------------------------------
+
+    def add_hook(self, hook: H) -> H:
+        """Run ``hook`` around every evaluation of this client (see :mod:`flagkit.hooks`).
+
+        The hook is any object with one or more of ``before``, ``after``, ``error`` and
+        ``finally_after`` (subclass :class:`~flagkit.Hook`). Returns the hook. Adding the same
+        hook twice runs it twice.
+        """
+        if not has_stage(hook):
+            raise TypeError(
+                f"{type(hook).__name__} is not a hook: it needs before, after, error or finally_after"
+            )
+        with self._lock:
+            current = self._hooks.hooks if self._hooks is not None else ()
+            self._hooks = HookRunner((*current, hook), self._hook_stats)
+            self._publish(self._base)
+        return hook
+
+    def remove_hook(self, hook: object) -> None:
+        """Stop running ``hook`` (its latest registration); no-op if it is not registered."""
+        with self._lock:
+            hooks = list(self._hooks.hooks) if self._hooks is not None else []
+            for i in range(len(hooks) - 1, -1, -1):
+                if hooks[i] is hook:
+                    del hooks[i]
+                    break
+            else:
+                return
+            self._hooks = HookRunner(tuple(hooks), self._hook_stats) if hooks else None
+            self._publish(self._base)
+
+    @property
+    def hooks(self) -> tuple[object, ...]:
+        """The registered hooks, in registration order."""
+        runner = self._hooks
+        return runner.hooks if runner is not None else ()
+
+    def stats(self) -> dict[str, Any]:
+        """JSON-safe counters of the observing machinery (hooks; see docs/observing.md)."""
+        return {"hooks": {"registered": len(self.hooks), "errors": self._hook_stats.errors}}
 
     def on_change(self, listener: ChangeListener) -> ChangeListener:
         """Call ``listener(changed_keys)`` after reloads that change flags. Usable as decorator.
@@ -578,9 +656,11 @@ class Flags:
     def _rebuild(self) -> frozenset[str]:
         """Merge the providers' flag sets (first wins) and publish. Caller holds the lock."""
         flags: dict[str, CompiledFlag] = {}
+        providers: dict[str, str] = {}
         for slot in reversed(self._slots):
             if slot.flagset is not None:
                 flags.update(slot.flagset.flags)
+                providers.update(dict.fromkeys(slot.flagset.flags, slot.provider.name))
         old = self._base.flags
         changed = frozenset(
             key
@@ -588,21 +668,26 @@ class Flags:
             if key not in old or key not in flags or old[key].fingerprint != flags[key].fingerprint
         )
         table = {key: flag.resolve for key, flag in flags.items()}
-        self._base = Snapshot(table, flags, self._base.generation + 1)
+        self._base = Snapshot(table, flags, self._base.generation + 1, providers)
         self._publish(self._base)
         return changed
 
     def _publish(self, base: Snapshot) -> None:
-        """Apply override layers on top of ``base`` and swap the snapshot. Caller holds the lock."""
-        if not self._overrides:
+        """Apply override layers and observers on top of ``base`` and swap the snapshot.
+
+        Caller holds the lock.
+        """
+        if not self._overrides and self._hooks is None:
             self._snapshot = base
             return
         flags = dict(base.flags)
+        providers = dict(base.providers)
         for _, layer in self._overrides:
             for key, value in layer.items():
                 flags[key] = _override_flag(key, value, base.flags.get(key))
+                providers[key] = "override"
         table = {key: flag.resolve for key, flag in flags.items()}
-        self._snapshot = Snapshot(table, flags, base.generation)
+        self._snapshot = Snapshot(table, flags, base.generation, providers, self._hooks)
 
     def _check_fork(self) -> None:
         """Restart provider threads if this process is a fork child (cheap PID check), and
@@ -694,6 +779,31 @@ def _coerce(value: Any, default: Any) -> Any:
     if _kind(value) is kind:
         return value
     return default
+
+
+def _not_found(key: str, default: T) -> Evaluation[T]:
+    return Evaluation(
+        key, default, None, Reason.ERROR, None, ErrorCode.FLAG_NOT_FOUND, f"flag {key!r} is not defined"
+    )
+
+
+def _failed(key: str, default: T, exc: Exception) -> Evaluation[T]:
+    code = ErrorCode.PARSE_ERROR if isinstance(exc, AttributeError | TypeError) else ErrorCode.GENERAL
+    return Evaluation(
+        key, default, None, Reason.ERROR, None, code,
+        f"evaluation failed: {type(exc).__name__} (is the context a mapping?)",
+    )  # fmt: skip
+
+
+def _typed(key: str, default: T, value: Any, variant: str, reason: Reason, rule: str | None) -> Evaluation[T]:
+    """Details for a value whose exact type differs from the default's: coerced, or TYPE_MISMATCH."""
+    coerced = _coerce(value, default)
+    if coerced is not default or _kind(value) is _kind(default):
+        return Evaluation(key, coerced, variant, reason, rule)
+    return Evaluation(
+        key, default, None, Reason.ERROR, rule, ErrorCode.TYPE_MISMATCH,
+        f"flag {key!r} serves a {type(value).__name__}, but the default is a {type(default).__name__}",
+    )  # fmt: skip
 
 
 def _override_flag(key: str, value: Any, current: CompiledFlag | None) -> CompiledFlag:

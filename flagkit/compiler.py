@@ -16,7 +16,16 @@ from typing import Any
 import mmh3
 
 from .bucketing import _TEXT_HEADS, cbor_encode, encode_pair_prefix
-from .conditions import ConditionCompiler, Issues, Path, Predicate, attribute_getter, compile_condition
+from .conditions import (
+    MAX_CONDITION_DEPTH,
+    ConditionCompiler,
+    Issues,
+    Path,
+    Predicate,
+    attribute_getter,
+    compile_condition,
+    value_problem,
+)
 from .errors import ConfigIssue
 from .evaluation import Reason
 from .schema import FlagDefinition, FlagDocument, Rule
@@ -44,6 +53,11 @@ WEIGHT_SCALE = 1000
 TOTAL_WEIGHT = 100 * WEIGHT_SCALE
 _CONTAINERS = (dict, list)
 DEFAULT_BUCKET_ATTRIBUTES = ("targeting_key", "user_id")
+MAX_PREREQUISITE_DEPTH = 64
+"""Longest chain of ``requires`` (a flag requiring a flag requiring ...): evaluation recurses."""
+MAX_PREREQUISITE_EVALUATIONS = 1_000
+"""Most flag evaluations one evaluation may trigger through ``requires`` (shared prerequisites
+count once per path, so diamonds of requirements grow exponentially without this bound)."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -81,11 +95,12 @@ def _weights(serve: dict[str, float], path: Path, issues: Issues) -> list[tuple[
     out: list[tuple[str, int]] = []
     ok = True
     for name, weight in serve.items():
-        units = round(weight * WEIGHT_SCALE)
-        if weight < 0:
-            issues.add(f"weight of {name!r} is negative", (*path, name))
+        if not 0 <= weight <= 100:  # also inf and nan (the readers refuse them; Python data may not)
+            issues.add(f"weight of {name!r} is not a percentage from 0 to 100", (*path, name))
             ok = False
-        elif abs(units - weight * WEIGHT_SCALE) > 1e-6:
+            continue
+        units = round(weight * WEIGHT_SCALE)
+        if abs(units - weight * WEIGHT_SCALE) > 1e-6:
             issues.add(f"weight {weight} of {name!r} is finer than 0.001 %", (*path, name))
             ok = False
         out.append((name, units))
@@ -239,6 +254,8 @@ class _FlagBuilder:
         if not self.variants:
             self.issues.add("`variants` must not be empty", (*self.path, "variants"))
             return None
+        self._check_nesting("variants", flag.variants)
+        self._check_nesting("metadata", flag.metadata)
         default = flag.default
         if default is None:
             if flag.variants is None:
@@ -265,6 +282,16 @@ class _FlagBuilder:
             fingerprint=(flag, tuple(self.conditions.segments.get(s) for s in segments_used)),
             source=source,
         )
+
+    def _check_nesting(self, field: str, values: Mapping[str, Any] | None) -> None:
+        """Values nest at most as deep as the YAML reader allows and hold only finite numbers
+        (JSON and Python data too)."""
+        for name, value in (values or {}).items():
+            if isinstance(value, dict | list | float | int):
+                path = (*self.path, field, name)
+                problem = value_problem(value, MAX_CONDITION_DEPTH - len(path))
+                if problem is not None:
+                    self.issues.add(problem, path)
 
     def _unknown_variant(self, name: str, path: Path) -> None:
         known = ", ".join(self.variants)
@@ -364,21 +391,58 @@ def _check_requires(doc: FlagDocument, issues: Issues) -> None:
                     issues.add(f"requires unknown flag {req!r}", ("features", key, "requires", i))
                 elif req == key:
                     issues.add("a flag cannot require itself", ("features", key, "requires", i))
+    # Depth-first, with an explicit stack: a chain of thousands of flags must not recurse.
     state: dict[str, int] = {}  # 1 = visiting, 2 = done
+    depth: dict[str, int] = {}  # longest chain of requires below a flag, itself included
+    calls: dict[str, int] = {}  # flag evaluations one evaluation of it triggers (capped)
+    cyclic = False
+    for root in graph:
+        if root in state:
+            continue
+        state[root] = 1
+        trail = [root]
+        stack = [iter(graph[root])]
+        while stack:
+            key = trail[-1]
+            nxt = next(stack[-1], None)
+            if nxt is not None:
+                if state.get(nxt) == 1 and nxt != key:
+                    cyclic = True
+                    cycle = " → ".join([*trail[trail.index(nxt) :], nxt]) if nxt in trail else nxt
+                    issues.add(f"prerequisite cycle: {cycle}", ("features", key, "requires"))
+                elif state.get(nxt) is None and nxt in graph:
+                    state[nxt] = 1
+                    trail.append(nxt)
+                    stack.append(iter(graph[nxt]))
+                continue
+            state[key] = 2
+            trail.pop()
+            stack.pop()
+            if not cyclic:
+                _measure(key, graph[key], depth, calls, issues)
 
-    def visit(key: str, trail: list[str]) -> None:
-        state[key] = 1
-        for req in graph.get(key, []):
-            if state.get(req) == 1 and req != key:
-                cycle = " → ".join([*trail[trail.index(req) :], req]) if req in trail else req
-                issues.add(f"prerequisite cycle: {cycle}", ("features", key, "requires"))
-            elif state.get(req) is None and req in graph:
-                visit(req, [*trail, req])
-        state[key] = 2
 
-    for key in graph:
-        if key not in state:
-            visit(key, [key])
+def _measure(
+    key: str, requires: list[str], depth: dict[str, int], calls: dict[str, int], issues: Issues
+) -> None:
+    """Bound the recursion and the work of evaluating ``key`` through its prerequisites."""
+    below = [r for r in requires if r in depth]
+    depth[key] = 1 + max((depth[r] for r in below), default=0)
+    calls[key] = min(1 + sum(calls.get(r, 1) for r in requires), MAX_PREREQUISITE_EVALUATIONS + 1)
+    path = ("features", key, "requires")
+    # Reported once, at the flag where the bound is first crossed.
+    if depth[key] == MAX_PREREQUISITE_DEPTH + 1:
+        issues.add(f"prerequisite chain deeper than {MAX_PREREQUISITE_DEPTH} flags", path)
+    elif (
+        depth[key] <= MAX_PREREQUISITE_DEPTH
+        and calls[key] > MAX_PREREQUISITE_EVALUATIONS
+        and all(calls.get(r, 1) <= MAX_PREREQUISITE_EVALUATIONS for r in requires)
+    ):
+        issues.add(
+            f"evaluating this flag would evaluate its prerequisites more than "
+            f"{MAX_PREREQUISITE_EVALUATIONS:,} times (shared requirements count once per path)",
+            path,
+        )
 
 
 def compile_document(
@@ -391,7 +455,7 @@ def compile_document(
     """
     issues = Issues(source)
     _check_requires(doc, issues)
-    conditions = ConditionCompiler(doc.segments, issues)
+    conditions = ConditionCompiler(doc.segments, issues, numeric_strings=doc.options.numeric_strings)
     flags: dict[str, CompiledFlag] = {}
     used_segments: set[str] = set()
     for key, flag in doc.features.items():
@@ -401,6 +465,8 @@ def compile_document(
             used_segments |= conditions.used
             if compiled is not None:
                 flags[key] = compiled
+        elif (problem := value_problem(flag, 0)) is not None:  # Python data; the readers refuse it
+            issues.add(problem, ("features", key))
         else:
             flags[key] = compile_static(key, flag, source)
     for name in doc.segments:

@@ -12,11 +12,23 @@ from typing import Any
 
 from . import operators
 from .errors import ConfigIssue
+from .loading import int_too_long
 
-__all__ = ["ConditionCompiler", "Issues", "Path", "Predicate", "attribute_getter", "compile_condition"]
+__all__ = [
+    "MAX_CONDITION_DEPTH",
+    "ConditionCompiler",
+    "Issues",
+    "Path",
+    "Predicate",
+    "attribute_getter",
+    "compile_condition",
+    "value_problem",
+]
 
 MAX_CONDITION_DEPTH = 64
-"""Deepest field path a condition may sit at (matches the YAML reader's nesting cap)."""
+"""Deepest field path a condition may sit at (matches the YAML reader's nesting cap). A
+``segment`` reference counts the segment's own depth on top of where it is used, because
+evaluation nests the same way."""
 Path = tuple[str | int, ...]
 Predicate = Callable[[Mapping[str, Any]], bool]
 
@@ -30,6 +42,28 @@ class Issues:
 
     def add(self, message: str, path: Path) -> None:
         self.items.append(ConfigIssue(message, path, self.source))
+
+
+def value_problem(value: Any, levels: int) -> str | None:
+    """Why a document value (a variant, metadata, an operand) is refused, or ``None``: lists and
+    mappings nested more than ``levels`` deep, a non-finite number, or an integer too long to
+    print. The readers refuse both
+    already; this covers Python data (``from_dict``). Iterative, so safe on any input,
+    including a list that contains itself."""
+    todo: list[tuple[Any, int]] = [(value, 0)]
+    while todo:
+        node, level = todo.pop()
+        if isinstance(node, float):
+            if node - node != 0.0:
+                return f"{node} is not allowed: numbers must be finite"
+        elif isinstance(node, int):
+            if int_too_long(node):
+                return "integer with more than 4,300 digits"
+        elif isinstance(node, dict | list):
+            if level >= levels:
+                return f"nesting deeper than {MAX_CONDITION_DEPTH} levels"
+            todo.extend((child, level + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return None
 
 
 def attribute_getter(name: str) -> Callable[[Mapping[str, Any]], Any]:
@@ -101,16 +135,24 @@ def _any(preds: list[Predicate]) -> Predicate:
     return some
 
 
+class _TooDeep(Exception):
+    """A segment nests too deep where it is used; unwinds to the outermost use to report it."""
+
+
 class ConditionCompiler:
     """Compiles condition mappings (and the segments they use) into predicates."""
 
-    def __init__(self, segments: Mapping[str, Any], issues: Issues) -> None:
+    def __init__(self, segments: Mapping[str, Any], issues: Issues, *, numeric_strings: bool = False) -> None:
         self.segments = segments
         self.issues = issues
+        self.numeric_strings = numeric_strings
         self.compiled: dict[str, Predicate] = {}
         self.in_progress: set[str] = set()
         self.used: set[str] = set()
         self.depends: dict[str, frozenset[str]] = {}  # segment -> segments it uses, transitively
+        self.heights: dict[str, int] = {}  # segment -> how deep its conditions nest
+        self.deepest = 0  # deepest path reached by the condition being compiled
+        self.offset = 0  # how deep the segment being compiled is used (its path starts afresh)
 
     def segment(self, name: Any, path: Path) -> Predicate | None:
         if not isinstance(name, str) or name not in self.segments:
@@ -120,27 +162,66 @@ class ConditionCompiler:
         self.used.add(name)
         if name in self.compiled:
             self.used |= self.depends[name]
-            return self.compiled[name]
+            return self._placed(name, self.compiled[name], path)
         if name in self.in_progress:
             self.issues.add(f"segment {name!r} refers to itself", path)
             return None
+        if name in self.heights:  # compiled before, with errors (already reported)
+            return None
         self.in_progress.add(name)
         outer, self.used = self.used, {name}
-        pred = self.condition(self.segments[name], ("segments", name))
-        self.depends[name] = frozenset(self.used)
-        self.used = outer | self.used
-        self.in_progress.discard(name)
-        if pred is not None:
-            self.compiled[name] = pred
+        outer_deepest, self.deepest = self.deepest, 0
+        outer_offset = self.offset
+        reported = len(self.issues.items)
+        # The segment's conditions nest below where it is used: counting that keeps a chain of
+        # segments (each using the next) from recursing without bound here and at evaluation.
+        self.offset += len(path) - 2
+        try:
+            pred = self.condition(self.segments[name], ("segments", name))
+        except _TooDeep:
+            if outer_offset:  # report once, where the outermost segment is used
+                raise
+            del self.issues.items[reported:]  # the segment's own errors come when it is compiled alone
+            self.issues.add(
+                f"conditions nested deeper than {MAX_CONDITION_DEPTH} levels (counting segment {name!r})",
+                path,
+            )
+            return None
+        finally:
+            self.offset = outer_offset
+            self.deepest, inner_deepest = outer_deepest, self.deepest
+            self.used, inner_used = outer | self.used, self.used
+            self.in_progress.discard(name)
+        self.heights[name] = inner_deepest - 2  # below ("segments", name)
+        self.depends[name] = frozenset(inner_used)
+        if pred is None:
+            return None
+        self.compiled[name] = pred
+        return self._placed(name, pred, path)
+
+    def _placed(self, name: str, pred: Predicate, path: Path) -> Predicate | None:
+        """``pred`` (segment ``name``) used at ``path``, unless that nests too deep in total."""
+        depth = len(path) + self.heights[name]
+        if depth > MAX_CONDITION_DEPTH:
+            self.issues.add(
+                f"conditions nested deeper than {MAX_CONDITION_DEPTH} levels (counting segment {name!r})",
+                path,
+            )
+            return None
+        self.deepest = max(self.deepest, depth)
         return pred
 
     def condition(self, cond: Any, path: Path) -> Predicate | None:
         if not isinstance(cond, dict) or not cond:
             self.issues.add("a condition must be a non-empty mapping", path)
             return None
-        if len(path) > MAX_CONDITION_DEPTH:  # JSON is not depth-capped like YAML; evaluation recurses
+        if self.offset + len(path) > MAX_CONDITION_DEPTH:  # JSON is not capped like YAML; evaluation recurses
+            if self.offset:
+                raise _TooDeep
             self.issues.add(f"conditions nested deeper than {MAX_CONDITION_DEPTH} levels", path)
             return None
+        if len(path) > self.deepest:
+            self.deepest = len(path)
         preds: list[Predicate] = []
         ok = True
         for key, operand in cond.items():
@@ -176,6 +257,11 @@ class ConditionCompiler:
         fused = _fused_equality(name, operand)
         if fused is not None:
             return fused
+        problem = value_problem(operand, MAX_CONDITION_DEPTH - len(path))
+        if problem is not None:
+            self.issues.add(problem, path)
+            return None
+        numeric = self.numeric_strings
         try:
             if isinstance(operand, dict):
                 if not operand:
@@ -183,16 +269,16 @@ class ConditionCompiler:
                 checks = []
                 for op, arg in operand.items():
                     try:
-                        checks.append(operators.make_operator(op, arg))
+                        checks.append(operators.make_operator(op, arg, numeric_strings=numeric))
                     except (operators.OperandError, TypeError, ValueError) as exc:
                         self.issues.add(str(exc), (*path, op))
                 if len(checks) != len(operand):
                     return None
                 check = checks[0] if len(checks) == 1 else _all_values(checks)
             elif isinstance(operand, list):
-                check = operators.make_operator("in", operand)
+                check = operators.make_operator("in", operand, numeric_strings=numeric)
             else:
-                check = operators.make_operator("eq", operand)
+                check = operators.make_operator("eq", operand, numeric_strings=numeric)
         except (operators.OperandError, TypeError, ValueError) as exc:
             self.issues.add(str(exc), path)
             return None
@@ -235,9 +321,14 @@ def _all_values(checks: list[operators.ValuePredicate]) -> operators.ValuePredic
 
 
 def compile_condition(
-    cond: Any, segments: Mapping[str, Any] | None = None, path: Path = ("when",)
+    cond: Any,
+    segments: Mapping[str, Any] | None = None,
+    path: Path = ("when",),
+    *,
+    numeric_strings: bool = False,
 ) -> Predicate | list[ConfigIssue]:
     """Compile one condition mapping on its own (used by tools such as ``flagkit eval --explain``)."""
     issues = Issues(None)
-    pred = ConditionCompiler(segments or {}, issues).condition(cond, path)
+    compiler = ConditionCompiler(segments or {}, issues, numeric_strings=numeric_strings)
+    pred = compiler.condition(cond, path)
     return pred if pred is not None and not issues.items else issues.items

@@ -2,7 +2,8 @@
 
 This is what providers produce and what the client merges. Building one runs the whole
 load pipeline: read (YAML/JSON) → validate (pydantic) → compile (closures); any error is
-raised as a single :class:`~flagkit.ConfigError` listing every issue with file and line.
+raised as a single :class:`~flagkit.ConfigError` listing every issue with file and line, from
+the schema and the compiler alike (as ``flagkit validate`` reports them).
 """
 
 from __future__ import annotations
@@ -74,10 +75,11 @@ class FlagSet:
         Raises:
             ConfigError: The definitions are invalid.
         """
-        doc: Any = data
-        if isinstance(data, Mapping) and "features" not in data and "segments" not in data:
-            doc = {"features": dict(data)}
-        return cls._build(doc, source, None, None)
+        with _loader_guard(source):
+            doc: Any = data
+            if isinstance(data, Mapping) and "features" not in data and "segments" not in data:
+                doc = {"features": dict(data)}
+            return cls._build(doc, source, None, None)
 
     @classmethod
     def from_bytes(
@@ -102,7 +104,7 @@ class FlagSet:
             ConfigError: Any problem, with file, line, flag key and field path.
         """
         fmt = fmt or detect_format(source)
-        with _gc_paused():
+        with _loader_guard(source), _gc_paused():
             # The parsed document dies with _load's frame, before the GC is back on: the first
             # collection afterwards then scans only what the flag set keeps.
             return cls._load(data, source, fmt, max_bytes, version)
@@ -141,12 +143,31 @@ class FlagSet:
     def _build(cls, doc: Any, source: str | None, data: bytes | str | None, version: str | None) -> FlagSet:
         validated = validate_document(doc, source)
         if isinstance(validated, list):
-            raise _located(validated, data, source)
+            raise _located(validated + _compile_the_rest(doc, validated, source), data, source)
         flags, issues, used = compile_document(validated, source)
         if issues:
             raise _located(issues, data, source)
         unused = frozenset(validated.segments) - used
         return cls(flags, source=source, version=version, document=validated, unused_segments=unused)
+
+
+@contextmanager
+def _loader_guard(source: str | None) -> Iterator[None]:
+    """Defence in depth: whatever goes wrong while loading surfaces as a ConfigError naming
+    the source, so a provider keeps its last good flags. The original exception is kept as
+    ``__cause__`` for a traceback, but its text (which may quote the document) is not shown."""
+    try:
+        yield
+    except ConfigError:
+        raise
+    except Exception as exc:
+        issue = ConfigIssue(
+            f"the document could not be loaded ({type(exc).__name__} inside flagkit; "
+            "please report it as a bug)",
+            (),
+            source,
+        )
+        raise ConfigError(issue, source) from exc
 
 
 @contextmanager
@@ -167,12 +188,32 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _compile_the_rest(doc: Any, schema_issues: list[ConfigIssue], source: str | None) -> list[ConfigIssue]:
+    """The compiler's issues for the flags that passed schema validation, so one error lists
+    every problem: a document with a schema error cannot be compiled as it is, so compile a
+    copy where each flag with schema errors is an empty definition (``requires`` of it still
+    resolve). Runs only for a document that is already rejected."""
+    bad_flags = {issue.flag for issue in schema_issues}
+    features = doc.get("features") if isinstance(doc, dict) else None
+    if None in bad_flags or not isinstance(features, dict):  # a document-level problem
+        return []
+    pruned = {**doc, "features": {k: ({} if k in bad_flags else v) for k, v in features.items()}}
+    validated = validate_document(pruned, source)
+    if isinstance(validated, list):
+        return []
+    _flags, issues, _used = compile_document(validated, source)
+    seen = {issue.path for issue in schema_issues}
+    return [issue for issue in issues if issue.path not in seen and issue.flag not in bad_flags]
+
+
 def _located(issues: list[ConfigIssue], data: bytes | str | None, source: str | None) -> ConfigError:
-    """Attach line numbers (found by re-reading the document) to issues that lack them."""
+    """Attach line numbers (found by re-reading the document) to issues that lack them, and
+    list the issues in line order."""
     if data is not None:
         marks = locate_lines(data)
         issues = [
             issue if issue.line is not None else replace(issue, line=line_for(marks, issue.path))
             for issue in issues
         ]
+        issues.sort(key=lambda issue: issue.line if issue.line is not None else 0)
     return ConfigError(issues, source)

@@ -6,6 +6,12 @@ module apply YAML 1.2 core-schema scalars (only ``true``/``false`` are booleans,
 ``on``/``off``/``yes``/``no`` stay strings), refuse duplicate keys with both line numbers,
 refuse every tag that would construct an object, and bound anchor/alias expansion.
 
+Numbers must be finite (no ``.inf``/``.nan`` in YAML, no ``NaN``/``Infinity`` in JSON, which
+``json.dumps`` writes for a float NaN) and integers at most 4,300 digits long (Python's
+int/str conversion limit); both formats are nested at most :data:`MAX_DEPTH` levels deep.
+Every problem is a :class:`~flagkit.ConfigError` with the source and, where known, the line
+and field path.
+
 Mapping keys are always strings: the key's text as written (``1: x`` gives the key ``"1"``).
 """
 
@@ -13,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import re
 from typing import Any, Literal
 
@@ -25,8 +30,10 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_DOCUMENT_BYTES",
     "MAX_EXPANDED_NODES",
+    "MAX_INT_DIGITS",
     "Format",
     "detect_format",
+    "int_too_long",
     "locate_lines",
     "read_document",
 ]
@@ -63,6 +70,30 @@ _INF = frozenset({".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"})
 _NINF = frozenset({"-.inf", "-.Inf", "-.INF"})
 _NAN = frozenset({".nan", ".NaN", ".NAN"})
 _CORE = "tag:yaml.org,2002:"
+MAX_INT_DIGITS = 4300
+"""Longest integer accepted, in decimal digits (Python's default int/str conversion limit)."""
+_TOO_LONG = 10**MAX_INT_DIGITS
+
+
+def int_too_long(value: int) -> bool:
+    """True when ``value`` has more than :data:`MAX_INT_DIGITS` decimal digits."""
+    return value.bit_length() > 14_284 and abs(value) >= _TOO_LONG  # 2**14284 < 10**4300
+
+
+class _NumberError(ValueError):
+    """A number that flag files may not hold (non-finite, or too long)."""
+
+
+def _finite(value: float, text: str) -> float:
+    if value - value != 0.0:  # inf - inf and nan - nan are nan: one test for both
+        raise _NumberError(f"{text} is not allowed: numbers must be finite")
+    return value
+
+
+def _bounded(value: int) -> int:
+    if int_too_long(value):
+        raise _NumberError("integer with more than 4,300 digits")
+    return value
 
 
 def detect_format(name: str, default: Format = "yaml") -> Format:
@@ -88,19 +119,18 @@ def _resolve_plain(text: str) -> Any:
         return text
     if first in "0123456789+-.":
         if _INT_RE.match(text):
-            return int(text)
+            try:
+                return int(text)
+            except ValueError:  # over Python's 4,300-digit int/str limit
+                raise _NumberError("integer with more than 4,300 digits") from None
         if _FLOAT_RE.match(text):
-            return float(text)
+            return _finite(float(text), text)
         if _OCT_RE.match(text):
-            return int(text[2:], 8)
+            return _bounded(int(text[2:], 8))
         if _HEX_RE.match(text):
-            return int(text[2:], 16)
-        if text in _INF:
-            return math.inf
-        if text in _NINF:
-            return -math.inf
-        if text in _NAN:
-            return math.nan
+            return _bounded(int(text[2:], 16))
+        if text in _INF or text in _NINF or text in _NAN:
+            raise _NumberError(f"{text} is not allowed: numbers must be finite")
     return text
 
 
@@ -148,8 +178,8 @@ def _parse_yaml(data: bytes | str, source: str, marks: dict[Path, int] | None) -
     expanded = 0
     path: Path = ()
 
-    def fail(message: str, line: int | None, path: Path = ()) -> ConfigError:
-        return ConfigError(ConfigIssue(message, path, source, line))
+    def fail(message: str, line: int | None, path: Path | None = None) -> ConfigError:
+        return ConfigError(ConfigIssue(message, _position(stack) if path is None else path, source, line))
 
     def add(value: Any, size: int, line: int, anchor: str | None) -> None:
         nonlocal root, expanded
@@ -171,13 +201,13 @@ def _parse_yaml(data: bytes | str, source: str, marks: dict[Path, int] | None) -
         key = frame.key
         if key is None:
             if isinstance(value, dict | list):
-                raise fail("mapping keys must be plain scalars", line, frame.path)
+                raise fail("mapping keys must be plain scalars", line)
             key = "null" if value is None else value if isinstance(value, str) else _key_text(value)
             if key in frame.key_lines:
                 raise fail(
                     f"duplicate key {key!r} (line {frame.key_lines[key]} and line {line})",
                     line,
-                    (*frame.path, key),
+                    (*_position(stack), key),
                 )
             frame.key_lines[key] = line
             frame.key = key
@@ -199,28 +229,26 @@ def _parse_yaml(data: bytes | str, source: str, marks: dict[Path, int] | None) -
                 if stack and stack[-1].is_map and stack[-1].key is None:
                     # A mapping key: keep its text as written.
                     if event.tag not in (None, "!", _CORE + "str"):
-                        raise fail("mapping keys must be plain strings", line, stack[-1].path)
+                        raise fail("mapping keys must be plain strings", line)
                     add(event.value, 1, line, event.anchor)
                     continue
-                if event.tag is None or event.tag == "!":
-                    value = (
-                        _resolve_plain(event.value)
-                        if event.implicit[0] and event.tag is None
-                        else event.value
-                    )
-                else:
-                    try:
+                try:  # zero-cost unless a number is refused
+                    if event.tag is None or event.tag == "!":
+                        value = (
+                            _resolve_plain(event.value)
+                            if event.implicit[0] and event.tag is None
+                            else event.value
+                        )
+                    else:
                         value = _resolve_tagged(event.tag, event.value, event.implicit[0])
-                    except ValueError as exc:
-                        raise fail(str(exc), line, stack[-1].path if stack else ()) from None
+                except ValueError as exc:
+                    raise fail(str(exc), line) from None
                 add(value, 1, line, event.anchor)
             elif etype is yaml.MappingStartEvent or etype is yaml.SequenceStartEvent:
                 line = event.start_mark.line + 1
                 if event.tag not in (None, "!", _CORE + "map", _CORE + "seq"):
                     raise fail(
-                        f"tag {event.tag!r} is not allowed (flag files may use only YAML's core tags)",
-                        line,
-                        stack[-1].path if stack else (),
+                        f"tag {event.tag!r} is not allowed (flag files may use only YAML's core tags)", line
                     )
                 if len(stack) >= MAX_DEPTH:
                     raise fail(f"nesting deeper than {MAX_DEPTH} levels", line)
@@ -268,6 +296,18 @@ def _parse_yaml(data: bytes | str, source: str, marks: dict[Path, int] | None) -
     return root
 
 
+def _position(stack: list[_Frame]) -> Path:
+    """The field path of the node being read: each open mapping's pending key, each open
+    sequence's next index. Only built for an error, so reading records no paths."""
+    out: list[str | int] = []
+    for frame in stack:
+        if not frame.is_map:
+            out.append(len(frame.container))
+        elif frame.key is not None:
+            out.append(frame.key)
+    return tuple(out)
+
+
 def _key_text(value: Any) -> str:
     if value is True:
         return "true"
@@ -302,9 +342,40 @@ class _DuplicateKey(ValueError):
         self.key = key
 
 
+class _NonFinite:
+    """Stands in for a ``NaN``/``Infinity`` (or overflowing) JSON number until it is reported."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+_LONG_INT = re.compile(rb"[0-9]{4301,}")
+
+
+def _line_at(raw: bytes, offset: int) -> int:
+    return raw.count(b"\n", 0, offset) + 1
+
+
 def _parse_json(data: bytes | str, source: str) -> Any:
+    refused: list[str] = []
+
+    def constant(text: str) -> Any:  # NaN, Infinity, -Infinity: not JSON, but Python reads them
+        refused.append(text)
+        return _NonFinite(text)
+
+    def number(text: str) -> Any:
+        value = float(text)
+        if value - value != 0.0:  # 1e999 overflows to inf
+            refused.append(text)
+            return _NonFinite(text)
+        return value
+
     try:
-        return json.loads(data, object_pairs_hook=_reject_duplicates)
+        doc = json.loads(
+            data, object_pairs_hook=_reject_duplicates, parse_constant=constant, parse_float=number
+        )
     except _DuplicateKey as exc:
         # JSON is YAML 1.2 flow syntax: the YAML reader names both lines.
         try:
@@ -315,9 +386,54 @@ def _parse_json(data: bytes | str, source: str) -> Any:
     except json.JSONDecodeError as exc:
         raise ConfigError(ConfigIssue(f"invalid JSON: {exc.msg}", (), source, exc.lineno)) from None
     except RecursionError:
-        raise ConfigError(ConfigIssue("invalid JSON: nesting too deep", (), source)) from None
+        raise _too_deep(data, source) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(ConfigIssue(f"invalid JSON: not UTF-8 ({exc.reason})", (), source)) from None
+    except ValueError:  # an integer over Python's 4,300-digit int/str limit
+        raw = _as_bytes(data)
+        found = _LONG_INT.search(raw)
+        line = _line_at(raw, found.start()) if found else None
+        raise ConfigError(ConfigIssue("integer with more than 4,300 digits", (), source, line)) from None
+    if refused:
+        _refuse_non_finite(doc, data, source)
+    return doc
+
+
+def _too_deep(data: bytes | str, source: str) -> ConfigError:
+    """The nesting error, with the line where the YAML reader (JSON is YAML flow syntax)
+    stops at the same depth cap."""
+    message = f"nesting deeper than {MAX_DEPTH} levels"
+    try:
+        _parse_yaml(data, source, None)
+    except ConfigError as located:
+        first = located.issues[0]
+        if "nesting" in first.message:  # ours, or libyaml's own cap at 1,000 levels
+            return ConfigError(ConfigIssue(message, first.path, source, first.line))
+    return ConfigError(ConfigIssue(message, (), source))
+
+
+def _as_bytes(data: bytes | str) -> bytes:
+    return data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+
+
+def _refuse_non_finite(doc: Any, data: bytes | str, source: str) -> None:
+    """Raise a ConfigError naming every non-finite number, with its path and line."""
+    paths: list[tuple[Path, str]] = []
+    todo: list[tuple[Path, Any]] = [((), doc)]
+    while todo:
+        path, node = todo.pop()
+        if isinstance(node, _NonFinite):
+            paths.append((path, node.text))
+        elif isinstance(node, dict):
+            todo.extend(((*path, key), value) for key, value in node.items())
+        elif isinstance(node, list):
+            todo.extend(((*path, i), value) for i, value in enumerate(node))
+    marks = locate_lines(data)
+    issues = [
+        ConfigIssue(f"{text} is not allowed: numbers must be finite", path, source, line_for(marks, path))
+        for path, text in sorted(paths, key=lambda item: [str(part) for part in item[0]])
+    ]
+    raise ConfigError(issues, source)
 
 
 def read_document(
@@ -354,9 +470,28 @@ def locate_lines(data: bytes | str) -> dict[Path, int]:
     Used only to annotate errors, so it never runs on a successful load.
     """
     marks: dict[Path, int] = {}
-    with contextlib.suppress(ConfigError):
+    try:
         _parse_yaml(data, "<locate>", marks)
+    except ConfigError:
+        # JSON may escape characters beyond the BMP as surrogate pairs (json.dumps does),
+        # which YAML refuses: read it again with the characters themselves.
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+        if _SURROGATE_ESCAPE.search(text):
+            marks.clear()
+            with contextlib.suppress(ConfigError):
+                _parse_yaml(_SURROGATE_ESCAPE.sub(_unescape_surrogates, text), "<locate>", marks)
     return marks
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abAB][0-9a-fA-F]{2}(?:\\u[dD][c-fC-F][0-9a-fA-F]{2})?")
+
+
+def _unescape_surrogates(match: re.Match[str]) -> str:
+    text = match.group()
+    high = int(text[2:6], 16)
+    if len(text) == 12:
+        return chr(0x10000 + ((high - 0xD800) << 10) + (int(text[8:12], 16) - 0xDC00))
+    return "\ufffd"  # a lone surrogate: its key will not match; the parent's line is used
 
 
 def line_for(marks: dict[Path, int], path: Path) -> int | None:

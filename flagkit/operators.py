@@ -11,13 +11,14 @@ booleans are never numbers; an absent (or ``None``) attribute fails every operat
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import re
 import time
 from collections.abc import Callable
 from typing import Any
 
+from . import matching
+from .matching import to_epoch
 from .regex_safety import UnsafePattern, check_regex_safety
 
 __all__ = [
@@ -170,7 +171,7 @@ def _numeric(compare: Callable[[Any, Any], bool]) -> Callable[[Any], ValuePredic
 # --- semantic versions --------------------------------------------------------------------
 
 _SEMVER_RE = re.compile(
-    r"v?(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?(?:\.(0|[1-9]\d*))?"
+    r"[vV]?(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?(?:\.(0|[1-9]\d*))?"
     r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z.-]+)?\Z"
 )
 
@@ -179,7 +180,8 @@ SemverKey = tuple[int, int, int, int, tuple[tuple[int, int | str], ...]]
 
 @functools.lru_cache(maxsize=4096)
 def parse_semver(text: str) -> SemverKey | None:
-    """A sortable key for ``MAJOR[.MINOR[.PATCH]][-PRERELEASE][+BUILD]`` (``v`` prefix allowed).
+    """A sortable key for ``MAJOR[.MINOR[.PATCH]][-PRERELEASE][+BUILD]`` (a ``v`` or ``V``
+    prefix is allowed, as flagd's ``sem_ver`` strips either).
 
     Missing minor/patch count as 0. A release sorts after its pre-releases; pre-release
     identifiers compare numerically when numeric, else lexically (semver 2.0.0 §11).
@@ -220,41 +222,6 @@ def _semver(compare: Callable[[Any, Any], bool]) -> Callable[[Any], ValuePredica
 # --- dates --------------------------------------------------------------------------------
 
 
-def to_epoch(value: Any) -> float | None:
-    """Seconds since the epoch for a datetime, date, ISO string or number; else ``None``.
-
-    Naive datetimes and bare dates are taken as UTC.
-    """
-    if type(value) is float or type(value) is int:
-        return float(value)
-    if isinstance(value, str):
-        if len(value) > 64:
-            return None
-        try:
-            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        stamp: float = value.timestamp()
-        return stamp
-    if isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC).timestamp()
-    return None
-
-
-def _temporal(after: bool) -> Callable[[Any], ValuePredicate]:
-    def build(operand: Any) -> ValuePredicate:
-        if not isinstance(operand, str | dt.date) or (at := to_epoch(operand)) is None:
-            raise OperandError(f"{operand!r} is not an ISO date or datetime")
-        if after:
-            return lambda v: (e := to_epoch(v)) is not None and e >= at
-        return lambda v: (e := to_epoch(v)) is not None and e < at
-
-    return build
-
-
 def _exists(operand: Any) -> ValuePredicate:
     if not isinstance(operand, bool):
         raise OperandError("expected true or false")
@@ -281,23 +248,43 @@ _BUILDERS: dict[str, Callable[[Any], ValuePredicate]] = {
     "semver_gte": _semver(lambda a, b: a >= b),
     "semver_lt": _semver(lambda a, b: a < b),
     "semver_lte": _semver(lambda a, b: a <= b),
-    "before": _temporal(after=False),
-    "after": _temporal(after=True),
     "exists": _exists,
+    "in_cidr": matching.in_cidr,
 }
 
 
-def make_operator(name: str, operand: Any) -> ValuePredicate:
+_TEMPORAL = frozenset({"before", "at_or_before", "after", "at_or_after"})
+_KNOWN = ", ".join(sorted({*_BUILDERS, *_TEMPORAL, "any_element"}))
+
+
+def make_operator(name: str, operand: Any, *, numeric_strings: bool = False) -> ValuePredicate:
     """Build the predicate for ``{name: operand}``.
+
+    Args:
+        name: The operator.
+        operand: Its operand as written.
+        numeric_strings: Compare strings that are numbers (``"42"``) as numbers in the numeric
+            operators (a document's ``options.numeric_strings``).
 
     Raises:
         OperandError: Unknown operator or invalid operand.
     """
-    builder = _BUILDERS.get(name)
-    if builder is None:
-        known = ", ".join(sorted(_BUILDERS))
-        raise OperandError(f"unknown operator {name!r} (known: {known})")
-    return builder(operand)
+    try:
+        if name in _TEMPORAL:  # the clock is looked up here, so tests can replace `now`
+            return matching.temporal(name, now)(operand)
+        if name == "any_element":
+            return matching.any_element(
+                operand, lambda op, arg: make_operator(op, arg, numeric_strings=numeric_strings)
+            )
+        builder = _BUILDERS.get(name)
+        if builder is None:
+            raise OperandError(f"unknown operator {name!r} (known: {_KNOWN})")
+        check = builder(operand)
+    except matching.OperandProblem as exc:
+        raise OperandError(str(exc)) from None
+    if numeric_strings:
+        return matching.numeric_strings(name, operand, check)
+    return check
 
 
 def now() -> float:

@@ -5,11 +5,14 @@ values capped at :data:`flagkit.operators.MAX_MATCH_LENGTH` characters, the chec
 patterns whose worst case is quadratic (about 1 ms at 512 characters) and refuses:
 
 - backreferences;
-- repetition inside unbounded repetition, ``(a+)+`` (exponential);
-- alternation inside unbounded repetition, ``(a|ab)*`` (exponential);
-- polynomial patterns: more than two *wide* repeats (``*``, ``+``, ``{n,}`` or ``{n,m}`` with
-  ``m > 32``) that can match the same stretch of text, counting the implicit leading ``.*?``
-  of an unanchored search as one. ``^.*a.*a.*b$`` and ``\\d*\\d*\\d*x`` are refused;
+- variable-length repetition inside repetition, ``(a+)+`` and just as well ``(a+){1,32}``
+  (exponential); a narrow bounded repeat inside a bounded one only while
+  ``(range + 1) ** outer_max <= MAX_SPLITS``;
+- alternation inside repetition, ``(a|ab)*`` or ``(a|ab){1,32}`` (the same bound);
+- polynomial patterns: more than two *wide* repeats (``*``, ``+``, ``{n,}``, ``{m,n}`` with
+  ``n - m > NARROW``; narrow ones multiply) that can match the same stretch of text, counting
+  the implicit leading ``.*?`` of an unanchored search as one. ``^.*a.*a.*b$`` and
+  ``\\d*\\d*\\d*x`` are refused;
   ``^[^@]+@[^@]+\\.[a-z]+$`` is allowed, because ``@`` cannot be matched by ``[^@]+`` and
   so separates the repeats.
 
@@ -32,6 +35,10 @@ __all__ = ["UnsafePattern", "check_regex_safety"]
 
 WIDE = 32
 """A bounded repeat allowing more than this many matches counts as unbounded."""
+NARROW = 8
+"""A bounded repeat whose range (``high - low``) is at most this is *narrow* (see _widest_run)."""
+MAX_SPLITS = 100
+"""Most ways a repeated group may split one stretch of text: ``(\\d{1,3}\\.){3}`` has 3**3."""
 MAX_DEGREE = 2
 """Largest allowed polynomial degree of backtracking (2 = quadratic)."""
 
@@ -57,7 +64,7 @@ def check_regex_safety(pattern: str) -> None:
         parsed = _p.parse(pattern)
     except re.error as exc:
         raise UnsafePattern(f"invalid regular expression: {exc}") from None
-    _check_nesting(parsed, inside_unbounded=False)
+    _check_nesting(parsed, 1)
     ignorecase = bool(parsed.state.flags & re.IGNORECASE)
     items = list(parsed)
     anchored = (
@@ -73,27 +80,37 @@ def check_regex_safety(pattern: str) -> None:
         )
 
 
-def _check_nesting(items: Any, inside_unbounded: bool) -> None:
+def _check_nesting(items: Any, outer: int) -> None:
+    """Refuse ambiguous repetition. ``outer`` is how many times the enclosing repeats can run
+    (the product of their maxima; 1 outside any repeat, ``MAXREPEAT`` when unbounded)."""
     for op, av in items:
         if op in (_c.GROUPREF, _c.GROUPREF_EXISTS):
             raise UnsafePattern("backreferences are not allowed in `matches` patterns")
         if op in _REPEATS:
-            _low, high, sub = av
-            if inside_unbounded and high > 1:
-                raise UnsafePattern("nested repetition (like `(a+)+`) can take exponential time; rewrite it")
-            _check_nesting(sub, inside_unbounded or _is_wide(high))
-        elif op is _c.SUBPATTERN:
-            _check_nesting(av[-1], inside_unbounded)
-        elif op is _c.BRANCH:
-            if inside_unbounded and len(av[1]) > 1:
+            low, high, sub = av
+            # A variable-length repeat inside a repeat: too many ways to split the text?
+            if (
+                outer > 1
+                and high != low
+                and (_is_wide(outer) or _is_wide(high) or (high - low + 1) ** min(outer, 64) > MAX_SPLITS)
+            ):
                 raise UnsafePattern(
-                    "alternation inside unbounded repetition (like `(a|ab)*`) can take "
+                    "nested repetition (like `(a+)+` or `(a+){1,32}`) can take exponential time; rewrite it"
+                )
+            _check_nesting(sub, min(outer * high, _c.MAXREPEAT) if high else outer)
+        elif op is _c.SUBPATTERN:
+            _check_nesting(av[-1], outer)
+        elif op is _c.BRANCH:
+            branches = len(av[1])
+            if outer > 1 and branches > 1 and (_is_wide(outer) or branches ** min(outer, 64) > MAX_SPLITS):
+                raise UnsafePattern(
+                    "alternation inside repetition (like `(a|ab)*` or `(a|ab){1,32}`) can take "
                     "exponential time; rewrite it"
                 )
             for branch in av[1]:
-                _check_nesting(branch, inside_unbounded)
+                _check_nesting(branch, outer)
         elif op in (_c.ASSERT, _c.ASSERT_NOT):
-            _check_nesting(av[1], inside_unbounded)
+            _check_nesting(av[1], outer)
 
 
 def _is_wide(high: int) -> bool:
@@ -101,20 +118,31 @@ def _is_wide(high: int) -> bool:
 
 
 def _widest_run(items: list[Any], ignorecase: bool) -> int:
-    """Most wide repeats in a stretch not split by a literal the previous repeat cannot match."""
+    """Most wide repeats in a stretch not split by a literal the previous repeat cannot match.
+
+    A bounded repeat whose range (``high - low``) exceeds :data:`NARROW` counts as wide; narrow
+    variable repeats multiply their ranges, and each :data:`MAX_SPLITS` of product counts as one
+    more wide repeat (``a{0,8}a{0,8}a{0,8}`` backtracks like ``a*a*``)."""
     widest = count = 0
-    last: CharTest | None = None  # what the last wide repeat's body matches (None: anything)
+    spread = 1  # product of the ranges of the narrow variable repeats in this stretch
+    last: CharTest | None = None  # what the last repeat's body matches (None: anything)
     for op, av in _flatten(items):
-        if op in _REPEATS and _is_wide(av[1]):
-            count += 1
+        if op in _REPEATS and av[1] != av[0]:
+            low, high = av[0], av[1]
+            if _is_wide(high) or high - low > NARROW:
+                count += 1
+            else:
+                spread *= high - low + 1
+                if spread > MAX_SPLITS:
+                    count, spread = count + 1, high - low + 1
             widest = max(widest, count)
             last = _char_test(av[2], ignorecase)
-        elif op is _c.LITERAL and count:
+        elif op is _c.LITERAL and (count or spread > 1):
             char = chr(av)
             if last is not None and not (
                 last(char) or (ignorecase and (last(char.lower()) or last(char.upper())))
             ):
-                count = 0  # the repeat cannot run past this literal: it separates the stretches
+                count, spread = 0, 1  # the repeat cannot run past this literal: it separates stretches
         elif op is _c.BRANCH:
             widest = max(widest, count + max(_widest_run(list(b), ignorecase) for b in av[1]))
             count, last = widest, None

@@ -24,6 +24,7 @@ from .errors import ConfigIssue
 __all__ = [
     "OPERATORS",
     "Condition",
+    "DocumentOptions",
     "FlagDefinition",
     "FlagDocument",
     "Rule",
@@ -56,9 +57,13 @@ OPERATORS: dict[str, str] = {
     "semver_gte": "semantic version greater than or equal",
     "semver_lt": "semantic version less than",
     "semver_lte": "semantic version less than or equal",
-    "before": "date/datetime before the operand",
-    "after": "date/datetime at or after the operand",
+    "before": "RFC 3339 date/date-time strictly before the operand (or `now`)",
+    "at_or_before": "RFC 3339 date/date-time at or before the operand (or `now`)",
+    "after": "RFC 3339 date/date-time strictly after the operand (or `now`)",
+    "at_or_after": "RFC 3339 date/date-time at or after the operand (or `now`)",
     "exists": "attribute is present (true) or absent (false)",
+    "in_cidr": "IPv4/IPv6 address inside the network (or one of the listed networks)",
+    "any_element": "some element of a list attribute satisfies the condition (value, list or operators)",
 }
 
 _CONDITION_SCHEMA: dict[str, Any] = {
@@ -93,7 +98,7 @@ _CONDITION_REF = "flagkit:condition"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class Rule(_Model):
@@ -153,13 +158,28 @@ Feature = Annotated[
 ]
 
 
+class DocumentOptions(_Model):
+    """Switches that change how the whole document is read."""
+
+    numeric_strings: bool = Field(
+        default=False,
+        description=(
+            "Numeric operators (gt, gte, lt, lte; eq, ne, in, not_in with numbers) also read "
+            'strings that are numbers, such as Unleash\'s `"42"`.'
+        ),
+    )
+
+
 class FlagDocument(_Model):
     """A whole flag file."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=True, allow_inf_nan=False, populate_by_name=True
+    )
 
     schema_: str | None = Field(default=None, alias="$schema")
     version: int | str | None = None
+    options: DocumentOptions = Field(default_factory=DocumentOptions)
     features: dict[str, Feature] = Field(default_factory=dict)
     segments: dict[str, Condition] = Field(
         default_factory=dict,
@@ -203,8 +223,14 @@ def validate_document(doc: Any, source: str | None = None) -> FlagDocument | lis
     except ValidationError as exc:
         issues: list[ConfigIssue] = []
         seen: set[tuple[str | int, ...]] = set()
-        for error in exc.errors():
+        errors = exc.errors()
+        # A non-finite number in a union (a static flag) fails every member; say why, not
+        # "Input should be a valid boolean".
+        non_finite = {_clean_loc(tuple(e["loc"])) for e in errors if e["type"] == "finite_number"}
+        for error in errors:
             path = _clean_loc(tuple(error["loc"]))
+            if path in non_finite and error["type"] != "finite_number":
+                continue
             if path in seen:
                 continue
             seen.add(path)

@@ -217,3 +217,22 @@ def test_long_and_unicode_keys() -> None:
     flags = rollout(50)
     for value in ("é" * 300, "\U0001f600", "x" * 70_000, "\ud800"):
         assert flags.evaluate("rollout", False, {"user_id": value}).reason is Reason.SPLIT
+
+
+# Null inside a list or map is CBOR simple value 22 (0xf6), as flagd v3's encoders write it
+# (RFC 8949 appendix A: `[null]` is 0x81f6). Only a null bucketing value itself gets no bucket.
+# The buckets were computed from the hex bytes by hand (mmh3 of 0x82, the salt, the bytes).
+NULL_INSIDE = [
+    ([None], "81f6", 23681),
+    (["a", None], "826161f6", 94200),
+    ({"a": None}, "a16161f6", 7749),
+    ({"org": {"id": None, "tier": "gold"}}, "a1636f7267a2626964f6647469657264676f6c64", 64619),
+]
+
+
+@pytest.mark.parametrize(("value", "hex_bytes", "expected"), NULL_INSIDE)
+def test_null_inside_a_list_or_map_is_bucketed(value: Any, hex_bytes: str, expected: int) -> None:
+    assert cbor_encode(value).hex() == hex_bytes
+    assert bucket("new_search", value, 100_000) == expected
+    flags = Flags.from_dict(split_flag("f", {"a": 50, "b": 50}, bucket_by="uid"))
+    assert flags.evaluate("f", "", {"uid": value}).reason is Reason.SPLIT

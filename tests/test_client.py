@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import flagkit
-from flagkit import ConfigError, ErrorCode, FlagNotFoundError, Flags, FlagSet, Provider, Reason
+from flagkit import ConfigError, ErrorCode, FlagNotFoundError, Flags, Provider, Reason
 from flagkit.providers import Report
+from tests.helpers.providers import ManualProvider
 
 DOC = {
     "segments": {"staff": {"email": {"ends_with": "@example.com"}}},
@@ -188,28 +189,6 @@ def test_snapshot_pins_one_version() -> None:
         thread.join()
         assert seen_in_thread == [False]  # the pin is per thread
     assert flags.is_enabled("f") is False
-
-
-class ManualProvider(Provider):
-    """A provider the test drives by hand."""
-
-    def __init__(self, features: dict[str, Any] | None = None) -> None:
-        super().__init__("manual")
-        self.report: Report | None = None
-        self.initial = features
-
-    def start(self, report: Report) -> None:
-        self.report = report
-        if self.initial is not None:
-            self.publish(self.initial)
-
-    def publish(self, features: dict[str, Any]) -> None:
-        assert self.report is not None
-        self.report(FlagSet.from_dict(features, source=self.name))
-
-    def fail(self, exc: BaseException) -> None:
-        assert self.report is not None
-        self.report(exc)
 
 
 def test_providers_listed_first_win_flag_by_flag() -> None:

@@ -85,7 +85,7 @@ BAD_CASES = [
         "features:\n  f:\n    rules:\n      - when: {now: {after: 'next tuesday'}}\n        serve: on\n",
         ("features", "f", "rules", 0, "when", "now", "after"),
         4,
-        "not an ISO date",
+        "not an RFC 3339 date",
     ),
     (
         "bad expires",
@@ -406,3 +406,121 @@ def test_deeply_nested_json_conditions_are_a_load_error() -> None:
     data = json.dumps({"features": {"f": {"rules": [{"when": cond, "serve": "on"}]}}})
     with pytest.raises(ConfigError, match="nested deeper than 64"):
         FlagSet.from_bytes(data, fmt="json")
+
+
+# --- bounds on recursion: any document is a ConfigError, never a RecursionError ---------------
+
+
+def test_a_1500_deep_requires_chain_is_a_config_error_not_a_recursion_error() -> None:
+    text = (
+        "features:\n"
+        + "".join(f"  f{i}: {{requires: [f{i + 1}]}}\n" for i in range(1500))
+        + "  f1500: true\n"
+    )
+    error = error_of(text)
+    assert [issue.message for issue in error.issues] == ["prerequisite chain deeper than 64 flags"]
+    (issue,) = error.issues
+    assert issue.flag == "f1435"  # 65 flags from the end of the chain
+    assert issue.line == 1437
+
+
+def test_a_64_deep_requires_chain_loads_and_evaluates() -> None:
+    features: dict[str, Any] = {
+        f"f{i}": {"requires": [f"f{i + 1}"], "rules": [{"serve": "on"}]} for i in range(63)
+    }
+    features["f63"] = {"rules": [{"serve": "on"}]}
+    flags = Flags.from_dict(features)
+    assert flags.evaluate("f0", False).reason is Reason.TARGETING_MATCH
+
+
+def test_long_prerequisite_cycles_do_not_recurse() -> None:
+    text = "features:\n" + "".join(f"  f{i}: {{requires: [f{(i + 1) % 3000}]}}\n" for i in range(3000))
+    assert "prerequisite cycle" in str(error_of(text))
+
+
+def test_diamonds_of_prerequisites_are_bounded() -> None:
+    # Each level requires two flags that both require the next level: 2**25 evaluations.
+    features: dict[str, Any] = {}
+    for i in range(25):
+        features[f"f{i}"] = {"requires": [f"a{i}", f"b{i}"], "rules": [{"serve": "on"}]}
+        features[f"a{i}"] = features[f"b{i}"] = {"requires": [f"f{i + 1}"], "rules": [{"serve": "on"}]}
+    features["f25"] = True
+    with pytest.raises(ConfigError, match="more than 1,000 times") as info:
+        FlagSet.from_dict(features)
+    assert len(info.value.issues) == 1
+
+
+@pytest.mark.parametrize("length", [100, 1500])
+def test_chains_of_segments_are_bounded(length: int) -> None:
+    segments: dict[str, Any] = {f"s{i}": {"segment": f"s{i + 1}"} for i in range(length)}
+    segments[f"s{length}"] = {"country": "US"}
+    doc = {"segments": segments, "features": {"f": {"rules": [{"when": {"segment": "s0"}, "serve": "on"}]}}}
+    with pytest.raises(ConfigError, match="nested deeper than 64 levels"):
+        FlagSet.from_bytes(json.dumps(doc), fmt="json")
+
+
+def test_segment_depth_counts_where_the_segment_is_used() -> None:
+    inner: dict[str, Any] = {"country": "US"}
+    for _ in range(40):
+        inner = {"not": inner}
+    used_deep: dict[str, Any] = {"segment": "deep"}
+    for _ in range(30):
+        used_deep = {"not": used_deep}
+    ok = {
+        "segments": {"deep": inner},
+        "features": {"f": {"rules": [{"when": {"segment": "deep"}, "serve": "on"}]}},
+    }
+    assert FlagSet.from_dict(ok)
+    bad = {"segments": {"deep": inner}, "features": {"f": {"rules": [{"when": used_deep, "serve": "on"}]}}}
+    with pytest.raises(ConfigError, match="counting segment 'deep'"):
+        FlagSet.from_dict(bad)
+
+
+def test_self_containing_python_values_are_refused() -> None:
+    loop: list[Any] = []
+    loop.append(loop)
+    with pytest.raises(ConfigError, match="nesting deeper"):
+        FlagSet.from_dict({"f": {"variants": {"a": loop}, "default": "a"}})
+
+
+def test_unexpected_errors_become_a_config_error_naming_the_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    import flagkit.flagset
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ZeroDivisionError("secret-token-in-the-message")
+
+    monkeypatch.setattr(flagkit.flagset, "compile_document", broken)
+    for load_it in (
+        lambda: FlagSet.from_bytes(b"features: {a: true}\n", source="prod.yaml"),
+        lambda: FlagSet.from_dict({"a": True}, source="prod.yaml"),
+    ):
+        with pytest.raises(ConfigError) as info:
+            load_it()
+        assert isinstance(info.value.__cause__, ZeroDivisionError)
+        assert info.value.source == "prod.yaml"
+        assert "ZeroDivisionError" in str(info.value)
+        assert "secret-token" not in str(info.value)
+        assert all(issue.source == "prod.yaml" for issue in info.value.issues)
+
+
+def test_loading_a_bad_file_lists_schema_and_compiler_problems_together(tmp_path: Path) -> None:
+    path = tmp_path / "flags.yaml"
+    path.write_text(
+        "features:\n"
+        "  a:\n"
+        "    enabled: maybe\n"  # schema
+        "  b:\n"
+        "    requires: [a]\n"
+        "    default: nope\n"  # compiler: not a variant
+        "  c:\n"
+        "    rules:\n"
+        "      - serve: {on: 50, off: 40}\n"  # compiler: weights
+        "  d: {rules: [{when: {x: {bogus: 1}}, serve: on}]}\n"  # compiler: operator
+    )
+    for load_it in (lambda: Flags.from_file(path, watch=False), lambda: FlagSet.from_file(path)):
+        with pytest.raises(ConfigError) as info:
+            load_it()
+        issues = info.value.issues
+        assert [(i.flag, i.line) for i in issues] == [("a", 3), ("b", 6), ("c", 9), ("d", 10)]
+        assert str(info.value).startswith(f"4 problems in {path}")
+        assert not any("requires unknown flag" in i.message for i in issues)

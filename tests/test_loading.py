@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -37,8 +38,6 @@ def test_yaml_1_1_booleans_stay_strings(word: str) -> None:
         ("0x1F", 31),
         ("1.5", 1.5),
         ("1e3", 1000.0),
-        (".inf", math.inf),
-        ("-.inf", -math.inf),
         ("2026-01-01", "2026-01-01"),  # no implicit timestamps in YAML 1.2
         ("1_000", "1_000"),  # YAML 1.1 underscores are not numbers in 1.2
         ("0777", 777),  # YAML 1.2: decimal, not octal
@@ -53,8 +52,88 @@ def test_core_schema_scalars(text: str, value: object) -> None:
     assert read_document(f"a: {text}\n") == {"a": value}
 
 
-def test_nan_scalar() -> None:
-    assert math.isnan(read_document("a: .nan\n")["a"])
+@pytest.mark.parametrize(
+    "text", [".nan", ".NaN", ".inf", "+.Inf", "-.INF", "1e999", "-1e400", "!!float .nan"]
+)
+def test_yaml_non_finite_numbers_are_refused_with_their_location(text: str) -> None:
+    doc = f"features:\n  f:\n    variants: {{a: 1, b: [2, {text}]}}\n    default: a\n"
+    with pytest.raises(ConfigError, match="numbers must be finite") as info:
+        FlagSet.from_bytes(doc, source="flags.yaml")
+    (issue,) = info.value.issues
+    assert (issue.source, issue.line, issue.path) == ("flags.yaml", 3, ("features", "f", "variants", "b", 1))
+
+
+@pytest.mark.parametrize(
+    ("where", "yaml_doc"),
+    [
+        ("weight", "features:\n  f:\n    rules:\n      - serve: {on: .nan, off: 50}\n"),
+        ("weight", "features:\n  f:\n    rules:\n      - serve: {on: .inf, off: 50}\n"),
+        ("operand", "features:\n  f:\n    rules:\n      - when: {age: {gt: .nan}}\n        serve: on\n"),
+        ("value", "features:\n  f: -.inf\n"),
+    ],
+)
+def test_non_finite_numbers_anywhere_are_a_config_error(where: str, yaml_doc: str) -> None:
+    with pytest.raises(ConfigError, match="numbers must be finite") as info:
+        FlagSet.from_bytes(yaml_doc, source="f.yaml")
+    assert info.value.issues[0].line is not None
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_json_non_finite_numbers_are_refused_with_their_location(value: float) -> None:
+    # What json.dumps writes for a float NaN or infinity (NaN, Infinity, -Infinity).
+    data = json.dumps(
+        {"features": {"ok": True, "f": {"rules": [{"serve": {"on": value, "off": 50}}]}}}, indent=1
+    )
+    with pytest.raises(ConfigError, match="numbers must be finite") as info:
+        FlagSet.from_bytes(data, source="flags.json")
+    (issue,) = info.value.issues
+    assert issue.path == ("features", "f", "rules", 0, "serve", "on")
+    assert issue.source == "flags.json"
+    assert issue.line == data.splitlines().index(next(x for x in data.splitlines() if '"on"' in x)) + 1
+
+
+def test_json_overflowing_float_is_refused() -> None:
+    with pytest.raises(ConfigError, match="1e999 is not allowed"):
+        FlagSet.from_bytes('{"features": {"f": {"variants": {"a": 1e999}, "default": "a"}}}', fmt="json")
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf])
+def test_python_data_with_non_finite_numbers_is_refused(value: float) -> None:
+    for doc in (
+        {"f": value},
+        {"f": {"variants": {"a": [{"x": value}]}, "default": "a"}},
+        {"f": {"rules": [{"serve": {"on": value, "off": 50}}]}},
+        {"f": {"rules": [{"when": {"age": {"gte": value}}, "serve": "on"}]}},
+    ):
+        with pytest.raises(ConfigError, match="finite"):
+            FlagSet.from_dict(doc)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "text"),
+    [
+        ("yaml", "9" * 5000),
+        ("yaml", "-" + "1" * 4301),
+        ("yaml", "0x" + "f" * 4000),
+        ("yaml", "0o" + "7" * 5000),
+        ("json", "9" * 5000),
+    ],
+)
+def test_integers_over_python_digit_limit_are_a_config_error(fmt: str, text: str) -> None:
+    data = (
+        f"features:\n  ok: true\n  f: {text}\n"
+        if fmt == "yaml"
+        else f'{{"features":\n {{"ok": true,\n "f": {text}}}}}'
+    )
+    with pytest.raises(ConfigError, match="more than 4,300 digits") as info:
+        FlagSet.from_bytes(data, fmt=fmt, source="big")  # type: ignore[arg-type]  # fmt is "yaml" or "json"
+    assert info.value.issues[0].line == 3
+    assert info.value.issues[0].source == "big"
+
+
+def test_a_long_integer_within_the_limit_still_loads() -> None:
+    flags = FlagSet.from_bytes(f"features:\n  f: {'9' * 4300}\n")
+    assert flags.flags["f"].default_variant == "9" * 4300
 
 
 def test_variant_names_on_off_are_strings() -> None:
@@ -140,8 +219,34 @@ def test_depth_cap() -> None:
 
 
 def test_json_depth_cap() -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="nesting deeper than 64 levels") as info:
         read_document("[" * 100_000 + "]" * 100_000, fmt="json")
+    assert info.value.issues[0].line == 1
+
+
+@pytest.mark.parametrize("depth", [61, 200, 900])
+def test_deep_json_values_get_the_yaml_depth_cap(depth: int) -> None:
+    deep = "[" * depth + "]" * depth
+    for field in ("variants", "metadata"):
+        data = f'{{"features": {{"f": {{"{field}": {{"a": {deep}}}, "default": "a"}}}}}}'
+        if field == "metadata":
+            data = f'{{"features": {{"f": {{"metadata": {{"a": {deep}}}}}}}}}'
+        with pytest.raises(ConfigError, match="nesting deeper than 64 levels") as info:
+            FlagSet.from_bytes(data, fmt="json", source="deep.json")
+        assert info.value.issues[0].path == ("features", "f", field, "a")
+        assert info.value.issues[0].line == 1
+    operand = f'{{"features": {{"f": {{"rules": [{{"when": {{"x": {{"eq": {deep}}}}}, "serve": "on"}}]}}}}}}'
+    with pytest.raises(ConfigError, match="nesting deeper than 64 levels"):
+        FlagSet.from_bytes(operand, fmt="json")
+
+
+def test_json_as_deep_as_yaml_allows_loads() -> None:
+    deep = "[" * 60 + "]" * 60  # 60 + the 4 levels above it: the YAML cap, 64
+    assert FlagSet.from_bytes(
+        f'{{"features": {{"f": {{"variants": {{"a": {deep}}}, "default": "a"}}}}}}', fmt="json"
+    )
+    with pytest.raises(ConfigError, match="nesting deeper"):
+        FlagSet.from_bytes(f"features:\n  f:\n    variants:\n      a: {'[' * 61 + ']' * 61}\n")
 
 
 def test_multiple_documents_refused() -> None:

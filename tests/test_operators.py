@@ -50,11 +50,18 @@ CASES: list[tuple[str, Any, list[Any], list[Any]]] = [
         ["2026-01-01", "2026-01-01T00:00:00+00:00", "not a date", MISSING, True],
     ),
     (
-        "after",
+        "after",  # strict since 0.x: the same instant is not after (was at-or-after)
         "2026-01-01T12:00:00+02:00",
-        ["2026-01-01T10:00:00Z", dt.datetime(2026, 6, 1, tzinfo=dt.UTC), 4_000_000_000],
-        ["2026-01-01T09:59:59Z", "2025-06-01", MISSING],
+        ["2026-01-01T10:00:01Z", dt.datetime(2026, 6, 1, tzinfo=dt.UTC), 4_000_000_000],
+        ["2026-01-01T10:00:00Z", "2026-01-01T09:59:59Z", "2025-06-01", MISSING],
     ),
+    (
+        "at_or_after",
+        "2026-01-01T12:00:00+02:00",
+        ["2026-01-01T10:00:00Z", "2026-01-01T10:00:00.000001Z"],
+        ["2026-01-01T09:59:59.999Z", "2026-01-01T10:00:00", MISSING],
+    ),
+    ("at_or_before", "2026-01-01", ["2026-01-01", "2025-12-31T23:59:59Z"], ["2026-01-01T00:00:01Z"]),
     ("exists", True, ["", 0, False, "x"], [MISSING]),
     ("exists", False, [MISSING], ["", 0]),
 ]
@@ -83,7 +90,7 @@ def test_operator(op: str, operand: Any, hits: list[Any], misses: list[Any]) -> 
         ("gt", True, "number"),
         ("semver_gt", "one", "not a semantic version"),
         ("semver_gt", 1.1, "quoted string"),
-        ("before", "soon", "ISO date"),
+        ("before", "soon", "RFC 3339"),
         ("exists", "yes", "true or false"),
         ("matches", "(x+)*y", "nested repetition"),
         ("matches", "(a|ab)*c", "alternation"),
@@ -124,3 +131,13 @@ def test_now_uses_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
         {"f": {"rules": [{"when": {"now": {"after": "2030-01-01", "before": "2030-02-01"}}, "serve": "on"}]}}
     )
     assert flags.is_enabled("f") is True
+
+
+@pytest.mark.parametrize("prefix", ["v", "V"])
+def test_a_version_prefix_v_or_upper_case_v_is_accepted_as_flagd_does(prefix: str) -> None:
+    # flagd strips a `v`/`V` prefix before parsing (open-feature/flagd#1873, flagd-testbed 3.6.2).
+    assert parse_semver(f"{prefix}1.2.3-rc.1+b5") == parse_semver("1.2.3-rc.1")
+    assert make_operator("semver_gte", f"{prefix}2.0.0")("2.0.1")
+    assert make_operator("semver_eq", "2.0.0")(f"{prefix}2.0.0")
+    assert not make_operator("semver_eq", "2.0.0")(f"{prefix}{prefix}2.0.0")
+    assert parse_semver("x1.2.3") is None

@@ -237,7 +237,9 @@ def explain(flagset: FlagSet, key: str, context: Mapping[str, Any]) -> Explanati
     """
     table = {k: f.resolve for k, f in flagset.flags.items()}
     segments = flagset.document.segments if flagset.document is not None else {}
-    return _Explainer(flagset.flags, table, segments, context).flag(key)
+    explainer = _Explainer(flagset.flags, table, segments, context)
+    explainer.numeric_strings = flagset.document is not None and flagset.document.options.numeric_strings
+    return explainer.flag(key)
 
 
 class _Explainer:
@@ -252,6 +254,7 @@ class _Explainer:
         self.table = table
         self.segments = segments
         self.context = context
+        self.numeric_strings = False
 
     def flag(self, key: str) -> Explanation:
         compiled = self.flags[key]
@@ -364,7 +367,7 @@ class _Explainer:
         return self.attribute(name, operand)
 
     def attribute(self, name: str, operand: Any) -> ConditionTrace:
-        predicate = compile_condition({name: operand}, self.segments)
+        predicate = compile_condition({name: operand}, self.segments, numeric_strings=self.numeric_strings)
         if isinstance(predicate, list):  # pragma: no cover - the document was validated at load
             raise ValueError(f"invalid condition on {name!r}: {predicate[0].message}")
         matched = predicate(self.context)
@@ -376,7 +379,9 @@ class _Explainer:
                 return ConditionTrace("attribute", matched, name, value, present, op, arg)
             children = tuple(
                 ConditionTrace(
-                    "operator", operators.make_operator(op, arg)(value), name, value, present, op, arg
+                    "operator",
+                    operators.make_operator(op, arg, numeric_strings=self.numeric_strings)(value),
+                    *(name, value, present, op, arg),
                 )
                 for op, arg in operand.items()
             )

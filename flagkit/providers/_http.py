@@ -15,6 +15,8 @@ import base64
 import contextlib
 import http.client
 import ipaddress
+import json
+import re
 import socket
 import ssl
 import threading
@@ -26,12 +28,124 @@ from typing import Any
 
 from ..errors import SourceError
 
-__all__ = ["Fetcher", "Response", "mask_url"]
+__all__ = ["Fetcher", "Redactor", "Response", "check_headers", "check_url", "mask_url"]
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 _CHUNK = 64 * 1024
 _USER_AGENT = "flagkit"
+
+
+_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+"""The characters of an HTTP header name (RFC 9110 ``token``)."""
+
+_AUTH_SCHEMES = frozenset({"basic", "bearer", "token", "digest", "negotiate", "apikey", "key"})
+"""Words of a header value that are not secret on their own (``Bearer`` in ``Bearer <token>``)."""
+
+_MIN_SECRET = 4
+"""Shorter pieces are not redacted on their own (they would mangle every message)."""
+
+
+def check_headers(headers: Mapping[str, str]) -> None:
+    """Refuse header names and values http.client would reject at the first request.
+
+    The error names the header but never shows its value: a token read from a file with its
+    trailing newline would otherwise surface in ``Invalid header value b'Bearer ...\\n'``.
+
+    Raises:
+        ValueError: A name is not an HTTP token, or a value is not a string, holds a line
+            break or another control character, or a character outside Latin-1.
+    """
+    for name, value in headers.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError("header names must be non-empty strings")
+        bad = next((i for i, ch in enumerate(name) if ch not in _TOKEN_CHARS), None)
+        if bad is not None:
+            shown = name[:bad]  # the part before the first bad character: never a value
+            raise ValueError(
+                f"header name {shown!r}... is not a valid HTTP header name "
+                f"(character {bad + 1} is not allowed; pass the value separately)"
+            )
+        if not isinstance(value, str):
+            raise ValueError(f"header {name!r}: the value must be a string, not {type(value).__name__}")
+        for index, ch in enumerate(value):
+            code = ord(ch)
+            if ch in "\r\n":
+                raise ValueError(
+                    f"header {name!r}: the value contains a line break (character {index + 1} of "
+                    f"{len(value)}); a token read from a file keeps its trailing newline: strip() it"
+                )
+            if (code < 32 and ch != "\t") or code == 127:
+                raise ValueError(
+                    f"header {name!r}: the value contains a control character (character {index + 1})"
+                )
+            if code > 255:
+                raise ValueError(
+                    f"header {name!r}: the value contains a character outside Latin-1 (character {index + 1})"
+                )
+
+
+def check_url(url: str) -> None:
+    """Refuse a URL holding whitespace or control characters (http.client would quote it,
+    secrets included, in its error).
+
+    Raises:
+        ValueError: Naming the position, never the URL.
+    """
+    for index, ch in enumerate(url):
+        if ord(ch) <= 32 or ord(ch) == 127:
+            raise ValueError(
+                f"the URL contains a space or control character (character {index + 1} of {len(url)}); "
+                "percent-encode it"
+            )
+
+
+class Redactor:
+    """Replaces every form of a set of secrets in a message with ``***``.
+
+    For each secret it knows the plain text, its pieces (the words of ``Bearer <token>``, the
+    lines of a multi-line value), the escaped forms a ``repr`` of a ``str`` or ``bytes`` or a
+    JSON dump writes, and the percent-encoded forms (``+`` for spaces), matched in any case,
+    so ``b'Bearer tok\\n'``, ``'tok\\n'`` and ``tok%2Fx`` are all caught.
+    """
+
+    def __init__(self, secrets: set[str] | None = None) -> None:
+        self._forms: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        for secret in secrets or ():
+            self.add(secret)
+
+    def add(self, secret: str) -> None:
+        """Also redact ``secret`` (ignored when shorter than 4 characters)."""
+        pieces = {secret, secret.strip()}
+        pieces.update(re.split(r"[\r\n]+", secret))
+        pieces.update(word for word in secret.split() if word.lower() not in _AUTH_SCHEMES)
+        for piece in pieces:
+            if len(piece) < _MIN_SECRET:
+                continue
+            self._forms.update(_forms_of(piece))
+        forms = sorted((f for f in self._forms if len(f) >= _MIN_SECRET), key=len, reverse=True)
+        # Case-insensitive: percent-encoding may use either case of hex, a message may
+        # upper- or lower-case what it quotes.
+        self._pattern = re.compile("|".join(map(re.escape, forms)), re.IGNORECASE) if forms else None
+
+    def __call__(self, text: str) -> str:
+        """``text`` with every known form of every secret replaced by ``***``."""
+        pattern = self._pattern
+        return pattern.sub("***", text) if pattern is not None else text
+
+    def __bool__(self) -> bool:
+        return self._pattern is not None
+
+
+def _forms_of(secret: str) -> set[str]:
+    forms = {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1]}
+    forms.add(repr(secret.encode("utf-8", "backslashreplace"))[2:-1])
+    with contextlib.suppress(UnicodeEncodeError):
+        forms.add(repr(secret.encode("latin-1"))[2:-1])
+    quote = urllib.parse.quote
+    forms.update((quote(secret, safe=""), urllib.parse.quote_plus(secret), quote(secret)))
+    return forms
 
 
 def mask_url(url: str) -> str:
@@ -212,13 +326,15 @@ class Fetcher:
         ssl_context: ssl.SSLContext | None = None,
         cafile: str | None = None,
     ) -> None:
+        check_url(url)
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"expected an http:// or https:// URL, got {mask_url(url)!r}")
+        check_headers(headers or {})
         self._secrets: set[str] = set()
         self.headers = _merge_headers({}, headers or {})
         """The extra request headers, one entry per name whatever its case (the last wins)."""
-        self._secrets.update(v for v in self.headers.values() if len(v) >= 4)
+        self._secrets.update(self.headers.values())
         if parts.username is not None or parts.password is not None:
             user = urllib.parse.unquote(parts.username or "")
             password = urllib.parse.unquote(parts.password or "")
@@ -228,9 +344,11 @@ class Fetcher:
             self._secrets.update(s for s in (password, token, parts.password) if s)
             host = parts.hostname + (f":{parts.port}" if parts.port else "")
             parts = parts._replace(netloc=host)
-        self._secrets.update(
-            v for _, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True) if len(v) >= 4
-        )
+        self._secrets.update(v for _, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
+        raw_pairs = re.split(r"[&;]", parts.query)
+        self._secrets.update(pair.split("=", 1)[1] for pair in raw_pairs if "=" in pair)  # still encoded
+        self.redact = Redactor(self._secrets)
+        """Replaces every form of every secret in a message with ``***``."""
         self.url = urllib.parse.urlunsplit(parts)
         self.masked_url = mask_url(url)
         self.timeout = timeout
@@ -243,12 +361,6 @@ class Fetcher:
         self._response: http.client.HTTPResponse | None = None
         self._halt = threading.Event()
         self._expired = False
-
-    def redact(self, text: str) -> str:
-        """Replace every known secret in ``text`` with ``***``."""
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return text
 
     def abort(self) -> None:
         """Break a fetch in progress (from another thread): shut its socket down.

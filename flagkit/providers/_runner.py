@@ -130,6 +130,10 @@ class ThreadedProvider(Provider, Generic[RunT]):
         """Remove secrets from a message about this provider (HttpProvider has some)."""
         return text
 
+    def _scrub(self, error: BaseException) -> BaseException:
+        """The error as it may be shown to the client (HttpProvider removes its secrets)."""
+        return error
+
     def _after_fault(self, run: RunT) -> None:
         """Called after the loop raised, before it starts over: forget what it was doing so
         the next round re-reads (and re-reports) the source."""
@@ -241,7 +245,7 @@ class ThreadedProvider(Provider, Generic[RunT]):
         if run.stopping.is_set():
             return
         try:
-            run.report(result)
+            run.report(result if isinstance(result, FlagSet) else self._scrub(result))
         except Exception as exc:
             detail = self._redact(describe(exc))
             logger.error("flagkit: reporting to the client failed for %s: %s", self.name, detail)

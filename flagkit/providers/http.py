@@ -19,11 +19,11 @@ import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, SourceError
+from ..errors import ConfigError, ConfigIssue, SourceError
 from ..flagset import FlagSet
 from ..loading import MAX_DOCUMENT_BYTES, Format, detect_format
 from ._http import Fetcher, Response
@@ -167,6 +167,9 @@ class HttpProvider(ThreadedProvider[Run]):
 
     def _redact(self, text: str) -> str:
         return self._fetcher.redact(text)
+
+    def _scrub(self, error: BaseException) -> BaseException:
+        return scrub(error, self._fetcher.redact, self.url)
 
     def _after_fault(self, run: Run) -> None:
         self._healthy = False  # the next good answer (a 304 too) is reported again
@@ -382,6 +385,35 @@ class HttpProvider(ThreadedProvider[Run]):
             logger.warning("flagkit: cannot write the cache %s: %s", path, exc.strerror or exc)
         except Exception as exc:  # never let the cache end the poller
             logger.warning("flagkit: cannot write the cache %s: %s", path, describe(exc))
+
+
+def scrub(error: BaseException, redact: Callable[[str], str], source: str) -> BaseException:
+    """``error`` if no form of a secret shows in it (its text, repr, args or the exceptions it
+    chains to), else a clean copy: a ``ConfigError`` with redacted issues, or a
+    ``SourceError`` with the redacted message. The copy chains to nothing."""
+    texts: list[str] = []
+    link: BaseException | None = error
+    while link is not None and len(texts) < 50:
+        texts += [str(link), repr(link), *map(repr, link.args)]
+        if isinstance(link, ConfigError):
+            texts += [repr(issue) for issue in link.issues]
+        link = link.__cause__ or link.__context__
+    if all(redact(text) == text for text in texts):
+        return error
+    if isinstance(error, ConfigError):
+        issues = [
+            ConfigIssue(
+                redact(issue.message),
+                tuple(redact(part) if isinstance(part, str) else part for part in issue.path),
+                issue.source,
+                issue.line,
+            )
+            for issue in error.issues
+        ]
+        return ConfigError(issues, error.source)
+    clean = SourceError(redact(str(error)))
+    clean.source = source
+    return clean
 
 
 def atomic_write(path: Path, data: bytes) -> None:

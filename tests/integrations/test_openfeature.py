@@ -1,0 +1,326 @@
+"""FlagkitProvider through the real openfeature-sdk, used the way OpenFeature's docs show."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openfeature import api
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.event import EventDetails, ProviderEvent
+from openfeature.exception import ErrorCode
+from openfeature.flag_evaluation import FlagEvaluationDetails, Reason
+from openfeature.hook import Hook, HookContext, HookHints
+from openfeature.provider import ProviderStatus
+
+from flagkit import FileProvider, Flags
+from flagkit.integrations.openfeature import FlagkitProvider, to_context
+from flagkit.testing import override_flags
+
+from .conftest import wait_for, write_flags
+
+FLAGS = {
+    "features": {
+        "new_search": {
+            "rules": [
+                {"name": "staff", "when": {"plan": "staff"}, "serve": "on"},
+                {"name": "canary", "serve": {"on": 20, "off": 80}},
+            ]
+        },
+        "kill_me": {"enabled": False, "rules": [{"serve": "on"}]},
+        "needs_search": {"requires": ["new_search"], "rules": [{"serve": "on"}]},
+        "button_color": {"variants": {"blue": "#00f", "green": "#0f0"}, "default": "blue"},
+        "max_items": 25,
+        "ratio": 0.25,
+        "config": {"variants": {"v1": {"engine": "ai", "depth": 2}}, "default": "v1"},
+        "regions": {"variants": {"all": ["eu", "us"]}, "default": "all"},
+    }
+}
+
+
+@pytest.fixture
+def openfeature_api() -> Iterator[None]:
+    api.shutdown()
+    yield
+    api.shutdown()  # providers, handlers, hooks and the global context back to defaults
+
+
+@pytest.fixture
+def flags(openfeature_api: None) -> Iterator[Flags]:
+    with Flags.from_dict(FLAGS) as client:
+        yield client
+
+
+class Events:
+    """Records OpenFeature events delivered to api-level handlers (run on the SDK's executor)."""
+
+    KINDS = (
+        ProviderEvent.PROVIDER_READY,
+        ProviderEvent.PROVIDER_CONFIGURATION_CHANGED,
+        ProviderEvent.PROVIDER_STALE,
+        ProviderEvent.PROVIDER_ERROR,
+    )
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[ProviderEvent, EventDetails]] = []
+        self.lock = threading.Lock()
+        for kind in self.KINDS:
+            api.add_handler(kind, self._handler(kind))
+
+    def _handler(self, kind: ProviderEvent) -> Any:
+        def handle(details: EventDetails) -> None:
+            with self.lock:
+                self.seen.append((kind, details))
+
+        return handle
+
+    def of(self, kind: ProviderEvent) -> list[EventDetails]:
+        """Events of one kind from our provider (a new handler also hears the no-op provider's READY)."""
+        with self.lock:
+            return [details for k, details in self.seen if k is kind and details.provider_name == "flagkit"]
+
+
+def users_in_canary(flags: Flags, n: int = 400) -> tuple[str, str]:
+    inside = next(f"u{i}" for i in range(n) if flags.is_enabled("new_search", {"targeting_key": f"u{i}"}))
+    outside = next(
+        f"u{i}" for i in range(n) if not flags.is_enabled("new_search", {"targeting_key": f"u{i}"})
+    )
+    return inside, outside
+
+
+def test_typed_values_and_details_through_the_client(flags: Flags) -> None:
+    api.set_provider_and_wait(FlagkitProvider(flags))
+    client = api.get_client()
+    assert api.get_provider_metadata().name == "flagkit"
+    assert client.get_provider_status() is ProviderStatus.READY
+
+    staff = EvaluationContext("someone", {"plan": "staff"})
+    details = client.get_boolean_details("new_search", False, staff)
+    assert (details.value, details.variant, details.reason) == (True, "on", Reason.TARGETING_MATCH)
+    assert details.flag_metadata == {"rule": "staff"}
+    assert details.error_code is None
+
+    color = client.get_string_details("button_color", "red")
+    assert (color.value, color.variant, color.reason) == ("#00f", "blue", Reason.STATIC)
+    assert client.get_integer_value("max_items", 0) == 25
+    assert client.get_float_value("ratio", 0.0) == 0.25
+    assert client.get_object_value("config", {}) == {"engine": "ai", "depth": 2}
+    assert client.get_object_value("regions", []) == ["eu", "us"]
+
+    disabled = client.get_boolean_details("kill_me", True)
+    assert (disabled.value, disabled.variant, disabled.reason) == (False, "off", Reason.DISABLED)
+    prereq = client.get_boolean_details("needs_search", True, EvaluationContext("x", {"plan": "free"}))
+    if not flags.is_enabled("new_search", {"targeting_key": "x"}):
+        assert prereq.reason == "PREREQUISITE_FAILED"
+    assert prereq.value is flags.is_enabled("needs_search", {"targeting_key": "x", "plan": "free"})
+
+
+def test_targeting_key_buckets_like_flagkit(flags: Flags) -> None:
+    api.set_provider_and_wait(FlagkitProvider(flags))
+    client = api.get_client()
+    inside, outside = users_in_canary(flags)
+    details = client.get_boolean_details("new_search", False, EvaluationContext(inside))
+    assert (details.value, details.reason, details.flag_metadata) == (True, Reason.SPLIT, {"rule": "canary"})
+    assert client.get_boolean_value("new_search", True, EvaluationContext(outside)) is False
+    # 20 % of 2,000 targeting keys, each answered exactly as flagkit answers the same key
+    keys = [f"user-{i}" for i in range(2000)]
+    served = [client.get_boolean_value("new_search", False, EvaluationContext(k)) for k in keys]
+    assert served == [flags.is_enabled("new_search", {"targeting_key": k}) for k in keys]
+    assert 300 < sum(served) < 500
+    # without a targeting key nobody can be bucketed: the default variant
+    no_key = client.get_boolean_details("new_search", True, EvaluationContext(None, {"plan": "free"}))
+    assert (no_key.value, no_key.reason) == (False, Reason.DEFAULT)
+
+
+def test_context_merging_follows_openfeature(flags: Flags) -> None:
+    """api-level context < client context < invocation context, then handed to flagkit."""
+    api.set_provider_and_wait(FlagkitProvider(flags))
+    api.set_evaluation_context(EvaluationContext(None, {"plan": "staff"}))
+    client = api.get_client()
+    assert client.get_boolean_details("new_search", False).reason == Reason.TARGETING_MATCH
+    invocation = EvaluationContext("k", {"plan": "free"})
+    assert client.get_boolean_details("new_search", False, invocation).reason == Reason.SPLIT
+    assert to_context(EvaluationContext("k", {"targeting_key": "spoof", "a": 1})) == {
+        "targeting_key": "k",
+        "a": 1,
+    }
+    assert to_context(EvaluationContext()) is None
+
+
+@pytest.mark.parametrize(
+    ("method", "key", "default"),
+    [
+        ("get_integer_details", "new_search", 7),  # bool is not an int for OpenFeature
+        ("get_boolean_details", "max_items", False),  # nor an int a bool
+        ("get_integer_details", "ratio", 1),  # a float is not an int
+        ("get_string_details", "max_items", "x"),
+        ("get_object_details", "max_items", {}),
+        ("get_boolean_details", "config", True),
+    ],
+)
+def test_type_mismatch(flags: Flags, method: str, key: str, default: Any) -> None:
+    api.set_provider_and_wait(FlagkitProvider(flags))
+    details: FlagEvaluationDetails[Any] = getattr(api.get_client(), method)(
+        key, default, EvaluationContext("u1")
+    )
+    assert details.value == default
+    assert details.error_code is ErrorCode.TYPE_MISMATCH
+    assert details.reason == Reason.ERROR
+
+
+def test_int_is_served_as_float(flags: Flags) -> None:
+    api.set_provider_and_wait(FlagkitProvider(flags))
+    details = api.get_client().get_float_details("max_items", 1.5)
+    assert details.value == 25.0
+    assert type(details.value) is float
+    assert details.error_code is None
+    assert api.get_client().get_float_value("ratio", 1) == 0.25  # an int default works too
+
+
+def test_unknown_flag_and_strict_mode(openfeature_api: None) -> None:
+    with Flags.from_dict(FLAGS, strict=True) as strict:
+        api.set_provider_and_wait(FlagkitProvider(strict))
+        details = api.get_client().get_string_details("nope", "fallback")
+    assert (details.value, details.error_code, details.reason) == (
+        "fallback",
+        ErrorCode.FLAG_NOT_FOUND,
+        Reason.ERROR,
+    )
+
+
+def test_overrides_show_as_override_reason(flags: Flags) -> None:
+    api.set_provider_and_wait(FlagkitProvider(flags))
+    with override_flags(flags, {"new_search": True}):
+        details = api.get_client().get_boolean_details("new_search", False, EvaluationContext("u"))
+    assert (details.value, details.reason, details.variant) == (True, "OVERRIDE", "on")
+
+
+def test_async_variants(flags: Flags) -> None:
+    api.set_provider_and_wait(FlagkitProvider(flags))
+    client = api.get_client()
+
+    async def main() -> list[Any]:
+        staff = EvaluationContext("a", {"plan": "staff"})
+        return [
+            await client.get_boolean_value_async("new_search", False, staff),
+            await client.get_string_value_async("button_color", ""),
+            await client.get_integer_value_async("max_items", 0),
+            await client.get_float_value_async("ratio", 0.0),
+            await client.get_object_value_async("config", {}),
+            (await client.get_integer_details_async("ratio", 3)).error_code,
+        ]
+
+    assert asyncio.run(main()) == [
+        True,
+        "#00f",
+        25,
+        0.25,
+        {"engine": "ai", "depth": 2},
+        ErrorCode.TYPE_MISMATCH,
+    ]
+
+
+class RecordingHook(Hook):
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def before(self, hook_context: HookContext, hints: HookHints) -> EvaluationContext | None:
+        self.calls.append(("before", hook_context.evaluation_context.targeting_key))
+        return EvaluationContext(None, {"plan": "staff"})  # hooks may add context
+
+    def after(self, hook_context: HookContext, details: FlagEvaluationDetails[Any], hints: HookHints) -> None:
+        assert hook_context.provider_metadata is not None
+        self.calls.append(("after", (hook_context.provider_metadata.name, details.variant, details.reason)))
+
+    def error(self, hook_context: HookContext, exception: Exception, hints: HookHints) -> None:
+        self.calls.append(("error", type(exception).__name__))
+
+    def finally_after(
+        self, hook_context: HookContext, details: FlagEvaluationDetails[Any], hints: HookHints
+    ) -> None:
+        self.calls.append(("finally", details.error_code))
+
+
+def test_hooks_registered_on_the_openfeature_client(flags: Flags) -> None:
+    api.set_provider_and_wait(FlagkitProvider(flags, name="flagkit-test"))
+    client = api.get_client()
+    hook = RecordingHook()
+    client.add_hooks([hook])
+    assert (
+        client.get_boolean_value("new_search", False, EvaluationContext("u-9")) is True
+    )  # before added plan
+    assert hook.calls == [
+        ("before", "u-9"),
+        ("after", ("flagkit-test", "on", Reason.TARGETING_MATCH)),
+        ("finally", None),
+    ]
+    hook.calls.clear()
+    assert client.get_integer_value("new_search", 3) == 3
+    assert [name for name, _ in hook.calls] == ["before", "error", "finally"]
+    assert hook.calls[-1] == ("finally", ErrorCode.TYPE_MISMATCH)
+
+
+@pytest.mark.slow
+def test_provider_events_from_a_watched_file(openfeature_api: None, tmp_path: Path) -> None:
+    path = tmp_path / "flags dir é" / "features.yaml"
+    path.parent.mkdir()
+    write_flags(path, "features:\n  a: true\n  b: 1\n")
+    events = Events()
+    with Flags(FileProvider(path, poll_interval=0.1)) as flags:
+        api.set_provider_and_wait(FlagkitProvider(flags))
+        client = api.get_client()
+        assert wait_for(lambda: len(events.of(ProviderEvent.PROVIDER_READY)) == 1)
+        assert events.of(ProviderEvent.PROVIDER_READY)[0].provider_name == "flagkit"
+
+        write_flags(path, "features:\n  a: false\n  b: 1\n  c: x\n")
+        assert wait_for(lambda: bool(events.of(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED)), 10)
+        assert events.of(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED)[0].flags_changed == ["a", "c"]
+        assert client.get_boolean_value("a", True) is False
+
+        write_flags(path, "features: [not, a, mapping\n")  # broken: the last good flags stay
+        assert wait_for(lambda: bool(events.of(ProviderEvent.PROVIDER_STALE)), 10)
+        stale = events.of(ProviderEvent.PROVIDER_STALE)[0]
+        assert stale.message is not None
+        assert "features.yaml" in stale.message
+        assert client.get_provider_status() is ProviderStatus.STALE
+        assert client.get_boolean_value("a", True) is False
+
+        write_flags(path, "features:\n  a: true\n  b: 1\n  c: x\n")
+        assert wait_for(lambda: len(events.of(ProviderEvent.PROVIDER_READY)) == 2, 10)
+        assert wait_for(lambda: len(events.of(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED)) == 2)
+        assert events.of(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED)[1].flags_changed == ["a"]
+        assert client.get_provider_status() is ProviderStatus.READY
+    assert len(events.of(ProviderEvent.PROVIDER_STALE)) == 1  # a source that keeps failing says it once
+
+
+@pytest.mark.slow
+def test_error_before_first_load_then_ready(openfeature_api: None, tmp_path: Path) -> None:
+    path = tmp_path / "features.yaml"
+    events = Events()
+    with Flags(FileProvider(path, poll_interval=0.1)) as flags:
+        provider = FlagkitProvider(flags, ready_timeout=0.2)
+        api.set_provider(provider)  # initialize runs in the SDK's thread and times out
+        client = api.get_client()
+        assert wait_for(lambda: bool(events.of(ProviderEvent.PROVIDER_ERROR)), 10)
+        assert client.get_provider_status() is ProviderStatus.ERROR
+        details = client.get_boolean_details("a", True)
+        assert (details.value, details.error_code) == (True, ErrorCode.PROVIDER_NOT_READY)
+
+        write_flags(path, "features:\n  a: false\n")
+        assert wait_for(lambda: bool(events.of(ProviderEvent.PROVIDER_READY)), 10)
+        assert client.get_provider_status() is ProviderStatus.READY
+        assert client.get_boolean_value("a", True) is False
+
+
+def test_shutdown_detaches_and_optionally_closes(openfeature_api: None) -> None:
+    flags = Flags.from_dict(FLAGS)
+    api.set_provider_and_wait(FlagkitProvider(flags, close_on_shutdown=True))
+    assert api.get_client().get_integer_value("max_items", 0) == 25
+    api.shutdown()
+    assert flags._closed  # the provider owned it
+    with pytest.raises(TypeError, match="Flags"):
+        FlagkitProvider(object())  # type: ignore[arg-type]  # misuse on purpose
