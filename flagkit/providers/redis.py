@@ -48,7 +48,7 @@ from ._redis_wire import (
     sniff_format,
     url_secrets,
 )
-from ._runner import Run, ThreadedProvider, rollback
+from ._runner import Run, ThreadedProvider, describe, load_failure, rollback
 from .base import Report
 from .http import atomic_write
 
@@ -228,7 +228,7 @@ class RedisProvider(ThreadedProvider[_Run]):
                 if cached is not None and self._good is None:
                     self._use_cache(run, cached)
                 cached = None
-                self._emit(run, SourceError(self._redact(_describe(exc)), self.name))
+                self._emit(run, SourceError(self._redact(describe(exc)), self.name))
             if self._wait(run, self._backoff_delay(run.failures)):
                 return
 
@@ -304,13 +304,8 @@ class RedisProvider(ThreadedProvider[_Run]):
                 max_bytes=self.max_bytes,
                 version=label,
             )
-        except ConfigError as exc:
-            self._reject(run, digest, exc)
-            return
-        except Exception as exc:  # whatever else the loader raised about this document
-            self._reject(
-                run, digest, ConfigError(f"the document could not be loaded ({_describe(exc)})", self.name)
-            )
+        except Exception as exc:  # ConfigError, or whatever else the loader raised about it
+            self._reject(run, digest, load_failure(exc, self.name))
             return
         refused = None if self.allow_rollback else rollback(self._good, flagset, self.name)
         if refused is not None:  # a stale copy written back (a restored backup)
@@ -371,9 +366,7 @@ class RedisProvider(ThreadedProvider[_Run]):
         except FileNotFoundError:
             return None
         except Exception as exc:  # unreadable, corrupt or foreign: start without it
-            logger.warning(
-                "flagkit: ignoring the unreadable cache %s: %s", path, self._redact(_describe(exc))
-            )
+            logger.warning("flagkit: ignoring the unreadable cache %s: %s", path, self._redact(describe(exc)))
             return None
         self._good_digest = hashlib.sha256(body).digest()
         return flagset
@@ -393,12 +386,7 @@ class RedisProvider(ThreadedProvider[_Run]):
             }
             atomic_write(path, json.dumps(envelope).encode())
         except Exception as exc:  # not UTF-8, disk full, read-only: serving goes on
-            logger.warning("flagkit: cannot write the cache %s: %s", path, _describe(exc))
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)[:300]
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+            logger.warning("flagkit: cannot write the cache %s: %s", path, describe(exc))
 
 
 def _close(pubsub: PubSub | None, client: Redis) -> None:
