@@ -138,6 +138,7 @@ def assert_fast(pattern: str) -> None:
 @example(r"a{1,32}a{1,32}a{1,32}b")
 @example(r"(a*a{0,})?$")  # found by this test: repeats inside an optional group
 @example(r"(?=a*a*a*b)")
+@example(r"(a*.{0,25}b{1}){1}")  # found by CI: a repeat group of one
 def test_every_accepted_pattern_is_fast_on_adversarial_input(pattern: str) -> None:
     try:
         check_regex_safety(pattern)

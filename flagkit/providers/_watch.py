@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from watchdog.events import (
     DirCreatedEvent,
@@ -69,6 +69,10 @@ except Exception:  # pragma: no cover - not Linux
 
 def _text(path: bytes | str) -> str:
     return os.path.normpath(os.fsdecode(path)) if path else ""
+
+
+_LOCK_WAIT = 5.0
+"""Seconds to wait for the watcher's lock; it is held only while an observer starts or stops."""
 
 
 class _Handler(FileSystemEventHandler):
@@ -155,8 +159,12 @@ class DirectoryWatcher:
             OSError: The observer could not be created or a directory could not be
                 watched (missing directory, inotify limits...): the caller polls instead.
         """
-        with self._lock:
+        if not self._lock.acquire(timeout=_LOCK_WAIT):
+            raise OSError("the file watcher is busy (a thread holding it died?): polling instead")
+        try:
             return self._ensure(dirs, targets)
+        finally:
+            self._lock.release()
 
     def _ensure(self, dirs: Iterable[str], targets: frozenset[str]) -> bool:
         if self._closed:
@@ -195,14 +203,29 @@ class DirectoryWatcher:
 
     def stop(self) -> None:
         """Stop the observer (it is restarted by the next :meth:`ensure`)."""
-        with self._lock:
+        with self._held():
             self._stop_observer()
 
     def close(self) -> None:
         """Stop the observer for good: later :meth:`ensure` calls do nothing."""
-        with self._lock:
+        with self._held():
             self._closed = True
             self._stop_observer()
+
+    @contextlib.contextmanager
+    def _held(self) -> Iterator[None]:
+        """The lock, waited for a bounded time: a thread killed while holding it (an
+        asynchronous exception between acquire and release) must not hang ``close()``
+        forever; past the wait, stopping goes on without it and the lock is replaced."""
+        if self._lock.acquire(timeout=_LOCK_WAIT):
+            try:
+                yield
+            finally:
+                self._lock.release()
+            return
+        logger.warning("flagkit: file watcher %s: its lock was never released; stopping anyway", self.name)
+        self._lock = threading.Lock()
+        yield
 
     def _stop_observer(self, timeout: float = 1.0) -> None:
         observer, self.observer = self.observer, None

@@ -1,15 +1,12 @@
 """Fault injection for the provider tests: real threads, real exceptions.
 
-* :func:`raise_in_thread` makes a running thread raise an exception at its next Python
-  bytecode (CPython's ``PyThreadState_SetAsyncExc``): ``SystemExit`` kills it, an ``Exception``
-  hits whatever it is doing, as a bug or a resource failure would.
+* :func:`thread_named` finds a provider's thread (and checks there is exactly one).
 * :func:`faulty_loader` replaces ``FlagSet.from_bytes`` (the function every provider calls
   to load a document) with one that raises for documents containing a marker.
 """
 
 from __future__ import annotations
 
-import ctypes
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +15,7 @@ import pytest
 
 from flagkit import FlagSet
 
-__all__ = ["LoadLog", "faulty_loader", "loader_spy", "raise_in_thread", "thread_named"]
+__all__ = ["LoadLog", "faulty_loader", "loader_spy", "thread_named"]
 
 
 def thread_named(prefix: str) -> threading.Thread:
@@ -26,14 +23,6 @@ def thread_named(prefix: str) -> threading.Thread:
     found = [t for t in threading.enumerate() if t.name.startswith(prefix) and t.is_alive()]
     assert len(found) == 1, f"expected one thread {prefix}*, found {[t.name for t in found]}"
     return found[0]
-
-
-def raise_in_thread(thread: threading.Thread, exc_type: type[BaseException]) -> None:
-    """Make ``thread`` raise ``exc_type`` as soon as it runs Python code again."""
-    assert thread.ident is not None
-    set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
-    affected = set_async_exc(ctypes.c_ulong(thread.ident), ctypes.py_object(exc_type))
-    assert affected == 1, f"could not signal {thread.name}"
 
 
 class LoadLog(list[bytes]):

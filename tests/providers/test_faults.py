@@ -8,7 +8,6 @@ exceptions (``SystemExit`` kills one) while they run.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import pytest
 from flagkit import FileProvider, Flags, HttpProvider
 from flagkit.providers import _watch
 from flagkit.providers._http import Fetcher
-from tests.helpers.faults import faulty_loader, raise_in_thread, thread_named
+from tests.helpers.faults import faulty_loader, thread_named
 from tests.helpers.flag_server import FlagServer
 from tests.helpers.saves import wait_until, write_atomic_rename, write_in_place
 
@@ -172,24 +171,34 @@ def test_a_raising_watchdog_callback_does_not_stop_the_observer(
 # --- the thread itself is hit -----------------------------------------------------------
 # Faults are raised from a step each loop runs between reads or fetches (the file watcher
 # checks its observer on each idle tick, the poller computes its next delay), so they hit
-# the thread at a known point; raise_in_thread() hits it wherever it is.
+# the thread at a known point, and each step of the loop is hit in turn (STEPS).
 
 
 def fail_in_loop(
     monkeypatch: pytest.MonkeyPatch, provider: FileProvider | HttpProvider, exc: type[BaseException]
 ) -> list[int]:
     """Make the provider's loop raise ``exc`` once, from the step it runs between rounds."""
-    hits: list[int] = []
     name = "_ensure_watching" if isinstance(provider, FileProvider) else "_next_delay"
-    original = getattr(provider, name)
+    return fail_at(monkeypatch, provider, name, exc)
 
-    def step(*args: Any) -> Any:
+
+def fail_at(
+    monkeypatch: pytest.MonkeyPatch,
+    provider: FileProvider | HttpProvider,
+    step: str,
+    exc: type[BaseException],
+) -> list[int]:
+    """Make ``provider``'s ``step`` raise ``exc`` the first time it runs."""
+    hits: list[int] = []
+    original = getattr(provider, step)
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
         if not hits:
             hits.append(1)
             raise exc("injected")
-        return original(*args)
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(provider, name, step)
+    monkeypatch.setattr(provider, step, failing)
     return hits
 
 
@@ -209,19 +218,28 @@ def test_an_exception_in_the_watcher_loop_is_reported_and_the_loop_goes_on(
         wait_until(lambda: color(flags) == "blue")
 
 
-def test_an_asynchronous_exception_anywhere_in_the_watcher_is_survived(
-    flag_file: Path, no_thread_leaks: None
+STEPS = ["_collect_events", "_ensure_watching", "_check", "_locked_check"]
+"""The watcher loop's steps: waiting for events, checking the observer, reading, reporting."""
+
+
+@pytest.mark.parametrize("exc", [RuntimeError, SystemExit], ids=["error", "thread-ending"])
+@pytest.mark.parametrize("step", STEPS)
+def test_an_exception_at_any_step_of_the_watcher_is_survived(
+    step: str,
+    exc: type[BaseException],
+    flag_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    no_thread_leaks: None,
 ) -> None:
     provider = FileProvider(flag_file, poll_interval=0.05)
     with Flags(provider) as flags:
-        thread = thread_named("flagkit-file-")
-        for _ in range(5):  # wherever it lands: waiting, checking, reading, reporting
-            if thread.is_alive():
-                raise_in_thread(thread, RuntimeError)
-            time.sleep(0.1)  # spacing only: the thread wakes every 50 ms and meets it
-        # Caught where it lands, it is handled there (a failed observer check means polling)
-        # or reported, and the loop goes on; landing between two
-        # steps of the supervisor itself, it ends the thread, which the client restarts.
+        assert flags.wait_ready(5)
+        wait_until(provider._watcher.alive)  # events flow: the waiting step runs too
+        hits = fail_at(monkeypatch, provider, step, exc)
+        write_in_place(flag_file, doc("green"))  # wakes every step of the loop
+        wait_until(lambda: hits)
+        # An Exception is caught where it is raised and reported; a SystemExit ends the
+        # thread, which the client notices (status() runs the check) and restarts.
         wait_until(lambda: only(flags).state == "ready" and provider.failure() is None)
         thread_named("flagkit-file-")
         write_atomic_rename(flag_file, doc("blue"))
@@ -264,18 +282,6 @@ def test_a_thread_that_dies_is_reported_and_restarted(
         wait_until(lambda: color(flags) == "blue")  # watching / polling again
         assert flags.flush_listeners(5)
         assert any("thread died" in str(e) for e in errors)
-
-
-def test_a_thread_killed_anywhere_is_restarted(flag_file: Path, no_thread_leaks: None) -> None:
-    provider = FileProvider(flag_file, poll_interval=0.05)
-    with Flags(provider) as flags:
-        thread = thread_named("flagkit-file-")
-        raise_in_thread(thread, SystemExit)  # lands wherever the thread is, locks held or not
-        wait_until(lambda: not thread.is_alive())
-        flags.status()  # restarts it (a lock the dead thread held is replaced)
-        wait_until(lambda: provider.failure() is None and only(flags).state == "ready")
-        write_in_place(flag_file, doc("blue"))
-        wait_until(lambda: color(flags) == "blue")
 
 
 def test_a_dead_thread_is_found_by_context_without_status(
