@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 import weakref
@@ -178,6 +179,7 @@ class Flags:
             if not isinstance(provider, Provider):
                 raise TypeError(f"expected a flagkit Provider, got {type(provider).__name__}")
         self._strict = strict
+        self._warned: set[tuple[str, str]] = set()  # (problem, key) logged once (see _warn_once)
         self._slots = [_ProviderSlot(p) for p in providers]
         self._base: Snapshot = _EMPTY_SNAPSHOT
         self._snapshot: Snapshot = _EMPTY_SNAPSHOT
@@ -268,6 +270,7 @@ class Flags:
         if resolve is None:
             if self._strict:
                 raise FlagNotFoundError(key)
+            self._missing(key, snap)
             return False
         try:  # zero-cost unless it raises; the merge is inside because a non-mapping context fails there
             if context is None:
@@ -298,6 +301,7 @@ class Flags:
         if resolve is None:
             if self._strict:
                 raise FlagNotFoundError(key)
+            self._missing(key, snap)
             return default
         try:
             if context is None:
@@ -312,7 +316,10 @@ class Flags:
             return value  # checked against type(default) above
         if value is CODE_DEFAULT:  # the file says: serve what the code passed
             return default
-        return _coerce(value, default)  # default, or a float for it
+        coerced = _coerce(value, default)  # default, or a float for it
+        if coerced is default and _kind(value) is not _kind(default):
+            self._mismatch(key, value, default)
+        return coerced
 
     def variant(self, key: str, context: Mapping[str, Any] | None = None) -> str | None:
         """The name of the variant served, or ``None`` if the flag is unknown or errored."""
@@ -323,6 +330,7 @@ class Flags:
         if resolve is None:
             if self._strict:
                 raise FlagNotFoundError(key)
+            self._missing(key, snap)
             return None
         try:
             if context is None:
@@ -351,6 +359,7 @@ class Flags:
         if resolve is None:
             if self._strict:
                 raise FlagNotFoundError(key)
+            self._missing(key, snap)
             return _not_found(key, default)
         try:
             if context is None:
@@ -362,8 +371,38 @@ class Flags:
         except Exception as exc:
             return _failed(key, default, exc)
         if not (type(value) is type(default) or (default is None and value is not CODE_DEFAULT)):
-            return _typed(key, default, value, variant, reason, rule)
+            details = _typed(key, default, value, variant, reason, rule)
+            if details.error_code is ErrorCode.TYPE_MISMATCH:
+                self._mismatch(key, value, default)
+            return details
         return Evaluation(key, value, variant, reason, rule)
+
+    # --- the miss branch: a typo'd key or a wrong default, logged once per key --------------
+
+    def _missing(self, key: str, snap: Snapshot) -> None:
+        if not snap.table or ("missing", key) in self._warned:
+            return  # nothing loaded yet (every key misses), or said already
+        self._warn_once(
+            "missing", key, "flagkit: flag %r is not defined (evaluated in %s): the default is served"
+        )
+
+    def _mismatch(self, key: str, value: Any, default: Any) -> None:
+        if ("type", key) in self._warned:
+            return
+        self._warn_once(
+            "type",
+            key,
+            f"flagkit: flag %r serves {_kind_words(value)} but the code's default is {_kind_words(default)}"
+            " (evaluated in %s): the default is served",
+        )  # fmt: skip
+
+    def _warn_once(self, problem: str, key: str, message: str) -> None:
+        """Log ``message`` (with the key and the calling module; never context values) once per
+        key and problem; at most _MAX_WARNED keys per client, so dynamic keys cannot grow it."""
+        if len(self._warned) >= _MAX_WARNED:
+            return
+        self._warned.add((problem, key))
+        logger.warning(message, key[:200] if isinstance(key, str) else key, _call_site())
 
     def _hooked(
         self, snap: Snapshot, key: str, default: Any, context: Mapping[str, Any] | None, method: str
@@ -380,6 +419,7 @@ class Flags:
             return runner.run(hc, lambda _ctx: failure)
         resolve = snap.table.get(key)
         if resolve is None:
+            self._missing(key, snap)
             missing = FlagNotFoundError(key)
             hc = HookContext(key, default, ctx, None, method)
             details = runner.run(hc, lambda _ctx: (_not_found(key, default), missing))
@@ -1036,6 +1076,26 @@ class Flags:
                 logger.exception("flagkit: provider %s failed to restart", slot.provider.name)
             with self._lock:
                 slot.dead = False  # a thread that dies again is reported (and restarted) again
+
+
+_MAX_WARNED = 1000
+_KIND_WORDS = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", dict: "a mapping"}
+
+
+def _kind_words(value: Any) -> str:
+    kind = _kind(value)
+    return _KIND_WORDS.get(kind, "a list" if kind is list else f"a {kind.__name__}")
+
+
+def _call_site() -> str:
+    """The module of the nearest caller outside flagkit (cheap enough for a once-per-key log)."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "?")
+        if name != "flagkit" and not name.startswith("flagkit."):
+            return f"{name}:{frame.f_lineno}"
+        frame = frame.f_back  # type: ignore[assignment]  # None ends the loop
+    return "?"
 
 
 def _kind(value: Any) -> type:

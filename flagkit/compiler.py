@@ -28,7 +28,7 @@ from .conditions import (
     compile_condition,
     value_problem,
 )
-from .errors import ConfigIssue
+from .errors import ConfigIssue, did_you_mean
 from .evaluation import CODE_DEFAULT, CODE_DEFAULT_NAME, Reason
 from .ramps import Clock, ramped, schedule_of
 from .schema import BucketInput, FlagDefinition, FlagDocument, Ramp, Rule
@@ -336,8 +336,9 @@ class _FlagBuilder:
 
     def _unknown_variant(self, name: str, path: Path) -> None:
         known = ", ".join(self.variants)
+        hint = did_you_mean(name, self.variants)
         self.issues.add(
-            f"{name!r} is not a variant of this flag (variants: {known}; or {CODE_DEFAULT_NAME})", path
+            f"{name!r} is not a variant of this flag{hint} (variants: {known}; or {CODE_DEFAULT_NAME})", path
         )
 
     def rule(
@@ -556,7 +557,7 @@ def _check_requires(doc: FlagDocument, issues: Issues) -> None:
                 req, want = (item, True) if isinstance(item, str) else next(iter(item.items()))
                 graph[key].append(req)
                 if req not in doc.features:
-                    issues.add(f"requires unknown flag {req!r}", where)
+                    issues.add(f"requires unknown flag {req!r}{did_you_mean(req, doc.features)}", where)
                 elif req == key:
                     issues.add("a flag cannot require itself", where)
                 elif isinstance(want, str | list):
@@ -629,7 +630,8 @@ def _check_required_variants(
     for name in names:
         if name not in variants:
             known = ", ".join(variants)
-            issues.add(f"{name!r} is not a variant of {req!r} (variants: {known})", where)
+            hint = did_you_mean(name, variants)
+            issues.add(f"{name!r} is not a variant of {req!r}{hint} (variants: {known})", where)
 
 
 def compile_document(

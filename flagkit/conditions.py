@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import operators
-from .errors import ConfigIssue
+from .errors import ConfigIssue, did_you_mean
 from .loading import int_too_long
 
 __all__ = [
@@ -159,7 +159,8 @@ class ConditionCompiler:
     def segment(self, name: Any, path: Path) -> Predicate | None:
         if not isinstance(name, str) or name not in self.segments:
             known = ", ".join(sorted(self.segments)) or "none defined"
-            self.issues.add(f"unknown segment {name!r} (segments: {known})", path)
+            hint = did_you_mean(name, self.segments)
+            self.issues.add(f"unknown segment {name!r}{hint} (segments: {known})", path)
             return None
         self.used.add(name)
         if name in self.compiled:

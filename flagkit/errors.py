@@ -15,6 +15,8 @@ Misuse of the API (wrong argument types) raises the plain built-ins.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = ["ConfigError", "ConfigIssue", "FlagNotFoundError", "FlagkitError", "SourceError"]
@@ -33,12 +35,14 @@ class ConfigIssue:
         path: Path to the bad field inside the document, e.g. ``("features", "x", "rules", 0)``.
         source: The file name, URL or other label of the document (``None`` if unknown).
         line: 1-based line number in the source where the format gives one.
+        column: 1-based column, for syntax errors (``None`` otherwise).
     """
 
     message: str
     path: tuple[str | int, ...] = ()
     source: str | None = None
     line: int | None = None
+    column: int | None = None
 
     @property
     def flag(self) -> str | None:
@@ -47,12 +51,22 @@ class ConfigIssue:
 
     @property
     def location(self) -> str:
-        """``source:line`` (or just the source) for error messages."""
-        return format_location(self.source, self.line)
+        """``source:line[:column]`` (or just the source) for error messages."""
+        where = format_location(self.source, self.line)
+        return f"{where}:{self.column}" if self.line is not None and self.column is not None else where
 
     def __str__(self) -> str:
         field = format_path(self.path)
         return f"{self.location}: {field}: {self.message}" if field else f"{self.location}: {self.message}"
+
+
+def did_you_mean(word: object, candidates: Iterable[str]) -> str:
+    """``"; did you mean 'green'?"`` for the closest of ``candidates`` to a mistyped ``word``,
+    or ``""`` when none is close."""
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def flag_of(path: tuple[str | int, ...]) -> str | None:

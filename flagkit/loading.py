@@ -178,8 +178,11 @@ def _parse_yaml(data: bytes | str, source: str, marks: dict[Path, int] | None) -
     expanded = 0
     path: Path = ()
 
-    def fail(message: str, line: int | None, path: Path | None = None) -> ConfigError:
-        return ConfigError(ConfigIssue(message, _position(stack) if path is None else path, source, line))
+    def fail(
+        message: str, line: int | None, path: Path | None = None, column: int | None = None
+    ) -> ConfigError:
+        where = _position(stack) if path is None else path
+        return ConfigError(ConfigIssue(message, where, source, line, column))
 
     def add(value: Any, size: int, line: int, anchor: str | None) -> None:
         nonlocal root, expanded
@@ -286,7 +289,8 @@ def _parse_yaml(data: bytes | str, source: str, marks: dict[Path, int] | None) -
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
-        raise fail(f"invalid YAML: {exc.problem or exc.context}", line) from None
+        column = mark.column + 1 if mark is not None else None
+        raise fail(f"invalid YAML: {_yaml_problem(exc, data, mark)}", line, column=column) from None
     except yaml.YAMLError as exc:
         raise fail(f"invalid YAML: {exc}", None) from None
     finally:
@@ -294,6 +298,19 @@ def _parse_yaml(data: bytes | str, source: str, marks: dict[Path, int] | None) -
         if dispose is not None:
             dispose()
     return root
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError, data: bytes | str, mark: Any) -> str:
+    """PyYAML's problem in words a user acts on (tabs named as such)."""
+    problem = str(exc.problem or exc.context or "syntax error")
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    if "tab character" in problem:
+        return "tabs are not allowed for indentation in YAML: indent with spaces"
+    if mark is not None:
+        lines = text.splitlines()
+        if 0 <= mark.line < len(lines) and lines[mark.line][: mark.column + 1].lstrip(" ").startswith("\t"):
+            return "tabs are not allowed for indentation in YAML: indent with spaces"
+    return problem
 
 
 def _position(stack: list[_Frame]) -> Path:

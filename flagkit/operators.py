@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import matching
+from .errors import did_you_mean
 from .matching import to_epoch
 from .regex_safety import UnsafePattern, check_regex_safety
 
@@ -278,7 +279,8 @@ def make_operator(name: str, operand: Any, *, numeric_strings: bool = False) -> 
             )
         builder = _BUILDERS.get(name)
         if builder is None:
-            raise OperandError(f"unknown operator {name!r} (known: {_KNOWN})")
+            hint = did_you_mean(name, [*_BUILDERS, *_TEMPORAL, "any_element"])
+            raise OperandError(f"unknown operator {name!r}{hint} (known: {_KNOWN})")
         check = builder(operand)
     except matching.OperandProblem as exc:
         raise OperandError(str(exc)) from None

@@ -19,7 +19,7 @@ from pydantic import (
     ValidationError,
 )
 
-from .errors import ConfigIssue
+from .errors import ConfigIssue, did_you_mean
 
 __all__ = [
     "OPERATORS",
@@ -113,7 +113,7 @@ class RampStep(_Model):
 
 
 class Ramp(_Model):
-    """A schedule that grows the first variant of a two-variant split (see docs/format.md)."""
+    """A schedule that grows the first variant of a two-variant split (see the format reference, Ramps)."""
 
     start: str | None = Field(default=None, description="ISO date or datetime of the first step.")
     interval: str | int | float | None = Field(
@@ -343,13 +343,81 @@ def _union_field_issue(loc: tuple[str | int, ...]) -> tuple[tuple[str | int, ...
     return None
 
 
-def _message(error: Any) -> str:
+_PLAIN = {
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+    "string_type": "expected a string",
+    "int_type": "expected an integer",
+    "int_parsing": "expected an integer",
+    "int_from_float": "expected an integer",
+    "float_type": "expected a number",
+    "float_parsing": "expected a number",
+    "list_type": "expected a list",
+    "dict_type": "expected a mapping",
+    "model_type": "expected a mapping",
+    "model_attributes_type": "expected a mapping",
+    "finite_number": "numbers must be finite (no NaN or infinity)",
+    "string_too_short": "must not be empty",
+    "too_short": "must not be empty",
+}
+
+
+def _fields_at(path: tuple[str | int, ...]) -> list[str]:
+    """The field names allowed in the mapping at ``path`` (for "did you mean")."""
+    model: type[BaseModel] | None = None
+    if not path:
+        model = FlagDocument
+    elif len(path) == 2 and path[0] == "features":
+        model = FlagDefinition
+    elif len(path) >= 2 and isinstance(path[-1], int) and path[-2] == "rules":
+        model = Rule
+    elif path[-1] == "ramp":
+        model = Ramp
+    elif len(path) >= 2 and isinstance(path[-1], int) and path[-2] == "steps":
+        model = RampStep
+    elif path[-1] == "bucketing":
+        model = Bucketing
+    elif path[-1] == "bucket_by":
+        model = BucketInput
+    elif path[-1] == "options":
+        model = DocumentOptions
+    if model is None:
+        return []
+    return [field.alias or name for name, field in model.model_fields.items()]
+
+
+def _message(error: Any, path: tuple[str | int, ...] = ()) -> str:
+    """pydantic's error in flagkit's words (no "Input should be ..." reaches a user)."""
     kind = error["type"]
     if kind == "extra_forbidden":
-        return "unknown field"
+        return "unknown field" + (did_you_mean(path[-1], _fields_at(path[:-1])) if path else "")
     if kind == "missing":
         return "field required"
-    return str(error["msg"])
+    if kind in ("bool_type", "bool_parsing") and isinstance(error.get("input"), str):
+        word = error["input"]
+        if word.lower() in ("on", "off", "yes", "no", "y", "n"):
+            meant = "true" if word.lower() in ("on", "yes", "y") else "false"
+            return f"expected true or false: YAML 1.2 reads `{word}` as a string; write {meant}"
+    if kind in _PLAIN:
+        return _PLAIN[kind]
+    ctx = error.get("ctx") or {}
+    if kind == "literal_error" and "expected" in ctx:
+        return f"expected one of {ctx['expected']}" + did_you_mean(
+            error.get("input"), _literals(ctx["expected"])
+        )
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        words = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+        bound = next(iter(ctx.values()), "?")
+        return f"must be {words[kind]} {bound}"
+    message = str(error["msg"])
+    message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if message.startswith("Input should be "):
+        message = "expected " + message.removeprefix("Input should be ").removeprefix("a valid ")
+    return message
+
+
+def _literals(expected: str) -> list[str]:
+    return [part.strip(" '\"") for part in expected.replace(" or ", ",").split(",") if part.strip(" '\"")]
 
 
 def validate_document(doc: Any, source: str | None = None) -> FlagDocument | list[ConfigIssue]:
@@ -380,7 +448,7 @@ def validate_document(doc: Any, source: str | None = None) -> FlagDocument | lis
                 where, hint = hinted
                 if where not in seen and (hint is None or where not in detailed):
                     seen.add(where)
-                    issues.append(ConfigIssue(hint or _message(error), where, source))
+                    issues.append(ConfigIssue(hint or _message(error, where), where, source))
                 continue
             path = _clean_loc(tuple(error["loc"]))
             if path in non_finite and error["type"] != "finite_number":
@@ -388,7 +456,7 @@ def validate_document(doc: Any, source: str | None = None) -> FlagDocument | lis
             if path in seen:
                 continue
             seen.add(path)
-            message = _message(error)
+            message = _message(error, path)
             near_serve = "serve" in path[-2:]
             if near_serve and error["type"] in {"string_type", "dict_type"}:
                 message = "expected a variant name or a {variant: percent} mapping"

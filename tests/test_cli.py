@@ -105,7 +105,10 @@ def test_validate_lists_every_error_with_file_line_and_path(tmp_path: Path) -> N
     assert f"{bad}:8: error: features.bad_split.rules[0].serve: split weights sum to 90, not 100" in lines
     operator = f"{bad}:11: error: features.bad_operator.rules[0].when.age.greater: unknown operator 'greater'"
     assert operator in proc.stdout
-    assert f"{bad}:14: error: features.unknown_field.descripton: unknown field" in lines
+    assert (
+        f"{bad}:14: error: features.unknown_field.descripton: unknown field; did you mean 'description'?"
+        in lines
+    )
     assert lines[-1] == f"{bad}: invalid (4 errors)"
 
 

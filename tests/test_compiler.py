@@ -121,7 +121,7 @@ BAD_CASES = [
         "features:\n  f:\n    enabled: off\n",
         ("features", "f", "enabled"),
         3,
-        "boolean",
+        "YAML 1.2 reads `off` as a string; write false",
     ),
     (
         "semver written as a float",

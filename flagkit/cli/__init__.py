@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import __version__, operators
+from .._links import doc_url
 from ._common import OK, USAGE, Exit, assignment, date_arg, instant, parse_value, positive, variation
 from .demo import run_demo
 from .diff import run_diff
@@ -67,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="flagkit",
         description="Validate, evaluate, explain, simulate and scan flagkit flag files.",
-        epilog="Exit codes: 0 ok, 1 problems found, 2 usage error. Docs: docs/cli.md",
+        epilog=f"Exit codes: 0 ok, 1 problems found, 2 usage error. Docs: {doc_url('cli')}",
     )
     parser.add_argument("--version", action="version", version=f"flagkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

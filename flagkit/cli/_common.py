@@ -150,6 +150,7 @@ def issue_dict(issue: ConfigIssue) -> dict[str, Any]:
     return {
         "file": issue.source,
         "line": issue.line,
+        **({"column": issue.column} if issue.column is not None else {}),
         "path": format_path(issue.path),
         "flag": issue.flag,
         "message": issue.message,

@@ -12,6 +12,10 @@ Checks (each warning carries a ``code``):
   and remove the ``ramp``, so the file says what is served.
 * ``ramp-drops-users`` — the split as written gives the ramped variant more than the first
   step, so users drop out when the ramp starts.
+* ``yaml-boolean-word`` — a static flag whose value is the string ``on``/``off``/``yes``/``no``/
+  ``y``/``n``: YAML 1.2 (which flagkit reads) makes these strings, not booleans, so
+  ``is_enabled`` is False for ``dark_mode: on``; write ``true``/``false`` (or quote the word to
+  mean the string).
 * ``strict-after`` — ``after`` with a bare date (``after: "2026-12-01"``): ``after`` is strict,
   so the midnight instant itself does not match; write ``at_or_after`` if it should (``after``
   meant at-or-after before this release).
@@ -92,6 +96,17 @@ def lint(
     out: list[LintWarning] = []
     for key, flag in doc.features.items():
         if not isinstance(flag, FlagDefinition):
+            if isinstance(flag, str) and flag.lower() in _BOOLEAN_WORDS:
+                out.append(
+                    LintWarning(
+                        "yaml-boolean-word",
+                        f"`{flag}` is the string {flag!r}, not a boolean (YAML 1.2): is_enabled() is "
+                        f"False; write `{'true' if flag.lower() in _TRUE_WORDS else 'false'}`, or quote it "
+                        "to mean the string",
+                        ("features", key),
+                        source,
+                    )
+                )
             continue
         base: Path = ("features", key)
         if flag.expires is not None and flag.expires < today:
@@ -149,6 +164,8 @@ def lint(
                 LintWarning("unused-segment", "segment is not used by any flag", ("segments", name), source)
             )
     if out and data is not None:
+        out = [w for w in out if w.code != "yaml-boolean-word" or not _quoted(data, w.path)]
+    if out and data is not None:
         marks = locate_lines(data)
         # A mapping inside a list is located where it ends; its first key gives the better line.
         items = {w.path for w in out if w.path and isinstance(w.path[-1], int)}
@@ -160,6 +177,26 @@ def lint(
         out = [replace(w, line=first_key.get(w.path) or line_for(marks, w.path)) for w in out]
         out.sort(key=lambda w: w.line or 0)
     return out
+
+
+_TRUE_WORDS = frozenset({"on", "yes", "y"})
+_BOOLEAN_WORDS = _TRUE_WORDS | {"off", "no", "n"}
+
+
+def _quoted(data: bytes | str, path: Path) -> bool:
+    """Whether the static flag at ``path`` is written quoted (``"on"``: the string is meant),
+    or the document is JSON (where every string is quoted)."""
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    if text.lstrip().startswith("{"):
+        return True
+    line = line_for(locate_lines(data), path)
+    if line is None:
+        return False
+    lines = text.splitlines()
+    if not 0 < line <= len(lines):
+        return False
+    _, _, value = lines[line - 1].partition(":")
+    return value.strip()[:1] in ("'", '"')
 
 
 def _ramp_warnings(flagset: FlagSet, now: float) -> list[LintWarning]:

@@ -19,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from flagkit import ConfigError, FileProvider, FlagkitError, FlagSet
 
+from ..._links import doc_url
 from .conf import load_settings
 from .flags import get_flags
 
@@ -33,7 +34,7 @@ def check_flagkit(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any)
     try:
         conf = load_settings()
     except ImproperlyConfigured as exc:
-        return [checks.Error(str(exc), hint="See docs/integrations.md#django.", id="flagkit.E001")]
+        return [checks.Error(str(exc), hint=f"See {doc_url('integrations', 'django')}.", id="flagkit.E001")]
     messages: list[checks.CheckMessage] = []
     if conf.file is not None:
         messages.extend(_check_file(conf.file))

@@ -1,0 +1,215 @@
+"""Errors that teach: did-you-mean, YAML positions, no pydantic wording, the YAML `on` trap,
+and the once-per-key warning for a typo'd key or a wrong default in production."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import logging
+import re
+from pathlib import Path
+
+import pytest
+
+from flagkit import ConfigError, Flags
+from flagkit._links import DOCS_URL
+from flagkit.cli.lint import lint
+from flagkit.flagset import FlagSet
+from tests.test_cli import run as run_cli
+
+
+def issues_of(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        FlagSet.from_bytes(text.encode(), source="flags.yaml")
+    return [str(issue) for issue in info.value.issues]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "features:\n  f:\n    variants: {green: 1, blue: 2}\n    default: grean\n",
+            "flags.yaml:4: features.f.default: 'grean' is not a variant of this flag; did you mean 'green'?",
+        ),
+        (
+            "features:\n  f:\n    rules:\n      - when: {plan: {eqq: pro}}\n        serve: on\n",
+            "features.f.rules[0].when.plan.eqq: unknown operator 'eqq'; did you mean 'eq'?",
+        ),
+        (
+            "features:\n  f:\n    defualt: on\n",
+            "flags.yaml:3: features.f.defualt: unknown field; did you mean 'default'?",
+        ),
+        (
+            "features:\n  f:\n    rules:\n      - whn: {plan: pro}\n        serve: on\n",
+            "features.f.rules[0].whn: unknown field; did you mean 'when'?",
+        ),
+        (
+            "features:\n  parent: true\n  f:\n    requires: [parnet]\n",
+            "features.f.requires[0]: requires unknown flag 'parnet'; did you mean 'parent'?",
+        ),
+        (
+            "segments:\n  staff: {plan: staff}\nfeatures:\n  f:\n    rules:\n"
+            "      - when: {segment: staf}\n        serve: on\n",
+            "unknown segment 'staf'; did you mean 'staff'?",
+        ),
+        (
+            "features:\n  f:\n    bucketing: {scheme: unlesh}\n    rules: [{serve: {on: 50, off: 50}}]\n",
+            "did you mean 'unleash'?",
+        ),
+    ],
+)
+def test_validate_suggests_the_closest_name(text: str, expected: str) -> None:
+    assert any(expected in issue for issue in issues_of(text)), issues_of(text)
+
+
+def test_no_suggestion_when_nothing_is_close() -> None:
+    (issue,) = issues_of("features:\n  f:\n    variants: {green: 1}\n    default: zzzzzz\n")
+    assert "did you mean" not in issue
+
+
+BAD_TYPES = [
+    "features:\n  f: {enabled: 3}\n",
+    "features:\n  f: {rules: {x: 1}}\n",
+    "features:\n  f: {variants: [a, b]}\n",
+    "features:\n  f: {rules: [{serve: on, name: 3}]}\n",
+    "features:\n  f: {expires: soon}\n",
+    "features:\n  f: {track: maybe}\n",
+    "features:\n  f: {rules: [{serve: {on: 50, off: 50}, ramp: {steps: x}}]}\n",
+    "features:\n  f: {bucket_by: {input: 3}}\n",
+    "features:\n  f: {variants: {a: 1}, default: a, rules: [{when: 3, serve: a}]}\n",
+    "options: 3\nfeatures: {}\n",
+    "features: []\n",
+]
+
+
+@pytest.mark.parametrize("text", BAD_TYPES)
+def test_no_pydantic_wording_reaches_a_user(text: str) -> None:
+    for issue in issues_of(text):
+        assert not re.search(r"Input should|valid dictionary|Value error|pydantic|type=", issue), issue
+
+
+def test_yaml_syntax_errors_give_line_column_and_flag() -> None:
+    (issue,) = issues_of("features:\n  a: true\n  b: {variants: {x: 1}, default: x\n  c: false\n")
+    assert re.match(r"flags\.yaml:4:\d+: features\.b: invalid YAML: ", issue), issue
+
+
+def test_a_tab_is_named_as_such() -> None:
+    (issue,) = issues_of("features:\n  a:\n\tvariants: {x: 1}\n")
+    assert issue.startswith("flags.yaml:3:1: ")
+    assert "tabs are not allowed for indentation" in issue
+
+
+def test_duplicate_keys_give_the_full_path_and_both_lines() -> None:
+    (issue,) = issues_of("features:\n  a:\n    variants: {x: 1}\n    default: x\n    default: x\n")
+    assert "features.a.default: duplicate key 'default' (line 4 and line 5)" in issue
+
+
+def test_a_yaml_boolean_word_for_enabled_says_what_to_write() -> None:
+    (issue,) = issues_of("features:\n  f:\n    enabled: off\n")
+    assert "YAML 1.2 reads `off` as a string; write false" in issue
+
+
+# --- the YAML `on` trap ---------------------------------------------------------------------
+
+
+def test_a_static_flag_serving_on_as_a_string_is_a_warning(tmp_path: Path) -> None:
+    data = 'features:\n  dark_mode: on\n  quoted: "yes"\n  real: true\n  off_flag: Off\n'
+    path = tmp_path / "f.yaml"
+    path.write_text(data, encoding="utf-8")
+    flags = Flags.from_file(path, watch=False)
+    assert flags.get_value("dark_mode", None) == "on"  # the trap itself: a string...
+    assert flags.is_enabled("dark_mode") is False  # ...so the feature stays off
+    flags.close()
+    flagset = FlagSet.from_bytes(data.encode(), source="f.yaml")
+    warnings = {w.path[-1]: w for w in lint(flagset, data=data)}
+    assert set(warnings) == {"dark_mode", "off_flag"}  # the quoted word is meant as a string
+    assert warnings["dark_mode"].code == "yaml-boolean-word"
+    assert warnings["dark_mode"].line == 2
+    assert "write `true`" in warnings["dark_mode"].message
+    assert "write `false`" in warnings["off_flag"].message
+
+
+@pytest.mark.slow
+def test_validate_warns_and_strict_fails_on_the_on_trap(tmp_path: Path) -> None:
+    path = tmp_path / "f.yaml"
+    path.write_text("features:\n  dark_mode: on\n", encoding="utf-8")
+    ok = run_cli("validate", str(path))
+    assert ok.returncode == 0
+    assert "[yaml-boolean-word]" in ok.stdout
+    assert run_cli("validate", "--strict", str(path)).returncode == 1
+    as_json = json.loads(run_cli("validate", "--json", str(path)).stdout)
+    assert [w["code"] for w in as_json["files"][0]["warnings"]] == ["yaml-boolean-word"]
+
+
+def test_json_strings_are_never_the_trap(tmp_path: Path) -> None:
+    data = '{"features": {"a": "on"}}'
+    assert lint(FlagSet.from_bytes(data.encode(), source="f.json", fmt="json"), data=data) == []
+
+
+# --- a typo'd key or a wrong default, in production ---------------------------------------------
+
+
+def test_a_missing_key_is_logged_once_with_the_call_site(caplog: pytest.LogCaptureFixture) -> None:
+    flags = Flags.from_dict({"new_checkout": True})
+    with caplog.at_level(logging.WARNING, logger="flagkit"):
+        for _ in range(3):
+            assert flags.is_enabled("new_chekout", {"email": "secret@example.com"}) is False
+            assert flags.get_value("new_chekout", 5) == 5
+            flags.evaluate("new_chekout", False)
+            flags.variant("new_chekout")
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 1, messages
+    assert "flag 'new_chekout' is not defined" in messages[0]
+    assert __name__ in messages[0]  # the caller's module, not flagkit's
+    assert "secret@example.com" not in caplog.text  # never a context value
+
+
+def test_a_type_mismatch_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    flags = Flags.from_dict({"limit": 3})
+    with caplog.at_level(logging.WARNING, logger="flagkit"):
+        for _ in range(3):
+            assert flags.get_value("limit", "ten") == "ten"
+            assert flags.evaluate("limit", "ten").value == "ten"
+        assert flags.get_value("limit", 2.0) == 3.0  # an int for a float default is fine
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == [
+        f"flagkit: flag 'limit' serves an integer but the code's default is a string (evaluated in "
+        f"{messages[0].split('evaluated in ')[1].split(')')[0]}): the default is served"
+    ]
+    assert __name__ in messages[0]
+
+
+def test_nothing_is_logged_before_flags_are_loaded_or_for_hits(caplog: pytest.LogCaptureFixture) -> None:
+    empty = Flags()  # no provider: every key misses, which says nothing about a typo
+    with caplog.at_level(logging.WARNING, logger="flagkit"):
+        empty.is_enabled("anything")
+        flags = Flags.from_dict({"a": True, "n": 1})
+        flags.is_enabled("a")
+        flags.get_value("n", 0)
+    assert caplog.records == []
+
+
+def test_the_warned_keys_are_bounded(caplog: pytest.LogCaptureFixture) -> None:
+    flags = Flags.from_dict({"a": True})
+    with caplog.at_level(logging.WARNING, logger="flagkit"):
+        for i in range(1500):
+            flags.is_enabled(f"dynamic-{i}")
+    assert len(caplog.records) == 1000
+
+
+# --- pointers a pip user can follow -----------------------------------------------------------
+
+
+def test_project_urls_name_the_docs_that_messages_point_to() -> None:
+    urls = dict(
+        entry.split(", ", 1) for entry in importlib.metadata.metadata("flagkit").get_all("Project-URL") or []
+    )
+    assert urls["Documentation"] == DOCS_URL
+    assert {"Homepage", "Changelog", "Issues"} <= set(urls)
+
+
+@pytest.mark.slow
+def test_help_points_to_the_docs_url_not_a_local_path() -> None:
+    proc = run_cli("--help")
+    assert f"{DOCS_URL}/cli.md" in proc.stdout.replace("\n", "")
+    assert " docs/" not in proc.stdout
