@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from tests.helpers.redis_server import RedisServer, find_redis_server
+from tests.helpers.redis_server import RedisServer, require_redis_server
 
 # No property test may depend on the machine's speed: no per-example deadline, and no
 # "data generation too slow" health check (both are wall-clock measures that fail on a loaded CI
@@ -29,9 +29,7 @@ def example_file() -> Path:
 @pytest.fixture
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """A real redis-server on 127.0.0.1 (free port, temp dir, no persistence), stopped after."""
-    binary = find_redis_server()
-    if binary is None:
-        pytest.skip("redis-server is not installed (`.ci/run` installs it with apt-get)")
+    binary = require_redis_server()
     server = RedisServer(binary, tmp_path_factory.mktemp("redis"))
     server.start()
     try:

@@ -11,7 +11,7 @@ import redis
 
 from flagkit import Flags, RedisProvider
 from flagkit.providers._redis_wire import version_label
-from tests.helpers.redis_server import RedisServer, find_redis_server
+from tests.helpers.redis_server import RedisServer, require_redis_server
 from tests.test_cli import run
 
 pytestmark = pytest.mark.slow
@@ -89,9 +89,7 @@ def test_publish_refuses_an_older_version_unless_told(
 
 
 def test_publish_never_shows_the_password(tmp_path: Path) -> None:
-    binary = find_redis_server()
-    if binary is None:
-        pytest.skip("redis-server is not installed (`.ci/run` installs it with apt-get)")
+    binary = require_redis_server()
     server = RedisServer(binary, tmp_path / "redis", password="pa55-word-secret")
     (tmp_path / "redis").mkdir()
     server.start()

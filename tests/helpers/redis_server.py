@@ -15,7 +15,9 @@ import subprocess
 import time
 from pathlib import Path
 
-__all__ = ["RedisServer", "find_redis_server", "free_port"]
+from tests.helpers import missing_tool
+
+__all__ = ["RedisServer", "find_redis_server", "free_port", "require_redis_server"]
 
 _CANDIDATES = ("/usr/bin/redis-server", "/usr/local/bin/redis-server", "/usr/sbin/redis-server")
 
@@ -26,6 +28,14 @@ def find_redis_server() -> str | None:
     if found:
         return found
     return next((path for path in _CANDIDATES if os.access(path, os.X_OK)), None)
+
+
+def require_redis_server() -> str:
+    """The redis-server binary; skips the test when it is absent (fails under CI)."""
+    binary = find_redis_server()
+    if binary is None:
+        missing_tool("redis-server", "apt-get install redis-server")
+    return binary
 
 
 def free_port() -> int:

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import missing_tool
+
 __all__ = ["CHROMEDRIVER", "CHROMIUM", "chromium", "serve_asgi", "serve_wsgi"]
 
 CHROMIUM = "/usr/bin/chromium"
@@ -87,9 +89,7 @@ def chromium() -> Iterator[Any]:
     that is a failure.
     """
     if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} / {CHROMEDRIVER} missing: .ci/run should have installed them")
-        pytest.skip("Debian's chromium and chromium-driver are not installed (apt-get install both)")
+        missing_tool("Debian's chromium and chromium-driver", "apt-get install chromium chromium-driver")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

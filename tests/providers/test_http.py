@@ -20,6 +20,7 @@ import pytest
 
 from flagkit import ConfigError, Flags, FlagSet, HttpProvider, SourceError
 from flagkit.providers._http import mask_url
+from tests.helpers import missing_tool
 from tests.helpers.flag_server import FlagServer, SilentServer
 from tests.helpers.saves import wait_until
 
@@ -490,7 +491,7 @@ def test_rejects_non_http_urls() -> None:
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     openssl = shutil.which("openssl")
     if openssl is None:
-        pytest.skip("openssl is not installed: cannot make a test certificate")
+        missing_tool("openssl (to make a test certificate)", "apt-get install openssl")
     directory = tmp_path_factory.mktemp("tls")
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from flagkit import Flags, HttpProvider
+from tests.helpers import missing_tool
 from tests.helpers.nginx import NginxServer, find_nginx
 from tests.helpers.saves import wait_until, write_atomic_rename
 
@@ -24,7 +25,7 @@ def nginx(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
     """Run nginx on a free port. Yields (base URL, document root, access log)."""
     binary = find_nginx()
     if binary is None:
-        pytest.skip("nginx is not installed (`.ci/run` installs nginx-light with apt-get)")
+        missing_tool("nginx", "apt-get install nginx")
     server = NginxServer(binary, tmp_path)
     try:
         server.start()

@@ -188,11 +188,9 @@ def test_a_change_published_while_disconnected_is_read_on_reconnect(
 def test_the_password_never_shows(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, no_thread_leaks: None
 ) -> None:
-    from tests.helpers.redis_server import find_redis_server
+    from tests.helpers.redis_server import require_redis_server
 
-    binary = find_redis_server()
-    if binary is None:
-        pytest.skip("redis-server is not installed (`.ci/run` installs it with apt-get)")
+    binary = require_redis_server()
     server = RedisServer(binary, tmp_path, password="hunter2-very-secret")
     server.start()
     try:
