@@ -136,7 +136,7 @@ def publish(
         with client.pipeline(transaction=True) as pipe:
             for _ in range(_MAX_WATCH_RETRIES):
                 try:
-                    pipe.watch(key)  # type: ignore[no-untyped-call]  # untyped in redis-py; a concurrent publish makes EXEC fail: then read again
+                    pipe.watch(key)  # a concurrent publish makes EXEC fail: then read again
                     if not allow_older:
                         _refuse_older(pipe.get(key), version, source, max_bytes)
                     pipe.multi()

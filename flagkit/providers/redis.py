@@ -237,8 +237,7 @@ class RedisProvider(ThreadedProvider[_Run]):
         client = connect(self._url, self.timeout)
         pubsub: PubSub | None = None
         try:
-            # redis-py leaves pubsub() untyped
-            pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
             channels = [self.channel]
             if self.keyspace_notifications:
                 db = client.connection_pool.connection_kwargs.get("db", 0)

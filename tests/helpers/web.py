@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pytest
-
 from tests.helpers import missing_tool
 
 __all__ = ["CHROMEDRIVER", "CHROMIUM", "chromium", "serve_asgi", "serve_wsgi"]

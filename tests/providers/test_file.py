@@ -316,12 +316,16 @@ def test_threads_are_named_daemons_and_close_is_bounded(flag_file: Path) -> None
     assert isinstance(provider, FileProvider)
     wait_until(provider._watcher.alive)
     started = set(threading.enumerate()) - before
-    assert started
-    for thread in started:
-        assert thread.name.startswith("flagkit-"), thread.name
-        assert thread.daemon
-    t0 = time.monotonic()
-    flags.close()
+    try:
+        assert started
+        for thread in started:
+            # watchdog >= 7 starts one reader helper it names itself, inside its inotify thread
+            assert thread.name.startswith("flagkit-") or thread.name in WATCHDOG_OWN_THREADS, thread.name
+            assert thread.daemon
+        assert any(t.name.startswith("flagkit-watch-") for t in started)
+    finally:
+        t0 = time.monotonic()
+        flags.close()
     flags.close()  # idempotent
     assert time.monotonic() - t0 < 3
     wait_until(lambda: not any(t.is_alive() for t in started))
@@ -415,6 +419,9 @@ def test_missing_then_created_empty_is_not_ready(tmp_path: Path, content: str, n
 
 
 # --- stop and restart ------------------------------------------------------------------
+
+
+WATCHDOG_OWN_THREADS = frozenset({"InotifyFD-Dispatcher"})
 
 
 def watcher_threads(path: Path) -> list[threading.Thread]:
