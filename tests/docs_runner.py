@@ -9,7 +9,10 @@ the rendered page, visible to anyone editing it):
 * ``<!-- doc-test: file PATH -->`` above a yaml/json block: the block is written to PATH, so
   the page's own flag file is the one its snippets use;
 * ``<!-- doc-test: setup`` … ``-->``: code run before the next python block — names the
-  snippet assumes from the reader's application (``old_checkout``, a ``cart``), kept short;
+  snippet assumes from the reader's application (``old_checkout``, a ``cart``), kept short.
+  Above an output block of docs/cli.md (a plain fence of ``$ COMMAND`` lines) the same marker
+  holds a *shell* script that tests/cli_docs.py runs before the block's commands (usage
+  files, a git repository); this runner ignores it;
 * ``<!-- doc-test: skip: REASON -->``: the block is not run (tests/test_docs.py keeps this list
   tiny and requires a reason).
 

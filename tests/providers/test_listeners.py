@@ -145,7 +145,7 @@ def test_close_is_bounded_when_a_listener_is_stuck() -> None:
     provider.publish({"a": 2, "b": 1})
     t0 = time.monotonic()
     flags.close()
-    assert time.monotonic() - t0 < 2.0
+    assert time.monotonic() - t0 < 5.0  # bounded (1 s flush), never the 10 s the listener holds
     release.set()
     wait_until(lambda: not any(t.name == "flagkit-dispatch" for t in threading.enumerate()))
 
