@@ -138,3 +138,12 @@ def test_invalid_or_missing_file_exits_2(tmp_path: Path) -> None:
     assert "invalid flag file" in proc.stderr
     assert run("diff", old, tmp_path / "missing.yaml").returncode == 2
     assert run("diff", "-", "-").returncode == 2
+
+
+def test_one_flag_differs_in_the_singular(tmp_path: Path) -> None:
+    old, new = tmp_path / "old.yaml", tmp_path / "new.yaml"
+    old.write_text("features:\n  a: true\n  b: true\n")
+    new.write_text("features:\n  a: false\n  b: true\n")
+    proc = run("diff", old, new)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout.rstrip().endswith("1 flag differs: 1 changed; 1 unchanged")

@@ -356,3 +356,37 @@ def test_kill_9_between_write_and_rename_leaves_the_original_intact(tmp_path: Pa
     # The stray temporary file is ignored: the next edit works and leaves only the new file.
     assert run("rollout", path, "new_search", "50").returncode == 0
     assert "on: 50" in path.read_text()
+
+
+OFF_VARIANT = """\
+features:
+  theme:
+    variants: {winter: w, none: n, summer: s}
+    default: winter
+    off_variant: none
+    rules:
+      - when: {country: US}
+        serve: summer
+  legacy:
+    default: code_default
+    rules:
+      - serve: {on: 10, off: 90}
+"""
+
+
+def test_notes_name_what_a_killed_flag_really_serves(tmp_path: Path) -> None:
+    """``kill`` and ``set`` say what ``eval`` will then serve: the off_variant when there is one,
+    the caller's default for code_default, else the default variant."""
+    path = tmp_path / "flags.yaml"
+    path.write_text(OFF_VARIANT)
+    proc = run("kill", path, "theme")
+    assert proc.returncode == 0, proc.stderr
+    assert "everyone now gets the off variant 'none' (DISABLED)" in proc.stdout
+    assert "variant  none" in run("eval", path, "theme", "-c", "country=US").stdout
+    proc = run("set", path, "theme", "summer")
+    assert "theme is killed: everyone now gets the off variant 'none'" in proc.stdout
+    run("revive", path, "theme")
+    proc = run("set", path, "theme", "winter")
+    assert "`flagkit kill` would serve the off variant 'none'" in proc.stdout
+    proc = run("kill", path, "legacy")
+    assert "everyone now gets the default the calling code passes" in proc.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -215,3 +216,43 @@ def test_cli_validate_and_explain_show_the_step_and_rollout_refuses(tmp_path: Pa
     assert proc.returncode == 0
     proc = run("eval", path, "new_search", "-c", "user_id=u-3")
     assert "reason   DISABLED" in proc.stdout
+
+
+DAILY_FILE = """\
+features:
+  new_search:
+    rules:
+      - serve: {on: 1, off: 99}
+        ramp: {start: "2026-01-01T00:00:00Z", steps: [1, 5, 20, 100], interval: 1d}
+"""
+
+
+@pytest.mark.slow
+def test_cli_now_moves_ramps_as_well_as_now_conditions(tmp_path: Path) -> None:
+    """``--now`` is one clock for the whole command: the compiled ramp, the trace, simulate's
+    population, diff's transitions and validate's step all read it (not the real clock)."""
+    path = tmp_path / "flags.yaml"
+    path.write_text(DAILY_FILE)
+    step3 = "2026-01-03T12:00:00Z"  # 20 %
+    for user in ("u-1", "u-2", "u-3", "u-4", "u-5", "u-6"):
+        proc = run("eval", path, "new_search", "-c", f"user_id={user}", "--explain", "--now", step3)
+        assert proc.returncode == 0, proc.stderr
+        assert "disagrees" not in proc.stdout + proc.stderr
+        assert "ramp of on: step 3 of 4: 20 %" in proc.stdout
+        assert "ranges: on [0 %, 20 %), off [20 %, 100 %)" in proc.stdout
+    proc = run("simulate", path, "new_search", "--users", "20000", "--now", step3, "--json")
+    assert proc.returncode == 0, proc.stderr
+    share = json.loads(proc.stdout)
+    on = next(v for v in share["variants"] if v["variant"] == "on")
+    assert 0.19 < on["share"] < 0.21, on
+    old = tmp_path / "old.yaml"
+    old.write_text(DAILY_FILE.replace("steps: [1, 5, 20, 100]", "steps: [1, 5, 50, 100]"))
+    proc = run("diff", old, path, "--now", step3, "--users", "20000", "--json")
+    assert proc.returncode == 1, proc.stderr
+    (flag,) = json.loads(proc.stdout)["flags"]
+    moved = {(t["from"], t["to"]): t["share"] for t in flag["transitions"]}
+    assert 0.29 < moved[("on", "off")] < 0.31, moved  # 50 % → 20 % on that day
+    proc = run("validate", path, "--now", step3)
+    assert "on step 3 of 4: 20 % since 2026-01-03 00:00:00 UTC" in proc.stdout
+    proc = run("validate", path, "--now", "2027-01-01")
+    assert "ramp-complete" in proc.stdout

@@ -23,6 +23,7 @@ from typing import Any
 
 from .. import __version__, operators
 from .._links import doc_url
+from . import _common
 from ._common import OK, USAGE, Exit, assignment, date_arg, instant, parse_value, positive, variation
 from .demo import run_demo
 from .diff import run_diff
@@ -82,7 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
     validate = command("validate", run_validate, "check flag files: errors with file:line, and warnings")
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
-    validate.add_argument("--today", type=date_arg, metavar="DATE", help="date to check `expires` against")
+    validate.add_argument(
+        "--today",
+        type=date_arg,
+        metavar="DATE",
+        help="date to check `expires` against (default: --now's date)",
+    )
+    validate.add_argument(
+        "--now",
+        type=instant,
+        metavar="TIME",
+        help="check ramps (their current step) as at TIME (ISO 8601, UTC)",
+    )
     add_usage_arguments(validate, "--stale-days")
 
     ev = command("eval", run_eval, "evaluate one flag for a context", context)
@@ -182,7 +194,8 @@ def _set_clock(args: argparse.Namespace) -> None:
         args.context = [(name, value) for name, value in context if name != "now"]
     at = getattr(args, "now", None)
     if at is not None:
-        operators.now = lambda: at
+        operators.now = lambda: at  # `now` conditions
+        _common.FIXED_NOW = at  # ramps: files are compiled with this clock (_common.clock())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,6 +16,7 @@ from ..errors import ConfigIssue, format_path
 from ..flagset import FlagSet
 from ..jsonsafe import dumps
 from ..loading import MAX_DOCUMENT_BYTES
+from ..ramps import Clock
 from ..schema import BucketInput
 from .check import check_document
 from .lint import LintWarning
@@ -173,9 +174,20 @@ def issue_text(issue: ConfigIssue, kind: str = "error") -> str:
     return f"{issue.location}: {kind}: {field + ': ' if field else ''}{issue.message}"
 
 
+FIXED_NOW: float | None = None
+"""``--now`` (seconds since the epoch), set once per process by the command line before any
+file is loaded: ``now`` conditions *and* ramps then evaluate at that time."""
+
+
+def clock() -> Clock | None:
+    """The clock flag files are compiled with: ``--now`` when given, else the real one (None)."""
+    at = FIXED_NOW
+    return None if at is None else lambda: at
+
+
 def load(path: str, as_json: bool) -> FlagSet:
     """Load a flag file for eval/simulate/scan/demo; invalid files stop the command (exit 1)."""
-    checked = check_document(read_flag_file(path), path, warnings=False)
+    checked = check_document(read_flag_file(path), path, warnings=False, clock=clock())
     if checked.flagset is not None:
         return checked.flagset
     if as_json:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from ..errors import ConfigError, ConfigIssue
 from ..flagset import FlagSet
+from ..ramps import Clock
 from .lint import LintWarning, lint
 
 __all__ = ["CheckResult", "check_document"]
@@ -32,7 +33,12 @@ class CheckResult:
 
 
 def check_document(
-    data: bytes | str, source: str, *, today: dt.date | None = None, warnings: bool = True
+    data: bytes | str,
+    source: str,
+    *,
+    today: dt.date | None = None,
+    warnings: bool = True,
+    clock: Clock | None = None,
 ) -> CheckResult:
     """Load ``data`` and report every error, or the lint warnings when it is valid.
 
@@ -41,9 +47,11 @@ def check_document(
         source: Its file name (also picks YAML or JSON).
         today: The date ``expires`` is compared with (defaults to today).
         warnings: Run the lint checks on a valid document.
+        clock: The time ramps are compiled and checked with (default: the real clock).
     """
     try:
-        flagset = FlagSet.from_bytes(data, source=source)
+        flagset = FlagSet.from_bytes(data, source=source, clock=clock)
     except ConfigError as exc:
         return CheckResult(None, list(exc.issues))
-    return CheckResult(flagset, [], lint(flagset, today=today, data=data) if warnings else [])
+    now = None if clock is None else clock()
+    return CheckResult(flagset, [], lint(flagset, today=today, data=data, now=now) if warnings else [])

@@ -30,6 +30,7 @@ from ._common import (
     USAGE,
     Exit,
     clip,
+    clock,
     context_of,
     emit_json,
     issue_text,
@@ -175,7 +176,7 @@ def _read(path: str, other: str) -> tuple[bytes, str, str]:
 def _load(data: bytes, label: str, name: str) -> tuple[FlagSet, dict[str, Any]]:
     fmt = detect_format(name)
     try:
-        flagset = FlagSet.from_bytes(data, source=label, fmt=fmt)
+        flagset = FlagSet.from_bytes(data, source=label, fmt=fmt, clock=clock())
     except ConfigError as exc:
         lines = [issue_text(issue) for issue in exc.issues]
         raise Exit(USAGE, "\n".join([*lines, f"{label}: invalid flag file; nothing to compare"])) from None
@@ -235,5 +236,6 @@ def run_diff(args: argparse.Namespace) -> int:
             print(f"    unchanged: {100 * (d.users - d.moved) / d.users:.2f} % of users")
     print("")
     parts = [f"{counts[k]} {k}" for k in ("added", "removed", "changed") if counts[k]]
-    print(f"{plural(len(diffs), 'flag')} differ: {', '.join(parts)}; {unchanged} unchanged")
+    verb = "differs" if len(diffs) == 1 else "differ"
+    print(f"{plural(len(diffs), 'flag')} {verb}: {', '.join(parts)}; {unchanged} unchanged")
     return PROBLEMS

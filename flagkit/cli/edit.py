@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..evaluation import CODE_DEFAULT_NAME
 from ._common import parse_value, plural
 from ._editing import ABSENT, Change, EditContext, EditPlan, Refused, run_edit
 from ._spans import Node, SpanError, format_number, insert_key, render_scalar
@@ -103,7 +104,7 @@ def _switch(enable: bool) -> Any:
         before = current if "enabled" in definition else ABSENT
         notes = []
         if not enable:
-            notes.append(f"everyone now gets the default variant {_default_of(definition)!r} (DISABLED)")
+            notes.append(f"everyone now gets {_served_when_off(definition)} (DISABLED)")
         change = Change(_path("features", key, "enabled"), before, enable)
         return EditPlan([replacement], mutate, [change], notes)
 
@@ -113,6 +114,20 @@ def _switch(enable: bool) -> Any:
 def _default_of(definition: dict[str, Any]) -> str:
     default = definition.get("default")
     return str(default) if default is not None else "off"
+
+
+def _served_when_off(definition: dict[str, Any], default: str | None = None) -> str:
+    """What a disabled flag serves, in words: its ``off_variant`` if it has one, else its
+    ``default`` (``default`` overrides the file's, for an edit that changes it)."""
+    off = definition.get("off_variant")
+    if off is not None:
+        name, which = str(off), "the off variant"
+    else:
+        chosen = default if default is not None else definition.get("default")
+        name, which = (str(chosen) if chosen is not None else "off"), "the default variant"
+    if name == CODE_DEFAULT_NAME:
+        return f"the default the calling code passes ({which} is {CODE_DEFAULT_NAME})"
+    return f"{which} {name!r}"
 
 
 def run_kill(args: argparse.Namespace) -> int:
@@ -175,13 +190,18 @@ def _plan_set(ctx: EditContext, key: str, raw: str, force: bool) -> EditPlan:
 
     notes = []
     rules = definition.get("rules") or []
-    if definition.get("enabled", True) is False:
-        notes.append(f"{key} is killed: everyone now gets {name!r}")
+    killed = definition.get("enabled", True) is False
+    has_off = definition.get("off_variant") is not None
+    if killed:
+        notes.append(f"{key} is killed: everyone now gets {_served_when_off(definition, name)}")
     elif rules:
-        notes.append(
-            f"{plural(len(rules), 'rule')} tried first; {name!r} goes to everyone no rule matches "
-            f"(`flagkit kill {ctx.path} {key}` serves it to everyone)"
+        kill_hint = (
+            f"it has an off_variant, so `flagkit kill` would serve {_served_when_off(definition)}"
+            if has_off
+            else f"`flagkit kill {ctx.path} {key}` serves it to everyone"
         )
+        tried = plural(len(rules), "rule")
+        notes.append(f"{tried} tried first; {name!r} goes to everyone no rule matches ({kill_hint})")
     before = current if current is not None else ABSENT
     return EditPlan([replacement], mutate, [Change(f"{path}.default", before, name)], notes)
 

@@ -49,7 +49,8 @@ class LintWarning:
 
     Attributes:
         code: Machine-readable kind (``expired``, ``unreachable-rule``, ``single-variant-split``,
-            ``unused-segment``).
+            ``unused-segment``, ``ramp-complete``, ``ramp-drops-users``, ``yaml-boolean-word``,
+            ``strict-after``).
         message: What is wrong and what to do, in words.
         path: Path of the field inside the document, e.g. ``("features", "x", "rules", 2)``.
         source: The file name.

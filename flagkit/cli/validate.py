@@ -7,14 +7,27 @@ import datetime as dt
 from typing import Any
 
 from ..errors import format_path
-from ._common import OK, PROBLEMS, emit_json, issue_dict, issue_text, plural, read_flag_file, warning_dict
+from ._common import (
+    OK,
+    PROBLEMS,
+    clock,
+    emit_json,
+    issue_dict,
+    issue_text,
+    plural,
+    read_flag_file,
+    warning_dict,
+)
 from .check import check_document
 from .explain import ramp_lines
 from .usage_report import print_not_evaluated, usage_report
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    today = args.today or dt.date.today()
+    now = getattr(args, "now", None)
+    today = args.today or (
+        dt.datetime.fromtimestamp(now, dt.UTC).date() if now is not None else dt.date.today()
+    )
     report: list[dict[str, Any]] = []
     total_errors = total_warnings = 0
     keys: set[str] = set()  # every flag defined, for --usage
@@ -22,7 +35,7 @@ def run_validate(args: argparse.Namespace) -> int:
         data = read_flag_file(path)
         entry: dict[str, Any] = {"file": path, "valid": True, "flags": 0, "errors": [], "warnings": []}
         report.append(entry)
-        checked = check_document(data, path, today=today)
+        checked = check_document(data, path, today=today, clock=clock())
         flagset, warnings = checked.flagset, checked.warnings
         if flagset is None:
             entry["valid"] = False
