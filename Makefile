@@ -6,19 +6,20 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PY := "$(BIN)/python"
 STAMP := $(VENV)/.installed-dev
+CONSTRAINTS := constraints-dev.txt
 
-.PHONY: demo docs test lint typecheck pytest bench bench-fleet bench-integrations clean
+.PHONY: demo docs test lint typecheck pytest bench bench-fleet bench-integrations lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv "$(VENV)"
 	$(PY) -m pip install -q --upgrade pip
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(PY) -m pip install -q -e .
+$(VENV)/.installed: $(BIN)/python pyproject.toml $(CONSTRAINTS)
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -e .
 	touch "$@"
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(PY) -m pip install -q -e ".[dev]"
+$(STAMP): $(BIN)/python pyproject.toml $(CONSTRAINTS)
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -e ".[dev]"
 	touch "$@" "$(VENV)/.installed"
 
 demo: $(VENV)/.installed
@@ -54,6 +55,17 @@ bench-integrations: $(STAMP)
 # Not part of `make bench`: starts nginx, redis-server and 50 worker processes on 127.0.0.1 (2-10 min on a busy 2-core machine).
 bench-fleet: $(STAMP)
 	$(PY) -m benchmarks.bench_fleet --workers 50 --interval 5 --idle 30
+
+# Refresh constraints-dev.txt from the newest releases the dev extra allows (in a scratch venv).
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install -q --upgrade pip
+	.venv-lock/bin/python -m pip install -q -e ".[dev]"
+	head -4 $(CONSTRAINTS) > $(CONSTRAINTS).new
+	.venv-lock/bin/python -m pip freeze --exclude-editable | grep -iv '^flagkit' >> $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+	rm -rf .venv-lock
 
 clean:
 	rm -rf "$(VENV)" .mypy_cache .ruff_cache .pytest_cache build dist
