@@ -46,8 +46,8 @@ class Reason(StrEnum):
     PREREQUISITE_FAILED = "PREREQUISITE_FAILED"
     """A flag listed in ``requires`` was not on; the default variant was served."""
     GUARD_TRIPPED = "GUARD_TRIPPED"
-    """A guarded code path failed too often: this process serves the default variant for a
-    cool-down (see :class:`flagkit.guard.Guard`)."""
+    """A guarded code path failed too often: this process switches the flag off (its
+    ``off_variant``, else its ``false`` variant) for a cool-down (see :class:`flagkit.guard.Guard`)."""
     OVERRIDE = "OVERRIDE"
     """A test override (:func:`flagkit.testing.override_flags`) supplied the value."""
     ERROR = "ERROR"

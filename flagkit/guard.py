@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .compiler import CompiledFlag, Resolution, Resolver
 from .errors import FlagkitError
-from .evaluation import Reason
+from .evaluation import CODE_DEFAULT, CODE_DEFAULT_NAME, Reason
 
 if TYPE_CHECKING:
     from .client import Flags
@@ -63,7 +63,7 @@ class GuardTrippedError(FlagkitError):
         self.last_error = last_error
         super().__init__(
             f"guard tripped for flag {key!r}: {failures} of {calls} guarded calls failed "
-            f"(last: {last_error}); serving its default for {cooldown:g} s in this process"
+            f"(last: {last_error}); switching it off for {cooldown:g} s in this process"
         )
 
 
@@ -226,13 +226,29 @@ def untrip(flags: Flags, key: str) -> None:
             flags._publish(flags._base)
 
 
+def off_resolution(flag: CompiledFlag) -> Resolution:
+    """What ``flag`` serves while its guard is tripped: switched *off*, so ``when`` takes the
+    old path everywhere in the process.
+
+    Its ``off_variant`` when it has one (what ``enabled: false`` serves too); else the variant
+    whose value is ``false`` (a boolean flag's ``off``, even when ``on`` is its default);
+    else its default variant. ``code_default`` there serves the caller's default.
+    """
+    definition = flag.definition
+    name = definition.off_variant if definition is not None else None
+    if name is None:
+        name = next((n for n, v in flag.variants.items() if v is False), flag.default_variant)
+    if name == CODE_DEFAULT_NAME or name not in flag.variants:
+        return (CODE_DEFAULT, None, Reason.GUARD_TRIPPED, None)
+    return (flag.variants[name], name, Reason.GUARD_TRIPPED, None)
+
+
 def tripped_flag(flag: CompiledFlag, until: float, clock: Callable[[], float]) -> CompiledFlag:
-    """``flag`` serving its default variant with reason GUARD_TRIPPED until ``until``.
+    """``flag`` switched off (:func:`off_resolution`) with reason GUARD_TRIPPED until ``until``.
 
     After ``until`` it serves as defined again even before the layer is removed.
     """
-    value = flag.variants.get(flag.default_variant)
-    off: Resolution = (value, flag.default_variant, Reason.GUARD_TRIPPED, None)
+    off = off_resolution(flag)
     original = flag.resolve
 
     def resolve(ctx: Mapping[str, Any], table: Mapping[str, Any]) -> Resolution:

@@ -196,3 +196,37 @@ def test_a_guard_guards_one_flag(flags: Flags) -> None:
 def test_invalid_budgets(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="must be"):
         Guard(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("definition", "served"),
+    [
+        # A boolean flag whose default is on, and a rule keeping some users off: a trip must
+        # not hand the feature to everyone (the new path would keep failing).
+        ({"default": "on", "rules": [{"when": {"country": "FR"}, "serve": "off"}]}, (False, "off")),
+        # The off_variant is what the flag serves when it is off (as `enabled: false` does).
+        ({"default": "on", "off_variant": "off", "rules": [{"serve": "on"}]}, (False, "off")),
+        (
+            {"variants": {"yes": True, "no": False, "x": True}, "default": "x", "off_variant": "no"},
+            (False, "no"),
+        ),
+        # No off variant and no false value: the caller's default for code_default...
+        ({"variants": {"yes": True}, "default": "code_default", "rules": [{"serve": "yes"}]}, (False, None)),
+        # ... and the default variant otherwise.
+        ({"variants": {"a": True, "b": True}, "default": "b", "rules": [{"serve": "a"}]}, (True, "b")),
+    ],
+)
+def test_a_trip_switches_the_flag_off_for_everyone(
+    definition: dict[str, object], served: tuple[object, object]
+) -> None:
+    flags = Flags.from_dict({"features": {"f": definition}})
+    guard = Guard(min_calls=1, max_failure_rate=0.5, clock=FakeClock())
+    with flags.guarded("f", context={"country": "US"}, guard=guard) as g:
+        if g.enabled:
+            raise Boom("x")
+    assert guard.tripped
+    for user in ({"country": "FR"}, {"country": "US"}, {}):
+        result = flags.evaluate("f", False, user)
+        assert (result.value, result.variant) == served, user
+        assert result.reason == Reason.GUARD_TRIPPED
+    flags.close()

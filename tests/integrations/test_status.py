@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import warnings
@@ -159,12 +160,59 @@ def test_words_for_every_operator() -> None:
     assert condition_in_words(
         {"ip": {"in_cidr": ["10.0.0.0/8"]}, "tags": {"any_element": {"starts_with": "beta"}}}
     ) == ('ip is an address in "10.0.0.0/8" and tags has an element where it starts with "beta"')
-    assert condition_in_words({"ends": {"at_or_after": "now"}}) == 'ends is at or after "now"'
+    assert (
+        condition_in_words({"ends": {"at_or_after": "now"}})
+        == "ends is at or after the time of the evaluation"
+    )
+    assert (
+        condition_in_words({"name": {"eq": "now"}}) == 'name is "now"'
+    )  # only time operators read the clock
     static = Flags.from_dict({"x": 3})
     flag = static.get_flag("x")
     assert flag is not None
     assert flag_in_words(flag) == ["Everyone gets 3."]
     static.close()
+
+
+def test_words_show_a_ramp_where_it_stands_and_what_an_off_flag_serves() -> None:
+    ramp = {"start": "2026-01-01T00:00:00Z", "steps": [1, 5, 20], "interval": "1h"}
+    flags = Flags.from_dict(
+        {
+            "features": {
+                "canary": {"rules": [{"serve": {"on": 0, "off": 100}, "ramp": ramp}]},
+                "killed": {
+                    "variants": {"a": 1, "b": 2},
+                    "default": "a",
+                    "off_variant": "b",
+                    "enabled": False,
+                },
+                "child": {
+                    "requires": ["killed"],
+                    "variants": {"a": 1, "b": 2},
+                    "default": "a",
+                    "off_variant": "b",
+                },
+            }
+        }
+    )
+    canary, killed, child = (flags.get_flag(key) for key in ("canary", "killed", "child"))
+    assert canary is not None
+    assert killed is not None
+    assert child is not None
+    at = dt.datetime(2026, 1, 1, 1, 30, tzinfo=dt.UTC).timestamp()
+    assert flag_in_words(canary, now=at)[0] == (
+        "Rule 1: everyone else: serve a percentage split: 5 % get on, 95 % get off (sticky by "
+        "targeting_key (else user_id)); ramp of on: step 2 of 3: 5 % since 2026-01-01 01:00:00 UTC; "
+        "next: 20 % at 2026-01-01 02:00:00 UTC."
+    )
+    before = dt.datetime(2025, 1, 1, tzinfo=dt.UTC).timestamp()
+    assert "0 % get on, 100 % get off" in flag_in_words(canary, now=before)[0]
+    assert "ramp complete" in flag_in_words(canary)[0]  # the real clock: long past its last step
+    assert flag_in_words(killed) == [
+        "Turned off (kill switch, enabled: false): everyone gets the off variant b (2)."
+    ]
+    assert flag_in_words(child)[0] == "Requires killed to be on; otherwise the off variant b (2)."
+    flags.close()
 
 
 def test_html_escapes_everything_and_loads_nothing(tmp_path: Path) -> None:

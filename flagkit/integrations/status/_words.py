@@ -6,8 +6,9 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from flagkit import CompiledFlag
-from flagkit.schema import BucketInput, Requirement
+from flagkit import CompiledFlag, operators
+from flagkit.ramps import WEIGHT_SCALE, schedule_of
+from flagkit.schema import BucketInput, Requirement, Rule
 
 __all__ = ["condition_in_words", "flag_in_words"]
 
@@ -35,6 +36,7 @@ _OPERATORS: Mapping[str, str] = {
     "at_or_after": "is at or after",
     "in_cidr": "is an address in",
 }
+_TIME_OPERATORS = frozenset({"before", "after", "at_or_before", "at_or_after"})
 _SUFFIX: Mapping[str, str] = {"semver_gte": " or later", "semver_lte": " or earlier"}
 
 
@@ -59,6 +61,8 @@ def _attribute(name: str, operand: Any) -> list[str]:
             parts.append(f"{name} has an element where {' and '.join(_attribute('it', arg))}")
         elif isinstance(arg, list):
             parts.append(f"{name} {_OPERATORS.get(op, op)} {_list(arg)}")
+        elif arg == "now" and op in _TIME_OPERATORS:
+            parts.append(f"{name} {_OPERATORS.get(op, op)} the time of the evaluation")
         else:
             parts.append(f"{name} {_OPERATORS.get(op, op)} {_show(arg)}{_SUFFIX.get(op, '')}")
     return parts
@@ -83,6 +87,19 @@ def condition_in_words(condition: Mapping[str, Any]) -> str:
 
 def _percent(weight: float) -> str:
     return f"{weight:.3f}".rstrip("0").rstrip(".") + " %"
+
+
+def _ramped(rule: Rule, now: float) -> tuple[Mapping[str, float], str]:
+    """The split of ``rule`` in force at ``now`` and, for a ramped split, where the ramp stands."""
+    serve = rule.serve
+    assert isinstance(serve, Mapping)
+    if rule.ramp is None or len(serve) != 2:
+        return serve, ""
+    first, second = serve
+    schedule, _ = schedule_of(rule.ramp, round(serve[first] * WEIGHT_SCALE))
+    if schedule is None:  # pragma: no cover - a loaded flag's ramp is valid
+        return serve, ""
+    return schedule.weights(first, second, now), f"; ramp of {first}: {schedule.state(now).describe()}"
 
 
 def _split(serve: Mapping[str, float], bucket_by: str | BucketInput | None, salt: str | None) -> str:
@@ -114,27 +131,40 @@ def _requirements(requires: Sequence[Requirement]) -> str:
     return ", ".join(parts)
 
 
-def flag_in_words(flag: CompiledFlag) -> list[str]:
-    """One sentence per step of the flag: kill switch, prerequisites, each rule, the fallback."""
+def _variant_in_words(flag: CompiledFlag, name: str, which: str) -> str:
+    if name in flag.variants:
+        return f"{which} {name} ({_show(flag.variants[name])})"
+    return "the caller's default (code_default)"
+
+
+def flag_in_words(flag: CompiledFlag, now: float | None = None) -> list[str]:
+    """One sentence per step of the flag: kill switch, prerequisites, each rule, the fallback.
+
+    Ramped splits are shown as they stand at ``now`` (default: the evaluation clock).
+    """
     definition = flag.definition
     if definition is None:
         return [f"Everyone gets {_show(flag.variants[flag.default_variant])}."]
-    if flag.default_variant in flag.variants:
-        default = f"the default variant {flag.default_variant} ({_show(flag.variants[flag.default_variant])})"
-    else:
-        default = "the caller's default (code_default)"
+    now = operators.now() if now is None else now
+    default = _variant_in_words(flag, flag.default_variant, "the default variant")
+    off = (
+        default
+        if definition.off_variant is None
+        else _variant_in_words(flag, definition.off_variant, "the off variant")
+    )
     if not definition.enabled:
-        return [f"Turned off (kill switch, enabled: false): everyone gets {default}."]
+        return [f"Turned off (kill switch, enabled: false): everyone gets {off}."]
     lines: list[str] = []
     if definition.requires:
-        lines.append(f"Requires {_requirements(definition.requires)}; otherwise {default}.")
+        lines.append(f"Requires {_requirements(definition.requires)}; otherwise {off}.")
     for index, rule in enumerate(definition.rules, 1):
         label = f" ({rule.name})" if rule.name else ""
         when = condition_in_words(rule.when) if rule.when is not None else None
         if isinstance(rule.serve, str):
             outcome = f"serve {rule.serve} ({_show(flag.variants.get(rule.serve))})"
         else:
-            outcome = f"serve {_split(rule.serve, definition.bucket_by, definition.salt)}"
+            serve, ramp = _ramped(rule, now)
+            outcome = f"serve {_split(serve, definition.bucket_by, definition.salt)}{ramp}"
         condition = f"if {when}, " if when else "everyone else: "
         lines.append(f"Rule {index}{label}: {condition}{outcome}.")
     lines.append(f"{'Otherwise' if definition.rules else 'Everyone gets'}: {default}.")
