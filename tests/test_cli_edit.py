@@ -390,3 +390,35 @@ def test_notes_name_what_a_killed_flag_really_serves(tmp_path: Path) -> None:
     assert "`flagkit kill` would serve the off variant 'none'" in proc.stdout
     proc = run("kill", path, "legacy")
     assert "everyone now gets the default the calling code passes" in proc.stdout
+
+
+def test_set_refuses_a_decimal_for_an_integer_flag(tmp_path: Path) -> None:
+    """``get_value("limit", 10)`` would get its default for 12.5 (a type mismatch); an int for a
+    float flag is fine (it is widened)."""
+    path = tmp_path / "flags.yaml"
+    path.write_text("features:\n  limit: 10  # per user\n  ratio: 0.5\n")
+    for value in ("12.5", "12.0"):
+        proc = run("set", path, "limit", value)
+        assert proc.returncode == 1, proc.stdout
+        assert "limit is an integer flag" in proc.stderr
+    assert path.read_text() == "features:\n  limit: 10  # per user\n  ratio: 0.5\n"
+    assert run("set", path, "ratio", "2").returncode == 0
+    assert run("set", path, "limit", "12.5", "--force").returncode == 0
+    assert path.read_text() == "features:\n  limit: 12.5  # per user\n  ratio: 2\n"
+
+
+def test_set_accepts_code_default_as_the_default(tmp_path: Path) -> None:
+    path = tmp_path / "flags.yaml"
+    path.write_text("features:\n  flow:\n    variants: {a: 1, b: 2}\n    default: a\n")
+    proc = run("set", path, "flow", "code_default")
+    assert proc.returncode == 0, proc.stderr
+    assert FlagSet.from_file(path).flags["flow"].default_variant == "code_default"
+    assert "reason   DEFAULT" in run("eval", path, "flow").stdout
+
+
+def test_a_usage_error_is_json_on_stdout_with_json(tmp_path: Path) -> None:
+    for args in (("set", tmp_path / "missing.yaml", "a", "1"), ("validate", tmp_path / "missing.yaml")):
+        proc = run(*args, "--json")
+        assert proc.returncode == 2
+        assert json.loads(proc.stdout) == {"error": f"{args[1]}: no such file", "exit_code": 2}
+        assert "no such file" in proc.stderr

@@ -256,3 +256,15 @@ def test_cli_now_moves_ramps_as_well_as_now_conditions(tmp_path: Path) -> None:
     assert "on step 3 of 4: 20 % since 2026-01-03 00:00:00 UTC" in proc.stdout
     proc = run("validate", path, "--now", "2027-01-01")
     assert "ramp-complete" in proc.stdout
+
+
+@pytest.mark.slow
+def test_validate_says_a_killed_ramp_is_not_served(tmp_path: Path) -> None:
+    path = tmp_path / "flags.yaml"
+    path.write_text(DAILY_FILE.replace("  new_search:\n", "  new_search:\n    enabled: false\n"))
+    proc = run("validate", path, "--now", "2026-01-02T12:00:00Z")
+    assert "on step 2 of 4: 5 %" in proc.stdout
+    assert "(the flag is killed, enabled: false: the ramp is not served)" in proc.stdout
+    proc = run("validate", path, "--now", "2026-01-02T12:00:00Z", "--json")
+    (ramp,) = json.loads(proc.stdout)["files"][0]["ramps"]
+    assert ramp["killed"] is True

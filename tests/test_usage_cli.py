@@ -80,6 +80,8 @@ def test_validate_merges_several_usage_files_and_strict_fails(tmp_path: Path) ->
     proc = run(*args, "--stale-days", "14", "--today", TODAY.isoformat(), "--strict")
     assert proc.returncode == 1
     assert "never_seen  (never)" in proc.stdout
+    # scan's spelling works for validate too (and validate's for scan)
+    assert run_json(*args, "--unused-days", "14", "--today", TODAY.isoformat()) == out
 
 
 def test_a_short_recording_lists_no_never_seen_flags(tmp_path: Path) -> None:

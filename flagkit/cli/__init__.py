@@ -23,6 +23,7 @@ from typing import Any
 
 from .. import __version__, operators
 from .._links import doc_url
+from ..jsonsafe import dumps
 from . import _common
 from ._common import OK, USAGE, Exit, assignment, date_arg, instant, parse_value, positive, variation
 from .demo import run_demo
@@ -213,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exit as exc:
         if exc.message:
             print(f"flagkit: {exc.message}" if exc.code == USAGE else exc.message, file=sys.stderr)
+            if exc.code == USAGE and getattr(args, "json", False):  # a script reads stdout only
+                print(dumps({"error": exc.message, "exit_code": exc.code}))
         return exc.code
     except KeyboardInterrupt:
         return 130

@@ -151,6 +151,10 @@ def _kind(value: Any) -> str:
     return "string" if isinstance(value, str) else type(value).__name__
 
 
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _plan_set(ctx: EditContext, key: str, raw: str, force: bool) -> EditPlan:
     key_node, node, definition = ctx.flag(key)
     path = _path("features", key)
@@ -164,6 +168,14 @@ def _plan_set(ctx: EditContext, key: str, raw: str, force: bool) -> EditPlan:
                 f"(code calling get_value({key!r}, <{_kind(definition)}>) would get its default). "
                 "Quote a string ('\"10\"'), or pass --force to change the type"
             )
+        if _integer(definition) and isinstance(value, float) and not force:
+            # get_value(key, 10) serves an int flag; a float is a type mismatch (the reverse is
+            # fine: an int is widened for a float default)
+            raise Refused(
+                f"{key} is an integer flag; {raw!r} is written as a decimal (code calling "
+                f"get_value({key!r}, <int>) would get its default). Write a whole number, or pass "
+                "--force to change the type"
+            )
         replacement = _with_value(ctx, _scalar(node, path), render_scalar(value, ctx.fmt, like=node))
 
         def mutate_static(doc: dict[str, Any]) -> None:
@@ -175,7 +187,7 @@ def _plan_set(ctx: EditContext, key: str, raw: str, force: bool) -> EditPlan:
     name = raw
     if variants is None and raw in ("true", "false"):
         name = "on" if raw == "true" else "off"
-    if name not in names:
+    if name not in names and name != CODE_DEFAULT_NAME:  # code_default: the caller's default
         matching = [n for n, v in (variants or {}).items() if v == parse_value(raw)]
         hint = f" (the variant with that value is {matching[0]!r})" if matching else ""
         raise Refused(f"{raw!r} is not a variant of {key} (variants: {', '.join(names)}){hint}")

@@ -600,5 +600,9 @@ def ramp_lines(flagset: FlagSet, data: bytes | str, source: str) -> list[tuple[d
         line = line_for(marks, ramp.path)
         where = f"{source}:{line}" if line else source
         text = f"{where}: ramp: {format_path(ramp.path)}: {ramp.variant} {ramp.state.describe()}"
-        out.append(({"path": format_path(ramp.path), "line": line, **ramp.state.as_dict()}, text))
+        killed = not getattr(flagset.document.features.get(str(ramp.path[1])), "enabled", True)
+        if killed:
+            text += " (the flag is killed, enabled: false: the ramp is not served)"
+        entry = {"path": format_path(ramp.path), "line": line, **ramp.state.as_dict(), "killed": killed}
+        out.append((entry, text))
     return out

@@ -32,8 +32,10 @@ def add_usage_arguments(parser: argparse.ArgumentParser, days_option: str) -> No
         metavar="FILE",
         help="usage file from Flags.export_usage (repeat for several processes)",
     )
+    other = "--stale-days" if days_option == "--unused-days" else "--unused-days"
     parser.add_argument(
         days_option,
+        other,  # both commands take both spellings: one habit works everywhere
         dest="usage_days",
         type=int,
         metavar="N",
