@@ -43,6 +43,7 @@ test: lint typecheck pytest
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks.bench_eval
 	$(PY) -m benchmarks.bench_load
+	$(PY) -m benchmarks.bench_memory
 	$(PY) -m benchmarks.bench_reload
 	$(PY) -m benchmarks.bench_validate
 	$(PY) -m benchmarks.bench_parity

@@ -52,7 +52,7 @@ def bootstrap_values(
     out: dict[str, dict[str, Any]] = {}
     for key in sorted(flags):
         source = definitions.get(key, flags[key])
-        if source.definition is None or not source.definition.client:
+        if source.spec is None or not source.spec.client:
             continue
         try:
             value, variant, _, _ = table[key](ctx, table)

@@ -39,6 +39,7 @@ __all__ = [
     "InputTemplate",
     "Scheme",
     "bucket_text",
+    "flagd_point",
     "input_getter",
     "parse_template",
     "point_function",
@@ -196,6 +197,20 @@ def point_function(scheme: Scheme, *, salted: bool = True) -> Callable[[Any], in
         return point
 
     return flagd
+
+
+def flagd_point(prefix: bytes, scale: int, value: Any) -> int | None:
+    """The salted flagd point of ``value`` (what :func:`point_function` of a ``flagd`` scheme
+    computes), given the encoded salt ``prefix``: the compiler's default splits call it for
+    values their inlined fast path does not cover (not a string, or 256 UTF-8 bytes or more)."""
+    if value is None or value is True or value is False:
+        return None
+    try:
+        data = prefix + cbor_encode(value)
+    except (ValueError, RecursionError):  # no CBOR form, or nested past the stack (or a cycle)
+        return None
+    point: int = (mmh3.hash(data, 0, False) * scale) >> 32
+    return point
 
 
 def scheme_from(spec: Bucketing | str | None, flag_key: str, flag_salt: str | None) -> Scheme:

@@ -1122,7 +1122,7 @@ def _coerce(value: Any, default: Any) -> Any:
 
 
 def _tracked(flag: CompiledFlag) -> bool:
-    return flag.definition is not None and flag.definition.track
+    return flag.spec is not None and flag.spec.track
 
 
 def _not_found(key: str, default: T) -> Evaluation[T]:

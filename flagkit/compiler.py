@@ -1,9 +1,15 @@
-"""Validated definitions → compiled flags: plain closures over pre-parsed operands.
+"""Validated definitions → compiled flags: plain callables over pre-parsed operands.
 
 A compiled flag is a *resolver*: ``resolver(context, table) -> Resolution``, where ``table``
 maps flag keys to resolvers (for prerequisites) and a :data:`Resolution` is a tuple
 ``(value, variant, reason, rule)`` allocated here, at load time, so the hot path only
 returns one of them.
+
+The flags of one document share what is equal between them (:mod:`flagkit.interning`):
+resolution tuples, condition predicates, split tables, variant sets, and the resolver itself
+of flags with the same rules. Rules and splits are small slotted objects whose bound
+``resolve`` is the callable: as fast to call as a closure, a third of its memory. A compiled
+flag keeps its definition only as compact bytes (:mod:`flagkit.definitions`).
 """
 
 from __future__ import annotations
@@ -12,12 +18,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
-
-import mmh3
+from typing import Any, cast
 
 from . import bucketers
-from .bucketing import _TEXT_HEADS, encode_pair_prefix
 from .conditions import (
     MAX_CONDITION_DEPTH,
     ConditionCompiler,
@@ -28,10 +31,27 @@ from .conditions import (
     compile_condition,
     value_problem,
 )
+from .definitions import FlagSpec, Packed, pack
 from .errors import ConfigIssue, did_you_mean
 from .evaluation import CODE_DEFAULT, CODE_DEFAULT_NAME, Reason
+from .interning import Shared, canonical
 from .ramps import Clock, ramped, schedule_of
 from .schema import BucketInput, FlagDefinition, FlagDocument, Ramp, Rule
+from .splits import DEFAULT_BUCKET_ATTRIBUTES as DEFAULT_BUCKET_ATTRIBUTES
+from .splits import TOTAL_WEIGHT as TOTAL_WEIGHT
+from .splits import WEIGHT_SCALE as WEIGHT_SCALE
+from .splits import (
+    Edges,
+    FlagdSplit,
+    Resolution,
+    SchemeSplit,
+    Split,
+    cumulative,
+    default_bucket_value,
+    edge_table,
+    flagd_split,
+    weights,
+)
 
 __all__ = [
     "CompiledFlag",
@@ -46,17 +66,11 @@ __all__ = [
     "requirements",
 ]
 
-Resolution = tuple[Any, str | None, Reason, str | None]
-"""``(value, variant, reason, rule)``: what a resolver returns."""
 Resolver = Callable[[Mapping[str, Any], Mapping[str, Any]], Resolution]
 
 BOOLEAN_VARIANTS: Mapping[str, Any] = MappingProxyType({"on": True, "off": False})
 """Variants of a flag without ``variants``: shared by every such flag, hence read-only."""
-WEIGHT_SCALE = 1000
-"""Weights are percentages with 0.001 % resolution: stored as integers out of 100,000."""
-TOTAL_WEIGHT = 100 * WEIGHT_SCALE
 _CONTAINERS = (dict, list)
-DEFAULT_BUCKET_ATTRIBUTES = ("targeting_key", "user_id")
 MAX_PREREQUISITE_DEPTH = 64
 """Longest chain of ``requires`` (a flag requiring a flag requiring ...): evaluation recurses."""
 MAX_PREREQUISITE_EVALUATIONS = 1_000
@@ -73,7 +87,8 @@ class CompiledFlag:
         resolve: The compiled resolver (hot path).
         variants: Variant name → value.
         default_variant: Variant served when nothing matches.
-        definition: The validated definition (``None`` for a bare static value).
+        spec: The definition, kept compactly (``None`` for a bare static value); see
+            :mod:`flagkit.definitions`.
         fingerprint: Equal fingerprints mean equal behaviour (used to report changes).
         source: Where the flag was loaded from.
     """
@@ -82,147 +97,101 @@ class CompiledFlag:
     resolve: Resolver
     variants: Mapping[str, Any]
     default_variant: str
-    definition: FlagDefinition | None
+    spec: FlagSpec | None
     fingerprint: Any
     source: str | None = None
 
     @property
+    def definition(self) -> FlagDefinition | None:
+        """The validated definition (``None`` for a bare static value), re-derived on demand."""
+        return self.spec.definition() if self.spec is not None else None
+
+    @property
     def is_static(self) -> bool:
         """True for a bare value (``features: {x: true}``)."""
-        return self.definition is None
+        return self.spec is None
 
 
-# --- splits -------------------------------------------------------------------------------
+Step = tuple[Predicate | None, Resolution | None, Split | None]
+"""A rule: its condition (``None``: everyone), and the fixed resolution or the split it serves."""
+_SPLITS = (FlagdSplit, SchemeSplit)
+"""Splits whose ``resolve`` also takes the table, so it can serve as a flag's resolver."""
 
 
-def _weights(serve: dict[str, float], path: Path, issues: Issues) -> list[tuple[str, int]] | None:
-    out: list[tuple[str, int]] = []
-    ok = True
-    for name, weight in serve.items():
-        if not 0 <= weight <= 100:  # also inf and nan (the readers refuse them; Python data may not)
-            issues.add(f"weight of {name!r} is not a percentage from 0 to 100", (*path, name))
-            ok = False
-            continue
-        units = round(weight * WEIGHT_SCALE)
-        if abs(units - weight * WEIGHT_SCALE) > 1e-6:
-            issues.add(f"weight {weight} of {name!r} is finer than 0.001 %", (*path, name))
-            ok = False
-        out.append((name, units))
-    total = sum(units for _, units in out)
-    if ok and total != TOTAL_WEIGHT:
-        issues.add(f"split weights sum to {total / WEIGHT_SCALE:g}, not 100", path)
-        ok = False
-    return out if ok else None
+class _Rules:
+    """A flag's rules, walked in order: the first whose condition holds serves its fixed
+    resolution or its split; none: ``no_match``."""
+
+    __slots__ = ("no_match", "steps")
+
+    def __init__(self, steps: tuple[Step, ...], no_match: Resolution) -> None:
+        self.steps = steps
+        self.no_match = no_match
+
+    def resolve(self, ctx: Mapping[str, Any], table: Mapping[str, Any]) -> Resolution:
+        """The resolution for ``ctx``."""
+        for pred, fixed, split in self.steps:
+            if pred is None or pred(ctx):
+                if split is None:
+                    return fixed  # type: ignore[return-value]  # fixed is set when split is None
+                return split(ctx)
+        return self.no_match
 
 
-def _default_bucket_value(ctx: Mapping[str, Any]) -> Any:
-    first, second = DEFAULT_BUCKET_ATTRIBUTES
-    value = ctx.get(first)
-    return ctx.get(second) if value is None else value
+class _OneRule:
+    """A flag with one conditional rule serving a fixed resolution (no loop to walk)."""
+
+    __slots__ = ("fixed", "no_match", "pred")
+
+    def __init__(self, pred: Predicate, fixed: Resolution, no_match: Resolution) -> None:
+        self.pred = pred
+        self.fixed = fixed
+        self.no_match = no_match
+
+    def resolve(self, ctx: Mapping[str, Any], table: Mapping[str, Any]) -> Resolution:
+        """The resolution for ``ctx``."""
+        return self.fixed if self.pred(ctx) else self.no_match
 
 
-def _split_resolver(
-    salt: str,
-    attribute: str | None,
-    arms: list[tuple[int, Resolution]],
-    fallback: Resolution,
-) -> Callable[[Mapping[str, Any]], Resolution]:
-    prefix = encode_pair_prefix(salt)
-    heads = _TEXT_HEADS
-    hash32 = mmh3.hash
-    scale = TOTAL_WEIGHT
-    edges: list[tuple[int, Resolution]] = []
-    running = 0
-    for units, resolution in arms:
-        running += units
-        if units:
-            edges.append((running, resolution))
-    table = tuple(edges)
-    last = table[-1][1]
+class _OneSplitRule:
+    """A flag with one conditional rule serving a split (no loop to walk)."""
 
-    # The same point function as bucketers' flagd scheme: the general case below.
-    slow_point = bucketers.point_function(bucketers.Scheme("flagd", scale, salt))
+    __slots__ = ("no_match", "pred", "split")
 
-    # The common case is specialised: the default attributes, or a plain attribute name,
-    # and string values shorter than 256 UTF-8 bytes.
-    getter = attribute_getter(attribute) if attribute is not None else _default_bucket_value
-    split_any = _scheme_split(slow_point, getter, _cumulative(arms), arms, fallback)
+    def __init__(self, pred: Predicate, split: Split, no_match: Resolution) -> None:
+        self.pred = pred
+        self.split = split
+        self.no_match = no_match
 
-    if attribute is None:
-        first, second = DEFAULT_BUCKET_ATTRIBUTES
-    elif "." not in attribute and attribute != "now":
-        first, second = attribute, attribute
-    else:
-        return split_any
-
-    def split(ctx: Mapping[str, Any]) -> Resolution:
-        value = ctx.get(first)
-        if value is None:
-            value = ctx.get(second)
-        if type(value) is str:
-            try:
-                raw = value.encode()
-            except UnicodeEncodeError:  # lone surrogates: encoded as flagd's CBOR does
-                raw = value.encode("utf-8", "surrogatepass")
-            n = len(raw)
-            if n >= 256:
-                return split_any(ctx)
-            point = (hash32(prefix + heads[n] + raw, 0, False) * scale) >> 32
-        else:
-            maybe = slow_point(value)
-            if maybe is None:
-                return fallback
-            point = maybe
-        for edge, resolution in table:
-            if point < edge:
-                return resolution
-        return last
-
-    return split
+    def resolve(self, ctx: Mapping[str, Any], table: Mapping[str, Any]) -> Resolution:
+        """The resolution for ``ctx``."""
+        return self.split(ctx) if self.pred(ctx) else self.no_match
 
 
-def _cumulative(arms: list[tuple[int, Resolution]]) -> list[int]:
-    out, running = [], 0
-    for units, _ in arms:
-        running += units
-        out.append(running)
-    return out
-
-
-def _scheme_split(
-    point: Callable[[Any], int | None],
-    getter: Callable[[Mapping[str, Any]], Any],
-    edges: list[int],
-    arms: list[tuple[int, Resolution]],
-    fallback: Resolution,
-) -> Callable[[Mapping[str, Any]], Resolution]:
-    table = tuple((edge, resolution) for edge, (units, resolution) in zip(edges, arms, strict=True) if units)
-    last = table[-1][1]
-
-    def split(ctx: Mapping[str, Any]) -> Resolution:
-        bucket = point(getter(ctx))
-        if bucket is None:
-            return fallback
-        for edge, resolution in table:
-            if bucket < edge:
-                return resolution
-        return last
-
-    return split
+def _constant(resolution: Resolution) -> Resolver:
+    return lambda ctx, table: resolution
 
 
 # --- flags --------------------------------------------------------------------------------
 
 
-def compile_static(key: str, value: Any, source: str | None = None) -> CompiledFlag:
-    """A flag that serves ``value`` to everyone (reason STATIC)."""
+def compile_static(
+    key: str, value: Any, source: str | None = None, shared: Shared | None = None
+) -> CompiledFlag:
+    """A flag that serves ``value`` to everyone (reason STATIC).
+
+    ``shared``: the compiling document's table, so equal static flags share their parts.
+    """
     if isinstance(value, bool):
         variant = "on" if value else "off"
         variants: Mapping[str, Any] = BOOLEAN_VARIANTS
     else:
         variant = str(value)
         variants = {variant: value}
-    return constant_flag(key, value, variant, variants, Reason.STATIC, source)
+        if shared is not None:
+            variants = shared.setdefault(("variants", canonical(variants)), variants)
+            variant = next(iter(variants))
+    return constant_flag(key, value, variant, variants, Reason.STATIC, source, shared)
 
 
 def constant_flag(
@@ -232,47 +201,107 @@ def constant_flag(
     variants: Mapping[str, Any],
     reason: Reason,
     source: str | None = None,
+    shared: Shared | None = None,
 ) -> CompiledFlag:
-    """A flag that serves ``value`` (as ``variant``) to everyone with ``reason``."""
+    """A flag that serves ``value`` (as ``variant``) to everyone with ``reason``.
+
+    ``shared``: the compiling document's table, so equal constant flags share their resolver.
+    """
     resolution: Resolution = (value, variant, reason, None)
-    resolver: Resolver = lambda ctx, table: resolution  # noqa: E731 - wrapped below when mutable
+    fingerprint = (str(reason), variant, type(value).__name__, repr(value))
+    mutable = isinstance(value, _CONTAINERS)
+    if shared is not None and not mutable:
+        known = shared.get(("constant", fingerprint))
+        if known is not None:
+            resolver, fingerprint = known
+        else:
+            resolver = _constant(resolution)
+            shared[("constant", fingerprint)] = (resolver, fingerprint)
+    else:
+        resolver = _constant(resolution)
+        if mutable:
+            resolver = _fresh_copies(resolver)
     return CompiledFlag(
         key=key,
-        resolve=_fresh_copies(resolver) if isinstance(value, _CONTAINERS) else resolver,
+        resolve=resolver,
         variants=variants,
         default_variant=variant,
-        definition=None,
-        fingerprint=(str(reason), variant, type(value).__name__, repr(value)),
+        spec=None,
+        fingerprint=fingerprint,
         source=source,
     )
 
 
-class _FlagBuilder:
-    __slots__ = ("clock", "conditions", "flag", "issues", "key", "path", "resolutions", "variants")
+class _Document:
+    """What the flags of one document share while it compiles."""
+
+    __slots__ = (
+        "clock",
+        "conditions",
+        "issues",
+        "packed",
+        "raw_features",
+        "raw_segments",
+        "segment_sets",
+        "shared",
+    )
 
     def __init__(
-        self, key: str, flag: FlagDefinition, conditions: ConditionCompiler, issues: Issues, clock: Clock
+        self, doc: FlagDocument, source: str | None, clock: Clock | None, raw: Mapping[str, Any] | None
     ) -> None:
-        self.clock = clock
+        self.issues = Issues(source)
+        self.shared: Shared = {}
+        self.clock = clock or time.time
+        self.conditions = ConditionCompiler(
+            doc.segments, self.issues, numeric_strings=doc.options.numeric_strings, shared=self.shared
+        )
+        features = raw.get("features") if isinstance(raw, Mapping) else None
+        segments = raw.get("segments") if isinstance(raw, Mapping) else None
+        self.raw_features: Mapping[str, Any] = features if isinstance(features, Mapping) else {}
+        self.raw_segments: Mapping[str, Any] = segments if isinstance(segments, Mapping) else doc.segments
+        self.packed: dict[str, Packed] = {}
+        self.segment_sets: dict[tuple[str, ...], tuple[Packed, ...]] = {}
+
+    def segments(self, names: tuple[str, ...]) -> tuple[Packed, ...]:
+        """The packed conditions of segments ``names``: each packed once, one tuple per set."""
+        found = self.segment_sets.get(names)
+        if found is None:
+            for name in names:
+                if name not in self.packed:
+                    self.packed[name] = pack(self.raw_segments.get(name))
+            found = self.segment_sets[names] = tuple(self.packed[name] for name in names)
+        return found
+
+
+class _FlagBuilder:
+    __slots__ = ("clock", "conditions", "doc", "flag", "issues", "key", "path", "shared", "variants")
+
+    def __init__(self, key: str, flag: FlagDefinition, doc: _Document) -> None:
+        self.doc = doc
+        self.clock = doc.clock
         self.key = key
         self.flag = flag
-        self.conditions = conditions
-        self.issues = issues
+        self.conditions = doc.conditions
+        self.issues = doc.issues
+        self.shared = doc.shared
         self.path: Path = ("features", key)
-        self.resolutions: dict[tuple[str, Reason, str | None], Resolution] = {}
         self.variants: Mapping[str, Any] = BOOLEAN_VARIANTS
 
     def resolution(self, variant: str, reason: Reason, rule: str | None) -> Resolution:
-        ident = (variant, reason, rule)
-        if ident not in self.resolutions:
-            if variant == CODE_DEFAULT_NAME:
-                # The caller's default: no variant; reason DEFAULT (as flagd reports a null
-                # variant) unless the flag is off or a prerequisite failed.
-                kept = reason if reason in (Reason.DISABLED, Reason.PREREQUISITE_FAILED) else Reason.DEFAULT
-                self.resolutions[ident] = (CODE_DEFAULT, None, kept, rule)
-            else:
-                self.resolutions[ident] = (self.variants[variant], variant, reason, rule)
-        return self.resolutions[ident]
+        """The ``(value, variant, reason, rule)`` tuple, shared with every equal one."""
+        if variant == CODE_DEFAULT_NAME:
+            # The caller's default: no variant; reason DEFAULT (as flagd reports a null
+            # variant) unless the flag is off or a prerequisite failed.
+            kept = reason if reason in (Reason.DISABLED, Reason.PREREQUISITE_FAILED) else Reason.DEFAULT
+            caller: Resolution = (CODE_DEFAULT, None, kept, rule)
+            shared: Resolution = self.shared.setdefault(("caller's default", kept, rule), caller)
+            return shared
+        value = self.variants[variant]
+        key = ("resolution", variant, reason, rule, canonical(value))
+        found: Resolution | None = self.shared.get(key)
+        if found is None:
+            found = self.shared[key] = (value, variant, reason, rule)
+        return found
 
     def known(self, name: str) -> bool:
         """A variant of this flag, or ``code_default``."""
@@ -310,17 +339,20 @@ class _FlagBuilder:
         rules = [self.rule(i, rule, default) for i, rule in enumerate(flag.rules)]
         if len(self.issues.items) > before:
             return None
+        if flag.variants is not None:  # equal variant sets are one mapping
+            self.variants = self.shared.setdefault(("variants", canonical(flag.variants)), flag.variants)
         resolver = self.resolver(default, rules)
         if flag.variants is not None and any(isinstance(v, _CONTAINERS) for v in flag.variants.values()):
             resolver = _fresh_copies(resolver)
-        segments_used = tuple(sorted(self.conditions.used)) if self.conditions.used else ()
+        segments = self.doc.segments(tuple(sorted(self.conditions.used))) if self.conditions.used else ()
+        spec = FlagSpec.of(flag, self.doc.raw_features.get(self.key), segments)
         return CompiledFlag(
             key=self.key,
             resolve=resolver,
             variants=self.variants,
-            default_variant=default,
-            definition=flag,
-            fingerprint=(flag, tuple(self.conditions.segments.get(s) for s in segments_used)),
+            default_variant=self.shared.setdefault(("name", default), default),
+            spec=spec,
+            fingerprint=spec,
             source=source,
         )
 
@@ -341,9 +373,7 @@ class _FlagBuilder:
             f"{name!r} is not a variant of this flag{hint} (variants: {known}; or {CODE_DEFAULT_NAME})", path
         )
 
-    def rule(
-        self, index: int, rule: Rule, default: str
-    ) -> tuple[Predicate | None, Resolution | None, Callable[..., Resolution] | None]:
+    def rule(self, index: int, rule: Rule, default: str) -> Step:
         path = (*self.path, "rules", index)
         label = rule.name or f"rules[{index}]"
         pred = None
@@ -357,32 +387,39 @@ class _FlagBuilder:
                 self._unknown_variant(rule.serve, (*path, "serve"))
                 return pred, None, None
             return pred, self.resolution(rule.serve, Reason.TARGETING_MATCH, label), None
-        weights = _weights(rule.serve, (*path, "serve"), self.issues)
-        if weights is None:
+        units = weights(rule.serve, (*path, "serve"), self.issues)
+        if units is None:
             return pred, None, None
-        unknown = [name for name, _ in weights if not self.known(name)]
+        unknown = [name for name, _ in units if not self.known(name)]
         for name in unknown:
             self._unknown_variant(name, (*path, "serve", name))
         if unknown:
             return pred, None, None
-        arms = [(units, self.resolution(name, Reason.SPLIT, label)) for name, units in weights]
+        arms = [(weight, self.resolution(name, Reason.SPLIT, label)) for name, weight in units]
         fallback = self.resolution(default, Reason.DEFAULT, label)
         flag = self.flag
         attribute = None if isinstance(flag.bucket_by, BucketInput) else flag.bucket_by
         plain = rule.bucketing is None and flag.bucketing is None and attribute == flag.bucket_by
 
-        def split(weights: list[tuple[int, Resolution]]) -> Callable[[Mapping[str, Any]], Resolution] | None:
+        def split(arms: list[tuple[int, Resolution]]) -> Split | None:
             if plain:
-                return _split_resolver(flag.salt or self.key, attribute, weights, fallback)
-            return self.scheme_split(rule, path, weights, fallback)
+                edges = self.edges(cumulative(arms), arms)
+                return flagd_split(flag.salt or self.key, attribute, edges, fallback)
+            return self.scheme_split(rule, path, arms, fallback)
 
         if rule.ramp is not None:
             return pred, None, self.ramp(rule.ramp, path, arms, split)
         return pred, None, split(arms)
 
+    def edges(self, edges: list[int], arms: list[tuple[int, Resolution]]) -> Edges:
+        """The split's edge table, shared with every equal one (resolutions are shared)."""
+        table = edge_table(edges, arms)
+        shared: Edges = self.shared.setdefault(("edges", *((edge, id(res)) for edge, res in table)), table)
+        return shared
+
     def scheme_split(
         self, rule: Rule, path: Path, arms: list[tuple[int, Resolution]], fallback: Resolution
-    ) -> Callable[[Mapping[str, Any]], Resolution] | None:
+    ) -> Split | None:
         """A split with another bucketing scheme or an explicit input (see flagkit.bucketers)."""
         flag = self.flag
         where = (*path, "bucketing") if rule.bucketing is not None else (*self.path, "bucketing")
@@ -392,7 +429,7 @@ class _FlagBuilder:
             self.issues.add(str(exc), where)
             return None
         try:
-            edges = bucketers.scaled_edges(_cumulative(arms), scheme.scale, TOTAL_WEIGHT)
+            edges = bucketers.scaled_edges(cumulative(arms), scheme.scale, TOTAL_WEIGHT)
         except ValueError as exc:
             self.issues.add(f"{exc} ({scheme.name} bucketing)", (*path, "serve"))
             return None
@@ -407,16 +444,17 @@ class _FlagBuilder:
             getter = bucketers.input_getter(template, attribute_getter)
             salted = bucket_by.salted
         else:
-            getter = attribute_getter(bucket_by) if bucket_by is not None else _default_bucket_value
-        return _scheme_split(bucketers.point_function(scheme, salted=salted), getter, edges, arms, fallback)
+            getter = attribute_getter(bucket_by) if bucket_by is not None else default_bucket_value
+        point = bucketers.point_function(scheme, salted=salted)
+        return SchemeSplit(point, getter, self.edges(edges, arms), fallback).resolve
 
     def ramp(
         self,
         ramp: Ramp,
         path: Path,
         arms: list[tuple[int, Resolution]],
-        split: Callable[[list[tuple[int, Resolution]]], Callable[[Mapping[str, Any]], Resolution] | None],
-    ) -> Callable[..., Resolution] | None:
+        split: Callable[[list[tuple[int, Resolution]]], Split | None],
+    ) -> Split | None:
         """One precompiled split per phase of the ramp, picked by the clock (see ramps.py)."""
         if len(arms) != 2:
             self.issues.add("a ramp needs a two-variant split (it grows the first one)", (*path, "ramp"))
@@ -438,24 +476,14 @@ class _FlagBuilder:
     def resolver(
         self,
         default: str,
-        rules: list[tuple[Predicate | None, Resolution | None, Callable[..., Resolution] | None]],
+        rules: list[Step],
     ) -> Resolver:
         flag = self.flag
         off = flag.off_variant if flag.off_variant is not None else default
         if not flag.enabled:
-            disabled = self.resolution(off, Reason.DISABLED, None)
-            return lambda ctx, table: disabled
+            return self.constant(self.resolution(off, Reason.DISABLED, None))
         no_match = self.resolution(default, Reason.DEFAULT if rules else Reason.STATIC, None)
-        steps = tuple(rules)
-
-        def walk(ctx: Mapping[str, Any], table: Mapping[str, Any]) -> Resolution:
-            for pred, fixed, split in steps:
-                if pred is None or pred(ctx):
-                    if split is None:
-                        return fixed  # type: ignore[return-value]  # fixed is set when split is None
-                    return split(ctx)
-            return no_match
-
+        walk = self.walk(rules, no_match)
         if not flag.requires:
             return walk
         needs = tuple(requirements(flag))
@@ -480,6 +508,47 @@ class _FlagBuilder:
             return walk(ctx, table)
 
         return gated_by_variant
+
+    def walk(self, rules: list[Step], no_match: Resolution) -> Resolver:
+        """The rules as a resolver: shared by flags with the same rules; a constant or the
+        split itself when the first rule matches everyone."""
+        steps: list[Step] = []
+        for step in rules:
+            pred, fixed, split = step
+            if split is None:  # a split is the flag's own (salted); other rules are shared
+                step = self.shared.setdefault(("step", id(pred), id(fixed)), step)
+            steps.append(step)
+            if pred is None:  # matches everyone: the rules after it are never reached
+                break
+        if not steps:
+            return self.constant(no_match)
+        first_pred, first_fixed, first_split = steps[0]
+        if first_pred is None:
+            if first_split is None:
+                return self.constant(first_fixed)  # type: ignore[arg-type]  # set when split is None
+            if type(getattr(first_split, "__self__", None)) in _SPLITS:
+                return cast(Resolver, first_split)  # its resolve takes (context, table) too
+        if len(steps) == 1 and first_pred is not None and first_split is not None:
+            return _OneSplitRule(first_pred, first_split, no_match).resolve  # the flag's own split
+        if any(split is not None for _, _, split in steps):  # never equal to another flag's
+            return _Rules(tuple(steps), no_match).resolve
+        key = ("rules", id(no_match), *(id(part) for step in steps for part in step))
+        rules_of: Resolver | None = self.shared.get(key)
+        if rules_of is None:
+            if len(steps) == 1 and first_pred is not None and first_fixed is not None:
+                rules_of = _OneRule(first_pred, first_fixed, no_match).resolve
+            else:
+                rules_of = _Rules(tuple(steps), no_match).resolve
+            self.shared[key] = rules_of
+        return rules_of
+
+    def constant(self, resolution: Resolution) -> Resolver:
+        """A resolver always serving ``resolution`` (one per resolution)."""
+        key = ("constant resolver", id(resolution))
+        found: Resolver | None = self.shared.get(key)
+        if found is None:
+            found = self.shared[key] = _constant(resolution)
+        return found
 
 
 Want = bool | frozenset[str]
@@ -635,7 +704,11 @@ def _check_required_variants(
 
 
 def compile_document(
-    doc: FlagDocument, source: str | None = None, *, clock: Clock | None = None
+    doc: FlagDocument,
+    source: str | None = None,
+    *,
+    clock: Clock | None = None,
+    raw: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, CompiledFlag], list[ConfigIssue], set[str]]:
     """Compile every flag of a validated document.
 
@@ -644,26 +717,29 @@ def compile_document(
         source: Where it came from (for errors).
         clock: Seconds since the epoch, read by ramped splits on each evaluation
             (default: ``time.time``); tests inject a fake one.
+        raw: The document ``doc`` was validated from. Given, each flag keeps its definition as
+            compact bytes and re-validates it when asked (:mod:`flagkit.definitions`);
+            otherwise it keeps the validated model.
 
     Returns:
         ``(flags, issues, used_segments)``; the document is valid only when ``issues`` is empty.
     """
-    issues = Issues(source)
+    compiling = _Document(doc, source, clock, raw)
+    issues, conditions, shared = compiling.issues, compiling.conditions, compiling.shared
     _check_requires(doc, issues)
-    conditions = ConditionCompiler(doc.segments, issues, numeric_strings=doc.options.numeric_strings)
     flags: dict[str, CompiledFlag] = {}
     used_segments: set[str] = set()
     for key, flag in doc.features.items():
         if isinstance(flag, FlagDefinition):
             conditions.used = set()
-            compiled = _FlagBuilder(key, flag, conditions, issues, clock or time.time).build(source)
+            compiled = _FlagBuilder(key, flag, compiling).build(source)
             used_segments |= conditions.used
             if compiled is not None:
                 flags[key] = compiled
         elif (problem := value_problem(flag, 0)) is not None:  # Python data; the readers refuse it
             issues.add(problem, ("features", key))
         else:
-            flags[key] = compile_static(key, flag, source)
+            flags[key] = compile_static(key, flag, source, shared)
     for name in doc.segments:
         if name not in conditions.compiled and name not in used_segments:
             conditions.segment(name, ("segments", name))  # still validate unused segments

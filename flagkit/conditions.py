@@ -12,6 +12,7 @@ from typing import Any
 
 from . import operators
 from .errors import ConfigIssue, did_you_mean
+from .interning import Shared, canonical
 from .loading import int_too_long
 
 __all__ = [
@@ -142,12 +143,24 @@ class _TooDeep(Exception):
 
 
 class ConditionCompiler:
-    """Compiles condition mappings (and the segments they use) into predicates."""
+    """Compiles condition mappings (and the segments they use) into predicates.
 
-    def __init__(self, segments: Mapping[str, Any], issues: Issues, *, numeric_strings: bool = False) -> None:
+    Equal conditions compile to one shared predicate (per ``shared`` table): an attribute with
+    an equal operand, and ``all``/``any``/``not`` of the same predicates.
+    """
+
+    def __init__(
+        self,
+        segments: Mapping[str, Any],
+        issues: Issues,
+        *,
+        numeric_strings: bool = False,
+        shared: Shared | None = None,
+    ) -> None:
         self.segments = segments
         self.issues = issues
         self.numeric_strings = numeric_strings
+        self.shared: Shared = shared if shared is not None else {}
         self.compiled: dict[str, Predicate] = {}
         self.in_progress: set[str] = set()
         self.used: set[str] = set()
@@ -239,13 +252,13 @@ class ConditionCompiler:
                 if any(p is None for p in parts):
                     ok = False
                     continue
-                pred = (_all if key == "all" else _any)([p for p in parts if p is not None])
+                pred = self.combined(key, [p for p in parts if p is not None])
             elif key == "not":
                 inner = self.condition(operand, sub)
                 if inner is None:
                     ok = False
                     continue
-                pred = _negate(inner)
+                pred = self.combined("not", [inner])
             elif key == "segment":
                 pred = self.segment(operand, sub)
             else:
@@ -254,9 +267,35 @@ class ConditionCompiler:
                 ok = False
             else:
                 preds.append(pred)
-        return _all(preds) if ok and preds else None
+        return self.combined("all", preds) if ok and preds else None
+
+    def combined(self, how: str, preds: list[Predicate]) -> Predicate:
+        """``all``, ``any`` or ``not`` of ``preds``: one shared predicate per combination."""
+        if len(preds) == 1 and how != "not":
+            return preds[0]
+        key = (how, *preds)  # compiled predicates compare by identity
+        pred: Predicate | None = self.shared.get(key)
+        if pred is None:
+            pred = _negate(preds[0]) if how == "not" else (_all if how == "all" else _any)(preds)
+            self.shared[key] = pred
+        return pred
 
     def attribute(self, name: str, operand: Any, path: Path) -> Predicate | None:
+        """``name: operand``, shared with every equal one compiled before."""
+        key = ("attribute", name, canonical(operand))
+        known: Predicate | None = self.shared.get(key)
+        if known is not None and (
+            # Only a list or mapping operand can be refused at one depth and not another.
+            (type(operand) is not list and type(operand) is not dict)
+            or value_problem(operand, MAX_CONDITION_DEPTH - len(path)) is None
+        ):
+            return known
+        pred = self._attribute(name, operand, path)
+        if pred is not None:
+            self.shared[key] = pred
+        return pred
+
+    def _attribute(self, name: str, operand: Any, path: Path) -> Predicate | None:
         fused = _fused_equality(name, operand)
         if fused is not None:
             return fused

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -19,6 +20,7 @@ from typing import Any
 
 from ._files import open_regular
 from .compiler import CompiledFlag, compile_document
+from .definitions import DocumentSpec
 from .errors import ConfigError, ConfigIssue
 from .loading import (
     MAX_DOCUMENT_BYTES,
@@ -42,20 +44,39 @@ class FlagSet:
         flags: Flag key → compiled flag.
         source: File name, URL or label the flags came from.
         version: A content hash or ETag identifying this version of the source.
-        document: The validated document (``None`` when built from compiled flags directly).
+        spec: What is kept of the document besides the flags (``None`` when built from
+            compiled flags directly); see :mod:`flagkit.definitions`.
         unused_segments: Segments defined but not referenced by any flag.
     """
 
     flags: Mapping[str, CompiledFlag]
     source: str | None = None
     version: str | None = None
-    document: FlagDocument | None = field(default=None, repr=False)
+    spec: DocumentSpec | None = field(default=None, repr=False)
     unused_segments: frozenset[str] = frozenset()
+    _document: weakref.ref[FlagDocument] | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def document(self) -> FlagDocument | None:
+        """The validated document (``None`` when built from compiled flags directly).
+
+        Re-derived on demand from what the flag set keeps (one validation of the whole
+        document; the pydantic models are not kept after loading), and cached only while the
+        caller holds it: a tool that needs it for several steps should keep a reference.
+        """
+        if self.spec is None:
+            return None
+        cached = self._document() if self._document is not None else None
+        if cached is None:
+            with _gc_paused():  # as when loading: with the collector on, 10,000 models take ~3x as long
+                cached = self.spec.document(self.flags)
+            object.__setattr__(self, "_document", weakref.ref(cached))  # a cache on a frozen object
+        return cached
 
     @property
     def document_version(self) -> int | None:
         """The document's top-level ``version`` (an integer), if it has one."""
-        return self.document.version if self.document is not None else None
+        return self.spec.version if self.spec is not None else None
 
     def __len__(self) -> int:
         return len(self.flags)
@@ -172,11 +193,12 @@ class FlagSet:
         validated = validate_document(doc, source)
         if isinstance(validated, list):
             raise _located(validated + _compile_the_rest(doc, validated, source), data, source)
-        flags, issues, used = compile_document(validated, source, clock=clock)
+        flags, issues, used = compile_document(validated, source, clock=clock, raw=doc)
         if issues:
             raise _located(issues, data, source)
         unused = frozenset(validated.segments) - used
-        return cls(flags, source=source, version=version, document=validated, unused_segments=unused)
+        spec = DocumentSpec(doc, validated, source)
+        return cls(flags, source=source, version=version, spec=spec, unused_segments=unused)
 
 
 @contextmanager

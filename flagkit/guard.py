@@ -258,7 +258,7 @@ def tripped_flag(flag: CompiledFlag, until: float, clock: Callable[[], float]) -
 
     wrapped: Resolver = resolve
     return CompiledFlag(
-        flag.key, wrapped, flag.variants, flag.default_variant, flag.definition, flag.fingerprint, flag.source
+        flag.key, wrapped, flag.variants, flag.default_variant, flag.spec, flag.fingerprint, flag.source
     )
 
 

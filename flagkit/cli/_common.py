@@ -82,7 +82,8 @@ def bucketing_attributes(flagset: FlagSet) -> frozenset[str]:
     """``targeting_key``, ``user_id`` and every attribute a ``bucket_by`` of ``flagset`` hashes."""
     extra: set[str] = set()
     for flag in flagset.flags.values():
-        bucket_by = flag.definition.bucket_by if flag.definition is not None else None
+        definition = flag.definition
+        bucket_by = definition.bucket_by if definition is not None else None
         if isinstance(bucket_by, BucketInput):
             extra.update(attr for _, attr in parse_template(bucket_by.input, flag.key) if attr is not None)
         elif bucket_by:

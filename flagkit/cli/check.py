@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from ..errors import ConfigError, ConfigIssue
 from ..flagset import FlagSet
 from ..ramps import Clock
+from ..schema import FlagDocument
 from .lint import LintWarning, lint
 
 __all__ = ["CheckResult", "check_document"]
@@ -25,11 +26,14 @@ class CheckResult:
         flagset: The loaded flags, or ``None`` when the document has errors.
         errors: Every error, each with file, line and field path, in line order.
         warnings: Lint warnings (only for a valid document).
+        document: The validated document the warnings were found in (only with warnings):
+            ``flagset.document`` is re-derived on demand and cached while this holds it.
     """
 
     flagset: FlagSet | None
     errors: list[ConfigIssue] = field(default_factory=list)
     warnings: list[LintWarning] = field(default_factory=list)
+    document: FlagDocument | None = None
 
 
 def check_document(
@@ -53,5 +57,8 @@ def check_document(
         flagset = FlagSet.from_bytes(data, source=source, clock=clock)
     except ConfigError as exc:
         return CheckResult(None, list(exc.issues))
+    if not warnings:
+        return CheckResult(flagset)
+    document = flagset.document  # held while the result lives: lint and validate share it
     now = None if clock is None else clock()
-    return CheckResult(flagset, [], lint(flagset, today=today, data=data, now=now) if warnings else [])
+    return CheckResult(flagset, [], lint(flagset, today=today, data=data, now=now), document)

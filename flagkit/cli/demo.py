@@ -165,9 +165,10 @@ def _render_flag(key: str, flags: Flags, users: Sequence[Mapping[str, Any]]) -> 
 
 def _rule_order(flags: Flags, key: str) -> dict[str | None, int]:
     flag = flags.get_flag(key)
-    if flag is None or flag.definition is None:
+    definition = flag.definition if flag is not None else None
+    if definition is None:
         return {}
-    return {rule.name or f"rules[{i}]": i for i, rule in enumerate(flag.definition.rules)}
+    return {rule.name or f"rules[{i}]": i for i, rule in enumerate(definition.rules)}
 
 
 def render_demo(
@@ -203,9 +204,9 @@ def render_demo(
 def _explainable(flagset: FlagSet) -> str | None:
     """A flag worth explaining: enabled, with rules, preferably with a split."""
     candidates = [
-        (key, flag.definition)
+        (key, definition)
         for key, flag in flagset.flags.items()
-        if flag.definition is not None and flag.definition.enabled and flag.definition.rules
+        if (definition := flag.definition) is not None and definition.enabled and definition.rules
     ]
     for key, definition in candidates:
         if any(isinstance(rule.serve, dict) for rule in definition.rules):

@@ -251,9 +251,11 @@ def explain(flagset: FlagSet, key: str, context: Mapping[str, Any]) -> Explanati
         KeyError: The flag is not defined in ``flagset``.
     """
     table = {k: f.resolve for k, f in flagset.flags.items()}
-    segments = flagset.document.segments if flagset.document is not None else {}
+    # The segments and one option, not the whole document re-derived (see flagkit.definitions).
+    spec = flagset.spec
+    segments = spec.segments() if spec is not None else {}
     explainer = _Explainer(flagset.flags, table, segments, context)
-    explainer.numeric_strings = flagset.document is not None and flagset.document.options.numeric_strings
+    explainer.numeric_strings = spec is not None and spec.numeric_strings
     return explainer.flag(key)
 
 
@@ -591,16 +593,17 @@ def render_explanation(explanation: Explanation, indent: str = "") -> list[str]:
 
 def ramp_lines(flagset: FlagSet, data: bytes | str, source: str) -> list[tuple[dict[str, Any], str]]:
     """Each ramp's state now, as JSON-ready data and a ``file:line: ramp: ...`` line (validate)."""
-    if flagset.document is None:
+    document = flagset.document
+    if document is None:
         return []
-    ramps = ramps_of(flagset.document, operators.now())
+    ramps = ramps_of(document, operators.now())
     marks = locate_lines(data) if ramps else {}
     out = []
     for ramp in ramps:
         line = line_for(marks, ramp.path)
         where = f"{source}:{line}" if line else source
         text = f"{where}: ramp: {format_path(ramp.path)}: {ramp.variant} {ramp.state.describe()}"
-        killed = not getattr(flagset.document.features.get(str(ramp.path[1])), "enabled", True)
+        killed = not getattr(document.features.get(str(ramp.path[1])), "enabled", True)
         if killed:
             text += " (the flag is killed, enabled: false: the ramp is not served)"
         entry = {"path": format_path(ramp.path), "line": line, **ramp.state.as_dict(), "killed": killed}

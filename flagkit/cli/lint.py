@@ -158,7 +158,7 @@ def lint(
                 source,
             )
         )
-    out.extend(_ramp_warnings(flagset, time.time() if now is None else now))
+    out.extend(_ramp_warnings(flagset, doc, time.time() if now is None else now))
     for name in doc.segments:
         if name in flagset.unused_segments:
             out.append(
@@ -200,9 +200,9 @@ def _quoted(data: bytes | str, path: Path) -> bool:
     return value.strip()[:1] in ("'", '"')
 
 
-def _ramp_warnings(flagset: FlagSet, now: float) -> list[LintWarning]:
+def _ramp_warnings(flagset: FlagSet, doc: FlagDocument, now: float) -> list[LintWarning]:
     out: list[LintWarning] = []
-    for ramp in ramps_of(flagset.document, now) if flagset.document is not None else []:
+    for ramp in ramps_of(doc, now):
         state = ramp.state
         if state.next_at is None:
             out.append(

@@ -332,9 +332,10 @@ def debt_report(scan: ScanResult, flagsets: Sequence[FlagSet], *, today: dt.date
     required: set[str] = set()
     for flagset in flagsets:
         for key, flag in flagset.flags.items():
-            defined.setdefault(key, flag.definition)
-            if flag.definition is not None:
-                required.update(key for key, _ in requirements(flag.definition))
+            definition = flag.definition  # re-derived on each access: read it once
+            defined.setdefault(key, definition)
+            if definition is not None:
+                required.update(key for key, _ in requirements(definition))
     by_key: dict[str, list[Reference]] = {}
     for ref in scan.references:
         if ref.key is not None:

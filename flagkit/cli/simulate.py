@@ -96,7 +96,8 @@ def id_attributes(*flags: CompiledFlag) -> list[str]:
     """The attributes that carry each synthetic user's id: the defaults and the flags' ``bucket_by``."""
     attrs = list(DEFAULT_BUCKET_ATTRIBUTES)
     for flag in flags:
-        bucket_by = flag.definition.bucket_by if flag.definition is not None else None
+        definition = flag.definition
+        bucket_by = definition.bucket_by if definition is not None else None
         if isinstance(bucket_by, BucketInput):  # an explicit input: every attribute it names varies per user
             named = [attr for _, attr in parse_template(bucket_by.input, flag.key) if attr is not None]
         else:

@@ -128,7 +128,7 @@ def publish(
         redis.RedisError: Redis could not be reached or refused the write.
     """
     flagset = FlagSet.from_bytes(document, source=source, fmt=sniff_format(document), max_bytes=max_bytes)
-    version = flagset.document.version if flagset.document is not None else None
+    version = flagset.document_version
     label = version_label(document)
     redis = import_redis()
     client = connect(url, timeout)
