@@ -494,7 +494,10 @@ class _FlagBuilder:
             def gated(ctx: Mapping[str, Any], table: Mapping[str, Any]) -> Resolution:
                 for key in keys:
                     resolve = table.get(key)
-                    if resolve is None or not resolve(ctx, table)[0]:
+                    if resolve is None:
+                        return failed
+                    parent = resolve(ctx, table)
+                    if not parent[0] or parent[2] in _NOT_SERVING or parent[0] is CODE_DEFAULT:
                         return failed
                 return walk(ctx, table)
 
@@ -553,21 +556,25 @@ class _FlagBuilder:
 
 Want = bool | frozenset[str]
 """What a prerequisite asks of its flag: on (True), off (False), or one of these variants."""
-_NOT_SERVING = (Reason.DISABLED, Reason.PREREQUISITE_FAILED)
+_NOT_SERVING = frozenset({Reason.DISABLED, Reason.PREREQUISITE_FAILED, Reason.GUARD_TRIPPED})
+"""Reasons of a flag that is switched off (killed, its own prerequisites failed, or its guard
+tripped in this process): it is off for the flags that require it, whatever value it serves."""
 
 
 def prerequisite_holds(resolution: Resolution, want: Want) -> bool:
     """Whether a prerequisite flag's resolution satisfies ``want``.
 
-    On means a truthy value; off is its negation (a disabled flag serving ``false`` is off).
-    A variant requirement also needs the flag to be serving, as in LaunchDarkly and Unleash:
-    a disabled flag, or one whose own prerequisites failed, satisfies no variant requirement.
+    As in LaunchDarkly and Unleash, a flag that is switched off (:data:`_NOT_SERVING`) is off:
+    it satisfies "off" and nothing else, even when its default is truthy. Otherwise on means a
+    truthy value (not the caller's default), off its negation, and a variant requirement the
+    variant served.
     """
+    serving = resolution[2] not in _NOT_SERVING
     if want is True:
-        return bool(resolution[0]) and resolution[0] is not CODE_DEFAULT
+        return serving and bool(resolution[0]) and resolution[0] is not CODE_DEFAULT
     if want is False:
-        return not resolution[0] or resolution[0] is CODE_DEFAULT
-    return resolution[1] in want and resolution[2] not in _NOT_SERVING
+        return not serving or not resolution[0] or resolution[0] is CODE_DEFAULT
+    return serving and resolution[1] in want
 
 
 def requirements(flag: FlagDefinition) -> list[tuple[str, Want]]:

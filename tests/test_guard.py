@@ -230,3 +230,22 @@ def test_a_trip_switches_the_flag_off_for_everyone(
         assert (result.value, result.variant) == served, user
         assert result.reason == Reason.GUARD_TRIPPED
     flags.close()
+
+
+def test_a_tripped_parent_switches_its_dependents_off() -> None:
+    flags = Flags.from_dict(
+        {
+            "features": {
+                "parent": {"variants": {"a": True, "b": True}, "default": "b", "rules": [{"serve": "a"}]},
+                "child": {"requires": ["parent"], "rules": [{"serve": "on"}]},
+            }
+        }
+    )
+    assert flags.is_enabled("child")
+    guard = Guard(min_calls=1, max_failure_rate=0.5, clock=FakeClock())
+    with flags.guarded("parent", guard=guard) as g:
+        if g.enabled:
+            raise Boom("x")
+    assert flags.evaluate("parent", False).value is True  # all its variants are truthy...
+    assert flags.evaluate("child", False).reason is Reason.PREREQUISITE_FAILED  # ...yet it is off
+    flags.close()

@@ -240,16 +240,46 @@ def test_unleash_dependent_feature_vectors(key: str, context: dict[str, Any], ex
 def test_a_variant_requirement_needs_a_serving_parent() -> None:
     # LaunchDarkly/Unleash: an off parent satisfies no variant requirement, even when its off
     # value is the variant asked for.
+    on = {"rules": [{"serve": "on"}]}  # each child's own rules serve on: only requires decides
     doc = {
         "features": {
             "parent": {"enabled": False, "variants": {"a": 1, "b": 2}, "default": "a"},
-            "child": {"requires": [{"parent": "a"}]},
-            "off_child": {"requires": [{"parent": False}]},  # serves 1: truthy, so not "off"
+            "child": {"requires": [{"parent": "a"}], **on},
+            "on_child": {"requires": ["parent"], **on},
+            "off_child": {"requires": [{"parent": False}], **on},
         }
     }
     flags = Flags.from_dict(doc)
+    assert flags.evaluate("parent", 0).value == 1  # it serves a truthy value, yet it is off:
     assert flags.is_enabled("child") is False
-    assert flags.is_enabled("off_child") is False
+    assert flags.is_enabled("on_child") is False
+    assert flags.is_enabled("off_child") is True
+
+
+def test_a_switched_off_parent_is_off_whatever_it_serves() -> None:
+    """Killing a parent switches its dependents off, as Unleash's disabled parent does, even
+    when the parent's default (what a killed flag serves) is truthy; the caller's default is
+    not "on" either."""
+    on = {"rules": [{"serve": "on"}]}
+    flags = Flags.from_dict(
+        {
+            "features": {
+                "killed_on": {"enabled": False, "default": "on"},
+                "code": {"variants": {"x": True}, "default": "code_default"},
+                "needs_killed": {"requires": ["killed_on"], **on},
+                "needs_killed_true": {"requires": [{"killed_on": True}], **on},
+                "needs_killed_off": {"requires": [{"killed_on": False}], **on},
+                "needs_code": {"requires": ["code"], **on},
+                "needs_code_off": {"requires": [{"code": False}], **on},
+            }
+        }
+    )
+    assert flags.is_enabled("killed_on") is True  # a killed flag serves its default...
+    assert flags.evaluate("needs_killed", False).reason is Reason.PREREQUISITE_FAILED  # ...but is off
+    assert flags.is_enabled("needs_killed_true") is False
+    assert flags.is_enabled("needs_killed_off") is True
+    assert flags.is_enabled("needs_code") is False
+    assert flags.is_enabled("needs_code_off") is True
 
 
 def test_requirement_errors_are_load_errors() -> None:
