@@ -5,7 +5,8 @@ For experiment analysis, a tracked evaluation (``track: true`` on the flag, or
 (flag, variant, targeting key) inside a bounded LRU window (and, optionally, a TTL) is queued;
 repeats are counted as deduplicated. A single daemon thread delivers the queue to the
 callbacks registered with ``Flags.on_exposure``, so the request never waits on them. The queue
-is bounded: when it is full the exposure is dropped and counted, never blocking. ``close()``
+is bounded: when it is full the exposure is dropped and counted, never blocking, and the triple
+is not remembered, so its next evaluation reports it once there is room. ``close()``
 and process exit deliver what is queued; a fork child starts its own thread with an empty queue.
 
 The hot path (in the wrapped resolver) does one dict lookup and an LRU touch for a repeat;
@@ -168,6 +169,10 @@ class ExposureTracker:
                 seen.move_to_end(ident)
             self.deduplicated += 1
             return
+        if len(self._queue) >= self.queue_size or self._closed:
+            # Not remembered: the next evaluation of this triple is reported once there is room.
+            self.dropped += 1
+            return
         seen[ident] = now
         seen.move_to_end(ident)
         while len(seen) > self.window:
@@ -175,9 +180,6 @@ class ExposureTracker:
                 seen.popitem(last=False)
             except KeyError:  # pragma: no cover - emptied by another thread meanwhile
                 break
-        if len(self._queue) >= self.queue_size or self._closed:
-            self.dropped += 1
-            return
         value = None if res[0] is CODE_DEFAULT else res[0]
         self._queue.append(Exposure(key, res[1], value, res[2], who, now))
         if not self._wake.is_set():

@@ -149,6 +149,33 @@ def test_delivery_is_off_the_request_path_and_a_full_queue_drops() -> None:
         assert set(threads) == {"flagkit-exposures"}
 
 
+def test_an_exposure_dropped_on_a_full_queue_is_reported_by_the_next_evaluation() -> None:
+    started, release = threading.Event(), threading.Event()
+    got: list[Any] = []
+
+    def slow(exposure: Exposure) -> None:
+        started.set()
+        release.wait(30)
+        got.append(exposure.targeting_key)
+
+    with Flags.from_dict(DOC) as flags:
+        flags.on_exposure(slow, queue_size=1)
+        flags.is_enabled("by_account", {"account": {"id": 0}})
+        assert started.wait(10)  # the delivery thread is blocked: 1 more fits, the rest drop
+        for i in range(1, 10):
+            flags.is_enabled("by_account", {"account": {"id": i}})
+        assert flags.stats()["exposures"]["dropped"] == 8
+        release.set()
+        assert flags.flush_exposures(10)
+        assert got == [0, 1]
+        for i in range(10):  # the dropped users were not remembered: now they are reported
+            flags.is_enabled("by_account", {"account": {"id": i}})
+            assert flags.flush_exposures(10)  # one at a time: a queue of 1 has room for each
+        assert sorted(got) == list(range(10))
+        stats = flags.stats()["exposures"]
+        assert (stats["delivered"], stats["deduplicated"], stats["dropped"]) == (10, 2, 8)
+
+
 def test_close_delivers_what_is_queued_and_later_exposures_are_dropped() -> None:
     release = threading.Event()
     got: list[Any] = []
