@@ -583,7 +583,8 @@ class Flags:
         """Values and variants of the flags marked ``client: true``, for a front end.
 
         Returns ``{key: {"value": ..., "variant": ...}}`` (JSON-safe: a flag whose value is
-        not plain JSON is left out); no other flag appears. Embed it with
+        not plain JSON is left out and logged once; one serving ``code_default`` is left out,
+        so the front end uses its own default); no other flag appears. Embed it with
         :func:`flagkit.bootstrap.script_tag` or the framework helpers (Django
         ``{% flagkit_bootstrap %}``, Flask ``flagkit_bootstrap()``, ASGI ``BootstrapEndpoint``).
         """
@@ -595,7 +596,13 @@ class Flags:
             ctx = self._merge(context)
         except Exception:  # a context that is not a mapping: nothing can be evaluated
             return {}
-        return bootstrap_values(snap.table, snap.flags, self._base.flags, ctx)
+        return bootstrap_values(snap.table, snap.flags, self._base.flags, ctx, self._not_json)
+
+    def _not_json(self, key: str) -> None:
+        if ("json", key) not in self._warned:
+            self._warn_once(
+                "json", key, "flagkit: flag %r left out of the bootstrap (in %s): its value is not plain JSON"
+            )
 
     def keys(self) -> list[str]:
         """Every flag key currently defined (overrides included), sorted."""
