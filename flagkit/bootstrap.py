@@ -1,26 +1,27 @@
 """Bootstrap data for a front end: the values of client-visible flags, safe to embed in HTML.
 
 Only flags marked ``client: true`` in the file are included, so nothing else reaches a
-browser. Values that are not plain JSON (``NaN``, ``Infinity``) leave the flag out rather than
-produce JSON a browser cannot parse. :func:`script_tag` embeds the data the way Django's
-``json_script`` does: inside ``<script type="application/json">`` with ``<``, ``>`` and ``&``
-escaped, so a value can never close the script element.
+browser. A flag serving ``code_default`` is left out, silently: the front end's own default
+is what it says to serve (as ``Flags.all_values`` leaves it out). Values that are not plain
+JSON (``NaN``, ``Infinity``: only an override can hold them) leave the flag out rather than
+produce JSON a browser cannot parse; the client logs that once per flag. :func:`script_tag`
+embeds the data the way Django's ``json_script`` does: inside ``<script
+type="application/json">`` with ``<``, ``>`` and ``&`` escaped, so a value can never close the
+script element.
 """
 
 from __future__ import annotations
 
 import html
 import json
-import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .compiler import CompiledFlag, Resolver
+from .evaluation import CODE_DEFAULT
 from .jsonsafe import is_json_safe
 
 __all__ = ["ELEMENT_ID", "bootstrap_values", "escape_json", "script_tag"]
-
-logger = logging.getLogger("flagkit")
 
 ELEMENT_ID = "flagkit-bootstrap"
 """The default ``id`` of the ``<script>`` element (read it with ``JSON.parse(el.textContent)``)."""
@@ -39,6 +40,7 @@ def bootstrap_values(
     flags: Mapping[str, CompiledFlag],
     definitions: Mapping[str, CompiledFlag],
     ctx: Mapping[str, Any],
+    not_json: Callable[[str], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """``{key: {"value", "variant"}}`` for the client-visible flags, evaluated for ``ctx``.
 
@@ -48,6 +50,8 @@ def bootstrap_values(
         definitions: The providers' flags, whose ``client`` marks decide (an override of a
             client flag stays client-visible; an override of another flag does not).
         ctx: The evaluation context.
+        not_json: Told the key of a flag left out because its value is not plain JSON (the
+            client logs it once per key).
     """
     out: dict[str, dict[str, Any]] = {}
     for key in sorted(flags):
@@ -58,8 +62,11 @@ def bootstrap_values(
             value, variant, _, _ = table[key](ctx, table)
         except Exception:  # a context that is not a mapping, or a broken custom resolver
             continue
+        if value is CODE_DEFAULT:  # the front end's own default: left out, as the flag says
+            continue
         if not is_json_safe(value):
-            logger.warning("flagkit: flag %r left out of the bootstrap: its value is not plain JSON", key)
+            if not_json is not None:
+                not_json(key)
             continue
         out[key] = {"value": value, "variant": variant}
     return out

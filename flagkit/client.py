@@ -19,16 +19,26 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 from ._dispatch import Dispatcher
-from .compiler import CompiledFlag, Resolver, compile_static, constant_flag
+from .compiler import CompiledFlag, Resolution, Resolver, compile_static, constant_flag
 from .context import AMBIENT, context
 from .errors import FlagNotFoundError, SourceError
 from .evaluation import CODE_DEFAULT, ErrorCode, Evaluation, Reason
 from .exposure import ExposureCallback, ExposureTracker
 from .flagset import FlagSet
-from .hooks import HookContext, HookRunner, HookStats, has_stage
+from .hooks import (
+    ERROR_RESOLUTION,
+    HookContext,
+    HookRunner,
+    HookStats,
+    Observe,
+    has_stage,
+    observer,
+    observing,
+)
 from .providers.base import Provider
 from .usage import UsageRecorder
 
@@ -62,8 +72,8 @@ class Snapshot:
         flags: Flag key → compiled flag (metadata for tools).
         generation: Increases with every published snapshot.
         providers: Flag key → name of the provider serving it (``"override"`` for overrides).
-        hooks: The client's hooks, or ``None`` when none are registered (the hot path tests
-            only this).
+        hooks: The client's hooks and the observers of usage and exposures, or ``None`` when
+            there are none (the hot path tests only this).
     """
 
     table: Mapping[str, Resolver]
@@ -265,7 +275,7 @@ class Flags:
         """
         snap = self._snapshot if not self._pins else (self._pin.get() or self._snapshot)
         if snap.hooks is not None:
-            return self._hooked(snap, key, False, context, "is_enabled").value is True
+            return self._observed(snap, key, False, context, "is_enabled")[0] is True
         resolve = snap.table.get(key)
         if resolve is None:
             if self._strict:
@@ -296,7 +306,7 @@ class Flags:
         """
         snap = self._snapshot if not self._pins else (self._pin.get() or self._snapshot)
         if snap.hooks is not None:
-            return self._hooked(snap, key, default, context, "get_value").value
+            return self._observed(snap, key, default, context, "get_value")[0]
         resolve = snap.table.get(key)
         if resolve is None:
             if self._strict:
@@ -325,7 +335,7 @@ class Flags:
         """The name of the variant served, or ``None`` if the flag is unknown or errored."""
         snap = self._snapshot if not self._pins else (self._pin.get() or self._snapshot)
         if snap.hooks is not None:
-            return self._hooked(snap, key, None, context, "variant").variant
+            return self._observed(snap, key, None, context, "variant")[1]
         resolve = snap.table.get(key)
         if resolve is None:
             if self._strict:
@@ -404,42 +414,151 @@ class Flags:
         self._warned.add((problem, key))
         logger.warning(message, key[:200] if isinstance(key, str) else key, _call_site())
 
+    def _observed(
+        self, snap: Snapshot, key: str, default: Any, context: Mapping[str, Any] | None, method: str
+    ) -> Resolution:
+        """``(value, variant, ...)`` as the caller gets them, with hooks or observers (usage
+        counts, exposures) on: the observers record what the caller got, after the type check.
+        (The resolution itself when the caller gets it as served: nothing is allocated.)"""
+        runner: HookRunner = snap.hooks  # type: ignore[assignment]  # every caller tests it
+        if runner.hooks:  # hooks: their own path
+            details = self._run_hooks(snap, runner, key, default, context, method)
+            return details.value, details.variant, details.reason, details.rule
+        entry = runner.observed.get(key)
+        if entry is None:
+            if self._strict:
+                raise FlagNotFoundError(key)
+            self._missing(key, snap)
+            return default, None, _ERROR, None
+        resolve, observe = entry
+        try:
+            if context is None:
+                ctx = AMBIENT.get()
+            else:
+                ambient = AMBIENT.get()
+                ctx = {**ambient, **context} if ambient else context
+            res = resolve(ctx, snap.table)
+        except Exception:  # a context that is not a mapping
+            if observe is not None:
+                observe(_NO_CONTEXT, ERROR_RESOLUTION)
+            return default, None, _ERROR, None
+        value = res[0]
+        if type(value) is type(default) or (default is None and value is not CODE_DEFAULT):
+            if observe is not None:
+                observe(ctx, res)
+            return res
+        if value is CODE_DEFAULT:  # the file says: serve what the code passed
+            if observe is not None:
+                observe(ctx, res)
+            return default, None, res[2], res[3]
+        coerced = _coerce(value, default)  # default, or a float for it
+        if coerced is default and _kind(value) is not _kind(default):  # TYPE_MISMATCH
+            if observe is not None:
+                observe(ctx, ERROR_RESOLUTION)
+            if method != "is_enabled":  # is_enabled is False for anything but true, silently
+                self._mismatch(key, value, default)
+            return default, None, _ERROR, res[3]
+        if observe is not None:
+            observe(ctx, res)
+        return coerced, res[1], res[2], res[3]
+
     def _hooked(
         self, snap: Snapshot, key: str, default: Any, context: Mapping[str, Any] | None, method: str
     ) -> Evaluation[Any]:
-        """The evaluation with the registered hooks around it (see :mod:`flagkit.hooks`)."""
+        """The evaluation with the registered hooks around it (see :mod:`flagkit.hooks`), and
+        observed (usage, exposures) as the caller gets it."""
         runner = snap.hooks
         if runner is None:  # pragma: no cover - every caller tests it first
             raise RuntimeError("no hooks registered")
+        entry = runner.observed.get(key)
+        if entry is not None and not runner.hooks:  # observers only: no HookContext
+            resolve, observe = entry
+            try:
+                if context is None:
+                    ctx = AMBIENT.get()
+                else:
+                    ambient = AMBIENT.get()
+                    ctx = {**ambient, **context} if ambient else context
+            except Exception as exc:  # a context that is not a mapping
+                if observe is not None:
+                    observe(_NO_CONTEXT, ERROR_RESOLUTION)
+                return _failed(key, default, exc)
+            return self._checked(snap, resolve, observe, key, default, method, ctx)[0]
+        return self._run_hooks(snap, runner, key, default, context, method)
+
+    def _run_hooks(
+        self,
+        snap: Snapshot,
+        runner: HookRunner,
+        key: str,
+        default: Any,
+        context: Mapping[str, Any] | None,
+        method: str,
+    ) -> Evaluation[Any]:
+        entry = runner.observed.get(key)
+        observe = entry[1] if entry is not None else None
         try:
             ctx = self._merge(context)
         except Exception as exc:  # a context that is not a mapping
+            if observe is not None:
+                observe(_NO_CONTEXT, ERROR_RESOLUTION)
             failure = (_failed(key, default, exc), exc)
+            if not runner.hooks:
+                return failure[0]
             hc = HookContext(key, default, {}, snap.providers.get(key), method)
             return runner.run(hc, lambda _ctx: failure)
-        resolve = snap.table.get(key)
-        if resolve is None:
+        flag = snap.flags.get(key)
+        if flag is None:
             self._missing(key, snap)
             missing = FlagNotFoundError(key)
-            hc = HookContext(key, default, ctx, None, method)
-            details = runner.run(hc, lambda _ctx: (_not_found(key, default), missing))
+            if runner.hooks:
+                hc = HookContext(key, default, ctx, None, method)
+                details = runner.run(hc, lambda _ctx: (_not_found(key, default), missing))
+            else:
+                details = _not_found(key, default)
             if self._strict:
                 raise missing
             return details
+        resolve = flag.resolve  # unobserved: observed once the type check is done
+        if not runner.hooks:  # observers only
+            return self._checked(snap, resolve, observe, key, default, method, ctx)[0]
+        return runner.run(
+            HookContext(key, default, ctx, snap.providers.get(key), method),
+            partial(self._checked, snap, resolve, observe, key, default, method),
+        )
 
-        def evaluate(ctx: Mapping[str, Any]) -> tuple[Evaluation[Any], Exception | None]:
-            try:
-                value, variant, reason, rule = resolve(ctx, snap.table)
-            except Exception as exc:
-                return _failed(key, default, exc), exc
-            if type(value) is type(default) or (default is None and value is not CODE_DEFAULT):
-                return Evaluation(key, value, variant, reason, rule), None
-            details = _typed(key, default, value, variant, reason, rule)
-            if details.is_error:
-                return details, TypeError(details.error_message)
-            return details, None
-
-        return runner.run(HookContext(key, default, ctx, snap.providers.get(key), method), evaluate)
+    def _checked(
+        self,
+        snap: Snapshot,
+        resolve: Resolver,
+        observe: Observe | None,
+        key: str,
+        default: Any,
+        method: str,
+        ctx: Mapping[str, Any],
+    ) -> tuple[Evaluation[Any], Exception | None]:
+        """Resolve, check the type against ``default``, observe what the caller gets: ``(details,
+        exception)``, the exception set for an error (for the ``error`` hooks)."""
+        try:
+            value, variant, reason, rule = res = resolve(ctx, snap.table)
+        except Exception as exc:
+            if observe is not None:
+                observe(_NO_CONTEXT, ERROR_RESOLUTION)
+            return _failed(key, default, exc), exc
+        if type(value) is type(default) or (default is None and value is not CODE_DEFAULT):
+            if observe is not None:
+                observe(ctx, res)
+            return Evaluation(key, value, variant, reason, rule), None
+        details = _typed(key, default, value, variant, reason, rule)
+        if details.reason is _ERROR:
+            if observe is not None:
+                observe(ctx, ERROR_RESOLUTION)
+            if method in ("get_value", "evaluate"):
+                self._mismatch(key, value, default)
+            return details, TypeError(details.error_message)
+        if observe is not None:
+            observe(ctx, res)
+        return details, None
 
     def all_values(self, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """``{key: value}`` for every flag (e.g. to bootstrap a front end). Errors, and flags that
@@ -464,7 +583,8 @@ class Flags:
         """Values and variants of the flags marked ``client: true``, for a front end.
 
         Returns ``{key: {"value": ..., "variant": ...}}`` (JSON-safe: a flag whose value is
-        not plain JSON is left out); no other flag appears. Embed it with
+        not plain JSON is left out and logged once; one serving ``code_default`` is left out,
+        so the front end uses its own default); no other flag appears. Embed it with
         :func:`flagkit.bootstrap.script_tag` or the framework helpers (Django
         ``{% flagkit_bootstrap %}``, Flask ``flagkit_bootstrap()``, ASGI ``BootstrapEndpoint``).
         """
@@ -476,7 +596,13 @@ class Flags:
             ctx = self._merge(context)
         except Exception:  # a context that is not a mapping: nothing can be evaluated
             return {}
-        return bootstrap_values(snap.table, snap.flags, self._base.flags, ctx)
+        return bootstrap_values(snap.table, snap.flags, self._base.flags, ctx, self._not_json)
+
+    def _not_json(self, key: str) -> None:
+        if ("json", key) not in self._warned:
+            self._warn_once(
+                "json", key, "flagkit: flag %r left out of the bootstrap (in %s): its value is not plain JSON"
+            )
 
     def keys(self) -> list[str]:
         """Every flag key currently defined (overrides included), sorted."""
@@ -995,15 +1121,24 @@ class Flags:
                 flags[key] = _override_flag(key, value, base.flags.get(key))
                 providers[key] = "override"
         table = {key: flag.resolve for key, flag in flags.items()}
+        observed: dict[str, tuple[Resolver, Observe | None]] = {}
         if usage is not None or exposures is not None:
-            for key, flag in flags.items():  # wrap the resolvers: nothing is checked per call
+            for key, flag in flags.items():  # per flag, once: nothing is looked up per call
                 resolve = table[key]
-                if exposures is not None and (self._track_all or _tracked(base.flags.get(key, flag))):
-                    resolve = exposures.wrap(key, flag, resolve)
-                if usage is not None:
-                    resolve = usage.wrap(key, flag, resolve)
-                table[key] = resolve
-        self._snapshot = Snapshot(table, flags, base.generation, providers, self._hooks)
+                observe = observer(
+                    usage.counter(key, flag, resolve) if usage is not None else None,
+                    exposures.recorder(key, flag)
+                    if exposures is not None and (self._track_all or _tracked(base.flags.get(key, flag)))
+                    else None,
+                )
+                observed[key] = (resolve, observe)
+                if observe is not None:
+                    table[key] = observing(resolve, observe)  # prerequisites, all_values
+        runner = self._hooks
+        if any(observe is not None for _, observe in observed.values()):
+            # the evaluation methods observe what the caller got (see _observed)
+            runner = HookRunner(runner.hooks if runner is not None else (), self._hook_stats, observed)
+        self._snapshot = Snapshot(table, flags, base.generation, providers, runner)
 
     def _check_fork(self) -> None:
         """Restart provider threads if this process is a fork child (cheap PID check), and
@@ -1079,6 +1214,8 @@ class Flags:
 
 
 _MAX_WARNED = 1000
+_NO_CONTEXT: Mapping[str, Any] = {}
+_ERROR = Reason.ERROR  # a global: an enum member lookup costs ~70 ns on CPython 3.11
 _KIND_WORDS = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", dict: "a mapping"}
 
 

@@ -5,10 +5,15 @@ For experiment analysis, a tracked evaluation (``track: true`` on the flag, or
 (flag, variant, targeting key) inside a bounded LRU window (and, optionally, a TTL) is queued;
 repeats are counted as deduplicated. A single daemon thread delivers the queue to the
 callbacks registered with ``Flags.on_exposure``, so the request never waits on them. The queue
-is bounded: when it is full the exposure is dropped and counted, never blocking. ``close()``
+is bounded: when it is full the exposure is dropped and counted, never blocking, and the triple
+is not remembered, so its next evaluation reports it once there is room. ``close()``
 and process exit deliver what is queued; a fork child starts its own thread with an empty queue.
 
-The hot path (in the wrapped resolver) does one dict lookup and an LRU touch for a repeat;
+The client calls the recorder :meth:`ExposureTracker.recorder` made for each tracked flag with
+what the caller got, after its type check, so a failed evaluation (reason ``ERROR``: the
+caller's default has another type than the flag's value, or the context is not a mapping) is
+no exposure (its snapshot's resolvers also record evaluations as a prerequisite or by
+``all_values``/``bootstrap``). For a repeat the recorder does one dict lookup and an LRU touch;
 the clock is read only for a new exposure (and for every one when a TTL is set).
 """
 
@@ -26,11 +31,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .bucketers import input_getter, parse_template
-from .compiler import DEFAULT_BUCKET_ATTRIBUTES, CompiledFlag, Resolution, Resolver, attribute_getter
+from .compiler import DEFAULT_BUCKET_ATTRIBUTES, CompiledFlag, Resolution, attribute_getter
 from .evaluation import CODE_DEFAULT, Reason
 from .schema import BucketInput
 
-__all__ = ["Exposure", "ExposureCallback", "ExposureTracker"]
+__all__ = ["Exposure", "ExposureCallback", "ExposureTracker", "Record"]
 
 logger = logging.getLogger("flagkit")
 
@@ -70,6 +75,11 @@ class Exposure:
 
 
 ExposureCallback = Callable[[Exposure], None]
+
+Record = Callable[[Mapping[str, Any], Resolution], None]
+"""A tracked flag's recorder: ``record(context, resolution)`` after the caller got it."""
+
+_ERROR = Reason.ERROR
 
 
 def _default_unit(ctx: Mapping[str, Any]) -> Any:
@@ -123,8 +133,11 @@ class ExposureTracker:
 
     # --- hot path (tracked flags only) --------------------------------------------------
 
-    def wrap(self, key: str, flag: CompiledFlag, resolve: Resolver) -> Resolver:
-        """``resolve`` wrapped to record exposures of ``flag`` (called at publish time)."""
+    def recorder(self, key: str, flag: CompiledFlag) -> Record:
+        """The recorder of ``flag``'s exposures (called at publish time, not per evaluation).
+
+        ``record(context, resolution)`` ignores a resolution with reason ``ERROR``.
+        """
         definition = flag.definition
         attribute = definition.bucket_by if definition is not None else None
         unit: Callable[[Mapping[str, Any]], Any]
@@ -138,21 +151,24 @@ class ExposureTracker:
         touch = seen.move_to_end
         record = self._record
 
-        def exposing(ctx: Mapping[str, Any], table: Mapping[str, Any]) -> Resolution:
-            res = resolve(ctx, table)
-            who = unit(ctx)
+        def expose(ctx: Mapping[str, Any], res: Resolution) -> None:
+            if res[2] is _ERROR:  # the caller got its own default: nothing was served
+                return
+            try:
+                who = unit(ctx)
+            except Exception:  # a context that is not a mapping, and a flag that never read it
+                who = None
             try:
                 ident = (key, res[1], who)
                 if ident in seen and self.ttl is None:
                     touch(ident)
                     self.deduplicated += 1
-                    return res
+                    return
             except (TypeError, KeyError):  # unhashable targeting key, or evicted meanwhile
                 pass
             record(key, res, who)
-            return res
 
-        return exposing
+        return expose
 
     def _record(self, key: str, res: Resolution, who: Any) -> None:
         now = self.clock()
@@ -168,6 +184,10 @@ class ExposureTracker:
                 seen.move_to_end(ident)
             self.deduplicated += 1
             return
+        if len(self._queue) >= self.queue_size or self._closed:
+            # Not remembered: the next evaluation of this triple is reported once there is room.
+            self.dropped += 1
+            return
         seen[ident] = now
         seen.move_to_end(ident)
         while len(seen) > self.window:
@@ -175,9 +195,6 @@ class ExposureTracker:
                 seen.popitem(last=False)
             except KeyError:  # pragma: no cover - emptied by another thread meanwhile
                 break
-        if len(self._queue) >= self.queue_size or self._closed:
-            self.dropped += 1
-            return
         value = None if res[0] is CODE_DEFAULT else res[0]
         self._queue.append(Exposure(key, res[1], value, res[2], who, now))
         if not self._wake.is_set():

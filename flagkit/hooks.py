@@ -15,6 +15,14 @@ stage, counted in ``Flags.stats()["hooks"]["errors"]``, and the remaining hooks 
 
 With no hook registered, nothing here runs: the client keeps ``Snapshot.hooks`` at ``None``
 and the hot path tests only that attribute.
+
+Usage counts and exposures (:mod:`flagkit.usage`, :mod:`flagkit.exposure`) ride on the same
+test: when either is on, the snapshot's :class:`HookRunner` also holds an *observer* per flag,
+``observe(context, resolution)``, which the client calls with what the caller got, after its
+type check: the resolution served, or :data:`ERROR_RESOLUTION` when the caller got its own
+default because the evaluation failed. The snapshot's resolvers are wrapped with the same
+observers (:func:`observing`), so a flag evaluated as another's prerequisite, or by
+``all_values``, is observed too.
 """
 
 from __future__ import annotations
@@ -25,9 +33,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .evaluation import Evaluation
+from .compiler import Resolution, Resolver
+from .evaluation import Evaluation, Reason
 
-__all__ = ["Hook", "HookContext", "HookRunner", "HookStats", "has_stage"]
+__all__ = [
+    "ERROR_RESOLUTION",
+    "Hook",
+    "HookContext",
+    "HookRunner",
+    "HookStats",
+    "Observe",
+    "has_stage",
+    "observer",
+    "observing",
+]
 
 logger = logging.getLogger("flagkit")
 
@@ -126,18 +145,66 @@ def _stage(hook: object, name: str) -> Callable[..., Any] | None:
     return method  # type: ignore[no-any-return]  # a callable attribute of the hook
 
 
+Observe = Callable[[Mapping[str, Any], Resolution], None]
+"""Records one evaluation of a flag as the caller got it: ``observe(context, resolution)``."""
+
+ERROR_RESOLUTION: Resolution = (None, "", Reason.ERROR, None)
+"""What observers are given for a failed evaluation (the caller got its own default): no
+value, the variant ``""``, reason ``ERROR``."""
+
+
+def observer(*observers: Observe | None) -> Observe | None:
+    """One observer calling each given one in turn (``None`` entries skipped), or ``None``."""
+    present = [o for o in observers if o is not None]
+    if len(present) < 2:
+        return present[0] if present else None
+    first, second = present  # usage and exposures: the only two there are
+
+    def both(ctx: Mapping[str, Any], res: Resolution) -> None:
+        first(ctx, res)
+        second(ctx, res)
+
+    return both
+
+
+def observing(resolve: Resolver, observe: Observe) -> Resolver:
+    """``resolve`` observed: for the snapshot's table, where a flag is evaluated as another
+    flag's prerequisite or by ``all_values``/``bootstrap`` (the caller takes the value as is)."""
+
+    def observed(ctx: Mapping[str, Any], table: Mapping[str, Any]) -> Resolution:
+        res = resolve(ctx, table)
+        observe(ctx, res)
+        return res
+
+    return observed
+
+
 Evaluator = Callable[[Mapping[str, Any]], tuple[Evaluation[Any], Exception | None]]
 """Resolve the flag for a context: ``(details, exception)``; the exception is set for errors."""
 
 
 class HookRunner:
-    """The registered hooks, split by stage; immutable (the client builds a new one per change)."""
+    """The registered hooks, split by stage, and the observers (usage counts, exposures) per
+    flag key; immutable (the client builds a new one per change).
 
-    __slots__ = ("_after", "_before", "_error", "_finally", "hooks", "stats")
+    Args:
+        hooks: The hooks, in registration order (empty when only observers are on).
+        stats: Failure counts, shared by the client's runners.
+        observed: With observers on, every flag key → its resolver (not observed) and its
+            observer (``None`` for a flag nobody observes); empty otherwise.
+    """
 
-    def __init__(self, hooks: tuple[object, ...], stats: HookStats) -> None:
+    __slots__ = ("_after", "_before", "_error", "_finally", "hooks", "observed", "stats")
+
+    def __init__(
+        self,
+        hooks: tuple[object, ...],
+        stats: HookStats,
+        observed: Mapping[str, tuple[Resolver, Observe | None]] | None = None,
+    ) -> None:
         self.hooks = hooks
         self.stats = stats
+        self.observed: Mapping[str, tuple[Resolver, Observe | None]] = observed or {}
         pairs = [(h, {s: _stage(h, s) for s in STAGES}) for h in hooks]
         self._before = tuple((h, m["before"]) for h, m in pairs if m["before"] is not None)
         self._after = tuple((h, m["after"]) for h, m in reversed(pairs) if m["after"] is not None)

@@ -178,9 +178,12 @@ _AF_INET = socket.AF_INET
 def in_cidr(operand: Any) -> ValuePredicate:
     """``in_cidr: "10.0.0.0/8"`` or a list: the attribute is an address inside any network.
 
-    A bare address (``"127.0.0.1"``) is a one-address network. IPv4-mapped IPv6 addresses
-    (``::ffff:10.1.2.3``) match IPv4 networks. Networks are ranges of integers, so a check is
-    one parse of the attribute plus comparisons.
+    A bare address (``"127.0.0.1"``) is a one-address network. An address matches the
+    networks of its own family; an IPv4-mapped IPv6 address (``::ffff:10.1.2.3``, what a
+    dual-stack socket reports for an IPv4 client) is also its IPv4 address, so it matches the
+    IPv6 networks containing it (``::/0``, ``::ffff:0:0/96``) and the IPv4 networks containing
+    ``10.1.2.3``. A plain IPv4 address does not match IPv6 networks. Networks are ranges of
+    integers, so a check is one parse of the attribute plus comparisons.
     """
     items = operand if isinstance(operand, list) else [operand]
     if not items or not all(isinstance(x, str) for x in items):
@@ -206,12 +209,14 @@ def in_cidr(operand: Any) -> ValuePredicate:
             addr = address(v)
         except ValueError:
             return False
+        n = int(addr)  # an IPv6 address: IPv4 text has no ":"
+        if any(lo <= n <= hi for lo, hi in v6):
+            return True
         mapped = addr.ipv4_mapped if isinstance(addr, ipaddress.IPv6Address) else None
-        if mapped is not None:
-            n = int(mapped)
-            return any(lo <= n <= hi for lo, hi in v4)
-        n = int(addr)
-        return any(lo <= n <= hi for lo, hi in v6)
+        if mapped is None:
+            return False
+        n = int(mapped)
+        return any(lo <= n <= hi for lo, hi in v4)
 
     return pred
 

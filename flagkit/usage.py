@@ -1,9 +1,16 @@
 """Usage counters: evaluations per (flag, variant, reason) and when each flag was last evaluated.
 
 Enabled per client (``Flags(..., usage=True)`` or ``flags.enable_usage()``). The client then
-publishes snapshots whose resolvers are wrapped by :meth:`UsageRecorder.wrap`; the wrapper
-adds one dict increment keyed by the resolution tuple the compiler built at load time (no
-allocation, no clock read, no lock). Disabled, nothing here runs.
+calls the counter :meth:`UsageRecorder.counter` made for each flag with what the caller got,
+after its type check (and its snapshot's resolvers count evaluations as a prerequisite or by
+``all_values``): one dict increment keyed by the resolution tuple the compiler built at load
+time (no allocation, no clock read, no lock). Disabled, nothing here runs.
+
+Each count is filed under the variant served, ``code_default`` when the flag served the
+caller's default (the file's reserved word, so no variant has that name), or ``""`` (no
+variant) with reason ``ERROR`` when the caller got its default because the evaluation failed:
+the default has another type than the flag's value (``TYPE_MISMATCH``), or the context was
+not a mapping.
 
 "Last evaluated" is coarse on purpose: reading the clock per evaluation would cost more than
 the count. :meth:`UsageRecorder.stamp` compares each flag's total with the previous one and
@@ -27,14 +34,21 @@ from pathlib import Path
 from typing import Any
 
 from .compiler import CompiledFlag, Resolution, Resolver
+from .evaluation import CODE_DEFAULT_NAME
 from .providers.http import atomic_write
 
-__all__ = ["USAGE_FORMAT", "UsageRecorder", "merge_usage", "read_usage"]
+__all__ = ["NO_VARIANT", "USAGE_FORMAT", "UsageRecorder", "merge_usage", "read_usage"]
 
 logger = logging.getLogger("flagkit")
 
 USAGE_FORMAT = "flagkit-usage/1"
 """The ``format`` field of a usage file; readers refuse other values."""
+
+NO_VARIANT = ""
+"""The variant under which usage files an evaluation that failed (reason ``ERROR``)."""
+
+Count = Callable[[Mapping[str, Any], Resolution], None]
+"""A flag's counter: ``count(context, resolution)`` (the context is not read)."""
 
 _CONTAINERS = (dict, list)
 
@@ -66,8 +80,12 @@ class UsageRecorder:
 
     # --- hot path -----------------------------------------------------------------------
 
-    def wrap(self, key: str, flag: CompiledFlag, resolve: Resolver) -> Resolver:
-        """``resolve`` wrapped to count its resolutions (called at publish time, not per call)."""
+    def counter(self, key: str, flag: CompiledFlag, resolve: Resolver) -> Count:
+        """The counter of ``flag``, whose resolver is ``resolve`` (called at publish time).
+
+        A counter made again for the same resolver keeps counting into the same numbers; a
+        new resolver (a reload, an override) starts new ones, folded into the flag's totals.
+        """
         with self._lock:
             live = self._live.get(key)
             if live is not None and live[0] is resolve:
@@ -79,26 +97,22 @@ class UsageRecorder:
                 self._live[key] = (resolve, counts)
         if any(isinstance(v, _CONTAINERS) for v in flag.variants.values()):
             # Values are fresh copies (unhashable, new each call): count by the names instead.
-            def counting_by_name(ctx: Mapping[str, Any], table: Mapping[str, Any]) -> Resolution:
-                res = resolve(ctx, table)
+            def count_by_name(ctx: Mapping[str, Any], res: Resolution) -> None:
                 name = res[1:]
                 try:
                     counts[name] += 1
                 except KeyError:
                     counts[name] = 1
-                return res
 
-            return counting_by_name
+            return count_by_name
 
-        def counting(ctx: Mapping[str, Any], table: Mapping[str, Any]) -> Resolution:
-            res = resolve(ctx, table)
+        def count(ctx: Mapping[str, Any], res: Resolution) -> None:
             try:
                 counts[res] += 1
             except KeyError:
                 counts[res] = 1
-            return res
 
-        return counting
+        return count
 
     # --- reading ------------------------------------------------------------------------
 
@@ -129,7 +143,9 @@ class UsageRecorder:
         """JSON-safe usage: ``{"format", "since", "now", "flags": {key: {...}}}``.
 
         Each flag has ``evaluations`` (total), ``last_seen`` (Unix time or ``None``) and
-        ``variants``: ``{variant: {reason: count}}``. ``keys`` adds flags never evaluated.
+        ``variants``: ``{variant: {reason: count}}``, the variant being ``code_default`` when
+        the flag served the caller's default and :data:`NO_VARIANT` (``""``, reason ``ERROR``)
+        when the evaluation failed. ``keys`` adds flags never evaluated.
         """
         with self._lock:
             counts = self._fold()
@@ -225,7 +241,7 @@ def _add(into: dict[tuple[str, str], int], counts: dict[Any, int]) -> None:
     for res, n in counts.items():
         # a resolution (value, variant, reason, rule) or a name key (variant, reason, rule)
         variant, reason = (res[1], res[2]) if len(res) == 4 else (res[0], res[1])
-        ident = (str(variant), str(reason))
+        ident = (CODE_DEFAULT_NAME if variant is None else str(variant), str(reason))
         into[ident] = into.get(ident, 0) + n
 
 

@@ -26,12 +26,34 @@ def test_only_client_flags_with_plain_json_values(flags: Flags, caplog: pytest.L
     assert flags.bootstrap({"plan": "pro"}) == CLIENT_FLAGS_FOR_PRO
     # The loader refuses NaN in a file; an override (a test, an emergency) can still hold one.
     with caplog.at_level(logging.WARNING, logger="flagkit"), override_flags(flags, banner=float("nan")):
-        assert "banner" not in flags.bootstrap({"plan": "pro"})
-    assert "'banner' left out of the bootstrap" in caplog.text
+        for _ in range(3):
+            assert "banner" not in flags.bootstrap({"plan": "pro"})
+    left_out = [r.getMessage() for r in caplog.records if "left out of the bootstrap" in r.getMessage()]
+    assert len(left_out) == 1  # once per flag, not per request
+    assert "'banner' left out of the bootstrap (in tests.test_bootstrap:" in left_out[0]
+    assert left_out[0].endswith("its value is not plain JSON")
     assert flags.bootstrap() == {
         "banner": {"value": "hello", "variant": "plain"},
         "new_ui": {"value": False, "variant": "off"},
     }
+
+
+def test_a_flag_serving_code_default_is_left_out_silently(caplog: pytest.LogCaptureFixture) -> None:
+    doc = {
+        "features": {
+            "theme": {
+                "client": True,
+                "variants": {"dark": "dark"},
+                "default": "code_default",  # the front end's own default
+                "rules": [{"when": {"beta": True}, "serve": "dark"}],
+            }
+        }
+    }
+    with Flags.from_dict(doc) as flags, caplog.at_level(logging.DEBUG, logger="flagkit"):
+        for _ in range(3):
+            assert flags.bootstrap() == {}
+        assert flags.bootstrap({"beta": True}) == {"theme": {"value": "dark", "variant": "dark"}}
+    assert caplog.records == []
 
 
 def test_uses_the_ambient_context_and_ignores_bad_contexts(flags: Flags) -> None:

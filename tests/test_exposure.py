@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from flagkit import Flags, Reason
+from flagkit import ErrorCode, Flags, Hook, Reason
 from flagkit.exposure import Exposure
 from flagkit.testing import override_flags
 from tests.helpers.fork import ask_child
@@ -149,6 +149,33 @@ def test_delivery_is_off_the_request_path_and_a_full_queue_drops() -> None:
         assert set(threads) == {"flagkit-exposures"}
 
 
+def test_an_exposure_dropped_on_a_full_queue_is_reported_by_the_next_evaluation() -> None:
+    started, release = threading.Event(), threading.Event()
+    got: list[Any] = []
+
+    def slow(exposure: Exposure) -> None:
+        started.set()
+        release.wait(30)
+        got.append(exposure.targeting_key)
+
+    with Flags.from_dict(DOC) as flags:
+        flags.on_exposure(slow, queue_size=1)
+        flags.is_enabled("by_account", {"account": {"id": 0}})
+        assert started.wait(10)  # the delivery thread is blocked: 1 more fits, the rest drop
+        for i in range(1, 10):
+            flags.is_enabled("by_account", {"account": {"id": i}})
+        assert flags.stats()["exposures"]["dropped"] == 8
+        release.set()
+        assert flags.flush_exposures(10)
+        assert got == [0, 1]
+        for i in range(10):  # the dropped users were not remembered: now they are reported
+            flags.is_enabled("by_account", {"account": {"id": i}})
+            assert flags.flush_exposures(10)  # one at a time: a queue of 1 has room for each
+        assert sorted(got) == list(range(10))
+        stats = flags.stats()["exposures"]
+        assert (stats["delivered"], stats["deduplicated"], stats["dropped"]) == (10, 2, 8)
+
+
 def test_close_delivers_what_is_queued_and_later_exposures_are_dropped() -> None:
     release = threading.Event()
     got: list[Any] = []
@@ -192,6 +219,44 @@ def test_prerequisite_evaluations_of_a_tracked_flag_are_exposures() -> None:
         flags.is_enabled("gated", {"user_id": "u1"})
         assert flags.flush_exposures()
         assert [(e.key, e.targeting_key) for e in got] == [("exp", "u1")]
+
+
+@pytest.mark.parametrize("hooked", [False, True], ids=["plain", "with a hook"])
+def test_a_failed_evaluation_is_no_exposure(hooked: bool) -> None:
+    exp = {"track": True, "rules": [{"when": {"beta": True}, "serve": "on"}, {"serve": "off"}]}
+    doc = {"features": {"exp": exp, "name": {"track": True, "variants": {"a": "A"}, "default": "a"}}}
+    with Flags.from_dict(doc) as flags:
+        if hooked:
+            flags.add_hook(Hook())
+        got = collect(flags)
+        user = {"user_id": "u1"}
+        # The caller gets its own default (reason ERROR): nothing was served to it.
+        assert flags.get_value("exp", "str", user) == "str"
+        assert flags.evaluate("exp", 0, user).error_code is ErrorCode.TYPE_MISMATCH
+        assert flags.is_enabled("name", user) is False  # a string flag: a mismatch for is_enabled
+        assert flags.get_value("exp", True, 42) is True  # type: ignore[arg-type]  # not a mapping
+        assert flags.flush_exposures()
+        assert got == []
+        # What the caller does get is an exposure: the value, or an int for a float default.
+        assert flags.get_value("exp", True, user) is False
+        assert flags.variant("name", user) == "a"
+        assert flags.variant("name", 42) == "a"  # type: ignore[arg-type]  # served: never read
+        assert flags.flush_exposures()
+        assert [(e.key, e.variant, e.value, e.targeting_key) for e in got] == [
+            ("exp", "off", False, "u1"),
+            ("name", "a", "A", "u1"),
+            ("name", "a", "A", None),  # no targeting key in a context that is not a mapping
+        ]
+        assert flags.stats()["exposures"]["deduplicated"] == 0
+
+
+def test_code_default_is_an_exposure_without_a_variant() -> None:
+    doc = {"features": {"f": {"track": True, "variants": {"x": 1}, "default": "code_default"}}}
+    with Flags.from_dict(doc) as flags:
+        got = collect(flags)
+        assert flags.get_value("f", 7, {"user_id": "u1"}) == 7
+        assert flags.flush_exposures()
+        assert [(e.variant, e.value, e.reason) for e in got] == [(None, None, Reason.DEFAULT)]
 
 
 def test_unhashable_targeting_keys_are_reported_by_their_repr() -> None:

@@ -120,6 +120,52 @@ def test_results_are_the_same_with_and_without_hooks(flags: Flags, call: Any, ex
     assert type(hooked) is type(expected)
 
 
+OBSERVED = {
+    "features": {
+        **DOC["features"],
+        "cd": {
+            "variants": {"x": "X"},
+            "default": "code_default",
+            "rules": [{"when": {"x": True}, "serve": "x"}],
+        },
+        "cfg": {"variants": {"v1": {"limits": [1]}, "v2": [1, 2]}, "default": "v1"},
+        "tracked": {"track": True, "requires": ["beta"], "rules": [{"serve": {"on": 50, "off": 50}}]},
+    }
+}
+CONTEXTS: list[Any] = [None, {"country": "US", "user_id": "u1"}, {"x": True}, ["not", "a", "mapping"]]
+DEFAULTS: list[Any] = [False, True, "s", 0, 0.5, None, {}, []]
+METHODS = {
+    "is_enabled": lambda f, key, default, ctx: f.is_enabled(key, ctx),
+    "get_value": lambda f, key, default, ctx: f.get_value(key, default, ctx),
+    "variant": lambda f, key, default, ctx: f.variant(key, ctx),
+    "evaluate": lambda f, key, default, ctx: f.evaluate(key, default, ctx),
+}
+
+
+def observed_client(how: str) -> Flags:
+    client = Flags.from_dict(OBSERVED, usage="usage" in how, track_all="exposures" in how)
+    if "exposures" in how:
+        client.on_exposure(lambda exposure: None)
+    if "hook" in how:
+        client.add_hook(Recorder())
+    return client
+
+
+@pytest.mark.parametrize("how", ["hook", "usage", "exposures", "usage+exposures", "usage+exposures+hook"])
+def test_observers_never_change_what_the_caller_gets(how: str) -> None:
+    # Usage and exposures take the observed path of the evaluation methods: every method, flag,
+    # default and context answers exactly as on a plain client.
+    with Flags.from_dict(OBSERVED) as plain, observed_client(how) as observed:
+        for method, call in METHODS.items():
+            for key in [*OBSERVED["features"], "missing"]:
+                for default in DEFAULTS:
+                    for ctx in CONTEXTS:
+                        expected = call(plain, key, default, ctx)
+                        got = call(observed, key, default, ctx)
+                        assert got == expected, (method, key, default, ctx)
+                        assert type(got) is type(expected), (method, key, default, ctx)
+
+
 def test_evaluate_details_are_equal_with_and_without_hooks(flags: Flags) -> None:
     cases = [
         ("beta", False, {"country": "US"}),

@@ -11,6 +11,7 @@ Sources (read, not copied; each vector names where it comes from):
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from typing import Any
 
 import pytest
@@ -225,6 +226,85 @@ def test_cidr_details() -> None:
     for junk in ["10.0.0", "10.0.0.0/8", "", 167772161, None, ["10.0.0.1"], "x" * 100]:
         assert check(junk) is False
     assert make_operator("in_cidr", "192.168.1.5/24")("192.168.1.200") is True  # host bits ignored
+
+
+MAPPED = "::ffff:10.1.2.3"  # what a dual-stack socket reports for the IPv4 client 10.1.2.3
+
+
+@pytest.mark.parametrize(
+    ("networks", "address", "expected"),
+    [
+        (["10.0.0.0/8"], "10.1.2.3", True),
+        (["10.0.0.0/8"], MAPPED, True),  # the mapped address is its IPv4 address
+        (["11.0.0.0/8"], MAPPED, False),
+        (["::/0"], MAPPED, True),  # ... and an IPv6 address, inside the IPv6 networks holding it
+        (["::ffff:0:0/96"], MAPPED, True),
+        (["::ffff:10.0.0.0/104"], MAPPED, True),
+        (["::ffff:11.0.0.0/104"], MAPPED, False),
+        (["2001:db8::/32"], MAPPED, False),
+        (["::/0"], "2001:db8::1", True),
+        (["::/0"], "10.1.2.3", False),  # a plain IPv4 address matches IPv4 networks only
+        (["::ffff:0:0/96"], "10.1.2.3", False),
+        (["0.0.0.0/0"], "2001:db8::1", False),
+        (["0.0.0.0/0"], "::10.1.2.3", False),  # IPv4-compatible (deprecated), not mapped
+        (["2001:db8::/32"], "2001:db8::1%eth0", True),  # a scope id does not change the address
+    ],
+)
+def test_cidr_ipv4_mapped_addresses(networks: list[str], address: str, expected: bool) -> None:
+    assert make_operator("in_cidr", networks)(address) is expected
+    network_says = any(ipaddress.ip_address(address) in ipaddress.ip_network(n) for n in networks)
+    if network_says:  # whatever ipaddress says is inside, matches
+        assert expected
+
+
+def test_cidr_agrees_with_ipaddress() -> None:
+    # in_cidr(net)(addr) is "ipaddress says addr is in net", or, for an IPv4-mapped addr, its
+    # IPv4 address is; over networks and addresses around the IPv4-mapped range's edges.
+    nets = ["0.0.0.0/0", "10.0.0.0/8", "10.1.2.3", "::/0", "::ffff:0:0/96", "::ffff:10.0.0.0/104"]
+    nets += ["::fffe:0:0/96", "2001:db8::/32", "::/96", "::fffe:0:0/95", "fe80::/10"]
+    addrs = ["10.1.2.3", "11.0.0.1", "0.0.0.0", "255.255.255.255", "::ffff:10.1.2.3", "::ffff:0.0.0.0"]
+    addrs += ["::ffff:255.255.255.255", "::fffe:ffff:ffff", "::1:0:0:0", "::10.1.2.3", "2001:db8::1"]
+    addrs += ["::", "::1", "fe80::1%eth0", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"]
+    for net in nets:
+        network = ipaddress.ip_network(net)
+        check = make_operator("in_cidr", net)
+        for text in addrs:
+            addr = ipaddress.ip_address(text)
+            mapped = addr.ipv4_mapped if isinstance(addr, ipaddress.IPv6Address) else None
+            expected = addr in network or (mapped is not None and mapped in network)
+            assert check(text) is expected, (net, text)
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        "",
+        ":",
+        "::ffff:",
+        "::ffff:999.1.2.3",
+        "1:2:3:4:5:6:7:8:9",
+        "fe80::1%",
+        "::ffff:10.1.2.3 ",
+        " 10.1.2.3",
+        "10.1.2.3/8",
+        "::ffff:10.1.2.3/128",
+        "zz::1",
+        "1.2.3.4.5",
+        "10.1.2.3\x00",
+        "\u0661\u0660.1.2.3",  # Arabic-Indic digits: int() reads them, an address may not
+        ":" * 64,
+        "f" * 65,
+        b"10.1.2.3",
+        167772161,
+        1.5,
+        None,
+        ["::1"],
+        {"ip": "::1"},
+    ],
+)
+def test_cidr_never_raises_and_garbage_never_matches(junk: Any) -> None:
+    check = make_operator("in_cidr", ["0.0.0.0/0", "::/0"])
+    assert check(junk) is False
 
 
 def test_invalid_networks_are_load_errors() -> None:

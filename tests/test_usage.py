@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from flagkit import Flags
+from flagkit import Flags, Hook
 from flagkit.testing import override_flags
 from flagkit.usage import USAGE_FORMAT, UsageRecorder, merge_usage, read_usage
 from tests.helpers.fork import ask_child
@@ -56,28 +56,69 @@ def test_counts_per_flag_variant_and_reason() -> None:
         flags.is_enabled("beta", {"country": country})
     flags.get_value("cfg", {})["limits"].append(3)  # a fresh copy: counted by name
     flags.get_value("cfg", {})
-    flags.evaluate("beta", "wrong type")  # counted as served, reported as a type mismatch
     usage = flags.usage()
     assert usage is not None
     assert usage["format"] == USAGE_FORMAT
     assert usage["flags"]["beta"] == {
-        "evaluations": 4,
+        "evaluations": 3,
         "last_seen": 1_000.0,
-        "variants": {"on": {"TARGETING_MATCH": 2}, "off": {"DEFAULT": 2}},
+        "variants": {"on": {"TARGETING_MATCH": 2}, "off": {"DEFAULT": 1}},
     }
     assert usage["flags"]["cfg"]["variants"] == {"v1": {"STATIC": 2}}
     assert usage["flags"]["unused"] == {"evaluations": 0, "last_seen": None, "variants": {}}
     json.dumps(usage, allow_nan=False)
 
 
-def test_unknown_flags_and_failed_evaluations_are_not_counted() -> None:
+def test_unknown_flags_are_not_counted_and_failed_evaluations_count_as_errors() -> None:
     flags, _ = counted()
     flags.is_enabled("nope")
     flags.is_enabled("beta", 42)  # type: ignore[arg-type]  # misuse: not a mapping
+    flags.evaluate("beta", 0, 42)  # type: ignore[arg-type]
     usage = flags.usage()
     assert usage is not None
     assert "nope" not in usage["flags"]
-    assert usage["flags"]["beta"]["evaluations"] == 0
+    # Still evaluated by the code (so not stale), and what the caller got: its default.
+    assert usage["flags"]["beta"]["variants"] == {"": {"ERROR": 2}}
+
+
+@pytest.mark.parametrize("hooked", [False, True], ids=["plain", "with a hook"])
+def test_a_type_mismatch_counts_as_an_error_not_as_the_variant(hooked: bool) -> None:
+    flags, _ = counted()
+    if hooked:
+        flags.add_hook(Hook())  # the other evaluation path
+    # "beta" serves "off" (the boolean False) here; to a string default the caller gets its
+    # own default, reason ERROR: usage counts that, not the variant.
+    assert flags.get_value("beta", "str", {"country": "DE"}) == "str"
+    assert flags.evaluate("beta", "str", {"country": "DE"}).value == "str"
+    assert flags.is_enabled("cfg") is False  # is_enabled on a dict flag: a mismatch too
+    assert flags.variant("beta", {"country": "DE"}) == "off"  # variant() cannot mismatch
+    assert flags.get_value("beta", 1.5) == 1.5
+    assert flags.get_value("beta", None) is False  # None accepts any type
+    usage = flags.usage()
+    assert usage is not None
+    assert usage["flags"]["beta"]["variants"] == {"": {"ERROR": 3}, "off": {"DEFAULT": 2}}
+    assert usage["flags"]["cfg"]["variants"] == {"": {"ERROR": 1}}
+
+
+def test_code_default_is_counted_under_its_own_name() -> None:
+    doc = {
+        "features": {
+            # a variant really named "None" must not be mixed up with "no variant"
+            "f": {
+                "variants": {"None": 1, "x": 2},
+                "default": "code_default",
+                "rules": [{"when": {"n": True}, "serve": "None"}],
+            },
+        }
+    }
+    flags, _ = counted(doc)
+    assert flags.get_value("f", 7) == 7  # the caller's default
+    assert flags.variant("f") is None
+    assert flags.get_value("f", 7, {"n": True}) == 1
+    flags.is_enabled("f")
+    usage = flags.usage()
+    assert usage is not None
+    assert usage["flags"]["f"]["variants"] == {"code_default": {"DEFAULT": 3}, "None": {"TARGETING_MATCH": 1}}
 
 
 def test_last_seen_moves_only_when_the_flag_is_evaluated() -> None:

@@ -7,7 +7,7 @@
     from flagkit import Flags
     from flagkit.integrations.openfeature import FlagkitProvider
 
-    api.set_provider(FlagkitProvider(Flags.from_file("features.yaml")))
+    api.set_provider_and_wait(FlagkitProvider(Flags.from_file("features.yaml")))
     client = api.get_client()
     client.get_boolean_value("new_search", False, EvaluationContext("user-42", {"country": "US"}))
 
@@ -16,12 +16,18 @@ Mapping (see docs/integrations.md):
 * the evaluation context's ``targeting_key`` becomes flagkit's ``targeting_key`` attribute,
   the first default bucketing attribute, so percentage splits stick to it; the attributes
   are passed as they are (an attribute named ``targeting_key`` is overridden by the key);
-* flagkit reasons map to OpenFeature's by name; ``PREREQUISITE_FAILED`` and ``OVERRIDE``
-  have no OpenFeature counterpart and are passed as those strings (the spec allows
-  provider-defined reasons);
+(``set_provider_and_wait``: ``set_provider`` initialises the provider in a thread, and an
+evaluation before that is done returns the default with ``PROVIDER_NOT_READY``.)
+
+* flagkit reasons map to OpenFeature's by name; ``PREREQUISITE_FAILED``, ``GUARD_TRIPPED``
+  and ``OVERRIDE`` have no OpenFeature counterpart and are passed as those strings (the spec
+  allows provider-defined reasons);
 * flagkit error codes map by name; an unknown key before the first load is
   ``PROVIDER_NOT_READY``; a value of another type is ``TYPE_MISMATCH`` (a ``bool`` is never
-  an ``int``; an ``int`` is accepted for a ``float`` and served as a float);
+  an ``int``; an ``int`` is accepted for a ``float`` and served as a float; an object is a
+  mapping for a mapping default, a list for a list default);
+* a flag serving ``code_default`` returns the caller's default with the flag's reason
+  (``DEFAULT`` unless the flag is off) and no variant, for every type;
 * the matching rule's name is in the flag metadata as ``rule``;
 * provider events: ``PROVIDER_READY`` when the first load is in (or the provider recovers),
   ``PROVIDER_CONFIGURATION_CHANGED`` with ``flags_changed`` (the changed keys) after a
@@ -213,8 +219,10 @@ class FlagkitProvider(AbstractProvider):
     def resolve_object_details(
         self, flag_key: str, default_value: ObjectValue, evaluation_context: EvaluationContext | None = None
     ) -> FlagResolutionDetails[ObjectValue]:
-        """Resolve an object flag: a mapping or a list, whichever the default is."""
-        return self._resolve(flag_key, None, default_value, evaluation_context, objects=True)
+        """Resolve an object flag: a mapping for a mapping default, a list for a list (or tuple)
+        default; another kind is a ``TYPE_MISMATCH``."""
+        probe = default_value if isinstance(default_value, Mapping | list | tuple) else None
+        return self._resolve(flag_key, probe, default_value, evaluation_context, objects=True)
 
     async def resolve_boolean_details_async(
         self, flag_key: str, default_value: bool, evaluation_context: EvaluationContext | None = None
@@ -268,7 +276,9 @@ class FlagkitProvider(AbstractProvider):
                 code = OFErrorCode.PROVIDER_NOT_READY
             return self._error(default, code, result.error_message)
         value = result.value
-        if objects and not isinstance(value, Mapping | list | tuple):
+        if objects and result.variant is None:  # code_default: the caller's default (any kind)
+            value = default
+        elif objects and not isinstance(value, Mapping | list | tuple):
             message = f"flag {key!r} serves a {type(value).__name__}, not an object"
             return self._error(default, OFErrorCode.TYPE_MISMATCH, message)
         return FlagResolutionDetails(

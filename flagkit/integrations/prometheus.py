@@ -26,6 +26,10 @@ provider state, so the number of series is bounded by the flag files, never by u
                                                 gauge    Unix time of the flag's last evaluation
 ==============================================  =======  ==================================================
 
+The ``variant`` label is the variant name, ``code_default`` when the flag served the caller's
+default, or ``""`` with reason ``ERROR`` when the caller got its own default because the
+evaluation failed (see :mod:`flagkit.usage`).
+
 The two ``flagkit_flag_*`` families have samples only when the client counts usage
 (``Flags(..., usage=True)`` or ``flags.enable_usage()``). Nothing is added to the evaluation
 path: the collector reads ``flags.status()`` and ``flags.usage()`` when Prometheus scrapes.
@@ -83,7 +87,7 @@ class FlagkitCollector(Collector):
             for key, counts in usage["flags"].items():
                 for variant, reasons in counts["variants"].items():
                     for reason, count in reasons.items():
-                        f.evaluations.add_metric([key, str(variant or ""), str(reason)], float(count))
+                        f.evaluations.add_metric([key, str(variant), str(reason)], float(count))
                 if counts["last_seen"] is not None:
                     f.last_seen.add_metric([key], float(counts["last_seen"]))
         yield from f

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,8 @@ from openfeature.flag_evaluation import FlagEvaluationDetails, Reason
 from openfeature.hook import Hook, HookContext, HookHints
 from openfeature.provider import ProviderStatus
 
-from flagkit import Evaluation, FileProvider, Flags
+import flagkit.integrations.openfeature
+from flagkit import Evaluation, FileProvider, Flags, Guard
 from flagkit import Hook as FlagkitHook
 from flagkit import HookContext as FlagkitHookContext
 from flagkit.integrations.openfeature import FlagkitProvider, to_context
@@ -181,6 +184,131 @@ def test_int_is_served_as_float(flags: Flags) -> None:
     assert type(details.value) is float
     assert details.error_code is None
     assert api.get_client().get_float_value("ratio", 1) == 0.25  # an int default works too
+
+
+CODE_DEFAULT_FLAGS = {
+    "features": {
+        # `code_default`: serve the default the calling code passed (here, unless beta is on)
+        key: {
+            "variants": {"set": value},
+            "default": "code_default",
+            "rules": [{"when": {"beta": True}, "serve": "set"}],
+        }
+        for key, value in [
+            ("b", True),
+            ("s", "x"),
+            ("i", 3),
+            ("f", 2.5),
+            ("obj", {"x": 1}),
+            ("lst", [1, 2]),
+        ]
+    }
+    | {
+        "killed": {
+            "enabled": False,
+            "variants": {"set": {"x": 1}},
+            "default": "set",
+            "off_variant": "code_default",
+        }
+    }
+}
+CODE_DEFAULT_CALLS = [
+    ("get_boolean_details", "b", False, True),
+    ("get_string_details", "s", "mine", "x"),
+    ("get_integer_details", "i", 7, 3),
+    ("get_float_details", "f", 7.5, 2.5),
+    ("get_float_details", "i", 7.5, 3.0),  # an integer is served as a float
+    ("get_object_details", "obj", {"d": 1}, {"x": 1}),
+    ("get_object_details", "lst", [0], [1, 2]),
+    ("get_object_details", "obj", ["a list default"], None),  # a list for a mapping: mismatch
+]
+
+
+@pytest.mark.parametrize(("method", "key", "default", "served"), CODE_DEFAULT_CALLS)
+def test_code_default_serves_the_callers_default_for_every_type(
+    openfeature_api: None, method: str, key: str, default: Any, served: Any
+) -> None:
+    with Flags.from_dict(CODE_DEFAULT_FLAGS) as flags:
+        api.set_provider_and_wait(FlagkitProvider(flags))
+        client = api.get_client()
+        details: FlagEvaluationDetails[Any] = getattr(client, method)(key, default, EvaluationContext("u1"))
+        assert (details.value, details.variant, details.reason) == (default, None, Reason.DEFAULT)
+        assert details.error_code is None
+
+        async def main() -> FlagEvaluationDetails[Any]:
+            return await getattr(client, method + "_async")(key, default)  # type: ignore[no-any-return]
+
+        assert asyncio.run(main()).value == default
+        # The flag's own value once a rule serves one, or a mismatch.
+        beta = getattr(client, method)(key, default, EvaluationContext("u1", {"beta": True}))
+        if served is None:
+            assert (beta.value, beta.error_code) == (default, ErrorCode.TYPE_MISMATCH)
+        else:
+            assert (beta.value, beta.variant, beta.reason) == (served, "set", Reason.TARGETING_MATCH)
+            assert type(beta.value) is type(served)
+
+
+def test_code_default_of_a_killed_flag_keeps_the_reason(openfeature_api: None) -> None:
+    with Flags.from_dict(CODE_DEFAULT_FLAGS) as flags:
+        api.set_provider_and_wait(FlagkitProvider(flags))
+        details = api.get_client().get_object_details("killed", {"d": 1})
+    assert (details.value, details.variant, details.reason) == ({"d": 1}, None, Reason.DISABLED)
+
+
+@pytest.mark.parametrize(
+    ("key", "default", "ok"),
+    [
+        ("config", {}, True),
+        ("config", [], False),  # a mapping is not a list
+        ("regions", [], True),
+        ("regions", (), True),  # a tuple default is a list default
+        ("regions", {}, False),  # a list is not a mapping
+        ("max_items", {}, False),
+    ],
+)
+def test_an_object_is_of_the_defaults_kind(flags: Flags, key: str, default: Any, ok: bool) -> None:
+    api.set_provider_and_wait(FlagkitProvider(flags))
+    details = api.get_client().get_object_details(key, default)
+    assert (details.error_code is None) is ok
+    assert details.value == (flags.get_value(key, None) if ok else default)
+
+
+def test_guard_tripped_is_passed_as_that_reason(flags: Flags) -> None:
+    api.set_provider_and_wait(FlagkitProvider(flags))
+    with flags.guarded(
+        "new_search", guard=Guard(min_calls=1, max_failure_rate=0.1), context={"plan": "staff"}
+    ) as g:
+        assert g.enabled
+        raise RuntimeError("the new path failed")
+    details = api.get_client().get_boolean_details(
+        "new_search", True, EvaluationContext("u1", {"plan": "staff"})
+    )
+    assert (details.value, details.variant, details.reason) == (False, "off", "GUARD_TRIPPED")
+
+
+def test_the_module_docstring_example_runs(
+    openfeature_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = flagkit.integrations.openfeature.__doc__ or ""
+    example = textwrap.dedent(doc.split("::", 1)[1].split("\nMapping", 1)[0])
+    (tmp_path / "features.yaml").write_text("features:\n  new_search: true\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    initialize = FlagkitProvider.initialize
+
+    def slow_first_load(self: FlagkitProvider, evaluation_context: EvaluationContext) -> None:
+        time.sleep(0.2)  # as a remote source's first load takes a moment
+        initialize(self, evaluation_context)
+
+    monkeypatch.setattr(FlagkitProvider, "initialize", slow_first_load)
+    namespace: dict[str, Any] = {}
+    exec(compile(example, "openfeature docstring", "exec"), namespace)
+    # Evaluated right away, the flag's value: the provider was ready (not PROVIDER_NOT_READY).
+    client = namespace["client"]
+    details = client.get_boolean_details("new_search", False)
+    assert (details.value, details.error_code) == (True, None)
+    provider = api.provider_registry.get_provider(None)
+    assert isinstance(provider, FlagkitProvider)
+    provider.flags.close()
 
 
 def test_unknown_flag_and_strict_mode(openfeature_api: None) -> None:

@@ -140,6 +140,30 @@ def test_evaluation_counters_from_usage(registry: CollectorRegistry) -> None:
     assert ("flagkit_flag_last_evaluated_timestamp_seconds", (("flag", "idle"),)) not in samples
 
 
+def test_code_default_and_errors_have_their_own_variant_labels(registry: CollectorRegistry) -> None:
+    doc = {
+        "features": {
+            "f": {
+                "variants": {"None": 1, "x": 2},  # a variant really named "None"
+                "default": "code_default",
+                "rules": [{"when": {"n": True}, "serve": "None"}],
+            }
+        }
+    }
+    with Flags.from_dict(doc, usage=True) as flags:
+        registry.register(FlagkitCollector(flags))
+        assert flags.get_value("f", 7) == 7  # the caller's default
+        assert flags.get_value("f", 7, {"n": True}) == 1
+        assert flags.get_value("f", "wrong type", {"n": True}) == "wrong type"  # TYPE_MISMATCH
+        samples = scrape(registry)
+    evaluations = {
+        dict(labels)["variant"]: (dict(labels)["reason"], n)
+        for (name, labels), n in samples.items()
+        if name == "flagkit_flag_evaluations_total"
+    }
+    assert evaluations == {"code_default": ("DEFAULT", 1), "None": ("TARGETING_MATCH", 1), "": ("ERROR", 1)}
+
+
 def test_no_evaluation_series_without_usage(registry: CollectorRegistry) -> None:
     with Flags.from_dict({"a": True}) as flags:
         registry.register(FlagkitCollector(flags))
