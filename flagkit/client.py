@@ -275,6 +275,25 @@ class Flags:
         """
         snap = self._snapshot if not self._pins else (self._pin.get() or self._snapshot)
         if snap.hooks is not None:
+            # Usage alone: counted here, after the check, by appending the resolution to the
+            # flag's tally (one C call); anything else (hooks, exposures, a miss, an error)
+            # the long way.
+            lane = snap.hooks.lanes.get(key)
+            if lane is not None:
+                counted, tally = lane
+                try:
+                    if context is None:
+                        ctx = AMBIENT.get()
+                    else:
+                        ambient = AMBIENT.get()
+                        ctx = {**ambient, **context} if ambient else context
+                    res = counted(ctx, snap.table)
+                except Exception:
+                    res = _NO_RESOLUTION
+                value = res[0]
+                if value is True or value is False:
+                    tally.append(res)
+                    return value  # a bool: tested above
             return self._observed(snap, key, False, context, "is_enabled")[0] is True
         resolve = snap.table.get(key)
         if resolve is None:
@@ -306,6 +325,24 @@ class Flags:
         """
         snap = self._snapshot if not self._pins else (self._pin.get() or self._snapshot)
         if snap.hooks is not None:
+            lane = snap.hooks.lanes.get(key)  # usage alone: see is_enabled
+            if lane is not None:
+                counted, tally = lane
+                try:
+                    if context is None:
+                        ctx = AMBIENT.get()
+                    else:
+                        ambient = AMBIENT.get()
+                        ctx = {**ambient, **context} if ambient else context
+                    res = counted(ctx, snap.table)
+                except Exception:
+                    res = _NO_RESOLUTION
+                value = res[0]
+                if res is not _NO_RESOLUTION and (
+                    type(value) is type(default) or (default is None and value is not CODE_DEFAULT)
+                ):
+                    tally.append(res)
+                    return value
             return self._observed(snap, key, default, context, "get_value")[0]
         resolve = snap.table.get(key)
         if resolve is None:
@@ -335,6 +372,21 @@ class Flags:
         """The name of the variant served, or ``None`` if the flag is unknown or errored."""
         snap = self._snapshot if not self._pins else (self._pin.get() or self._snapshot)
         if snap.hooks is not None:
+            lane = snap.hooks.lanes.get(key)  # usage alone: see is_enabled
+            if lane is not None:
+                counted, tally = lane
+                try:
+                    if context is None:
+                        ctx = AMBIENT.get()
+                    else:
+                        ambient = AMBIENT.get()
+                        ctx = {**ambient, **context} if ambient else context
+                    res = counted(ctx, snap.table)
+                except Exception:
+                    res = _NO_RESOLUTION
+                if res is not _NO_RESOLUTION and res[0] is not CODE_DEFAULT:
+                    tally.append(res)
+                    return res[1]  # a variant name or None
             return self._observed(snap, key, None, context, "variant")[1]
         resolve = snap.table.get(key)
         if resolve is None:
@@ -1122,22 +1174,30 @@ class Flags:
                 providers[key] = "override"
         table = {key: flag.resolve for key, flag in flags.items()}
         observed: dict[str, tuple[Resolver, Observe | None]] = {}
+        exposed = False
         if usage is not None or exposures is not None:
             for key, flag in flags.items():  # per flag, once: nothing is looked up per call
                 resolve = table[key]
-                observe = observer(
-                    usage.counter(key, flag, resolve) if usage is not None else None,
+                record = (
                     exposures.recorder(key, flag)
                     if exposures is not None and (self._track_all or _tracked(base.flags.get(key, flag)))
-                    else None,
+                    else None
                 )
+                exposed = exposed or record is not None
+                observe = observer(usage.counter(key, flag, resolve) if usage is not None else None, record)
                 observed[key] = (resolve, observe)
                 if observe is not None:
                     table[key] = observing(resolve, observe)  # prerequisites, all_values
         runner = self._hooks
         if any(observe is not None for _, observe in observed.values()):
-            # the evaluation methods observe what the caller got (see _observed)
-            runner = HookRunner(runner.hooks if runner is not None else (), self._hook_stats, observed)
+            # the evaluation methods observe what the caller got (see _observed); with usage
+            # alone they append to its tallies themselves (the fast lane of is_enabled and friends)
+            lanes = (
+                {key: (resolve, usage.tally(key)) for key, (resolve, _) in observed.items()}
+                if usage is not None and not exposed and (runner is None or not runner.hooks)
+                else None
+            )
+            runner = HookRunner(runner.hooks if runner is not None else (), self._hook_stats, observed, lanes)
         self._snapshot = Snapshot(table, flags, base.generation, providers, runner)
 
     def _check_fork(self) -> None:
@@ -1215,6 +1275,8 @@ class Flags:
 
 _MAX_WARNED = 1000
 _NO_CONTEXT: Mapping[str, Any] = {}
+_NO_RESOLUTION: Resolution = (object(), None, Reason.ERROR, None)
+"""The fast lanes' "the resolver raised": matches no type, so the long way handles it."""
 _ERROR = Reason.ERROR  # a global: an enum member lookup costs ~70 ns on CPython 3.11
 _KIND_WORDS = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", dict: "a mapping"}
 

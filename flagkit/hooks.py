@@ -192,19 +192,25 @@ class HookRunner:
         stats: Failure counts, shared by the client's runners.
         observed: With observers on, every flag key → its resolver (not observed) and its
             observer (``None`` for a flag nobody observes); empty otherwise.
+        lanes: When usage counting is the only observer (no hook, no exposure): every flag
+            key → its resolver (not observed) and its usage tally (a list the evaluation
+            methods append the resolution to themselves: the fast lane, see
+            :meth:`flagkit.usage.UsageRecorder.tally`); empty otherwise.
     """
 
-    __slots__ = ("_after", "_before", "_error", "_finally", "hooks", "observed", "stats")
+    __slots__ = ("_after", "_before", "_error", "_finally", "hooks", "lanes", "observed", "stats")
 
     def __init__(
         self,
         hooks: tuple[object, ...],
         stats: HookStats,
         observed: Mapping[str, tuple[Resolver, Observe | None]] | None = None,
+        lanes: Mapping[str, tuple[Resolver, list[Any]]] | None = None,
     ) -> None:
         self.hooks = hooks
         self.stats = stats
         self.observed: Mapping[str, tuple[Resolver, Observe | None]] = observed or {}
+        self.lanes: Mapping[str, tuple[Resolver, list[Any]]] = (lanes or {}) if not hooks else {}
         pairs = [(h, {s: _stage(h, s) for s in STAGES}) for h in hooks]
         self._before = tuple((h, m["before"]) for h, m in pairs if m["before"] is not None)
         self._after = tuple((h, m["after"]) for h, m in reversed(pairs) if m["after"] is not None)

@@ -12,6 +12,13 @@ variant) with reason ``ERROR`` when the caller got its default because the evalu
 the default has another type than the flag's value (``TYPE_MISMATCH``), or the context was
 not a mapping.
 
+With usage counting as the client's only observer (no hook, no exposure), the evaluation
+methods take a faster lane: they append the resolution to the flag's tally
+(:meth:`UsageRecorder.tally`, a plain list) — one C-level call — and the recorder's thread
+folds the tallies into the counts every :data:`FOLD_INTERVAL` seconds (and :meth:`snapshot`
+first): the counting itself (a C-level ``Counter`` over the tally) happens off the request
+path.
+
 "Last evaluated" is coarse on purpose: reading the clock per evaluation would cost more than
 the count. :meth:`UsageRecorder.stamp` compares each flag's total with the previous one and
 stamps the flags that moved with the current time; a daemon thread calls it every
@@ -29,6 +36,7 @@ import logging
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -51,6 +59,9 @@ Count = Callable[[Mapping[str, Any], Resolution], None]
 """A flag's counter: ``count(context, resolution)`` (the context is not read)."""
 
 _CONTAINERS = (dict, list)
+
+FOLD_INTERVAL = 1.0
+"""Seconds between folds of the tally into the counts (bounds the tally's length)."""
 
 
 class UsageRecorder:
@@ -77,6 +88,7 @@ class UsageRecorder:
         self._exported: dict[tuple[str, str, str], int] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._tallies: dict[str, list[Any]] = {}
 
     # --- hot path -----------------------------------------------------------------------
 
@@ -116,8 +128,36 @@ class UsageRecorder:
 
     # --- reading ------------------------------------------------------------------------
 
+    def tally(self, key: str) -> list[Any]:
+        """The fast lane's list for ``key``: the evaluation methods append each resolution the
+        caller got (no allocation, no lock); :meth:`_drain` folds it. One list per key for the
+        recorder's life, so a reload keeps appending to it."""
+        found = self._tallies.get(key)
+        if found is None:
+            found = self._tallies.setdefault(key, [])
+        return found
+
+    def _drain(self) -> None:
+        """Fold the tallies into the counts. Caller holds the lock.
+
+        Only the first ``n`` items of a tally are taken and deleted (two list operations, each
+        atomic): evaluations appending meanwhile land after them and wait for the next fold.
+        """
+        for key, tally in list(self._tallies.items()):
+            n = len(tally)
+            if not n:
+                continue
+            items = tally[:n]
+            del tally[:n]
+            try:
+                counted = Counter(items)  # in C: resolutions hash by value
+            except TypeError:  # an object or list value (fresh copies, unhashable): by names
+                counted = Counter(res[1:] for res in items)
+            _add(self._folded.setdefault(key, {}), counted)
+
     def _fold(self) -> dict[str, dict[tuple[str, str], int]]:
         """Per flag, counts by (variant, reason): retired counters folded in. Caller holds the lock."""
+        self._drain()
         for key, counts in self._retired:
             _add(self._folded.setdefault(key, {}), counts.copy())
         self._retired.clear()
@@ -208,10 +248,16 @@ class UsageRecorder:
         thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        next_stamp = time.monotonic() + self.interval
+        while not self._stop.wait(min(FOLD_INTERVAL, self.interval)):
             try:
-                self.stamp()
-            except Exception:  # pragma: no cover - stamp only adds numbers; never end the thread
+                if time.monotonic() >= next_stamp:
+                    next_stamp = time.monotonic() + self.interval
+                    self.stamp()
+                else:
+                    with self._lock:
+                        self._drain()
+            except Exception:  # pragma: no cover - these only add numbers; never end the thread
                 logger.exception("flagkit: usage stamp failed")
 
     def stop(self) -> None:
@@ -225,6 +271,8 @@ class UsageRecorder:
     def after_fork(self) -> None:
         """In a fork child: fresh lock, counts start from zero (the parent reports its own), restart."""
         self._lock = threading.Lock()
+        for tally in self._tallies.values():
+            del tally[:]  # in place: the snapshots' runners hold these lists
         for _, counts in self._live.values():
             counts.clear()
         self._retired.clear()

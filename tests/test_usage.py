@@ -254,3 +254,66 @@ def test_a_fork_child_counts_from_zero() -> None:
     assert message == {"beta": 0, "cfg": 0, "gated": 0, "unused": 1}
     assert flags.usage()["flags"]["beta"]["evaluations"] == 1  # type: ignore[index]
     flags.close()
+
+
+def test_counts_are_exact_while_threads_evaluate_and_the_ticker_folds() -> None:
+    """The fast lane appends to per-flag tallies that the ticker folds (every 10 ms here)
+    while four threads evaluate: no evaluation is lost or counted twice."""
+    import threading
+
+    flags = Flags.from_dict(DOC)
+    flags.enable_usage(interval=0.01)
+    assert flags._snapshot.hooks is not None
+    assert set(flags._snapshot.hooks.lanes) == set(DOC["features"])  # usage alone: the fast lane
+    per_thread = 20_000
+
+    def work(n: int) -> None:
+        for i in range(per_thread):
+            country = "US" if i % 4 == 0 else "DE"
+            flags.is_enabled("beta", {"country": country})
+            flags.variant("gated", {"country": country})
+            flags.get_value("unused", False)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    usage = flags.usage()
+    assert usage is not None
+    beta = usage["flags"]["beta"]
+    # "gated" evaluates "beta" as its prerequisite: counted too (through the table's wrapper)
+    assert beta["evaluations"] == 2 * 4 * per_thread
+    assert beta["variants"] == {
+        "on": {"TARGETING_MATCH": 2 * 4 * per_thread // 4},
+        "off": {"DEFAULT": 2 * 4 * per_thread * 3 // 4},
+    }
+    assert usage["flags"]["gated"]["evaluations"] == 4 * per_thread
+    assert usage["flags"]["unused"]["variants"] == {"on": {"STATIC": 4 * per_thread}}
+    flags.close()
+
+
+def test_the_fast_lane_is_only_for_usage_alone() -> None:
+    flags = Flags.from_dict(DOC, usage=True)
+    assert flags._snapshot.hooks is not None
+    assert flags._snapshot.hooks.lanes  # usage alone
+
+    class NoOp(Hook):
+        pass
+
+    hook = flags.add_hook(NoOp())
+    assert flags._snapshot.hooks.lanes == {}  # hooks see every evaluation: the long way
+    flags.is_enabled("beta", {"country": "US"})
+    flags.remove_hook(hook)
+    assert flags._snapshot.hooks.lanes
+    flags.is_enabled("beta", {"country": "US"})
+    flags.on_exposure(lambda exposure: None)
+    tracked = Flags.from_dict(DOC, usage=True, track_all=True)
+    tracked.on_exposure(lambda exposure: None)
+    assert tracked._snapshot.hooks is not None
+    assert tracked._snapshot.hooks.lanes == {}  # exposures: the long way
+    usage = flags.usage()
+    assert usage is not None
+    assert usage["flags"]["beta"]["variants"] == {"on": {"TARGETING_MATCH": 2}}
+    flags.close()
+    tracked.close()
