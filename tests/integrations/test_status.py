@@ -353,3 +353,19 @@ def test_asgi_app_on_its_own_uses_the_default_client(flags: Flags) -> None:
             assert len(data["flags"]) == len(flags.keys())
     finally:
         _reset()
+
+
+def test_code_default_and_failed_evaluations_are_shown_in_words() -> None:
+    flags = Flags.from_dict(
+        {"features": {"cd": {"variants": {"x": "X"}, "default": "code_default"}, "b": True}}, usage=True
+    )
+    flags.get_value("cd", "mine")
+    flags.get_value("b", "a string")  # a type mismatch: counted under no variant, reason ERROR
+    data = StatusPage().data(flags, {"user": "u-1"})
+    (answer,) = [r for r in data["query"]["results"] if r["key"] == "cd"]
+    assert answer["value"] == "(the caller's default: code_default)"
+    assert answer["variant"] is None
+    html = render_html(data)
+    assert "code_default / DEFAULT: 1" in html
+    assert "no variant / ERROR: 1" in html
+    flags.close()

@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from flagkit import Flags
+from flagkit import CODE_DEFAULT, Flags
 from flagkit.compiler import Resolver
 
 from ._words import flag_in_words
@@ -112,6 +112,8 @@ def _answer(
     except Exception as exc:
         out.update(error_code="GENERAL", trace=[f"evaluation failed: {type(exc).__name__}"])
         return out
+    if value is CODE_DEFAULT:  # the calling code's default: the page cannot know it
+        value = "(the caller's default: code_default)"
     out.update(value=json_safe(value), variant=variant, reason=str(reason), rule=rule, error_code=None)
     out["trace"] = _trace(flags, key, context) or []
     return out

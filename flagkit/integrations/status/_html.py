@@ -133,7 +133,7 @@ def _usage_text(counts: Any) -> str:
     if not counts or not counts.get("evaluations"):
         return "Not evaluated since usage counting started."
     detail = ", ".join(
-        f"{escape(str(variant))} / {escape(str(reason))}: {int(count)}"
+        f"{escape(str(variant) or 'no variant')} / {escape(str(reason))}: {int(count)}"
         for variant, reasons in counts.get("variants", {}).items()
         for reason, count in reasons.items()
     )
