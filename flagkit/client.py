@@ -901,9 +901,9 @@ class Flags:
             if self._usage is not None:
                 return
             recorder = UsageRecorder(interval, clock or time.time)
+            recorder.start()  # before publishing: the fast lane needs its ticker (running)
             self._usage = recorder
             self._publish(self._base)
-        recorder.start()
 
     def usage(self) -> dict[str, Any] | None:
         """JSON-safe usage since :meth:`enable_usage`, or ``None`` when not enabled.
@@ -1047,6 +1047,8 @@ class Flags:
             self._exposures.close()
         if self._usage is not None:
             self._usage.stop()
+            with self._lock:  # no thread folds the tallies now: count the long way (never grows)
+                self._publish(self._base)
         self._dispatcher.close(1.0)  # deliver what is queued (bounded), then end the thread
         _LIVE_CLIENTS.discard(self)
 
@@ -1194,7 +1196,10 @@ class Flags:
             # alone they append to its tallies themselves (the fast lane of is_enabled and friends)
             lanes = (
                 {key: (resolve, usage.tally(key)) for key, (resolve, _) in observed.items()}
-                if usage is not None and not exposed and (runner is None or not runner.hooks)
+                if usage is not None
+                and usage.running
+                and not exposed
+                and (runner is None or not runner.hooks)
                 else None
             )
             runner = HookRunner(runner.hooks if runner is not None else (), self._hook_stats, observed, lanes)

@@ -260,6 +260,11 @@ class UsageRecorder:
             except Exception:  # pragma: no cover - these only add numbers; never end the thread
                 logger.exception("flagkit: usage stamp failed")
 
+    @property
+    def running(self) -> bool:
+        """True while the ticker runs (it folds the fast lane's tallies)."""
+        return self._thread is not None and not self._stop.is_set()
+
     def stop(self) -> None:
         """Stop the ticker (idempotent); stamps once more."""
         self._stop.set()

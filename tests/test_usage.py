@@ -316,4 +316,8 @@ def test_the_fast_lane_is_only_for_usage_alone() -> None:
     assert usage is not None
     assert usage["flags"]["beta"]["variants"] == {"on": {"TARGETING_MATCH": 2}}
     flags.close()
+    assert flags._snapshot.hooks is not None
+    assert flags._snapshot.hooks.lanes == {}  # no ticker folds tallies after close: the long way
+    flags.is_enabled("beta", {"country": "US"})
+    assert flags.usage()["flags"]["beta"]["evaluations"] == 3  # type: ignore[index]
     tracked.close()
