@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .operators import to_epoch
-from .schema import FlagDefinition, FlagDocument, Ramp, RampStep
+from .schema import FlagDefinition, FlagDocument, Ramp, RampStep, Rule
 
 __all__ = [
     "Clock",
@@ -294,6 +294,17 @@ class RampInfo:
     state: RampState
 
 
+def rule_schedule(rule: Rule) -> RampSchedule | None:
+    """The schedule of a loaded rule's ramp (its split's first variant grows), or ``None``
+    when the rule has no ramp on a two-variant split (or, unloaded, an invalid one)."""
+    serve = rule.serve
+    if rule.ramp is None or not isinstance(serve, dict) or len(serve) != 2:
+        return None
+    first = next(iter(serve))
+    schedule, _ = schedule_of(rule.ramp, round(serve[first] * WEIGHT_SCALE))
+    return schedule
+
+
 def ramps_of(document: FlagDocument, now: float) -> list[RampInfo]:
     """Every ramp of a valid document, with its state at ``now`` (for validate and lint)."""
     out: list[RampInfo] = []
@@ -301,11 +312,8 @@ def ramps_of(document: FlagDocument, now: float) -> list[RampInfo]:
         if not isinstance(flag, FlagDefinition):
             continue
         for index, rule in enumerate(flag.rules):
-            if rule.ramp is None or not isinstance(rule.serve, dict) or len(rule.serve) != 2:
-                continue
-            first = next(iter(rule.serve))
-            schedule, _ = schedule_of(rule.ramp, round(rule.serve[first] * WEIGHT_SCALE))
+            schedule = rule_schedule(rule)
             if schedule is not None:
                 path = ("features", key, "rules", index, "ramp")
-                out.append(RampInfo(path, first, schedule.state(now)))
+                out.append(RampInfo(path, next(iter(rule.serve)), schedule.state(now)))
     return out

@@ -123,8 +123,7 @@ def _served_when_off(definition: dict[str, Any], default: str | None = None) -> 
     if off is not None:
         name, which = str(off), "the off variant"
     else:
-        chosen = default if default is not None else definition.get("default")
-        name, which = (str(chosen) if chosen is not None else "off"), "the default variant"
+        name, which = (default if default is not None else _default_of(definition)), "the default variant"
     if name == CODE_DEFAULT_NAME:
         return f"the default the calling code passes ({which} is {CODE_DEFAULT_NAME})"
     return f"{which} {name!r}"

@@ -30,7 +30,7 @@ from ..evaluation import CODE_DEFAULT, CODE_DEFAULT_NAME, Reason
 from ..flagset import FlagSet
 from ..jsonsafe import dumps, to_json_safe
 from ..loading import line_for, locate_lines
-from ..ramps import RampState, ramps_of, schedule_of
+from ..ramps import RampState, ramps_of, rule_schedule
 from ..schema import BucketInput, FlagDefinition, Rule
 
 __all__ = [
@@ -328,12 +328,11 @@ class _Explainer:
             outcome = _outcome(item.serve, Reason.TARGETING_MATCH, label)
             return RuleTrace(index, label, "matched", condition, item.serve), outcome
         serve, ramp = item.serve, None
-        if item.ramp is not None and len(serve) == 2:
+        schedule = rule_schedule(item)
+        if schedule is not None:
             first, second = serve
-            schedule, _ = schedule_of(item.ramp, round(serve[first] * WEIGHT_SCALE))
-            if schedule is not None:
-                now = operators.now()
-                serve, ramp = schedule.weights(first, second, now), schedule.state(now)
+            now = operators.now()
+            serve, ramp = schedule.weights(first, second, now), schedule.state(now)
         if (
             item.bucketing is None
             and definition.bucketing is None

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flagkit import CompiledFlag, operators
-from flagkit.ramps import WEIGHT_SCALE, schedule_of
+from flagkit.ramps import rule_schedule
 from flagkit.schema import BucketInput, Requirement, Rule
 
 __all__ = ["condition_in_words", "flag_in_words"]
@@ -93,12 +93,10 @@ def _ramped(rule: Rule, now: float) -> tuple[Mapping[str, float], str]:
     """The split of ``rule`` in force at ``now`` and, for a ramped split, where the ramp stands."""
     serve = rule.serve
     assert isinstance(serve, Mapping)
-    if rule.ramp is None or len(serve) != 2:
+    schedule = rule_schedule(rule)
+    if schedule is None:
         return serve, ""
     first, second = serve
-    schedule, _ = schedule_of(rule.ramp, round(serve[first] * WEIGHT_SCALE))
-    if schedule is None:  # pragma: no cover - a loaded flag's ramp is valid
-        return serve, ""
     return schedule.weights(first, second, now), f"; ramp of {first}: {schedule.state(now).describe()}"
 
 
