@@ -85,6 +85,8 @@ def test_unchanged_config_costs_a_304(server: FlagServer, no_thread_leaks: None)
 
 def test_if_modified_since_when_there_is_no_etag(server: FlagServer, no_thread_leaks: None) -> None:
     server.send_etag = False
+    # Modified a minute before the response's Date: a strong validator (RFC 9110 §8.8.2.2).
+    server.set_body(server.body.decode(), modified=time.time() - 60)
     with Flags(fast(server.url())) as flags:
         assert flags.wait_ready(5)
         wait_until(lambda: len(server.requests) >= 2)
@@ -313,6 +315,7 @@ def test_cache_is_served_when_the_server_hangs(
 
 def test_cache_is_confirmed_with_a_304(server: FlagServer, tmp_path: Path, no_thread_leaks: None) -> None:
     cache = tmp_path / "flags-cache.json"
+    server.set_body(server.body.decode(), modified=time.time() - 60)  # strong validators
     with Flags(fast(server.url(), cache_path=cache)) as flags:
         assert flags.wait_ready(5)
         wait_until(cache.exists)
