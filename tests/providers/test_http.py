@@ -83,6 +83,19 @@ def test_unchanged_config_costs_a_304(server: FlagServer, no_thread_leaks: None)
         assert status(flags).state == "ready"
 
 
+def test_a_304_refreshes_fresh_at_not_last_success(server: FlagServer, no_thread_leaks: None) -> None:
+    """An unchanged document is a successful check: fresh_at moves, last_success stays (the
+    documented "no fresh load" alert fired on every unchanged source; issue 16)."""
+    server.set_body(server.body.decode(), modified=time.time() - 60)  # strong: 304s
+    with Flags(fast(server.url())) as flags:
+        assert flags.wait_ready(5)
+        loaded = status(flags)
+        wait_until(lambda: server.statuses().count(304) >= 3)
+        wait_until(lambda: status(flags).fresh_at > loaded.fresh_at + 0.3)
+        assert status(flags).last_success == loaded.last_success
+        assert "fresh_at" in status(flags).as_dict()
+
+
 def test_if_modified_since_when_there_is_no_etag(server: FlagServer, no_thread_leaks: None) -> None:
     server.send_etag = False
     # Modified a minute before the response's Date: a strong validator (RFC 9110 §8.8.2.2).
