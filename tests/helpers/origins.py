@@ -5,7 +5,9 @@
   not later than it.
 * :class:`HashEtagServer` - a small threaded server whose ``ETag`` is the SHA-256 of the file's
   content (a strong validator in every sense) and no ``Last-Modified``; answers
-  ``If-None-Match`` with 304.
+  ``If-None-Match`` with 304. With ``etag="mtime-size"`` its ETag is nginx's (whole-second
+  mtime and size), still without ``Last-Modified``: an origin whose only validator cannot
+  show a same-second, same-size edit and gives the client nothing to tell so.
 
 nginx (ETag from mtime and size, plus ``Last-Modified``) is in :mod:`tests.helpers.nginx`.
 """
@@ -83,6 +85,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     root: Path
+    etag_kind: str
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -96,10 +99,14 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             try:
                 body = path.read_bytes()
+                st = path.stat()
             except OSError:
                 self.send_error(404)
                 return
-            etag = '"' + hashlib.sha256(body).hexdigest() + '"'
+            if self.server.etag_kind == "content":
+                etag = '"' + hashlib.sha256(body).hexdigest() + '"'
+            else:  # nginx's: hex seconds of the mtime, hex size
+                etag = f'"{int(st.st_mtime):x}-{len(body):x}"'
             if self.headers.get("If-None-Match") == etag:
                 self.send_response(304)
                 self.send_header("ETag", etag)
@@ -120,10 +127,14 @@ class HashEtagServer:
         base: ``http://127.0.0.1:PORT``.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, etag: str = "content") -> None:
+        if etag not in ("content", "mtime-size"):
+            raise ValueError(f"etag must be 'content' or 'mtime-size', not {etag!r}")
         root.mkdir(parents=True, exist_ok=True)
+        self.root = root
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.root = root
+        self._server.etag_kind = etag
         self.port = self._server.server_address[1]
         self.base = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="test-hash-etag", daemon=True)

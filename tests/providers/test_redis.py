@@ -128,8 +128,10 @@ def test_an_unchanged_label_refreshes_fresh_at(
     with Flags(source) as flags:
         assert flags.wait_ready(10)
         loaded = flags.status()[source.name]
-        assert loaded.fresh_at is not None and loaded.last_success is not None
-        wait_until(lambda: (flags.status()[source.name].fresh_at or 0) > loaded.fresh_at + 0.3, timeout=10)
+        assert loaded.fresh_at is not None
+        assert loaded.last_success is not None
+        first = loaded.fresh_at
+        wait_until(lambda: (flags.status()[source.name].fresh_at or 0) > first + 0.3, timeout=10)
         assert flags.status()[source.name].last_success == loaded.last_success  # nothing loaded
 
 
