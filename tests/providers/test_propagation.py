@@ -222,7 +222,7 @@ def settle(flags: Flags, name: str, checks: int = 2) -> None:
     so the change below meets a client holding the first version's validators."""
     for _ in range(checks):
         seen = flags.status()[name].fresh_at or 0.0
-        wait_until(lambda: (flags.status()[name].fresh_at or 0.0) > seen, timeout=BOUND)
+        wait_until(lambda seen=seen: (flags.status()[name].fresh_at or 0.0) > seen, timeout=BOUND)
 
 
 def record(row: str, pattern: str, seconds: float) -> None:
