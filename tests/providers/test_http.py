@@ -96,6 +96,19 @@ def test_a_304_refreshes_fresh_at_not_last_success(server: FlagServer, no_thread
         assert "fresh_at" in status(flags).as_dict()
 
 
+def test_fresh_at_stops_while_the_origin_is_down() -> None:
+    """The other half of the alert: failed checks never move fresh_at."""
+    with FlagServer(doc("red")) as server, Flags(fast(server.url())) as flags:
+        assert flags.wait_ready(5)
+        wait_until(lambda: status(flags).fresh_at > status(flags).last_success)
+        server.stop()
+        wait_until(lambda: status(flags).state == "stale")
+        frozen = status(flags).fresh_at
+        errors = status(flags).error_count
+        wait_until(lambda: status(flags).error_count >= errors + 3)  # three more failed polls
+        assert status(flags).fresh_at == frozen
+
+
 def test_if_modified_since_when_there_is_no_etag(server: FlagServer, no_thread_leaks: None) -> None:
     server.send_etag = False
     # Modified a minute before the response's Date: a strong validator (RFC 9110 §8.8.2.2).
