@@ -94,7 +94,7 @@ class ProviderStatus:
             ``last_error`` says why, the client restarts it and its last good flags are still
             served) or ``not_ready`` (still loading).
         flags: Number of flags it contributes.
-        version: Content hash or ETag of the flags it serves.
+        version: Content hash (or Redis version label) of the document it serves.
         last_success: Unix time of the last load that changed what it serves (a new
             document, or the good one again after an error).
         last_error: Message of the most recent error, if the latest attempt failed.

@@ -335,7 +335,10 @@ class HttpProvider(ThreadedProvider[Run]):
                 source=self.url,
                 fmt=self._format(response.content_type),
                 max_bytes=self._fetcher.max_bytes,
-                version=response.etag or digest.hex()[:16],
+                # The content's hash, never the ETag: an ETag made of mtime and size is the
+                # same for two documents written in one second, and status().version (the
+                # replicas' drift alert) must tell them apart. Same label as file and Redis.
+                version=digest.hex()[:16],
             )
         except Exception as exc:  # ConfigError, or whatever else the loader raised about it
             self._bad_digest = digest
@@ -408,7 +411,6 @@ class HttpProvider(ThreadedProvider[Run]):
                 source=f"{path} (cache of {self.url})",
                 fmt=fmt if fmt in ("json", "yaml") else None,
                 max_bytes=self._fetcher.max_bytes,
-                version=envelope.get("etag") or None,
             )
         except Exception as exc:  # a corrupt or foreign cache, or a loader failure: no cache
             logger.warning("flagkit: ignoring the unreadable cache %s: %s", path, describe(exc))
@@ -432,7 +434,7 @@ class HttpProvider(ThreadedProvider[Run]):
             "flagkit_cache": _CACHE_FORMAT,
             "url": self.url,  # masked, for humans; the match is on url_sha256
             "url_sha256": self._url_key,
-            "etag": response.etag,  # the version label of the cached flags
+            "etag": response.etag,
             "last_modified": response.last_modified,
             "strong": validators_are_strong(response),  # may the next start send them?
             "format": self._format(response.content_type),
