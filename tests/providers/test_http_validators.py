@@ -71,6 +71,14 @@ def color(flags: Flags) -> str:
     return flags.get_value("color", "")
 
 
+def checked(flags: Flags, name: str, times: int = 3) -> None:
+    """Wait until the provider has checked its source ``times`` more times (fresh_at moves):
+    before the fix those polls carried the validators that then hid the edit."""
+    for _ in range(times):
+        seen = flags.status()[name].fresh_at or 0.0
+        wait_until(lambda seen=seen: (flags.status()[name].fresh_at or 0.0) > seen, timeout=10)
+
+
 def test_same_second_edit_behind_last_modified_only_is_served(
     http_server: PythonHttpServer, no_thread_leaks: None
 ) -> None:
@@ -81,7 +89,7 @@ def test_same_second_edit_behind_last_modified_only_is_served(
     with Flags(provider) as flags:
         assert flags.wait_ready(10)
         assert color(flags) == "red"
-        time.sleep(0.3)  # several polls: before the fix they carried If-Modified-Since
+        checked(flags, provider.name)
         write(path, doc("blue"), second)  # the same Last-Modified as the served version
         wait_until(lambda: color(flags) == "blue", timeout=15)
         assert flags.status()[provider.name].state == "ready"
@@ -97,7 +105,7 @@ def test_same_second_same_size_edit_behind_nginx_etag_is_served(
     with Flags(provider) as flags:
         assert flags.wait_ready(10)
         before = flags.status()[provider.name].version
-        time.sleep(0.3)
+        checked(flags, provider.name)
         write(path, doc("tan"), second)  # same size, same second: nginx's ETag is unchanged
         wait_until(lambda: color(flags) == "tan", timeout=15)
         # nginx's ETag is the same for both; status().version is the content's hash, so the
@@ -144,7 +152,7 @@ def test_a_validator_that_lies_is_bypassed_within_full_read_interval(
     )
     with Flags(provider) as flags:
         assert flags.wait_ready(10)
-        time.sleep(0.3)
+        checked(flags, provider.name)
         write(path, doc("blue"), old - 50)
         wait_until(lambda: color(flags) == "blue", timeout=15)
 
