@@ -94,13 +94,21 @@ class ProviderStatus:
             ``last_error`` says why, the client restarts it and its last good flags are still
             served) or ``not_ready`` (still loading).
         flags: Number of flags it contributes.
-        version: Content hash or ETag of the flags it serves.
-        last_success: Unix time of the last good load.
+        version: Content hash (or Redis version label) of the document it serves.
+        last_success: Unix time of the last load that changed what it serves (a new
+            document, or the good one again after an error).
         last_error: Message of the most recent error, if the latest attempt failed.
         last_error_time: Unix time of that error.
         error_count: Errors since start.
         restarts: How often the client restarted it after its thread died.
         document_version: The ``version`` field of the document it serves, if any.
+        fresh_at: Unix time of its last successful check of the source: a load, or a check
+            that found the flags it serves current (an HTTP 304 or unchanged body, an
+            unchanged file, an unchanged Redis version). A polling provider refreshes it every
+            interval while the source answers, whether or not anything changed, so
+            ``now - fresh_at`` is how old the evidence is that it serves the source's latest
+            flags. Providers that never re-check (a dict, the environment, a file with
+            ``watch=False``) keep their load time.
     """
 
     name: str
@@ -113,6 +121,7 @@ class ProviderStatus:
     error_count: int = 0
     restarts: int = 0
     document_version: int | None = None
+    fresh_at: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields, e.g. for a health endpoint."""
@@ -1399,4 +1408,13 @@ def _status_of(name: str, slot: _ProviderSlot) -> ProviderStatus:
         error_count=slot.error_count,
         restarts=slot.restarts,
         document_version=slot.flagset.document_version if slot.flagset is not None else None,
+        fresh_at=_fresh_at(slot),
     )
+
+
+def _fresh_at(slot: _ProviderSlot) -> float | None:
+    """The later of the slot's last load and the provider's last confirming check."""
+    checked = slot.provider.fresh_at
+    if slot.flagset is None or checked is None:
+        return slot.last_success if slot.flagset is not None else None
+    return max(checked, slot.last_success or checked)

@@ -17,7 +17,13 @@ provider state, so the number of series is bounded by the flag files, never by u
                                                          ``stale``, ``error``, ``not_ready``), 0 for others
 ``flagkit_provider_flags{provider}``            gauge    flags the provider contributes
 ``flagkit_provider_last_success_timestamp_seconds{provider}``
-                                                gauge    Unix time of the last good load
+                                                gauge    Unix time of the last load that changed
+                                                         what it serves (not moved by an unchanged
+                                                         source: alert on the next one)
+``flagkit_provider_fresh_timestamp_seconds{provider}``
+                                                gauge    Unix time of the last successful check of
+                                                         the source (a load, a 304, an unchanged
+                                                         file or Redis version): ``ProviderStatus.fresh_at``
 ``flagkit_provider_errors_total{provider}``     counter  failed loads since start
 ``flagkit_provider_info{provider,version}``     gauge    1, labelled with the version served
 ``flagkit_flag_evaluations_total{flag,variant,reason}``
@@ -80,6 +86,8 @@ class FlagkitCollector(Collector):
             f.flags.add_metric([name], float(status.flags))
             if status.last_success is not None:
                 f.last_success.add_metric([name], status.last_success)
+            if status.fresh_at is not None:
+                f.fresh.add_metric([name], status.fresh_at)
             f.errors.add_metric([name], float(status.error_count))
             f.info.add_metric([name, status.version or ""], 1.0)
         usage = self.flags.usage()
@@ -110,6 +118,11 @@ class _Families:
             "Unix time of the provider's last good load",
             labels=provider,
         )
+        self.fresh = GaugeMetricFamily(
+            f"{n}_provider_fresh_timestamp_seconds",
+            "Unix time of the provider's last successful check of its source (changed or not)",
+            labels=provider,
+        )
         self.errors = CounterMetricFamily(f"{n}_provider_errors", "Failed loads since start", labels=provider)
         self.info = GaugeMetricFamily(
             f"{n}_provider_info", "The version each provider serves", labels=["provider", "version"]
@@ -127,5 +140,5 @@ class _Families:
         )
 
     def __iter__(self) -> Iterator[Metric]:
-        yield from (self.ready, self.state, self.flags, self.last_success, self.errors, self.info)
+        yield from (self.ready, self.state, self.flags, self.last_success, self.fresh, self.errors, self.info)
         yield from (self.evaluations, self.last_seen)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime
+import email.utils
 import http.client
 import ipaddress
 import json
@@ -28,7 +30,15 @@ from typing import Any
 
 from ..errors import SourceError
 
-__all__ = ["Fetcher", "Redactor", "Response", "check_headers", "check_url", "mask_url"]
+__all__ = [
+    "Fetcher",
+    "Redactor",
+    "Response",
+    "check_headers",
+    "check_url",
+    "mask_url",
+    "validators_are_strong",
+]
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
@@ -177,6 +187,9 @@ class Response:
         last_modified: The ``Last-Modified`` header, if any.
         content_type: The ``Content-Type`` header, if any.
         url: The final URL after redirects (masked).
+        date: The ``Date`` header (when the server made the response), if any: with
+            ``last_modified`` it tells whether the validators can miss a change made in the
+            same second (see :func:`validators_are_strong`).
     """
 
     status: int
@@ -185,6 +198,38 @@ class Response:
     last_modified: str | None
     content_type: str | None
     url: str
+    date: str | None = None
+
+
+def validators_are_strong(response: Response) -> bool:
+    """Whether the validators of a 200 response tell apart every later change of the document.
+
+    ``Last-Modified`` has a resolution of one second, and servers build ETags from it (nginx:
+    mtime and size). A document changed again within the second of its ``Last-Modified``
+    keeps both, so a conditional request would get 304 for it forever. RFC 9110 §8.8.2.2: a
+    ``Last-Modified`` is a strong validator only when it is at least one second before the
+    response's ``Date`` (a later change then falls in a later second). Without
+    ``Last-Modified`` only the ETag is left, taken as strong (a content hash); an unreadable
+    or missing ``Date`` next to a ``Last-Modified`` makes them weak.
+    """
+    if response.last_modified is None:
+        return True
+    modified = _http_time(response.last_modified)
+    made = _http_time(response.date)
+    return modified is not None and made is not None and made - modified >= 1.0
+
+
+def _http_time(value: str | None) -> float | None:
+    """The Unix time of an HTTP date, or None when it is missing or unreadable."""
+    if not value:
+        return None
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:  # RFC 9110 dates are GMT; an obsolete form may lack the zone
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.timestamp()
 
 
 _Addresses = list[tuple[Any, ...]]
@@ -538,6 +583,7 @@ class Fetcher:
                 response.getheader("Last-Modified"),
                 response.getheader("Content-Type"),
                 mask_url(url),
+                response.getheader("Date"),
             )
         raise SourceError(f"more than {_MAX_REDIRECTS} redirects", self.masked_url)
 

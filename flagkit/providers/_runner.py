@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Generic, TypeVar
 
 from ..errors import ConfigError, SourceError
@@ -158,6 +159,12 @@ class ThreadedProvider(Provider, Generic[RunT]):
     def _after_fault(self, run: RunT) -> None:
         """Called after the loop raised, before it starts over: forget what it was doing so
         the next round re-reads (and re-reports) the source."""
+
+    def _confirm(self, run: RunT) -> None:
+        """Record that a check just confirmed the served flags are the source's current ones
+        (a load, a 304, an unchanged content hash or version label): ``fresh_at``."""
+        if not run.stopping.is_set():
+            self.fresh_at = time.time()
 
     # --- lifecycle --------------------------------------------------------------------
 

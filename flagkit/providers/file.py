@@ -322,8 +322,11 @@ class FileProvider(ThreadedProvider[_Run]):
                 problem = SourceError(f"internal error while reading: {describe(exc)}", str(self.path))
                 self._fail(run, problem, None)
             results, run.outbox = run.outbox, []
+            current = self._healthy and self._sig is not None  # the file is what we serve
         for result in results:
             super()._emit(run, result)  # reports it unless the run was stopped meanwhile
+        if current:
+            self._confirm(run)  # status()'s fresh_at
 
     def _emit(self, run: _Run, result: FlagSet | BaseException) -> None:
         run.outbox.append(result)  # delivered by _locked_check

@@ -1,6 +1,10 @@
 """HttpProvider: flags from a URL, polled in a background thread.
 
-Unchanged config costs a 304 (``If-None-Match`` / ``If-Modified-Since``). Every failure
+Unchanged config costs a 304 (``If-None-Match`` / ``If-Modified-Since``). Validators that
+cannot tell apart two versions written in the same second (a ``Last-Modified`` less than a
+second before the response's ``Date``, and an ETag made from it, as nginx's) are not used: the
+next poll fetches without conditions, and every ``full_read_interval`` a poll fetches without
+conditions anyway, so no validator can hide a change for longer. Every failure
 keeps the last good flags and is retried with exponential backoff and jitter. The last good
 payload is written atomically to ``cache_path`` and used at start when the server cannot be
 reached, so a restarting app comes up with its last known flags. No request is ever made on
@@ -26,7 +30,7 @@ from typing import Any
 from ..errors import ConfigError, ConfigIssue, SourceError
 from ..flagset import FlagSet
 from ..loading import MAX_DOCUMENT_BYTES, Format, detect_format
-from ._http import Fetcher, Response
+from ._http import Fetcher, Response, validators_are_strong
 from ._runner import Run, ThreadedProvider, describe, load_failure, rollback
 from .base import Report
 
@@ -65,6 +69,12 @@ class HttpProvider(ThreadedProvider[Run]):
             the delay, with jitter, up to ``max``.
         allow_rollback: Accept a document whose ``version`` is lower than the one served
             (or cached); by default it is refused and the served flags stay.
+        full_read_interval: Longest time (seconds) between two fetches without conditional
+            headers: however the server's ``ETag`` or ``Last-Modified`` is made, a change it
+            fails to show is served within this time (plus one ``interval``). An unchanged
+            body costs its transfer only (its hash matches). Validators that are weak by
+            RFC 9110 (a ``Last-Modified`` within a second of the response's ``Date``) are
+            never used, so a same-second edit is served at the next poll.
         name: Label in ``status()``; default ``http:<url with secrets masked>``.
 
     Raises:
@@ -86,10 +96,11 @@ class HttpProvider(ThreadedProvider[Run]):
         fmt: Format | None = None,
         backoff: tuple[float, float] = (1.0, 60.0),
         allow_rollback: bool = False,
+        full_read_interval: float = 300.0,
         name: str | None = None,
     ) -> None:
-        if interval <= 0 or timeout <= 0 or deadline <= 0 or max_bytes <= 0:
-            raise ValueError("interval, timeout, deadline and max_bytes must be positive")
+        if min(interval, timeout, deadline, max_bytes, full_read_interval) <= 0:
+            raise ValueError("interval, timeout, deadline, max_bytes and full_read_interval must be positive")
         self._fetcher = Fetcher(
             url,
             headers=headers,
@@ -110,8 +121,14 @@ class HttpProvider(ThreadedProvider[Run]):
         self.cache_path = Path(cache_path) if cache_path is not None else None
         self.backoff = backoff
         self.allow_rollback = allow_rollback
+        self.full_read_interval = full_read_interval
         self._etag: str | None = None
         self._last_modified: str | None = None
+        """The validators sent with the next poll: only strong ones are kept."""
+        self._cache_strong = False
+        """Whether the cache file holds strong validators (else a same body rewrites it)."""
+        self._full_read_at = -float("inf")
+        """Monotonic time of the last 200 (a full read): ``full_read_interval`` counts from it."""
         self._good: FlagSet | None = None
         self._good_digest: bytes | None = None
         self._bad_digest: bytes | None = None
@@ -192,8 +209,10 @@ class HttpProvider(ThreadedProvider[Run]):
         # previous run that outlived stop()'s join.
         cached = self._read_cache() if self._good is None else None
         if cached is not None:
-            # Ask the server whether the cached version is still current.
+            # Ask the server whether the cached version is still current (the cache keeps
+            # strong validators only); the full-read interval counts from here.
             self._etag, self._last_modified = cached[1], cached[2]
+            self._full_read_at = time.monotonic()
         fallback = None
         if cached is not None:
             # A server that hangs must not keep the app from its cached flags for the
@@ -242,9 +261,12 @@ class HttpProvider(ThreadedProvider[Run]):
 
     def _poll_once(self, run: Run, cached: tuple[FlagSet, str | None, str | None] | None) -> bool:
         """One fetch. Returns False when it failed at the transport or HTTP level."""
+        etag, last_modified = self._etag, self._last_modified
+        if time.monotonic() - self._full_read_at >= self.full_read_interval:
+            etag = last_modified = None  # no validator may hide a change for longer
         try:
             response: Response | SourceError = self._fetcher.get(
-                etag=self._etag, last_modified=self._last_modified, cancel=run.stopping
+                etag=etag, last_modified=last_modified, cancel=run.stopping
             )
         except SourceError as exc:
             response = exc
@@ -276,7 +298,10 @@ class HttpProvider(ThreadedProvider[Run]):
             elif not self._healthy and self._good is not None:
                 self._healthy = True
                 self._emit(run, self._good)  # clears the error in status()
+            if self._healthy:
+                self._confirm(run)  # the server says what we serve is current
             return True
+        self._full_read_at = time.monotonic()
         problem = self._accept(run, response, cached[0] if cached is not None else None)
         if problem is not None:
             if cached is not None and self._good is None:
@@ -294,10 +319,13 @@ class HttpProvider(ThreadedProvider[Run]):
         """
         digest = hashlib.sha256(response.body).digest()
         if digest == self._good_digest and self._good is not None:
-            self._etag, self._last_modified = response.etag, response.last_modified
+            self._remember_validators(response)
+            if (self._etag is not None or self._last_modified is not None) and not self._cache_strong:
+                self._write_cache(response)  # the same body, now with validators a restart may send
             if not self._healthy:
                 self._healthy = True
                 self._emit(run, self._good)
+            self._confirm(run)
             return None
         if digest == self._bad_digest:
             return None  # the same bad document: already reported
@@ -307,7 +335,10 @@ class HttpProvider(ThreadedProvider[Run]):
                 source=self.url,
                 fmt=self._format(response.content_type),
                 max_bytes=self._fetcher.max_bytes,
-                version=response.etag or digest.hex()[:16],
+                # The content's hash, never the ETag: an ETag made of mtime and size is the
+                # same for two documents written in one second, and status().version (the
+                # replicas' drift alert) must tell them apart. Same label as file and Redis.
+                version=digest.hex()[:16],
             )
         except Exception as exc:  # ConfigError, or whatever else the loader raised about it
             self._bad_digest = digest
@@ -319,10 +350,22 @@ class HttpProvider(ThreadedProvider[Run]):
             self._healthy = False
             return refused
         self._good, self._good_digest, self._bad_digest, self._healthy = flagset, digest, None, True
-        self._etag, self._last_modified = response.etag, response.last_modified
+        self._remember_validators(response)
         self._emit(run, flagset)
+        self._confirm(run)
         self._write_cache(response)
         return None
+
+    def _remember_validators(self, response: Response) -> None:
+        """Keep the response's validators for the next poll, unless they are weak.
+
+        Weak validators (see :func:`validators_are_strong`) would answer 304 for a change made
+        in the same second as this response: the next poll asks without conditions instead.
+        """
+        if validators_are_strong(response):
+            self._etag, self._last_modified = response.etag, response.last_modified
+        else:
+            self._etag = self._last_modified = None
 
     def _format(self, content_type: str | None) -> Format:
         if self.fmt is not None:
@@ -342,6 +385,8 @@ class HttpProvider(ThreadedProvider[Run]):
         self._healthy = healthy
         logger.info("flagkit: %s serves its cached flags from %s", self.name, self.cache_path)
         self._emit(run, flagset)
+        if healthy:  # the server confirmed the cached version (a 304)
+            self._confirm(run)
 
     def _read_cache(self) -> tuple[FlagSet, str | None, str | None] | None:
         """The cached payload, or None if there is none, it is for another URL or it is bad."""
@@ -366,12 +411,14 @@ class HttpProvider(ThreadedProvider[Run]):
                 source=f"{path} (cache of {self.url})",
                 fmt=fmt if fmt in ("json", "yaml") else None,
                 max_bytes=self._fetcher.max_bytes,
-                version=envelope.get("etag") or None,
             )
         except Exception as exc:  # a corrupt or foreign cache, or a loader failure: no cache
             logger.warning("flagkit: ignoring the unreadable cache %s: %s", path, describe(exc))
             return None
         self._good_digest = hashlib.sha256(body).digest()
+        if envelope.get("strong") is not True:  # weak (or a cache from before they were told apart)
+            return flagset, None, None
+        self._cache_strong = True
         return flagset, envelope.get("etag"), envelope.get("last_modified")
 
     def _write_cache(self, response: Response) -> None:
@@ -389,12 +436,14 @@ class HttpProvider(ThreadedProvider[Run]):
             "url_sha256": self._url_key,
             "etag": response.etag,
             "last_modified": response.last_modified,
+            "strong": validators_are_strong(response),  # may the next start send them?
             "format": self._format(response.content_type),
             "saved_at": time.time(),
             "body": text,
         }
         try:
             atomic_write(path, json.dumps(envelope, allow_nan=False).encode())
+            self._cache_strong = bool(envelope["strong"])
         except OSError as exc:
             logger.warning("flagkit: cannot write the cache %s: %s", path, exc.strerror or exc)
         except Exception as exc:  # never let the cache end the poller

@@ -12,8 +12,11 @@ A process subscribes first and then reads the key (so no change can fall between
 reloads when a message names a label it does not serve, and polls ``KEY:version`` every
 ``poll_interval`` seconds (one ``GET`` of a 16-byte value) for a message it missed. A
 publisher that only ``SET``\\ s the key (no version key) is still seen: the poll then reads
-the document and compares its hash. Optionally Redis keyspace notifications on ``KEY`` count
-as messages too.
+the document and compares its hash. A label that is not the hash of the document read with
+it (a plain ``SET`` of the key left an older label behind) is not trusted: polls read the
+document until the label matches again. Every ``full_read_interval`` a poll reads the
+document whatever the label says, so no label can hide a change for longer. Optionally
+Redis keyspace notifications on ``KEY`` count as messages too.
 
 A lost connection is retried with exponential backoff and jitter; after a reconnect the
 process re-subscribes and re-reads, so a change published while it was away is picked up at
@@ -47,6 +50,7 @@ from ._redis_wire import (
     import_redis,
     sniff_format,
     url_secrets,
+    version_label,
 )
 from ._runner import Run, ThreadedProvider, describe, load_failure, rollback
 from .base import Report
@@ -104,6 +108,9 @@ class RedisProvider(ThreadedProvider[_Run]):
         fmt: ``"json"`` or ``"yaml"``; default: JSON when the document starts with ``{``.
         allow_rollback: Accept a document whose top-level ``version`` is lower than the one
             served; by default it is refused and the served flags stay.
+        full_read_interval: Longest time (seconds) between two reads of the document itself:
+            a change the version label does not show (a plain ``SET`` of the key that left
+            the previous label) is served within this time plus one ``poll_interval``.
         name: Label in ``status()``; default ``redis:<url with password masked>/<key>``.
 
     Raises:
@@ -125,6 +132,7 @@ class RedisProvider(ThreadedProvider[_Run]):
         cache_path: str | os.PathLike[str] | None = None,
         fmt: Format | None = None,
         allow_rollback: bool = False,
+        full_read_interval: float = 300.0,
         name: str | None = None,
     ) -> None:
         scheme = urllib.parse.urlsplit(url).scheme
@@ -132,8 +140,13 @@ class RedisProvider(ThreadedProvider[_Run]):
             raise ValueError(f"expected a redis://, rediss:// or unix:// URL, got {mask_url(url)!r}")
         if not key:
             raise ValueError("key must not be empty")
-        if poll_interval <= 0 or timeout <= 0 or max_bytes <= 0 or not 0 < backoff[0] <= backoff[1]:
-            raise ValueError("poll_interval, timeout, max_bytes and backoff must be positive")
+        if (
+            min(poll_interval, timeout, max_bytes, full_read_interval) <= 0
+            or not 0 < backoff[0] <= backoff[1]
+        ):
+            raise ValueError(
+                "poll_interval, timeout, max_bytes, full_read_interval and backoff must be positive"
+            )
         self._url = url
         self._secrets = url_secrets(url)
         self.url = mask_url(url)
@@ -150,13 +163,16 @@ class RedisProvider(ThreadedProvider[_Run]):
         self.cache_path = Path(cache_path) if cache_path is not None else None
         self.fmt = fmt
         self.allow_rollback = allow_rollback
+        self.full_read_interval = full_read_interval
+        self._full_read_at = -float("inf")
+        """Monotonic time the document was last read (``full_read_interval`` counts from it)."""
         self._identity = hashlib.sha256(f"{url}\n{key}".encode()).hexdigest()
         self._good: FlagSet | None = None
         self._good_digest: bytes | None = None
         self._bad_digest: bytes | None = None
         self._seen: bytes | None = None
-        """The version label of the last document read (good or bad): a message or poll
-        naming it needs no read."""
+        """The version label of the last document read (good or bad) when it is that
+        document's hash: a message or poll naming it needs no read."""
         self._healthy = False
 
     def __repr__(self) -> str:
@@ -265,22 +281,29 @@ class RedisProvider(ThreadedProvider[_Run]):
             _close(pubsub, client)
 
     def _sync(self, run: _Run, client: Redis, hint: bytes | None, *, force: bool = False) -> None:
-        """Read the version (or take the message's) and the document when it is new."""
-        label = hint if hint is not None or force else client.get(self.version_key)
-        if label is not None and label == self._seen:
-            self._mark_healthy(run)  # serving it already (or it is the bad one, reported)
-            return
+        """Read the version (or take the message's) and the document when it is new, or when
+        ``full_read_interval`` has passed since it was last read."""
+        if time.monotonic() - self._full_read_at < self.full_read_interval and not force:
+            label = hint if hint is not None else client.get(self.version_key)
+            if label is not None and label == self._seen:
+                self._mark_healthy(run)  # serving it already (or it is the bad one, reported)
+                return
         with client.pipeline(transaction=True) as pipe:  # the document and its label together
             pipe.exists(self.key)
             pipe.getrange(self.key, 0, self.max_bytes)  # at most max_bytes + 1 bytes
             pipe.get(self.version_key)
             exists, body, label = pipe.execute()
+        self._full_read_at = time.monotonic()
         if not exists:
             self._healthy, self._seen = False, None
             self._emit(run, SourceError(f"the key {self.key!r} does not exist", self.name))
             return
-        self._seen = label
-        self._accept(run, bytes(body), label.decode("ascii", "replace") if label else None)
+        body = bytes(body)
+        text = label.decode("ascii", "replace") if label else None
+        if text is not None and text != version_label(body):
+            text = None  # a label left behind by a plain SET of the key: it names another document
+        self._seen = label if text is not None else None  # only a true label may skip reads
+        self._accept(run, body, text)
 
     def _accept(self, run: _Run, body: bytes, label: str | None) -> None:
         digest = hashlib.sha256(body).digest()
@@ -312,6 +335,7 @@ class RedisProvider(ThreadedProvider[_Run]):
             return
         self._good, self._good_digest, self._bad_digest, self._healthy = flagset, digest, None, True
         self._emit(run, flagset)
+        self._confirm(run)
         self._write_cache(body, flagset.version)
 
     def _reject(self, run: _Run, digest: bytes, problem: ConfigError | SourceError) -> None:
@@ -323,6 +347,8 @@ class RedisProvider(ThreadedProvider[_Run]):
         if not self._healthy and self._good is not None and self._bad_digest is None:
             self._healthy = True
             self._emit(run, self._good)  # clears the error in status()
+        if self._healthy:
+            self._confirm(run)  # checked: the flags served are the key's current ones
 
     def _next_poll(self) -> float:
         return time.monotonic() + self.poll_interval * _JITTER.uniform(0.9, 1.1)

@@ -111,12 +111,12 @@ class FlagServer:
         """The URL of ``path`` on this server."""
         return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
-    def set_body(self, body: str) -> None:
-        """Serve a new document (new ETag and Last-Modified)."""
+    def set_body(self, body: str, modified: float | None = None) -> None:
+        """Serve a new document (new ETag; Last-Modified ``modified``, default now)."""
         with self._lock:
             self.body = body.encode()
             self.etag = '"' + hashlib.sha256(self.body).hexdigest()[:16] + '"'
-            self.last_modified = formatdate(time.time(), usegmt=True)
+            self.last_modified = formatdate(time.time() if modified is None else modified, usegmt=True)
 
     def statuses(self) -> list[int]:
         """The status codes served so far, in order."""

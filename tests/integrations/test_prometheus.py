@@ -65,6 +65,31 @@ def test_provider_health_gauges(registry: CollectorRegistry, watched: tuple[Path
 
 
 @pytest.mark.slow
+def test_the_fresh_gauge_moves_while_the_file_is_unchanged(
+    registry: CollectorRegistry, watched: tuple[Path, Flags]
+) -> None:
+    """The alert of docs/monitoring.md is built on this gauge: an unchanged source that is
+    checked successfully must keep it moving (the last_success gauge stays at the load)."""
+    _, flags = watched
+    registry.register(FlagkitCollector(flags))
+    (name,) = flags.status()
+    loaded = flags.status()[name].last_success
+    first = value(scrape(registry), "flagkit_provider_fresh_timestamp_seconds", provider=name)
+    assert wait_for(
+        lambda: (
+            value(scrape(registry), "flagkit_provider_fresh_timestamp_seconds", provider=name) > first + 0.3
+        ),
+        10,
+    )
+    samples = scrape(registry)
+    assert value(samples, "flagkit_provider_last_success_timestamp_seconds", provider=name) == loaded
+    status = flags.status()[name]
+    assert value(samples, "flagkit_provider_fresh_timestamp_seconds", provider=name) == pytest.approx(
+        status.fresh_at
+    )
+
+
+@pytest.mark.slow
 def test_a_broken_source_shows_at_the_next_scrape(
     registry: CollectorRegistry, watched: tuple[Path, Flags]
 ) -> None:

@@ -71,7 +71,7 @@ def test_loads_in_background_and_serves(server: FlagServer, no_thread_leaks: Non
         assert flags.wait_ready(5)
         assert color(flags) == "red"
         assert status(flags).state == "ready"
-        assert status(flags).version == server.etag
+        assert status(flags).version == hashlib.sha256(server.body).hexdigest()[:16]
 
 
 def test_unchanged_config_costs_a_304(server: FlagServer, no_thread_leaks: None) -> None:
@@ -83,8 +83,36 @@ def test_unchanged_config_costs_a_304(server: FlagServer, no_thread_leaks: None)
         assert status(flags).state == "ready"
 
 
+def test_a_304_refreshes_fresh_at_not_last_success(server: FlagServer, no_thread_leaks: None) -> None:
+    """An unchanged document is a successful check: fresh_at moves, last_success stays (the
+    documented "no fresh load" alert fired on every unchanged source; issue 16)."""
+    server.set_body(server.body.decode(), modified=time.time() - 60)  # strong: 304s
+    with Flags(fast(server.url())) as flags:
+        assert flags.wait_ready(5)
+        loaded = status(flags)
+        wait_until(lambda: server.statuses().count(304) >= 3)
+        wait_until(lambda: status(flags).fresh_at > loaded.fresh_at + 0.3)
+        assert status(flags).last_success == loaded.last_success
+        assert "fresh_at" in status(flags).as_dict()
+
+
+def test_fresh_at_stops_while_the_origin_is_down() -> None:
+    """The other half of the alert: failed checks never move fresh_at."""
+    with FlagServer(doc("red")) as server, Flags(fast(server.url())) as flags:
+        assert flags.wait_ready(5)
+        wait_until(lambda: status(flags).fresh_at > status(flags).last_success)
+        server.stop()
+        wait_until(lambda: status(flags).state == "stale")
+        frozen = status(flags).fresh_at
+        errors = status(flags).error_count
+        wait_until(lambda: status(flags).error_count >= errors + 3)  # three more failed polls
+        assert status(flags).fresh_at == frozen
+
+
 def test_if_modified_since_when_there_is_no_etag(server: FlagServer, no_thread_leaks: None) -> None:
     server.send_etag = False
+    # Modified a minute before the response's Date: a strong validator (RFC 9110 §8.8.2.2).
+    server.set_body(server.body.decode(), modified=time.time() - 60)
     with Flags(fast(server.url())) as flags:
         assert flags.wait_ready(5)
         wait_until(lambda: len(server.requests) >= 2)
@@ -101,7 +129,7 @@ def test_picks_up_a_change(server: FlagServer, no_thread_leaks: None) -> None:
         wait_until(lambda: color(flags) == "blue")
         assert flags.flush_listeners(5)
         assert changes == [frozenset({"color"})]
-        assert status(flags).version == server.etag
+        assert status(flags).version == hashlib.sha256(server.body).hexdigest()[:16]
 
 
 def test_json_body_by_content_type(no_thread_leaks: None) -> None:
@@ -313,6 +341,7 @@ def test_cache_is_served_when_the_server_hangs(
 
 def test_cache_is_confirmed_with_a_304(server: FlagServer, tmp_path: Path, no_thread_leaks: None) -> None:
     cache = tmp_path / "flags-cache.json"
+    server.set_body(server.body.decode(), modified=time.time() - 60)  # strong validators
     with Flags(fast(server.url(), cache_path=cache)) as flags:
         assert flags.wait_ready(5)
         wait_until(cache.exists)

@@ -47,7 +47,7 @@ def test_nginx_serves_flags_with_its_own_etag(nginx: tuple[str, Path, Path], no_
         (status,) = flags.status().values()
         first_etag = status.version
         assert first_etag is not None
-        assert first_etag.startswith('"')  # nginx's ETag, not our content hash
+        assert not first_etag.startswith('"')  # the content's hash, not nginx's ETag
 
         # Unchanged file: nginx answers the conditional request with 304.
         wait_until(lambda: " GET /flags.yaml 304" in access_log.read_text())

@@ -101,6 +101,40 @@ def test_safety_poll_sees_a_change_whose_message_was_missed(
         assert flags.status()[source.name].state == "ready"
 
 
+def test_a_plain_set_that_leaves_the_old_label_is_served(
+    redis_server: RedisServer, admin: redis.Redis, no_thread_leaks: None
+) -> None:
+    """The label names the document it was published with: a plain SET of the key leaves it
+    behind, and a poll trusting it would never read the new document (issue 16)."""
+    publish(redis_server.url, KEY, doc("red"))
+    source = provider(redis_server, poll_interval=0.1, full_read_interval=1.0)
+    with Flags(source) as flags:
+        assert flags.wait_ready(10)
+        admin.set(KEY, doc("blue"))  # KEY:version still holds red's label; no message
+        wait_until(lambda: flags.get_value("color", "") == "blue", timeout=15)
+        status = flags.status()[source.name]
+        assert status.version == version_label(doc("blue"))  # not the stale label
+        assert status.state == "ready"
+        # The label is not blue's hash, so it is not trusted: the next SET is read at a poll.
+        admin.set(KEY, doc("green"))
+        wait_until(lambda: flags.get_value("color", "") == "green", timeout=15)
+
+
+def test_an_unchanged_label_refreshes_fresh_at(
+    redis_server: RedisServer, admin: redis.Redis, no_thread_leaks: None
+) -> None:
+    publish(redis_server.url, KEY, doc("red"))
+    source = provider(redis_server, poll_interval=0.1)
+    with Flags(source) as flags:
+        assert flags.wait_ready(10)
+        loaded = flags.status()[source.name]
+        assert loaded.fresh_at is not None
+        assert loaded.last_success is not None
+        first = loaded.fresh_at
+        wait_until(lambda: (flags.status()[source.name].fresh_at or 0) > first + 0.3, timeout=10)
+        assert flags.status()[source.name].last_success == loaded.last_success  # nothing loaded
+
+
 def test_keyspace_notifications_count_as_messages(
     redis_server: RedisServer, admin: redis.Redis, no_thread_leaks: None
 ) -> None:
