@@ -105,7 +105,7 @@ def loads(path: Path) -> FlagSet:
         (("set", "new_checkout", "false"), "new_checkout: true", "new_checkout: false"),
         (("set", "checkout_theme", "dark"), "default: light", "default: dark"),
         (("set", "new_search", "on"), "  new_search:\n", "  new_search:\n    default: on\n"),
-        (("kill", "checkout_theme"), "{variants:", "{enabled: false, variants:"),
+        (("kill", "checkout_theme", "--force"), "{variants:", "{enabled: false, variants:"),
     ],
     ids=lambda v: "-".join(v) if isinstance(v, tuple) else None,
 )
@@ -381,15 +381,19 @@ def test_notes_name_what_a_killed_flag_really_serves(tmp_path: Path) -> None:
     path.write_text(OFF_VARIANT)
     proc = run("kill", path, "theme")
     assert proc.returncode == 0, proc.stderr
-    assert "everyone now gets the off variant 'none' (DISABLED)" in proc.stdout
+    assert "everyone now gets the off variant 'none' (\"n\"), reason DISABLED" in proc.stdout
     assert "variant  none" in run("eval", path, "theme", "-c", "country=US").stdout
     proc = run("set", path, "theme", "summer")
     assert "theme is killed: everyone now gets the off variant 'none'" in proc.stdout
     run("revive", path, "theme")
     proc = run("set", path, "theme", "winter")
     assert "`flagkit kill` would serve the off variant 'none'" in proc.stdout
-    proc = run("kill", path, "legacy")
-    assert "everyone now gets the default the calling code passes" in proc.stdout
+    proc = run("kill", path, "legacy")  # a boolean flag: off, whatever its default
+    assert "everyone now gets the false variant 'off' (false), reason DISABLED" in proc.stdout
+    proc = run("kill", path, "legacy", "--serve", "code_default")
+    assert "everyone now gets the default the calling code passes (the off variant is code_default)" in (
+        proc.stdout
+    )
 
 
 def test_set_refuses_a_decimal_for_an_integer_flag(tmp_path: Path) -> None:
@@ -422,3 +426,80 @@ def test_a_usage_error_is_json_on_stdout_with_json(tmp_path: Path) -> None:
         assert proc.returncode == 2
         assert json.loads(proc.stdout) == {"error": f"{args[1]}: no such file", "exit_code": 2}
         assert "no such file" in proc.stderr
+
+
+# --- what "off" means (issue 16) ---------------------------------------------------------
+
+DEFAULT_ON = """\
+features:
+  search:
+    default: on   # most users have it
+    rules:
+      - when: {country: XX}
+        serve: off
+  theme:
+    variants: {winter: w, summer: s}
+    default: winter
+  retries:
+    variants: {none: 0, some: 3}
+    default: none
+"""
+
+
+def _share_on(path: Path, key: str) -> float:
+    data = json.loads(
+        run("simulate", path, key, "--users", "200", "--attr", "country=XX,FR", "--json").stdout
+    )
+    return sum(v["share"] for v in data["variants"] if v["value"] is True)
+
+
+def test_kill_switches_a_default_on_boolean_flag_off(tmp_path: Path) -> None:
+    """``kill`` of a boolean flag whose default is on turns it off for everyone, and says so."""
+    path = tmp_path / "flags.yaml"
+    path.write_text(DEFAULT_ON)
+    assert _share_on(path, "search") == 0.5
+    proc = run("kill", path, "search")
+    assert proc.returncode == 0, proc.stderr
+    assert "note: everyone now gets the false variant 'off' (false), reason DISABLED" in proc.stdout
+    assert _share_on(path, "search") == 0.0
+    assert "search = false" in run("eval", path, "search", "-c", "country=FR").stdout
+    assert "switched off" in run("eval", path, "search", "--explain").stdout
+
+
+def test_kill_refuses_a_flag_with_no_obvious_off(tmp_path: Path) -> None:
+    """A flag of strings without off_variant would serve its (truthy) default: kill says what
+    everyone would get and asks for --serve or --force; a false-like default is plainly off."""
+    path = tmp_path / "flags.yaml"
+    path.write_text(DEFAULT_ON)
+    proc = run("kill", path, "theme")
+    assert proc.returncode == 1
+    assert "it would serve the default variant 'winter' (\"w\") to everyone" in proc.stderr
+    assert "--serve VARIANT (winter, summer, code_default)" in proc.stderr
+    assert path.read_text() == DEFAULT_ON
+    proc = run("kill", path, "theme", "--serve", "summer")
+    assert proc.returncode == 0, proc.stderr
+    assert "everyone now gets the off variant 'summer' (\"s\"), reason DISABLED" in proc.stdout
+    assert 'theme = "s"' in run("eval", path, "theme").stdout
+    assert "off_variant: summer" in path.read_text()
+    assert run("kill", path, "theme", "--serve", "nope").returncode == 1
+    path.write_text(DEFAULT_ON)
+    proc = run("kill", path, "theme", "--force")
+    assert proc.returncode == 0, proc.stderr
+    assert "everyone now gets the default variant 'winter' (\"w\"), reason DISABLED" in proc.stdout
+    proc = run("kill", path, "retries")  # 0: plainly off
+    assert proc.returncode == 0, proc.stderr
+    assert "everyone now gets the default variant 'none' (0), reason DISABLED" in proc.stdout
+
+
+def test_set_says_when_no_user_can_reach_the_default(tmp_path: Path) -> None:
+    path = tmp_path / "flags.yaml"
+    path.write_text(
+        "features:\n  a:\n    rules:\n      - name: all\n        serve: {on: 10, off: 90}\n"
+        "  b:\n    variants: {x: 1, y: 2}\n    default: x\n    rules: [{when: {c: 1}, serve: y}, {serve: y}]\n"
+    )
+    proc = run("set", path, "a", "on")
+    assert proc.returncode == 0, proc.stderr
+    assert "no user gets 'on' as the default: rule 'all' has no `when`" in proc.stdout
+    proc = run("set", path, "b", "y")
+    assert "no user gets 'y' as the default: rule 'rules[1]' has no `when`" in proc.stdout
+    assert "it is served only while the flag is switched off" in proc.stdout
