@@ -503,3 +503,86 @@ def test_set_says_when_no_user_can_reach_the_default(tmp_path: Path) -> None:
     proc = run("set", path, "b", "y")
     assert "no user gets 'y' as the default: rule 'rules[1]' has no `when`" in proc.stdout
     assert "it is served only while the flag is switched off" in proc.stdout
+
+
+# --- anchors and aliases: an edit never widens (issue 16) ------------------------------------
+
+ANCHORED = {
+    "flag": "features:\n  a: &x {default: off, rules: [{serve: on}]}\n  b: *x\n",
+    "split": (
+        "features:\n  a:\n    rules:\n      - serve: &split {on: 10, off: 90}\n"
+        "  b:\n    rules:\n      - serve: *split\n"
+    ),
+    "rules": "features:\n  a:\n    rules: &r\n      - serve: {on: 10, off: 90}\n  b:\n    rules: *r\n",
+    "scalar": "features:\n  a: {default: &d on, enabled: &e true}\n  b: {default: *d, enabled: *e}\n",
+    "static": "features:\n  a: &v true\n  b: *v\n",
+    "merge": (
+        "features:\n  a: &base\n    default: off\n    enabled: true\n    rules: [{serve: {on: 10, off: 90}}]\n"
+        "  b:\n    <<: *base\n    description: like a\n"
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("layout", "args"),
+    [
+        ("flag", ("kill", "a")),
+        ("flag", ("kill", "b")),
+        ("flag", ("set", "a", "on")),
+        ("split", ("rollout", "a", "50")),
+        ("split", ("rollout", "b", "50")),
+        ("rules", ("rollout", "a", "50")),
+        ("scalar", ("set", "a", "off")),
+        ("scalar", ("kill", "a")),
+        ("scalar", ("kill", "b")),
+        ("static", ("set", "a", "false")),
+        ("merge", ("kill", "a", "--serve", "off")),
+        ("merge", ("rollout", "a", "50")),
+        ("merge", ("set", "a", "on")),
+    ],
+    ids=lambda v: "-".join(v) if isinstance(v, tuple) else v,
+)
+def test_an_anchor_is_refused_where_it_is_written_too(
+    tmp_path: Path, layout: str, args: tuple[str, ...]
+) -> None:
+    """Editing the anchor's owner would edit every alias of it: refused, like the alias."""
+    text = ANCHORED[layout]
+    path = tmp_path / "flags.yaml"
+    path.write_text(text)
+    before = {key: loads(path).flags[key].resolve({"targeting_key": "u1"}, {}) for key in ("a", "b")}
+    proc = run(args[0], path, *args[1:])
+    assert proc.returncode == 1, proc.stdout
+    assert "shared through a YAML anchor" in proc.stderr or "a YAML anchor `&` with" in proc.stderr, (
+        proc.stderr
+    )
+    assert path.read_text() == text
+    assert {key: loads(path).flags[key].resolve({"targeting_key": "u1"}, {}) for key in ("a", "b")} == before
+
+
+def test_a_flag_that_merges_an_anchor_is_edited_alone(tmp_path: Path) -> None:
+    """``b: {<<: *base}`` is b's own mapping: killing b adds b's own key and leaves a alone."""
+    path = tmp_path / "flags.yaml"
+    path.write_text(ANCHORED["merge"])
+    proc = run("kill", path, "b")
+    assert proc.returncode == 0, proc.stderr
+    flags = loads(path)
+    assert flags.flags["b"].definition.enabled is False  # type: ignore[union-attr]
+    assert flags.flags["a"].definition.enabled is True  # type: ignore[union-attr]
+
+
+def test_the_pre_write_check_sees_a_change_to_an_alias(tmp_path: Path) -> None:
+    """Second line of defence: a plan whose span also changes an alias (as the owner's span
+    did before) fails the check against an expected document in which aliases are separate."""
+    from flagkit.cli._editing import EditPlan, Refused, _check, _load_context
+
+    path = tmp_path / "flags.yaml"
+    path.write_text(ANCHORED["scalar"])
+    context, _original = _load_context(str(path))
+    start = context.text.index("true")
+
+    def mutate(doc: dict[str, object]) -> None:
+        doc["features"]["a"]["enabled"] = False  # type: ignore[index]
+
+    plan = EditPlan([(start, start + len("true"), "false")], mutate)
+    with pytest.raises(Refused, match="change more than the values asked for"):
+        _check(context, plan, context.text[:start] + "false" + context.text[start + 4 :])

@@ -9,7 +9,6 @@ the expected document — so a span in the wrong place can never change anything
 from __future__ import annotations
 
 import argparse
-import copy
 import difflib
 import json
 import math
@@ -85,8 +84,22 @@ class EditContext:
         if found is None or mapping is None or mapping[1].shared:
             raise Refused(f"flag {key!r} is not written directly under `features` (an alias or merge key?)")
         if found[1].shared:
-            raise Refused(f"flag {key!r} is a YAML alias shared with other places: edit it by hand")
+            raise Refused(
+                f"flag {key!r} is written once and used in several places (a YAML anchor `&` with "
+                "aliases `*` or merge keys `<<`): an edit would change every one of them, so edit it by hand"
+            )
         return found[0], found[1], features[key]
+
+
+def _unshared(value: Any) -> Any:
+    """A deep copy in which every alias is its own object (``copy.deepcopy`` keeps them one):
+    the expected document changes only where the edit meant to, so a span that also changes
+    an aliased place makes the documents differ."""
+    if isinstance(value, dict):
+        return {k: _unshared(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unshared(v) for v in value]
+    return value
 
 
 def _canonical(value: Any) -> Any:
@@ -227,7 +240,7 @@ def _check(context: EditContext, edit: EditPlan, new_text: str) -> None:
         FlagSet.from_bytes(data, source=context.path, fmt=context.fmt)
     except ConfigError as exc:
         raise Refused(f"the edited file would not load, so nothing was written:\n{exc}") from None
-    expected = copy.deepcopy(context.document)
+    expected = _unshared(context.document)
     if edit.mutate is not None:
         edit.mutate(expected)
     actual = read_document(data, source=context.path, fmt=context.fmt)

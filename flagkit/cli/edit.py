@@ -56,7 +56,10 @@ def _path(*parts: str | int) -> str:
 
 def _scalar(node: Node, what: str) -> Node:
     if node.kind != "scalar" or node.shared:
-        raise Refused(f"{what} is not written as a plain value here (an alias?): edit it by hand")
+        raise Refused(
+            f"{what} is not written as a plain value here, or is shared through a YAML anchor "
+            "(`&`, `*`, `<<`) with other places: edit it by hand"
+        )
     return node
 
 
@@ -367,11 +370,17 @@ def _plan_rollout(
         return EditPlan(notes=[already])
     rules_node = node.get("rules")
     if rules_node is None or rules_node[1].kind != "seq" or rules_node[1].shared:
-        raise Refused(f"the rules of {key} are not written in place (an alias or merge key?): edit by hand")
+        raise Refused(
+            f"the rules of {key} are not written in place or are shared through a YAML anchor "
+            "(`&`, `*`, `<<`): edit by hand"
+        )
     rule_node = rules_node[1].items[index]
     serve_pair = rule_node.get("serve") if rule_node.kind == "map" and not rule_node.shared else None
     if serve_pair is None or serve_pair[1].kind != "map" or serve_pair[1].shared:
-        raise Refused(f"the split of rule {label!r} is not written in place (an alias?): edit it by hand")
+        raise Refused(
+            f"the split of rule {label!r} is not written in place or is shared through a YAML anchor "
+            "(`&`, `*`, `<<`) with other places: edit it by hand"
+        )
     base = _path("features", key, "rules", index, "serve")
     replacements = []
     changes = []
