@@ -495,7 +495,8 @@ def test_set_says_when_no_user_can_reach_the_default(tmp_path: Path) -> None:
     path = tmp_path / "flags.yaml"
     path.write_text(
         "features:\n  a:\n    rules:\n      - name: all\n        serve: {on: 10, off: 90}\n"
-        "  b:\n    variants: {x: 1, y: 2}\n    default: x\n    rules: [{when: {c: 1}, serve: y}, {serve: y}]\n"
+        "  b:\n    variants: {x: 1, y: 2}\n    default: x\n"
+        "    rules: [{when: {c: 1}, serve: y}, {serve: y}]\n"
     )
     proc = run("set", path, "a", "on")
     assert proc.returncode == 0, proc.stderr
@@ -517,7 +518,8 @@ ANCHORED = {
     "scalar": "features:\n  a: {default: &d on, enabled: &e true}\n  b: {default: *d, enabled: *e}\n",
     "static": "features:\n  a: &v true\n  b: *v\n",
     "merge": (
-        "features:\n  a: &base\n    default: off\n    enabled: true\n    rules: [{serve: {on: 10, off: 90}}]\n"
+        "features:\n  a: &base\n    default: off\n    enabled: true\n"
+        "    rules: [{serve: {on: 10, off: 90}}]\n"
         "  b:\n    <<: *base\n    description: like a\n"
     ),
 }
