@@ -588,3 +588,78 @@ def test_the_pre_write_check_sees_a_change_to_an_alias(tmp_path: Path) -> None:
     plan = EditPlan([(start, start + len("true"), "false")], mutate)
     with pytest.raises(Refused, match="change more than the values asked for"):
         _check(context, plan, context.text[:start] + "false" + context.text[start + 4 :])
+
+
+# --- concurrent editors: no change is lost (issue 16) ----------------------------------------
+
+RACERS = 4
+RACE_ROUNDS = 10
+
+
+def _race_round(tmp_path: Path, path: Path, round_no: int) -> list[tuple[int, str]]:
+    """Start RACERS ``flagkit kill`` of different flags of ``path`` at once. Each pauses at the
+    pre-rename hook (its own FIFO); the ones that reach it are released together, so their
+    check-and-rename steps run at the same moment: without the lock, several read the same
+    version and pass the check before any of them renames."""
+    fifos = [tmp_path / f"pause-{round_no}-{i}.fifo" for i in range(RACERS)]
+    for fifo in fifos:
+        os.mkfifo(fifo)
+    procs = [
+        subprocess.Popen(
+            [*COMMAND, "kill", str(path), f"f{i}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            env={**os.environ, "FLAGKIT_TEST_PAUSE_BEFORE_RENAME": str(fifo)},
+        )
+        for i, fifo in enumerate(fifos)
+    ]
+    released: set[int] = set()
+    deadline = time.monotonic() + 120
+    while len(released) < RACERS:
+        assert time.monotonic() < deadline, "the racing editors did not finish"
+        waiting: dict[int, int] = {}
+        quiet_since = time.monotonic()
+        # Gather the editors at the pause: until every live one is there, or none arrives for
+        # a moment (the others wait for the lock). Timing here only widens the race window.
+        while time.monotonic() - quiet_since < 0.2:
+            for i, fifo in enumerate(fifos):
+                if i in released or i in waiting:
+                    continue
+                if procs[i].poll() is not None:
+                    released.add(i)  # exited before the pause (refused, or nothing to write)
+                    continue
+                try:
+                    waiting[i] = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+                    quiet_since = time.monotonic()
+                except OSError as exc:
+                    if exc.errno != errno.ENXIO:
+                        raise
+            live = [i for i in range(RACERS) if i not in released]
+            if live and all(i in waiting for i in live):
+                break
+            time.sleep(0.005)
+        for i, fd in waiting.items():  # release them together
+            os.close(fd)
+            released.add(i)
+    errors = [proc.communicate(timeout=120)[1] for proc in procs]
+    return [(proc.returncode, err) for proc, err in zip(procs, errors, strict=True)]
+
+
+def test_racing_editors_never_lose_a_change(tmp_path: Path) -> None:
+    """Four ``flagkit kill`` of one file at once, many rounds: every one waits for the edit
+    lock, so each is written and each kill is in the file (before the lock, some exited 0
+    "written" while their kill was lost, others were refused)."""
+    text = "features:\n" + "".join(f"  f{i}:\n    rules:\n      - serve: on\n" for i in range(RACERS))
+    path = tmp_path / "flags.yaml"
+    for round_no in range(RACE_ROUNDS):
+        path.write_text(text)
+        results = _race_round(tmp_path, path, round_no)
+        flags = loads(path)
+        for i, (code, err) in enumerate(results):
+            killed = flags.flags[f"f{i}"].definition.enabled is False  # type: ignore[union-attr]
+            assert not (code == 0 and not killed), f"round {round_no}: f{i} written, then lost"
+            assert code == 0, f"round {round_no}: f{i}: {err}"  # it waited for the lock
+            assert killed
+        assert not [p for p in tmp_path.iterdir() if p.name.endswith(".flagkit-tmp")]
