@@ -119,7 +119,7 @@ def _served_when_off(definition: dict[str, Any], default: str | None = None) -> 
     name = _off_of(definition, default)
     if definition.get("off_variant") is not None:
         which = "the off variant"
-    elif name != (default if default is not None else _default_of(definition)):
+    elif _variants_of(definition).get(name, True) is False:
         which = "the false variant"
     else:
         which = "the default variant"
@@ -290,7 +290,7 @@ def _plan_set(ctx: EditContext, key: str, raw: str, force: bool) -> EditPlan:
         kill_hint = (
             f"it has an off_variant, so `flagkit kill` would serve {_served_when_off(definition)}"
             if has_off
-            else f"`flagkit kill` would serve {_served_when_off(definition, name)}"
+            else f"switched off (`flagkit kill`), it serves {_served_when_off(definition, name)}"
         )
         tried = plural(len(rules), "rule")
         notes.append(f"{tried} tried first; {name!r} goes to everyone no rule matches ({kill_hint})")
