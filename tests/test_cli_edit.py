@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -517,6 +518,7 @@ ANCHORED = {
     "rules": "features:\n  a:\n    rules: &r\n      - serve: {on: 10, off: 90}\n  b:\n    rules: *r\n",
     "scalar": "features:\n  a: {default: &d on, enabled: &e true}\n  b: {default: *d, enabled: *e}\n",
     "static": "features:\n  a: &v true\n  b: *v\n",
+    "killed": "features:\n  a: {enabled: &e false, default: off}\n  b: {enabled: *e}\n",
     "merge": (
         "features:\n  a: &base\n    default: off\n    enabled: true\n"
         "    rules: [{serve: {on: 10, off: 90}}]\n"
@@ -538,6 +540,7 @@ ANCHORED = {
         ("scalar", ("kill", "a")),
         ("scalar", ("kill", "b")),
         ("static", ("set", "a", "false")),
+        ("killed", ("revive", "a")),
         ("merge", ("kill", "a", "--serve", "off")),
         ("merge", ("rollout", "a", "50")),
         ("merge", ("set", "a", "on")),
@@ -663,3 +666,27 @@ def test_racing_editors_never_lose_a_change(tmp_path: Path) -> None:
             assert code == 0, f"round {round_no}: f{i}: {err}"  # it waited for the lock
             assert killed
         assert not [p for p in tmp_path.iterdir() if p.name.endswith(".flagkit-tmp")]
+
+
+def test_the_edit_lock_is_bounded_and_names_the_directory(tmp_path: Path) -> None:
+    """An edit waits for the lock of the file's directory, but not for ever."""
+    import fcntl
+
+    from flagkit.cli._write import WriteError, edit_lock
+
+    path = tmp_path / "flags.yaml"
+    path.write_text("features: {a: true}\n")
+    held = os.open(tmp_path, os.O_RDONLY)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another editor holds it
+        message = re.escape(f"another flagkit edit in {tmp_path} has held its lock")
+        with (
+            pytest.raises(WriteError, match=message),
+            edit_lock(str(path), timeout=0.05),
+        ):
+            pass
+        fcntl.flock(held, fcntl.LOCK_UN)
+        with edit_lock(str(path), timeout=0.05):
+            pass
+    finally:
+        os.close(held)
