@@ -487,6 +487,10 @@ def test_kill_refuses_a_flag_with_no_obvious_off(tmp_path: Path) -> None:
     proc = run("kill", path, "theme", "--force")
     assert proc.returncode == 0, proc.stderr
     assert "everyone now gets the default variant 'winter' (\"w\"), reason DISABLED" in proc.stdout
+    proc = run("kill", path, "theme")  # already killed: nothing to change, and it says what is served
+    assert proc.returncode == 0, proc.stderr
+    assert "theme is already disabled (killed); nothing to change" in proc.stdout
+    assert 'not an obvious "off": `--serve VARIANT`' in proc.stdout
     proc = run("kill", path, "retries")  # 0: plainly off
     assert proc.returncode == 0, proc.stderr
     assert "everyone now gets the default variant 'none' (0), reason DISABLED" in proc.stdout

@@ -164,7 +164,7 @@ def _switch(enable: bool, serve: str | None = None, force: bool = False) -> Any:
                 changes.append(Change(_path("features", key, "off_variant"), before, name))
                 mutations.append(("off_variant", name))
                 after["off_variant"] = name
-        elif not enable and not force and not _obviously_off(definition):
+        elif not enable and current is not False and not force and not _obviously_off(definition):
             choices = ", ".join([*_variants_of(definition), CODE_DEFAULT_NAME])
             raise Refused(
                 f"{key} has no `off_variant` and no false variant: killed, it would serve "
@@ -183,6 +183,8 @@ def _switch(enable: bool, serve: str | None = None, force: bool = False) -> Any:
             notes.append(f"{key} is already {state}; nothing to change")
         if not enable:
             notes.append(f"everyone now gets {_served_when_off(after)}, reason DISABLED")
+            if not _obviously_off(after):
+                notes.append('not an obvious "off": `--serve VARIANT` says what everyone gets instead')
 
         def mutate(doc: dict[str, Any]) -> None:
             for field, value in mutations:
