@@ -63,7 +63,9 @@ __all__ = [
     "compile_document",
     "compile_static",
     "constant_flag",
+    "off_variant_name",
     "requirements",
+    "switched_off_variant",
 ]
 
 Resolver = Callable[[Mapping[str, Any], Mapping[str, Any]], Resolution]
@@ -110,6 +112,32 @@ class CompiledFlag:
     def is_static(self) -> bool:
         """True for a bare value (``features: {x: true}``)."""
         return self.spec is None
+
+
+def off_variant_name(variants: Mapping[str, Any], default: str, off_variant: str | None) -> str:
+    """The variant a *switched-off* flag serves: the one meaning of "off" in flagkit.
+
+    A flag is switched off when it is killed (``enabled: false``, ``flagkit kill``), when one
+    of its prerequisites fails, and while its guard is tripped. It then serves:
+
+    1. its ``off_variant`` when the file names one (``code_default``: the caller's default);
+    2. else its ``false`` variant (every boolean flag has one, ``off``, so a switched-off
+       boolean flag is off, whatever its ``default``);
+    3. else its ``default`` (a flag of strings, numbers or objects has no obvious "off";
+       ``flagkit kill`` refuses such a flag unless told what to serve, and ``validate`` warns
+       when the default is truthy).
+    """
+    if off_variant is not None:
+        return off_variant
+    return next((name for name, value in variants.items() if value is False), default)
+
+
+def switched_off_variant(flag: CompiledFlag) -> str:
+    """:func:`off_variant_name` of a compiled flag (a static flag serves its only value)."""
+    definition = flag.definition
+    if definition is None:
+        return flag.default_variant
+    return off_variant_name(flag.variants, flag.default_variant, definition.off_variant)
 
 
 Step = tuple[Predicate | None, Resolution | None, Split | None]
@@ -479,7 +507,7 @@ class _FlagBuilder:
         rules: list[Step],
     ) -> Resolver:
         flag = self.flag
-        off = flag.off_variant if flag.off_variant is not None else default
+        off = off_variant_name(self.variants, default, flag.off_variant)
         if not flag.enabled:
             return self.constant(self.resolution(off, Reason.DISABLED, None))
         no_match = self.resolution(default, Reason.DEFAULT if rules else Reason.STATIC, None)

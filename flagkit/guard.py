@@ -9,7 +9,8 @@ When the flag is on and ``new_checkout`` raises, that call falls back to ``old_c
 with the same arguments (or re-raises, with ``reraise=True``) and the failure is counted.
 When failures exceed the budget — at least ``min_calls`` calls in the last ``window``
 seconds, and a failure rate of at least ``max_failure_rate`` among them — the guard *trips*:
-for ``cooldown`` seconds this process serves the flag's default variant to every caller
+for ``cooldown`` seconds this process serves the flag switched off (what ``enabled: false``
+serves: its ``off_variant``, else its ``false`` variant, else its default) to every caller
 (``is_enabled``, ``evaluate``, templates, other code paths) with reason ``GUARD_TRIPPED``,
 reports a :class:`GuardTrippedError` to ``on_error`` listeners and logs a warning. Then the
 flag is served as defined again, with a fresh window.
@@ -29,7 +30,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .compiler import CompiledFlag, Resolution, Resolver
+from .compiler import CompiledFlag, Resolution, Resolver, switched_off_variant
 from .errors import FlagkitError
 from .evaluation import CODE_DEFAULT, CODE_DEFAULT_NAME, Reason
 
@@ -227,17 +228,12 @@ def untrip(flags: Flags, key: str) -> None:
 
 
 def off_resolution(flag: CompiledFlag) -> Resolution:
-    """What ``flag`` serves while its guard is tripped: switched *off*, so ``when`` takes the
-    old path everywhere in the process.
-
-    Its ``off_variant`` when it has one (what ``enabled: false`` serves too); else the variant
-    whose value is ``false`` (a boolean flag's ``off``, even when ``on`` is its default);
-    else its default variant. ``code_default`` there serves the caller's default.
+    """What ``flag`` serves while its guard is tripped: switched *off*
+    (:func:`flagkit.compiler.off_variant_name`, the same variant as ``enabled: false``), so
+    ``when`` takes the old path everywhere in the process. ``code_default`` there serves the
+    caller's default.
     """
-    definition = flag.definition
-    name = definition.off_variant if definition is not None else None
-    if name is None:
-        name = next((n for n, v in flag.variants.items() if v is False), flag.default_variant)
+    name = switched_off_variant(flag)
     if name == CODE_DEFAULT_NAME or name not in flag.variants:
         return (CODE_DEFAULT, None, Reason.GUARD_TRIPPED, None)
     return (flag.variants[name], name, Reason.GUARD_TRIPPED, None)

@@ -201,7 +201,11 @@ class FlagDefinition(_Model):
         default=None, description="ISO date after which the flag is flagged as debt."
     )
     enabled: bool = Field(
-        default=True, description="Kill switch: false serves `default` to everyone (DISABLED)."
+        default=True,
+        description=(
+            "Kill switch: false switches the flag off for everyone (DISABLED): its `off_variant`, "
+            "else its false variant, else `default`."
+        ),
     )
     variants: dict[str, Any] | None = Field(
         default=None, description="Variant name → value. Absent: boolean `on: true`, `off: false`."
@@ -216,7 +220,8 @@ class FlagDefinition(_Model):
     off_variant: str | None = Field(
         default=None,
         description=(
-            "Served when the flag is disabled or a prerequisite fails (default: `default`); "
+            "Served when the flag is switched off (disabled, a prerequisite failed, a guard tripped); "
+            "default: the variant whose value is false (`off` for boolean flags), else `default`; "
             "`code_default`: the caller's default."
         ),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -105,7 +106,7 @@ def loads(path: Path) -> FlagSet:
         (("set", "new_checkout", "false"), "new_checkout: true", "new_checkout: false"),
         (("set", "checkout_theme", "dark"), "default: light", "default: dark"),
         (("set", "new_search", "on"), "  new_search:\n", "  new_search:\n    default: on\n"),
-        (("kill", "checkout_theme"), "{variants:", "{enabled: false, variants:"),
+        (("kill", "checkout_theme", "--force"), "{variants:", "{enabled: false, variants:"),
     ],
     ids=lambda v: "-".join(v) if isinstance(v, tuple) else None,
 )
@@ -381,15 +382,19 @@ def test_notes_name_what_a_killed_flag_really_serves(tmp_path: Path) -> None:
     path.write_text(OFF_VARIANT)
     proc = run("kill", path, "theme")
     assert proc.returncode == 0, proc.stderr
-    assert "everyone now gets the off variant 'none' (DISABLED)" in proc.stdout
+    assert "everyone now gets the off variant 'none' (\"n\"), reason DISABLED" in proc.stdout
     assert "variant  none" in run("eval", path, "theme", "-c", "country=US").stdout
     proc = run("set", path, "theme", "summer")
     assert "theme is killed: everyone now gets the off variant 'none'" in proc.stdout
     run("revive", path, "theme")
     proc = run("set", path, "theme", "winter")
     assert "`flagkit kill` would serve the off variant 'none'" in proc.stdout
-    proc = run("kill", path, "legacy")
-    assert "everyone now gets the default the calling code passes" in proc.stdout
+    proc = run("kill", path, "legacy")  # a boolean flag: off, whatever its default
+    assert "everyone now gets the false variant 'off' (false), reason DISABLED" in proc.stdout
+    proc = run("kill", path, "legacy", "--serve", "code_default")
+    assert "everyone now gets the default the calling code passes (the off variant is code_default)" in (
+        proc.stdout
+    )
 
 
 def test_set_refuses_a_decimal_for_an_integer_flag(tmp_path: Path) -> None:
@@ -422,3 +427,270 @@ def test_a_usage_error_is_json_on_stdout_with_json(tmp_path: Path) -> None:
         assert proc.returncode == 2
         assert json.loads(proc.stdout) == {"error": f"{args[1]}: no such file", "exit_code": 2}
         assert "no such file" in proc.stderr
+
+
+# --- what "off" means (issue 16) ---------------------------------------------------------
+
+DEFAULT_ON = """\
+features:
+  search:
+    default: on   # most users have it
+    rules:
+      - when: {country: XX}
+        serve: off
+  theme:
+    variants: {winter: w, summer: s}
+    default: winter
+  retries:
+    variants: {none: 0, some: 3}
+    default: none
+"""
+
+
+def _share_on(path: Path, key: str) -> float:
+    data = json.loads(
+        run("simulate", path, key, "--users", "200", "--attr", "country=XX,FR", "--json").stdout
+    )
+    return sum(v["share"] for v in data["variants"] if v["value"] is True)
+
+
+def test_kill_switches_a_default_on_boolean_flag_off(tmp_path: Path) -> None:
+    """``kill`` of a boolean flag whose default is on turns it off for everyone, and says so."""
+    path = tmp_path / "flags.yaml"
+    path.write_text(DEFAULT_ON)
+    assert _share_on(path, "search") == 0.5
+    proc = run("kill", path, "search")
+    assert proc.returncode == 0, proc.stderr
+    assert "note: everyone now gets the false variant 'off' (false), reason DISABLED" in proc.stdout
+    assert _share_on(path, "search") == 0.0
+    assert "search = false" in run("eval", path, "search", "-c", "country=FR").stdout
+    assert "switched off" in run("eval", path, "search", "--explain").stdout
+
+
+def test_kill_refuses_a_flag_with_no_obvious_off(tmp_path: Path) -> None:
+    """A flag of strings without off_variant would serve its (truthy) default: kill says what
+    everyone would get and asks for --serve or --force; a false-like default is plainly off."""
+    path = tmp_path / "flags.yaml"
+    path.write_text(DEFAULT_ON)
+    proc = run("kill", path, "theme")
+    assert proc.returncode == 1
+    assert "it would serve the default variant 'winter' (\"w\") to everyone" in proc.stderr
+    assert "--serve VARIANT (winter, summer, code_default)" in proc.stderr
+    assert path.read_text() == DEFAULT_ON
+    proc = run("kill", path, "theme", "--serve", "summer")
+    assert proc.returncode == 0, proc.stderr
+    assert "everyone now gets the off variant 'summer' (\"s\"), reason DISABLED" in proc.stdout
+    assert 'theme = "s"' in run("eval", path, "theme").stdout
+    assert "off_variant: summer" in path.read_text()
+    assert run("kill", path, "theme", "--serve", "nope").returncode == 1
+    path.write_text(DEFAULT_ON)
+    proc = run("kill", path, "theme", "--force")
+    assert proc.returncode == 0, proc.stderr
+    assert "everyone now gets the default variant 'winter' (\"w\"), reason DISABLED" in proc.stdout
+    proc = run("kill", path, "theme")  # already killed: nothing to change, and it says what is served
+    assert proc.returncode == 0, proc.stderr
+    assert "theme is already disabled (killed); nothing to change" in proc.stdout
+    assert 'not an obvious "off": `--serve VARIANT`' in proc.stdout
+    proc = run("kill", path, "retries")  # 0: plainly off
+    assert proc.returncode == 0, proc.stderr
+    assert "everyone now gets the default variant 'none' (0), reason DISABLED" in proc.stdout
+
+
+def test_set_says_when_no_user_can_reach_the_default(tmp_path: Path) -> None:
+    path = tmp_path / "flags.yaml"
+    path.write_text(
+        "features:\n  a:\n    rules:\n      - name: all\n        serve: {on: 10, off: 90}\n"
+        "  b:\n    variants: {x: 1, y: 2}\n    default: x\n"
+        "    rules: [{when: {c: 1}, serve: y}, {serve: y}]\n"
+    )
+    proc = run("set", path, "a", "on")
+    assert proc.returncode == 0, proc.stderr
+    assert "no user gets 'on' as the default: rule 'all' has no `when`" in proc.stdout
+    proc = run("set", path, "b", "y")
+    assert "no user gets 'y' as the default: rule 'rules[1]' has no `when`" in proc.stdout
+    assert "it is served only while the flag is switched off" in proc.stdout
+
+
+# --- anchors and aliases: an edit never widens (issue 16) ------------------------------------
+
+ANCHORED = {
+    "flag": "features:\n  a: &x {default: off, rules: [{serve: on}]}\n  b: *x\n",
+    "split": (
+        "features:\n  a:\n    rules:\n      - serve: &split {on: 10, off: 90}\n"
+        "  b:\n    rules:\n      - serve: *split\n"
+    ),
+    "rules": "features:\n  a:\n    rules: &r\n      - serve: {on: 10, off: 90}\n  b:\n    rules: *r\n",
+    "scalar": "features:\n  a: {default: &d on, enabled: &e true}\n  b: {default: *d, enabled: *e}\n",
+    "static": "features:\n  a: &v true\n  b: *v\n",
+    "killed": "features:\n  a: {enabled: &e false, default: off}\n  b: {enabled: *e}\n",
+    "merge": (
+        "features:\n  a: &base\n    default: off\n    enabled: true\n"
+        "    rules: [{serve: {on: 10, off: 90}}]\n"
+        "  b:\n    <<: *base\n    description: like a\n"
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("layout", "args"),
+    [
+        ("flag", ("kill", "a")),
+        ("flag", ("kill", "b")),
+        ("flag", ("set", "a", "on")),
+        ("split", ("rollout", "a", "50")),
+        ("split", ("rollout", "b", "50")),
+        ("rules", ("rollout", "a", "50")),
+        ("scalar", ("set", "a", "off")),
+        ("scalar", ("kill", "a")),
+        ("scalar", ("kill", "b")),
+        ("static", ("set", "a", "false")),
+        ("killed", ("revive", "a")),
+        ("merge", ("kill", "a", "--serve", "off")),
+        ("merge", ("rollout", "a", "50")),
+        ("merge", ("set", "a", "on")),
+    ],
+    ids=lambda v: "-".join(v) if isinstance(v, tuple) else v,
+)
+def test_an_anchor_is_refused_where_it_is_written_too(
+    tmp_path: Path, layout: str, args: tuple[str, ...]
+) -> None:
+    """Editing the anchor's owner would edit every alias of it: refused, like the alias."""
+    text = ANCHORED[layout]
+    path = tmp_path / "flags.yaml"
+    path.write_text(text)
+    before = {key: loads(path).flags[key].resolve({"targeting_key": "u1"}, {}) for key in ("a", "b")}
+    proc = run(args[0], path, *args[1:])
+    assert proc.returncode == 1, proc.stdout
+    assert "shared through a YAML anchor" in proc.stderr or "a YAML anchor `&` with" in proc.stderr, (
+        proc.stderr
+    )
+    assert path.read_text() == text
+    assert {key: loads(path).flags[key].resolve({"targeting_key": "u1"}, {}) for key in ("a", "b")} == before
+
+
+def test_a_flag_that_merges_an_anchor_is_edited_alone(tmp_path: Path) -> None:
+    """``b: {<<: *base}`` is b's own mapping: killing b adds b's own key and leaves a alone."""
+    path = tmp_path / "flags.yaml"
+    path.write_text(ANCHORED["merge"])
+    proc = run("kill", path, "b")
+    assert proc.returncode == 0, proc.stderr
+    flags = loads(path)
+    assert flags.flags["b"].definition.enabled is False  # type: ignore[union-attr]
+    assert flags.flags["a"].definition.enabled is True  # type: ignore[union-attr]
+
+
+def test_the_pre_write_check_sees_a_change_to_an_alias(tmp_path: Path) -> None:
+    """Second line of defence: a plan whose span also changes an alias (as the owner's span
+    did before) fails the check against an expected document in which aliases are separate."""
+    from flagkit.cli._editing import EditPlan, Refused, _check, _load_context
+
+    path = tmp_path / "flags.yaml"
+    path.write_text(ANCHORED["scalar"])
+    context, _original = _load_context(str(path))
+    start = context.text.index("true")
+
+    def mutate(doc: dict[str, object]) -> None:
+        doc["features"]["a"]["enabled"] = False  # type: ignore[index]
+
+    plan = EditPlan([(start, start + len("true"), "false")], mutate)
+    with pytest.raises(Refused, match="change more than the values asked for"):
+        _check(context, plan, context.text[:start] + "false" + context.text[start + 4 :])
+
+
+# --- concurrent editors: no change is lost (issue 16) ----------------------------------------
+
+RACERS = 4
+RACE_ROUNDS = 10
+
+
+def _race_round(tmp_path: Path, path: Path, round_no: int) -> list[tuple[int, str]]:
+    """Start RACERS ``flagkit kill`` of different flags of ``path`` at once. Each pauses at the
+    pre-rename hook (its own FIFO); the ones that reach it are released together, so their
+    check-and-rename steps run at the same moment: without the lock, several read the same
+    version and pass the check before any of them renames."""
+    fifos = [tmp_path / f"pause-{round_no}-{i}.fifo" for i in range(RACERS)]
+    for fifo in fifos:
+        os.mkfifo(fifo)
+    procs = [
+        subprocess.Popen(
+            [*COMMAND, "kill", str(path), f"f{i}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            env={**os.environ, "FLAGKIT_TEST_PAUSE_BEFORE_RENAME": str(fifo)},
+        )
+        for i, fifo in enumerate(fifos)
+    ]
+    released: set[int] = set()
+    deadline = time.monotonic() + 120
+    while len(released) < RACERS:
+        assert time.monotonic() < deadline, "the racing editors did not finish"
+        waiting: dict[int, int] = {}
+        quiet_since = time.monotonic()
+        # Gather the editors at the pause: until every live one is there, or none arrives for
+        # a moment (the others wait for the lock). Timing here only widens the race window.
+        while time.monotonic() - quiet_since < 0.2:
+            for i, fifo in enumerate(fifos):
+                if i in released or i in waiting:
+                    continue
+                if procs[i].poll() is not None:
+                    released.add(i)  # exited before the pause (refused, or nothing to write)
+                    continue
+                try:
+                    waiting[i] = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+                    quiet_since = time.monotonic()
+                except OSError as exc:
+                    if exc.errno != errno.ENXIO:
+                        raise
+            live = [i for i in range(RACERS) if i not in released]
+            if live and all(i in waiting for i in live):
+                break
+            time.sleep(0.005)
+        for i, fd in waiting.items():  # release them together
+            os.close(fd)
+            released.add(i)
+    errors = [proc.communicate(timeout=120)[1] for proc in procs]
+    return [(proc.returncode, err) for proc, err in zip(procs, errors, strict=True)]
+
+
+def test_racing_editors_never_lose_a_change(tmp_path: Path) -> None:
+    """Four ``flagkit kill`` of one file at once, many rounds: every one waits for the edit
+    lock, so each is written and each kill is in the file (before the lock, some exited 0
+    "written" while their kill was lost, others were refused)."""
+    text = "features:\n" + "".join(f"  f{i}:\n    rules:\n      - serve: on\n" for i in range(RACERS))
+    path = tmp_path / "flags.yaml"
+    for round_no in range(RACE_ROUNDS):
+        path.write_text(text)
+        results = _race_round(tmp_path, path, round_no)
+        flags = loads(path)
+        for i, (code, err) in enumerate(results):
+            killed = flags.flags[f"f{i}"].definition.enabled is False  # type: ignore[union-attr]
+            assert not (code == 0 and not killed), f"round {round_no}: f{i} written, then lost"
+            assert code == 0, f"round {round_no}: f{i}: {err}"  # it waited for the lock
+            assert killed
+        assert not [p for p in tmp_path.iterdir() if p.name.endswith(".flagkit-tmp")]
+
+
+def test_the_edit_lock_is_bounded_and_names_the_directory(tmp_path: Path) -> None:
+    """An edit waits for the lock of the file's directory, but not for ever."""
+    import fcntl
+
+    from flagkit.cli._write import WriteError, edit_lock
+
+    path = tmp_path / "flags.yaml"
+    path.write_text("features: {a: true}\n")
+    held = os.open(tmp_path, os.O_RDONLY)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another editor holds it
+        message = re.escape(f"another flagkit edit in {tmp_path} has held its lock")
+        with (
+            pytest.raises(WriteError, match=message),
+            edit_lock(str(path), timeout=0.05),
+        ):
+            pass
+        fcntl.flock(held, fcntl.LOCK_UN)
+        with edit_lock(str(path), timeout=0.05):
+            pass
+    finally:
+        os.close(held)

@@ -263,12 +263,50 @@ def test_first_matching_rule_wins_and_is_named() -> None:
     assert (other.value, other.reason, other.rule) == (1, Reason.DEFAULT, None)
 
 
-def test_kill_switch_serves_default_to_everyone() -> None:
-    flags = flags_for(
-        "features:\n  f:\n    enabled: false\n    default: on\n    rules:\n      - serve: off\n"
+SWITCHED_OFF_CASES = [
+    # The issue's case: a boolean flag whose default is on, a rule keeping a country off.
+    ({"default": "on", "rules": [{"when": {"country": "XX"}, "serve": "off"}]}, (False, "off")),
+    ({"default": "on"}, (False, "off")),
+    # Written-out boolean variants: the false one, whatever its name.
+    ({"variants": {"yes": True, "no": False}, "default": "yes"}, (False, "no")),
+    # The file says otherwise, explicitly: off_variant wins.
+    ({"default": "on", "off_variant": "on"}, (True, "on")),
+    ({"variants": {"a": "A", "b": "B"}, "default": "a", "off_variant": "b"}, ("B", "b")),
+    # No false variant and no off_variant: the default (kill/validate speak up about it).
+    ({"variants": {"a": "A", "b": "B"}, "default": "a"}, ("A", "a")),
+    ({"variants": {"a": "A"}, "default": "code_default"}, ("mine", None)),
+]
+
+
+@pytest.mark.parametrize(("definition", "expected"), SWITCHED_OFF_CASES)
+def test_switched_off_means_one_thing(definition: dict[str, Any], expected: tuple[Any, Any]) -> None:
+    """Killed, prerequisite failed and guard tripped serve the same "off" (issue 16): a
+    switched-off boolean flag is off unless ``off_variant`` says otherwise."""
+    from flagkit.compiler import switched_off_variant
+    from flagkit.guard import off_resolution
+
+    flags = Flags.from_dict(
+        {
+            "features": {
+                "killed": {**definition, "enabled": False},
+                "gated": {**definition, "requires": ["parent"]},
+                "parent": False,
+                "live": definition,
+            }
+        }
     )
-    result = flags.evaluate("f", False, {"user_id": "1"})
-    assert (result.value, result.variant, result.reason) == (True, "on", Reason.DISABLED)
+    caller = "mine" if expected[1] is None else type(expected[0])()  # a default of the flag's type
+    killed = flags.evaluate("killed", caller, {"country": "FR"})
+    assert (killed.value, killed.variant, killed.reason) == (*expected, Reason.DISABLED)
+    gated = flags.evaluate("gated", caller, {"country": "FR"})
+    assert (gated.value, gated.variant, gated.reason) == (*expected, Reason.PREREQUISITE_FAILED)
+    live = flags.get_flag("live")
+    assert live is not None
+    tripped = off_resolution(live)
+    assert (tripped[1], tripped[2]) == (expected[1], Reason.GUARD_TRIPPED)
+    assert switched_off_variant(live) == (expected[1] or "code_default")
+    if expected[0] is not True:  # is_enabled agrees: off means off
+        assert flags.is_enabled("killed", {"country": "FR"}) is False
 
 
 def test_prerequisites() -> None:

@@ -221,7 +221,7 @@ def test_static_and_disabled_flags(example_file: Path) -> None:
     )
     disabled = explain(flagset, "legacy_export", {"user_id": "x"})
     assert (disabled.kind, disabled.reason, disabled.rules) == ("disabled", Reason.DISABLED, ())
-    assert "disabled" in render_explanation(disabled)[0]
+    assert "switched off (enabled: false)" in render_explanation(disabled)[0]
 
 
 def test_unknown_flag_raises_key_error(example_file: Path) -> None:
@@ -271,3 +271,29 @@ def test_explanation_agrees_with_a_flags_client_built_from_dict() -> None:
                 flags.get_value("f", 0, ctx),
                 flags.evaluate("f", 0, ctx).reason,
             )
+
+
+def test_a_switched_off_boolean_flag_is_explained_as_off() -> None:
+    """explain traces the engine's one meaning of off (issue 16): killed or prerequisite
+    failed, a boolean flag whose default is on serves off, and the trace says so."""
+    flagset = load(
+        "features:\n"
+        "  killed: {enabled: false, default: on, rules: [{when: {country: XX}, serve: off}]}\n"
+        "  gated: {requires: [killed], default: on}\n"
+        "  kept_on: {enabled: false, default: on, off_variant: on}\n"
+    )
+    killed = explain(flagset, "killed", {"country": "FR"})
+    assert (killed.value, killed.variant, killed.reason, killed.consistent) == (
+        False,
+        "off",
+        Reason.DISABLED,
+        True,
+    )
+    assert (
+        render_explanation(killed)[0]
+        == "killed is switched off (enabled: false): everyone gets 'off' (false)"
+    )
+    gated = explain(flagset, "gated", {})
+    assert (gated.value, gated.reason, gated.consistent) == (False, Reason.PREREQUISITE_FAILED, True)
+    kept = explain(flagset, "kept_on", {})
+    assert (kept.value, kept.variant, kept.consistent) == (True, "on", True)

@@ -120,3 +120,22 @@ def test_without_data_there_are_no_lines() -> None:
 def test_static_flags_and_flagsets_without_documents() -> None:
     assert lint(FlagSet.from_dict({"a": True, "b": 3}), today=TODAY) == []
     assert lint(FlagSet.empty(), today=TODAY) == []
+
+
+def test_a_disabled_flag_serving_a_truthy_value_without_off_variant() -> None:
+    """Issue 16: switched off, a flag with no false variant serves its default; a truthy one
+    is not an obvious "off", so validate says so unless off_variant makes it explicit."""
+    text = (
+        "features:\n"
+        "  theme: {enabled: false, variants: {a: A, b: B}, default: a}\n"
+        "  explicit: {enabled: false, variants: {a: A, b: B}, default: a, off_variant: a}\n"
+        "  boolean: {enabled: false, default: on}\n"
+        "  zero: {enabled: false, variants: {none: 0, some: 3}, default: none}\n"
+        "  caller: {enabled: false, variants: {a: A}, default: code_default}\n"
+        "  live: {variants: {a: A, b: B}, default: a}\n"
+    )
+    warnings = lint(FlagSet.from_bytes(text.encode(), source="f.yaml"), data=text)
+    flagged = [w for w in warnings if w.code == "disabled-serves-truthy"]
+    assert [(w.flag, w.line) for w in flagged] == [("theme", 2)]
+    assert "everyone gets 'a' (\"A\")" in flagged[0].message
+    assert "off_variant" in flagged[0].message

@@ -264,7 +264,7 @@ def test_a_switched_off_parent_is_off_whatever_it_serves() -> None:
     flags = Flags.from_dict(
         {
             "features": {
-                "killed_on": {"enabled": False, "default": "on"},
+                "killed_on": {"enabled": False, "default": "on", "off_variant": "on"},
                 "code": {"variants": {"x": True}, "default": "code_default"},
                 "needs_killed": {"requires": ["killed_on"], **on},
                 "needs_killed_true": {"requires": [{"killed_on": True}], **on},
@@ -274,7 +274,7 @@ def test_a_switched_off_parent_is_off_whatever_it_serves() -> None:
             }
         }
     )
-    assert flags.is_enabled("killed_on") is True  # a killed flag serves its default...
+    assert flags.is_enabled("killed_on") is True  # a killed flag serves its off_variant...
     assert flags.evaluate("needs_killed", False).reason is Reason.PREREQUISITE_FAILED  # ...but is off
     assert flags.is_enabled("needs_killed_true") is False
     assert flags.is_enabled("needs_killed_off") is True

@@ -170,7 +170,21 @@ def _add_edit_commands(command: Callable[..., Any]) -> None:
     )
     cmd.add_argument("value", metavar="VALUE", help="the new value (static flag) or variant name (full flag)")
     cmd.add_argument("--force", action="store_true", help="allow changing a static flag's type")
-    command("kill", run_kill, "turn a flag off for everyone (enabled: false), in place", editing)
+    cmd = command(
+        "kill",
+        run_kill,
+        "switch a flag off for everyone (enabled: false), in place; says what they get",
+        editing,
+    )
+    cmd.add_argument(
+        "--serve",
+        metavar="VARIANT",
+        help="what everyone gets while killed (written as off_variant; default: the off_variant, else "
+        "the false variant, else the default, refused unless obviously off)",
+    )
+    cmd.add_argument(
+        "--force", action="store_true", help="kill even when the flag's default is not an obvious off"
+    )
     command("revive", run_revive, "undo kill (enabled: true), in place", editing)
     cmd = command("rollout", run_rollout, "set the percentage of a rule's two-variant split", editing)
     cmd.add_argument("percent", type=percent_arg, metavar="PERCENT", help="0-100, up to 3 decimals")

@@ -9,7 +9,7 @@ the expected document — so a span in the wrong place can never change anything
 from __future__ import annotations
 
 import argparse
-import copy
+import contextlib
 import difflib
 import json
 import math
@@ -22,7 +22,7 @@ from ..flagset import FlagSet
 from ..loading import MAX_DOCUMENT_BYTES, Format, detect_format, read_document
 from ._common import OK, PROBLEMS, USAGE, Exit, emit_json
 from ._spans import Node, SpanError, parse_spans
-from ._write import ConcurrentEdit, WriteError, read_for_edit, replace_file
+from ._write import ConcurrentEdit, WriteError, edit_lock, read_for_edit, replace_file
 
 __all__ = ["Change", "EditContext", "EditPlan", "Refused", "run_edit"]
 
@@ -85,8 +85,22 @@ class EditContext:
         if found is None or mapping is None or mapping[1].shared:
             raise Refused(f"flag {key!r} is not written directly under `features` (an alias or merge key?)")
         if found[1].shared:
-            raise Refused(f"flag {key!r} is a YAML alias shared with other places: edit it by hand")
+            raise Refused(
+                f"flag {key!r} is written once and used in several places (a YAML anchor `&` with "
+                "aliases `*` or merge keys `<<`): an edit would change every one of them, so edit it by hand"
+            )
         return found[0], found[1], features[key]
+
+
+def _unshared(value: Any) -> Any:
+    """A deep copy in which every alias is its own object (``copy.deepcopy`` keeps them one):
+    the expected document changes only where the edit meant to, so a span that also changes
+    an aliased place makes the documents differ."""
+    if isinstance(value, dict):
+        return {k: _unshared(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unshared(v) for v in value]
+    return value
 
 
 def _canonical(value: Any) -> Any:
@@ -151,29 +165,24 @@ def _load_context(path: str) -> tuple[EditContext, Any]:
 def run_edit(args: argparse.Namespace, command: str, plan: Callable[[EditContext], EditPlan]) -> int:
     """Run one editing command: ``plan`` decides the change; this does everything else."""
     report: dict[str, Any] = {"file": args.file, "command": command, "key": args.key}
+    lock = contextlib.nullcontext() if args.dry_run else edit_lock(args.file)
     try:
-        context, original = _load_context(args.file)
-        edit = plan(context)
-        new_text = _apply(context.text, edit.replacements)
-        changed = new_text != context.text
-        if changed:
-            _check(context, edit, new_text)
-    except Refused as exc:
+        with lock:  # from the read to the rename: a concurrent flagkit edit waits, loses nothing
+            context, edit, new_text, written = _edit(args, plan)
+    except _NotWritten as failed:
+        if args.json:
+            emit_json(
+                {**report, "changed": True, "written": False, "error": str(failed.error), "diff": failed.diff}
+            )
+            raise Exit(PROBLEMS) from None
+        raise Exit(PROBLEMS, f"flagkit {command}: {failed.error}") from None
+    except (Refused, WriteError) as exc:  # WriteError: the edit lock could not be had
         if args.json:
             emit_json({**report, "changed": False, "written": False, "error": str(exc)})
             raise Exit(PROBLEMS) from None
         raise Exit(PROBLEMS, f"flagkit {command}: {exc}") from None
+    changed = new_text != context.text
     diff = _diff(args.file, context.text, new_text) if changed else ""
-    written = False
-    if changed and not args.dry_run:
-        try:
-            replace_file(original, new_text.encode("utf-8"))
-        except (ConcurrentEdit, WriteError) as exc:
-            if args.json:
-                emit_json({**report, "changed": True, "written": False, "error": str(exc), "diff": diff})
-                raise Exit(PROBLEMS) from None
-            raise Exit(PROBLEMS, f"flagkit {command}: {exc}") from None
-        written = True
     if args.json:
         emit_json(
             {
@@ -212,6 +221,35 @@ def run_edit(args: argparse.Namespace, command: str, plan: Callable[[EditContext
     return OK
 
 
+class _NotWritten(Exception):
+    """The edit was planned and checked, but replacing the file failed."""
+
+    def __init__(self, error: WriteError, diff: str) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.diff = diff
+
+
+def _edit(
+    args: argparse.Namespace, plan: Callable[[EditContext], EditPlan]
+) -> tuple[EditContext, EditPlan, str, bool]:
+    """Read, plan, check and (unless a dry run) write: ``(context, plan, new text, written)``."""
+    context, original = _load_context(args.file)
+    edit = plan(context)
+    new_text = _apply(context.text, edit.replacements)
+    changed = new_text != context.text
+    if not changed:
+        return context, edit, new_text, False
+    _check(context, edit, new_text)
+    if args.dry_run:
+        return context, edit, new_text, False
+    try:
+        replace_file(original, new_text.encode("utf-8"))
+    except (ConcurrentEdit, WriteError) as exc:
+        raise _NotWritten(exc, _diff(args.file, context.text, new_text)) from None
+    return context, edit, new_text, True
+
+
 def _show(value: Any) -> str:
     return "(absent)" if value is _ABSENT else json.dumps(value, ensure_ascii=False)
 
@@ -227,7 +265,7 @@ def _check(context: EditContext, edit: EditPlan, new_text: str) -> None:
         FlagSet.from_bytes(data, source=context.path, fmt=context.fmt)
     except ConfigError as exc:
         raise Refused(f"the edited file would not load, so nothing was written:\n{exc}") from None
-    expected = copy.deepcopy(context.document)
+    expected = _unshared(context.document)
     if edit.mutate is not None:
         edit.mutate(expected)
     actual = read_document(data, source=context.path, fmt=context.fmt)

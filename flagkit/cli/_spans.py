@@ -5,7 +5,8 @@ only the characters of the values that change, so comments, key order, quoting a
 indentation of everything else stay byte for byte. This module finds those characters:
 
 - YAML: PyYAML's composer (``yaml.compose``; no objects are constructed) gives every node a
-  start and end mark; nodes reached through an alias are marked ``shared``.
+  start and end mark; a node used more than once (an anchor with aliases or merge keys) is
+  marked ``shared``, where it is written as well as where it is aliased, and so is all it holds.
 - JSON: a small scanner, since JSON files may use tabs that YAML refuses.
 
 It also renders new scalars in the style of the file and inserts keys with the indentation
@@ -45,7 +46,9 @@ class Node:
         text: Scalars: the value as text (keys are matched on it).
         pairs: Mappings: ``(key node, value node)`` in written order.
         items: Sequences: the item nodes.
-        shared: Reached through a YAML alias: editing it would change other places too.
+        shared: Anchored and aliased (``&a`` ... ``*a``, ``<<: *a``), or inside such a node,
+            whether written here or reached through the alias: editing it would change the
+            other places too.
     """
 
     kind: str
@@ -82,13 +85,37 @@ def parse_spans(text: str, fmt: Format) -> Node:
         raise SpanError(f"cannot locate values in the YAML: {exc}") from None
     if root is None:
         raise SpanError("the document is empty")
-    return _from_yaml(root, {}, set())
+    return _from_yaml(root, _references(root), set())
 
 
-def _from_yaml(node: yaml.Node, seen: dict[int, int], stack: set[int]) -> Node:
+def _references(root: yaml.Node) -> dict[int, int]:
+    """How often each node is reached: more than once means an anchor with aliases (the
+    composer returns the anchored node itself for every ``*alias``, and for ``<<: *alias``).
+
+    Counted before the tree is built, so the anchor's *owner* is shared too, not only the
+    places that alias it: editing either would change both.
+    """
+    counts: dict[int, int] = {}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        counts[id(node)] = counts.get(id(node), 0) + 1
+        if counts[id(node)] > 1:  # its children were counted on its first visit
+            continue
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.extend((key, value))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return counts
+
+
+def _from_yaml(node: yaml.Node, references: dict[int, int], stack: set[int], inside: bool = False) -> Node:
+    """``inside``: within a shared node, so this one is shared too (an edit of it changes
+    every place the enclosing anchor is used)."""
     start, end = node.start_mark, node.end_mark
-    seen[id(node)] = seen.get(id(node), 0) + 1
-    out = Node("scalar", start.index, end.index, start.line, start.column)
+    shared = inside or references.get(id(node), 0) > 1
+    out = Node("scalar", start.index, end.index, start.line, start.column, shared=shared)
     if isinstance(node, yaml.ScalarNode):
         out.style, out.text = node.style, node.value
     elif id(node) in stack:  # a recursive alias: never editable
@@ -99,13 +126,14 @@ def _from_yaml(node: yaml.Node, seen: dict[int, int], stack: set[int]) -> Node:
         out.flow = bool(getattr(node, "flow_style", False))
         if isinstance(node, yaml.MappingNode):
             out.kind = "map"
-            out.pairs = [(_from_yaml(k, seen, stack), _from_yaml(v, seen, stack)) for k, v in node.value]
+            out.pairs = [
+                (_from_yaml(k, references, stack, shared), _from_yaml(v, references, stack, shared))
+                for k, v in node.value
+            ]
         else:
             out.kind = "seq"
-            out.items = [_from_yaml(item, seen, stack) for item in node.value]
+            out.items = [_from_yaml(item, references, stack, shared) for item in node.value]
         stack.discard(id(node))
-    if seen[id(node)] > 1:
-        out.shared = True
     return out
 
 

@@ -6,20 +6,31 @@ original with one ``rename``; then the directory is fsynced so the rename surviv
 A reader (a watching flagkit process, an editor) therefore sees the old file or the new one,
 never a mix, and a process killed at any point leaves the original intact.
 
-Just before the rename the original is read again and compared with the bytes the command
-started from (and its inode, size and modification time): if anything differs, nothing is
-written. A symlinked path is resolved, so the link's target is replaced, not the link.
+Two flagkit edits never interleave: :func:`edit_lock` holds an advisory lock (``flock``) on
+the file's directory from before the read to after the rename, so a second ``flagkit kill``
+waits, then reads the first one's result and applies its own change to it. (The directory,
+not the file, because the rename replaces the file's inode; and no lock file is left behind.)
+Writers that take no lock (an editor, a deploy tool) are still caught: just before the rename
+the original is read again and compared with the bytes the command started from (and its
+inode, size and modification time); if anything differs, nothing is written. A symlinked path
+is resolved, so the link's target is replaced, not the link.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import stat
 import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["ConcurrentEdit", "ReadFile", "WriteError", "read_for_edit", "replace_file"]
+__all__ = ["ConcurrentEdit", "ReadFile", "WriteError", "edit_lock", "read_for_edit", "replace_file"]
+
+LOCK_TIMEOUT = 30.0
+"""Seconds an edit waits for another flagkit edit of the same directory before giving up."""
 
 PAUSE_ENV = "FLAGKIT_TEST_PAUSE_BEFORE_RENAME"
 """Tests only: a path (a FIFO or a file) read to its end after the temporary file is written
@@ -67,6 +78,52 @@ def read_for_edit(path: str) -> ReadFile:
         path, real, data, info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns,
         stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid,
     )  # fmt: skip
+
+
+@contextlib.contextmanager
+def edit_lock(path: str, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold the advisory edit lock of ``path``'s directory (its real file's, through symlinks).
+
+    Taken before the file is read and released after it is replaced, so concurrent flagkit
+    edits of one file run one after the other and none is lost. A directory that cannot be
+    opened or a file system without ``flock`` gets no lock (the read or the pre-rename check
+    then decides); the lock goes with the process, so a killed editor never leaves it held.
+
+    Raises:
+        WriteError: Another edit held the lock for ``timeout`` seconds.
+    """
+    directory = os.path.dirname(os.path.realpath(path)) or "."
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        yield
+        return
+    try:
+        deadline = time.monotonic() + timeout
+        pause = 0.002
+        locked = True
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise WriteError(
+                        f"another flagkit edit in {directory} has held its lock for {timeout:g} s; "
+                        "nothing was written: try again"
+                    ) from None
+                time.sleep(pause)  # polling, so the wait is bounded
+                pause = min(pause * 2, 0.05)
+            except OSError:  # no flock here (some network file systems): the check remains
+                locked = False
+                break
+        try:
+            yield
+        finally:
+            if locked:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def _unchanged(original: ReadFile) -> bool:

@@ -6,7 +6,11 @@ is checked with flagkit's loader and written atomically (see :mod:`._editing`, :
 - ``set FILE KEY VALUE``: a static flag gets the new value (same kind: boolean, number or
   string, unless ``--force``); a full flag gets ``default: VALUE``, VALUE being a variant name
   (``true``/``false`` mean ``on``/``off`` for boolean flags).
-- ``kill FILE KEY`` / ``revive FILE KEY``: ``enabled: false`` / ``enabled: true``.
+- ``kill FILE KEY`` / ``revive FILE KEY``: ``enabled: false`` / ``enabled: true``. A killed
+  flag is *switched off* (:func:`flagkit.compiler.off_variant_name`): its ``off_variant``,
+  else its false variant (a boolean flag is off), else its default. ``kill`` says which, and
+  refuses a flag whose switched-off value is not an obvious "off" (a truthy default, no
+  ``off_variant``) unless told ``--serve VARIANT`` (written as ``off_variant``) or ``--force``.
 - ``rollout FILE KEY PERCENT``: the two-variant split of a rule serves PERCENT to the
   variant that is not the default (or ``--variant``) and the rest to the other.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..compiler import BOOLEAN_VARIANTS, off_variant_name
 from ..evaluation import CODE_DEFAULT_NAME
 from ._common import parse_value, plural
 from ._editing import ABSENT, Change, EditContext, EditPlan, Refused, run_edit
@@ -51,7 +56,10 @@ def _path(*parts: str | int) -> str:
 
 def _scalar(node: Node, what: str) -> Node:
     if node.kind != "scalar" or node.shared:
-        raise Refused(f"{what} is not written as a plain value here (an alias?): edit it by hand")
+        raise Refused(
+            f"{what} is not written as a plain value here, or is shared through a YAML anchor "
+            "(`&`, `*`, `<<`) with other places: edit it by hand"
+        )
     return node
 
 
@@ -83,7 +91,54 @@ def _set_field(ctx: EditContext, key: str, key_node: Node, node: Node, field: st
 # --- kill / revive ------------------------------------------------------------------------
 
 
-def _switch(enable: bool) -> Any:
+def _variants_of(definition: dict[str, Any]) -> dict[str, Any]:
+    variants = definition.get("variants")
+    return dict(variants) if isinstance(variants, dict) else dict(BOOLEAN_VARIANTS)
+
+
+def _variant_name(definition: dict[str, Any], raw: str) -> str:
+    """``raw`` as a variant name of the flag (``true``/``false`` for a boolean flag's on/off)."""
+    if definition.get("variants") is None and raw in ("true", "false"):
+        return "on" if raw == "true" else "off"
+    return raw
+
+
+def _off_of(definition: dict[str, Any], default: str | None = None) -> str:
+    """The variant the flag serves when switched off (:func:`flagkit.compiler.off_variant_name`);
+    ``default`` overrides the file's, for an edit that changes it."""
+    off = definition.get("off_variant")
+    return off_variant_name(
+        _variants_of(definition),
+        default if default is not None else _default_of(definition),
+        str(off) if off is not None else None,
+    )
+
+
+def _served_when_off(definition: dict[str, Any], default: str | None = None) -> str:
+    """What a switched-off flag serves, in words: the variant, why it is that one, its value."""
+    name = _off_of(definition, default)
+    if definition.get("off_variant") is not None:
+        which = "the off variant"
+    elif _variants_of(definition).get(name, True) is False:
+        which = "the false variant"
+    else:
+        which = "the default variant"
+    if name == CODE_DEFAULT_NAME:
+        return f"the default the calling code passes ({which} is {CODE_DEFAULT_NAME})"
+    return f"{which} {name!r} ({render_scalar(_variants_of(definition).get(name), 'json')})"
+
+
+def _obviously_off(definition: dict[str, Any]) -> bool:
+    """Whether serving the switched-off variant is plainly "off": the file names it
+    (``off_variant``), or its value is false-like (``false``, ``0``, ``""``, ``null``, empty),
+    or it is the caller's own default."""
+    if definition.get("off_variant") is not None:
+        return True
+    name = _off_of(definition)
+    return name == CODE_DEFAULT_NAME or not _variants_of(definition).get(name)
+
+
+def _switch(enable: bool, serve: str | None = None, force: bool = False) -> Any:
     def plan(ctx: EditContext, key: str) -> EditPlan:
         key_node, node, definition = ctx.flag(key)
         if not isinstance(definition, dict):
@@ -93,20 +148,49 @@ def _switch(enable: bool) -> Any:
                 f"the `enabled` switch: `flagkit set {ctx.path} {key} {hint}` changes its value"
             )
         current = definition.get("enabled", True)
-        state = "enabled" if enable else "disabled (killed)"
-        if current is enable:
-            return EditPlan(notes=[f"{key} is already {state}; nothing to change"])
-        replacement = _set_field(ctx, key, key_node, node, "enabled", enable)
+        replacements: list[Edit] = []
+        changes: list[Change] = []
+        mutations: list[tuple[str, Any]] = []
+        after = dict(definition)
+        if serve is not None:
+            name = _variant_name(definition, serve)
+            variants = _variants_of(definition)
+            if name not in variants and name != CODE_DEFAULT_NAME:
+                known = ", ".join([*variants, CODE_DEFAULT_NAME])
+                raise Refused(f"{serve!r} is not a variant of {key} (variants: {known})")
+            if definition.get("off_variant") != name:
+                replacements.append(_set_field(ctx, key, key_node, node, "off_variant", name))
+                before = definition.get("off_variant", ABSENT)
+                changes.append(Change(_path("features", key, "off_variant"), before, name))
+                mutations.append(("off_variant", name))
+                after["off_variant"] = name
+        elif not enable and current is not False and not force and not _obviously_off(definition):
+            choices = ", ".join([*_variants_of(definition), CODE_DEFAULT_NAME])
+            raise Refused(
+                f"{key} has no `off_variant` and no false variant: killed, it would serve "
+                f'{_served_when_off(definition)} to everyone, which is not an obvious "off". '
+                f"Say what everyone gets with --serve VARIANT ({choices}), or pass --force to "
+                "serve that"
+            )
+        if current is not enable:
+            replacements.append(_set_field(ctx, key, key_node, node, "enabled", enable))
+            before = current if "enabled" in definition else ABSENT
+            changes.append(Change(_path("features", key, "enabled"), before, enable))
+            mutations.append(("enabled", enable))
+        notes = []
+        if not replacements:
+            state = "enabled" if enable else "disabled (killed)"
+            notes.append(f"{key} is already {state}; nothing to change")
+        if not enable:
+            notes.append(f"everyone now gets {_served_when_off(after)}, reason DISABLED")
+            if not _obviously_off(after):
+                notes.append('not an obvious "off": `--serve VARIANT` says what everyone gets instead')
 
         def mutate(doc: dict[str, Any]) -> None:
-            doc["features"][key]["enabled"] = enable
+            for field, value in mutations:
+                doc["features"][key][field] = value
 
-        before = current if "enabled" in definition else ABSENT
-        notes = []
-        if not enable:
-            notes.append(f"everyone now gets {_served_when_off(definition)} (DISABLED)")
-        change = Change(_path("features", key, "enabled"), before, enable)
-        return EditPlan([replacement], mutate, [change], notes)
+        return EditPlan(replacements, mutate if mutations else None, changes, notes)
 
     return plan
 
@@ -116,21 +200,8 @@ def _default_of(definition: dict[str, Any]) -> str:
     return str(default) if default is not None else "off"
 
 
-def _served_when_off(definition: dict[str, Any], default: str | None = None) -> str:
-    """What a disabled flag serves, in words: its ``off_variant`` if it has one, else its
-    ``default`` (``default`` overrides the file's, for an edit that changes it)."""
-    off = definition.get("off_variant")
-    if off is not None:
-        name, which = str(off), "the off variant"
-    else:
-        name, which = (default if default is not None else _default_of(definition)), "the default variant"
-    if name == CODE_DEFAULT_NAME:
-        return f"the default the calling code passes ({which} is {CODE_DEFAULT_NAME})"
-    return f"{which} {name!r}"
-
-
 def run_kill(args: argparse.Namespace) -> int:
-    plan = _switch(False)
+    plan = _switch(False, args.serve, args.force)
     return run_edit(args, "kill", lambda ctx: plan(ctx, args.key))
 
 
@@ -203,13 +274,25 @@ def _plan_set(ctx: EditContext, key: str, raw: str, force: bool) -> EditPlan:
     rules = definition.get("rules") or []
     killed = definition.get("enabled", True) is False
     has_off = definition.get("off_variant") is not None
+    everyone = next(
+        (i for i, rule in enumerate(rules) if isinstance(rule, dict) and "when" not in rule), None
+    )
+    served_off = not has_off and not any(v is False for v in _variants_of(definition).values())
     if killed:
         notes.append(f"{key} is killed: everyone now gets {_served_when_off(definition, name)}")
+    elif everyone is not None:
+        rule = rules[everyone]
+        label = rule.get("name") or f"rules[{everyone}]"
+        only = "; it is served only while the flag is switched off (kill)" if served_off else ""
+        notes.append(
+            f"no user gets {name!r} as the default: rule {label!r} has no `when`, so it serves "
+            f"everyone before the default is reached{only}"
+        )
     elif rules:
         kill_hint = (
             f"it has an off_variant, so `flagkit kill` would serve {_served_when_off(definition)}"
             if has_off
-            else f"`flagkit kill {ctx.path} {key}` serves it to everyone"
+            else f"switched off (`flagkit kill`), it serves {_served_when_off(definition, name)}"
         )
         tried = plural(len(rules), "rule")
         notes.append(f"{tried} tried first; {name!r} goes to everyone no rule matches ({kill_hint})")
@@ -289,11 +372,17 @@ def _plan_rollout(
         return EditPlan(notes=[already])
     rules_node = node.get("rules")
     if rules_node is None or rules_node[1].kind != "seq" or rules_node[1].shared:
-        raise Refused(f"the rules of {key} are not written in place (an alias or merge key?): edit by hand")
+        raise Refused(
+            f"the rules of {key} are not written in place or are shared through a YAML anchor "
+            "(`&`, `*`, `<<`): edit by hand"
+        )
     rule_node = rules_node[1].items[index]
     serve_pair = rule_node.get("serve") if rule_node.kind == "map" and not rule_node.shared else None
     if serve_pair is None or serve_pair[1].kind != "map" or serve_pair[1].shared:
-        raise Refused(f"the split of rule {label!r} is not written in place (an alias?): edit it by hand")
+        raise Refused(
+            f"the split of rule {label!r} is not written in place or is shared through a YAML anchor "
+            "(`&`, `*`, `<<`) with other places: edit it by hand"
+        )
     base = _path("features", key, "rules", index, "serve")
     replacements = []
     changes = []

@@ -24,6 +24,7 @@ from ..compiler import (
     compile_condition,
     prerequisite_holds,
     requirements,
+    switched_off_variant,
 )
 from ..errors import format_path
 from ..evaluation import CODE_DEFAULT, CODE_DEFAULT_NAME, Reason
@@ -283,7 +284,7 @@ class _Explainer:
             return Explanation(
                 **base, default_variant=default, kind="static", consistent=reason is Reason.STATIC
             )
-        off = definition.off_variant if definition.off_variant is not None else default
+        off = switched_off_variant(compiled)
         if not definition.enabled:
             ok = (variant, reason, rule) == _outcome(off, Reason.DISABLED, None)
             return Explanation(**base, default_variant=default, kind="disabled", consistent=ok)
@@ -550,8 +551,8 @@ def render_explanation(explanation: Explanation, indent: str = "") -> list[str]:
     if explanation.kind == "disabled":
         served = explanation.variant if explanation.variant is not None else CODE_DEFAULT_NAME
         out.append(
-            f"{indent}{explanation.key} is disabled (enabled: false): everyone gets {served!r}"
-            + (" (the caller's default)" if explanation.variant is None else "")
+            f"{indent}{explanation.key} is switched off (enabled: false): everyone gets {served!r}"
+            + (" (the caller's default)" if explanation.variant is None else f" ({show(explanation.value)})")
         )
         return out
     for prereq in explanation.prerequisites:

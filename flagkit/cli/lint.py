@@ -16,6 +16,9 @@ Checks (each warning carries a ``code``):
   ``y``/``n``: YAML 1.2 (which flagkit reads) makes these strings, not booleans, so
   ``is_enabled`` is False for ``dark_mode: on``; write ``true``/``false`` (or quote the word to
   mean the string).
+* ``disabled-serves-truthy`` — a disabled flag (``enabled: false``) without ``off_variant``
+  that serves a truthy value: it has no ``false`` variant, so switched off it serves its
+  ``default``, which is not an obvious "off"; write ``off_variant`` to say what killed means.
 * ``strict-after`` — ``after`` with a bare date (``after: "2026-12-01"``): ``after`` is strict,
   so the midnight instant itself does not match; write ``at_or_after`` if it should (``after``
   meant at-or-after before this release).
@@ -27,11 +30,14 @@ pass, so it costs far less than loading.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..compiler import BOOLEAN_VARIANTS, off_variant_name
 from ..errors import flag_of, format_location, format_path
+from ..evaluation import CODE_DEFAULT_NAME
 from ..flagset import FlagSet
 from ..loading import line_for, locate_lines
 from ..matching import parse_rfc3339
@@ -50,7 +56,7 @@ class LintWarning:
     Attributes:
         code: Machine-readable kind (``expired``, ``unreachable-rule``, ``single-variant-split``,
             ``unused-segment``, ``ramp-complete``, ``ramp-drops-users``, ``yaml-boolean-word``,
-            ``strict-after``).
+            ``disabled-serves-truthy``, ``strict-after``).
         message: What is wrong and what to do, in words.
         path: Path of the field inside the document, e.g. ``("features", "x", "rules", 2)``.
         source: The file name.
@@ -121,6 +127,10 @@ def lint(
                     source,
                 )
             )
+        if not flag.enabled and flag.off_variant is None:
+            warning = _disabled_serves_truthy(flag, base, source)
+            if warning is not None:
+                out.append(warning)
         catch_all: int | None = None
         for index, rule in enumerate(flag.rules):
             path = (*base, "rules", index)
@@ -182,6 +192,22 @@ def lint(
 
 _TRUE_WORDS = frozenset({"on", "yes", "y"})
 _BOOLEAN_WORDS = _TRUE_WORDS | {"off", "no", "n"}
+
+
+def _disabled_serves_truthy(flag: FlagDefinition, base: Path, source: str | None) -> LintWarning | None:
+    variants = flag.variants if flag.variants is not None else BOOLEAN_VARIANTS
+    default = flag.default if flag.default is not None else "off"
+    name = off_variant_name(variants, default, flag.off_variant)
+    if name == CODE_DEFAULT_NAME or not variants.get(name):
+        return None
+    return LintWarning(
+        "disabled-serves-truthy",
+        f"disabled, yet everyone gets {name!r} ({json.dumps(variants[name], default=str)}): the flag "
+        "has no `false` variant, so switched off it serves its default; write `off_variant` to "
+        "say what switched off means",
+        (*base, "enabled"),
+        source,
+    )
 
 
 def _quoted(data: bytes | str, path: Path) -> bool:

@@ -215,6 +215,39 @@ def test_words_show_a_ramp_where_it_stands_and_what_an_off_flag_serves() -> None
     flags.close()
 
 
+def test_words_and_data_say_what_a_switched_off_flag_serves() -> None:
+    """The page describes "off" as the engine serves it (issue 16): a killed boolean flag whose
+    default is on is off, and so is a flag whose prerequisite fails."""
+    flags = Flags.from_dict(
+        {
+            "features": {
+                "killed": {
+                    "enabled": False,
+                    "default": "on",
+                    "rules": [{"when": {"c": "XX"}, "serve": "off"}],
+                },
+                "child": {"requires": ["killed"], "default": "on"},
+                "strings": {"enabled": False, "variants": {"a": "A", "b": "B"}, "default": "a"},
+            }
+        }
+    )
+    killed, child, strings = (flags.get_flag(key) for key in ("killed", "child", "strings"))
+    assert killed is not None
+    assert child is not None
+    assert strings is not None
+    assert flags.is_enabled("killed") is False
+    assert flag_in_words(killed) == [
+        "Turned off (kill switch, enabled: false): everyone gets the false variant off (false)."
+    ]
+    assert flag_in_words(child)[0] == "Requires killed to be on; otherwise the false variant off (false)."
+    assert flag_in_words(strings) == [
+        'Turned off (kill switch, enabled: false): everyone gets the default variant a ("A").'
+    ]
+    data = {flag["key"]: flag for flag in StatusPage().data(flags, {})["flags"]}
+    assert (data["killed"]["default_variant"], data["killed"]["off_variant"]) == ("on", "off")
+    flags.close()
+
+
 def test_html_escapes_everything_and_loads_nothing(tmp_path: Path) -> None:
     path = tmp_path / "features.yaml"
     path.write_text(

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flagkit import CODE_DEFAULT, Flags
-from flagkit.compiler import Resolver
+from flagkit.compiler import Resolver, switched_off_variant
 
 from ._words import flag_in_words
 
@@ -95,6 +95,7 @@ def _flag_data(flags: Flags, key: str) -> dict[str, Any]:
         "source": flag.source,
         "variants": json_safe(dict(flag.variants)),
         "default_variant": flag.default_variant,
+        "off_variant": switched_off_variant(flag) if definition is not None else None,
         "rules_in_words": flag_in_words(flag),
     }
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flagkit import CompiledFlag, operators
+from flagkit.compiler import switched_off_variant
 from flagkit.ramps import rule_schedule
 from flagkit.schema import BucketInput, Requirement, Rule
 
@@ -145,10 +146,13 @@ def flag_in_words(flag: CompiledFlag, now: float | None = None) -> list[str]:
         return [f"Everyone gets {_show(flag.variants[flag.default_variant])}."]
     now = operators.now() if now is None else now
     default = _variant_in_words(flag, flag.default_variant, "the default variant")
+    off_name = switched_off_variant(flag)
     off = (
-        default
-        if definition.off_variant is None
-        else _variant_in_words(flag, definition.off_variant, "the off variant")
+        _variant_in_words(flag, off_name, "the off variant")
+        if definition.off_variant is not None
+        else default
+        if off_name == flag.default_variant
+        else _variant_in_words(flag, off_name, "the false variant")
     )
     if not definition.enabled:
         return [f"Turned off (kill switch, enabled: false): everyone gets {off}."]
