@@ -107,7 +107,7 @@ def _split(serve: Mapping[str, float], bucket_by: str | BucketInput | None, salt
         by = f"the input {bucket_by.input}" + ("" if bucket_by.salted else ", unsalted")
     else:
         by = bucket_by or "targeting_key (else user_id)"
-    salted = f", salt {_show(salt)}" if salt else ""
+    salted = f", salt {_show(salt)}" if salt is not None else ""
     return f"a percentage split: {arms} (sticky by {by}{salted})"
 
 
