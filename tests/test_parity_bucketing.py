@@ -21,6 +21,7 @@ import pytest
 from flagkit import ConfigError, Flags, FlagSet, Reason, bucketing
 from flagkit.bucketers import Scheme, point_function
 from flagkit.cli.explain import explain, render_explanation
+from flagkit.integrations.status import flag_in_words
 
 
 def split_doc(key: str, weights: dict[str, float], **extra: Any) -> dict[str, Any]:
@@ -305,6 +306,9 @@ def test_an_empty_flag_salt_salts_the_default_scheme_with_the_empty_string() -> 
     trace = explain(FlagSet.from_dict(split_doc("k", weights, salt="")), "k", {"targeting_key": "u"})
     assert trace.consistent
     assert 'salt ""' in "\n".join(render_explanation(trace))
+    flag = Flags.from_dict(split_doc("k", {"a": 50, "b": 50}, salt="")).get_flag("k")
+    assert flag is not None
+    assert 'salt ""' in flag_in_words(flag)[0]  # the status page too
 
 
 @pytest.mark.parametrize("value", [1.5, True, ["x"], {"x": "y"}, None])

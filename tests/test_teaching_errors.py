@@ -201,9 +201,8 @@ def test_the_warned_keys_are_bounded(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_project_urls_name_the_docs_that_messages_point_to() -> None:
-    urls = dict(
-        entry.split(", ", 1) for entry in importlib.metadata.metadata("flagkit").get_all("Project-URL") or []
-    )
+    entries = importlib.metadata.metadata("pyflagkit").get_all("Project-URL") or []
+    urls = dict(entry.split(", ", 1) for entry in entries)
     assert urls["Documentation"] == DOCS_URL
     assert {"Homepage", "Changelog", "Issues"} <= set(urls)
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..usage import merge_usage, read_usage
-from ._common import USAGE, Exit
+from ._common import USAGE, Exit, positive
 
 __all__ = ["add_usage_arguments", "not_evaluated", "print_not_evaluated", "usage_report"]
 
@@ -37,10 +37,20 @@ def add_usage_arguments(parser: argparse.ArgumentParser, days_option: str) -> No
         days_option,
         other,  # both commands take both spellings: one habit works everywhere
         dest="usage_days",
-        type=int,
+        type=positive,  # refused before any file is read or reported on
         metavar="N",
         help=f"with --usage: list flags not evaluated for N days (default {DEFAULT_DAYS})",
     )
+
+
+def check_usage_arguments(args: argparse.Namespace) -> None:
+    """Refuse a days option without ``--usage`` before the command reads or prints anything.
+
+    Raises:
+        Exit: ``USAGE``.
+    """
+    if getattr(args, "usage_days", None) is not None and not getattr(args, "usage", None):
+        raise Exit(USAGE, "the days option needs --usage FILE")
 
 
 def not_evaluated(keys: Iterable[str], usage: dict[str, Any], days: int, now: float) -> list[dict[str, Any]]:

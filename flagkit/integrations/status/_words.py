@@ -163,7 +163,8 @@ def flag_in_words(flag: CompiledFlag, now: float | None = None) -> list[str]:
         else:
             serve, ramp = _ramped(rule, now)
             outcome = f"serve {_split(serve, definition.bucket_by, definition.salt)}{ramp}"
-        condition = f"if {when}, " if when else "everyone else: "
+        # A first rule without `when` is everyone; a later one, everyone the rules above missed.
+        condition = f"if {when}, " if when else ("everyone: " if index == 1 else "everyone else: ")
         lines.append(f"Rule {index}{label}: {condition}{outcome}.")
     lines.append(f"{'Otherwise' if definition.rules else 'Everyone gets'}: {default}.")
     return lines
