@@ -23,7 +23,7 @@ from ..client import Flags
 from ..evaluation import Evaluation
 from ..flagset import FlagSet
 from ..providers.base import Provider, Report
-from ._common import OK, configured_flag_file, emit_json, load
+from ._common import OK, configured_flag_file, emit_json, load, plural
 from .explain import show
 
 __all__ = ["EXAMPLE_FLAGS", "SAMPLE_USERS", "client_for", "command_prefix", "render_demo"]
@@ -191,7 +191,8 @@ def render_demo(
 ) -> None:
     """Print the demo for every flag of ``flagset`` (in file order) for ``users``."""
     label = source or flagset.source or "the flag file"
-    write(f"flagkit demo: {len(flagset)} flags from {label}, evaluated for {len(users)} sample users")
+    flags_text = plural(len(flagset), "flag")
+    write(f"flagkit demo: {flags_text} from {label}, evaluated for {plural(len(users), 'sample user')}")
     write("")
     header = [_HEADINGS.get(c, c) for c in _USER_COLUMNS]
     for line in _table([header, *[[_cell(u.get(c, "")) for c in _USER_COLUMNS] for u in users]], "  "):

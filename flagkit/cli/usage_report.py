@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..usage import merge_usage, read_usage
-from ._common import USAGE, Exit, positive
+from ._common import USAGE, Exit, plural, positive
 
 __all__ = ["add_usage_arguments", "not_evaluated", "print_not_evaluated", "usage_report"]
 
@@ -110,9 +110,13 @@ def usage_report(args: argparse.Namespace, keys: Iterable[str]) -> dict[str, Any
 def print_not_evaluated(report: dict[str, Any]) -> None:
     """The human-readable section for a :func:`usage_report`."""
     flags = report["flags"]
-    print(f"\nNot evaluated for {report['days']} days (usage recorded since {report['since']}):")
+    print(f"\nNot evaluated for {plural(report['days'], 'day')} (usage recorded since {report['since']}):")
     if not flags:
         print("  none")
     for entry in flags:
-        when = f"last {entry['last_seen']}, {entry['days']} days ago" if entry["last_seen"] else "never"
+        when = (
+            f"last {entry['last_seen']}, {plural(entry['days'], 'day')} ago"
+            if entry["last_seen"]
+            else "never"
+        )
         print(f"  {entry['key']}  ({when})")
