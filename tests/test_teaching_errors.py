@@ -296,3 +296,70 @@ def test_through_openfeature_the_log_names_the_application(caplog: pytest.LogCap
     (message,) = [r.getMessage() for r in caplog.records if "is not defined" in r.getMessage()]
     assert f"(evaluated in {__name__}:" in message
     assert details.error_message == "flag 'new_checkout' serves a boolean, but the default is a mapping"
+
+
+# --- issue 18: conditions that can never match ---------------------------------------------
+
+
+NEVER = """\
+features:
+  f:
+    rules:
+      - when: {country: {eq: [US]}}
+        serve: on
+      - when: {premium: "true"}
+        serve: on
+      - when: {plan: {ne: [free, trial]}}
+        serve: on
+      - when: {any: [{beta: ["true", "false"]}, {not: {vip: "false"}}]}
+        serve: on
+      - when: {premium: true, country: [US, CA], plan: [pro, "false"], name: "truely", tier: {eq: gold}}
+        serve: on
+segments:
+  staff: {staff: "TRUE"}
+"""
+
+
+def test_conditions_that_can_never_match_are_warned() -> None:
+    flagset = FlagSet.from_bytes(NEVER.encode(), source="flags.yaml")
+    warnings = [w for w in lint(flagset, data=NEVER) if w.code == "never-matches"]
+    found = {(w.line, ".".join(map(str, w.path))) for w in warnings}
+    assert found == {
+        (4, "features.f.rules.0.when.country.eq"),
+        (6, "features.f.rules.1.when.premium"),
+        (8, "features.f.rules.2.when.plan.ne"),
+        (10, "features.f.rules.3.when.any.0.beta"),
+        (10, "features.f.rules.3.when.any.1.not.vip"),
+        (15, "segments.staff.staff"),
+    }
+    by_path = {w.path[-1]: w.message for w in warnings}
+    assert "write `country: [US]`" in by_path["eq"]
+    assert "never matches a plain value" in by_path["eq"]
+    assert "always matches" in by_path["ne"]
+    assert "write `premium: true`" in by_path["premium"]
+    assert "write `beta: [true, false]`" in by_path["beta"]
+    # The warnings are right: these conditions really never match the plain values.
+    rules = {
+        "eq_list": {"country": {"eq": ["US"]}},
+        "text_true": {"premium": "true"},
+    }
+    doc = {"features": {k: {"rules": [{"when": w, "serve": "on"}]} for k, w in rules.items()}}
+    with Flags.from_dict(doc) as flags:
+        assert flags.is_enabled("eq_list", {"country": "US"}) is False
+        assert flags.is_enabled("text_true", {"premium": True}) is False
+
+
+def test_documents_of_text_contexts_are_not_warned() -> None:
+    text = "options: {numeric_strings: true}\n" + NEVER
+    flagset = FlagSet.from_bytes(text.encode(), source="flags.yaml")
+    codes = [w.path[-1] for w in lint(flagset, data=text) if w.code == "never-matches"]
+    assert codes == ["eq", "ne"]  # the list comparisons still never match; the text is meant
+
+
+def test_validate_prints_never_matches(tmp_path: Path) -> None:
+    path = tmp_path / "flags.yaml"
+    path.write_text(NEVER)
+    proc = run_cli("validate", path)
+    assert proc.returncode == 0
+    assert f"{path}:4: warning: features.f.rules[0].when.country.eq: `eq` compares 'country'" in proc.stdout
+    assert run_cli("validate", "--strict", path).returncode == 1

@@ -140,6 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument(
         "--flags", action="append", metavar="FILE", help="flag file (repeatable; default as for validate)"
     )
+    scan.add_argument(
+        "--key-call",
+        action="append",
+        metavar="NAME",
+        help="a project's wrapper whose first argument is a flag key, e.g. require_flag (repeatable; "
+        "also key_calls in [tool.flagkit])",
+    )
     scan.add_argument("--strict", action="store_true", help="exit 1 on unused flags too")
     scan.add_argument("--today", type=date_arg, metavar="DATE", help="date to check `expires` against")
     add_usage_arguments(scan, "--unused-days")
