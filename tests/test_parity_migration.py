@@ -126,3 +126,37 @@ def test_launchdarkly_empty_salt_row() -> None:
     rows = [r for r in migration_rows("LaunchDarkly") if '`"salt": ""`' in r]
     assert len(rows) == 1, rows
     assert '`salt: ""`' in rows[0]
+
+
+# Unleash's engine (yggdrasil-engine 2.0.0): flexibleRollout 50 %, groupId "g", stickiness
+# "default", contexts with only a sessionId 0..7: enabled for 0, 2, 4 (it falls back to sessionId).
+UNLEASH_DEFAULT_STICKINESS = {"0": True, "1": False, "2": True, "3": False, "4": True, "5": False,
+                              "6": False, "7": False}  # fmt: skip
+
+
+def test_unleash_default_stickiness_difference_and_its_remedy() -> None:
+    doc = {"features": {"f": {"bucket_by": "userId", "bucketing": {"scheme": "unleash", "group_id": "g"},
+                              "rules": [{"serve": {"on": 50, "off": 50}}]}}}  # fmt: skip
+    with Flags.from_dict(doc) as flags:
+        # flagkit: no userId, no bucket: the default (off), where Unleash used the sessionId.
+        assert not any(flags.is_enabled("f", {"sessionId": s}) for s in UNLEASH_DEFAULT_STICKINESS)
+        # The documented remedy, userId = user_id or session_id, gives Unleash's buckets.
+        remedy = {s: flags.is_enabled("f", {"userId": s}) for s in UNLEASH_DEFAULT_STICKINESS}  # no user id
+    assert remedy == UNLEASH_DEFAULT_STICKINESS
+    rows = [r for r in migration_rows("Unleash") if "stickiness: default" in r]
+    assert len(rows) == 1, rows
+    assert "**differs**" in rows[0]
+    assert "user_id or session_id" in rows[0]
+
+
+def test_launchdarkly_context_key_is_the_targeting_key() -> None:
+    # ldclient test_evaluator_bucketing.py test_bucket_by_user_key: Context "userKeyA", flag key
+    # "hashKey", salt "saltyA" -> 0.42157587; bucketed by the key, here the default bucket_by.
+    weights = {"low": 42.152, "hit": 0.01, "high": 57.838}
+    doc = {"features": {"hashKey": {"variants": {v: v for v in weights}, "default": "low", "salt": "saltyA",
+                                    "bucketing": "launchdarkly", "rules": [{"serve": weights}]}}}  # fmt: skip
+    with Flags.from_dict(doc) as flags:
+        assert flags.variant("hashKey", {"targeting_key": "userKeyA"}) == "hit"
+    rows = [r for r in migration_rows("LaunchDarkly") if "`bucketBy`" in r]
+    assert len(rows) == 1, rows
+    assert "targeting_key" in rows[0]
