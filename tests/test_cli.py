@@ -620,6 +620,9 @@ def test_no_flag_file_anywhere_says_how_to_configure_one(tmp_path: Path) -> None
     assert proc.returncode == 2
     assert "no flag file given: pass FILE, set $FLAGKIT_FILE" in proc.stderr
     assert "[tool.flagkit]" in proc.stderr
+    forgot = run("eval", EXAMPLE.name, cwd=EXAMPLE.parent, env={"FLAGKIT_FILE": ""})
+    assert forgot.returncode == 2
+    assert "eval: 'features.yaml' looks like the flag file; the flag KEY is missing" in forgot.stderr
     write(tmp_path / "pyproject.toml", "[tool.flagkit]\nfile = 3\n")
     bad = run("validate", cwd=tmp_path, env={"FLAGKIT_FILE": ""})
     assert (bad.returncode, bad.stderr.strip()) == (

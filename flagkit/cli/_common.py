@@ -208,6 +208,10 @@ def resolve_flag_files(args: argparse.Namespace) -> None:
     for name, many in (("file", False), ("files", True), ("flags", True)):
         if not hasattr(args, name) or getattr(args, name):
             continue
+        key = getattr(args, "key", None)
+        if name == "file" and isinstance(key, str) and key.endswith((".yaml", ".yml", ".json")):
+            # `flagkit eval config/features.yaml`: the one argument is the file, the key is missing.
+            raise Exit(USAGE, f"{args.command}: {key!r} looks like the flag file; the flag KEY is missing")
         configured = configured_flag_file()
         if configured is None:
             raise Exit(USAGE, NO_FILE)
