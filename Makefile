@@ -64,7 +64,7 @@ lock:
 	.venv-lock/bin/python -m pip install -q --upgrade pip
 	.venv-lock/bin/python -m pip install -q -e ".[dev]"
 	head -4 $(CONSTRAINTS) > $(CONSTRAINTS).new
-	.venv-lock/bin/python -m pip freeze --exclude-editable | grep -iv '^flagkit' >> $(CONSTRAINTS).new
+	.venv-lock/bin/python -m pip freeze --exclude-editable | grep -iv '^pyflagkit' >> $(CONSTRAINTS).new
 	mv $(CONSTRAINTS).new $(CONSTRAINTS)
 	rm -rf .venv-lock
 

@@ -231,13 +231,20 @@ def scheme_from(spec: Bucketing | str | None, flag_key: str, flag_salt: str | No
         seed = spec.seed if spec.seed is not None else (UNLEASH_VARIANT_SEED if variants else 0)
         if not 0 <= seed < 2**32:
             raise ValueError("an Unleash `seed` is an unsigned 32-bit integer")
-        return Scheme("unleash", normalizer, spec.group_id or flag_key, seed)
+        group_id = spec.group_id if spec.group_id is not None else flag_key  # "" is Unleash's ""
+        return Scheme("unleash", normalizer, group_id, seed)
     if name == "launchdarkly":
         _only(spec, {"key", "salt", "seed"}, "launchdarkly")
-        salt = spec.salt or flag_salt or flag_key
-        return Scheme("launchdarkly", LD_SCALE, f"{spec.key or flag_key}.{salt}", spec.seed)
+        # An empty salt is LaunchDarkly's default (``"key..value"``), never "unset".
+        salt = _first_set(spec.salt, flag_salt, flag_key)
+        return Scheme("launchdarkly", LD_SCALE, f"{_first_set(spec.key, flag_key)}.{salt}", spec.seed)
     _only(spec, set(), "flagd")
-    return Scheme("flagd", LD_SCALE, flag_salt or flag_key)
+    return Scheme("flagd", LD_SCALE, _first_set(flag_salt, flag_key))
+
+
+def _first_set(*values: str | None) -> str:
+    """The first value that is set (``""`` is set: an empty salt is the empty salt)."""
+    return next(value for value in values if value is not None)
 
 
 def _only(spec: Bucketing, allowed: set[str], scheme: str) -> None:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 from ._dispatch import Dispatcher
 from .compiler import CompiledFlag, Resolution, Resolver, compile_static, constant_flag
 from .context import AMBIENT, context
-from .errors import FlagNotFoundError, SourceError
+from .errors import FlagNotFoundError, SourceError, did_you_mean
 from .evaluation import CODE_DEFAULT, ErrorCode, Evaluation, Reason
 from .exposure import ExposureCallback, ExposureTracker
 from .flagset import FlagSet
@@ -196,7 +196,12 @@ class Flags:
     ) -> None:
         for provider in providers:
             if not isinstance(provider, Provider):
-                raise TypeError(f"expected a flagkit Provider, got {type(provider).__name__}")
+                hint = (
+                    f": to load a flag file, use Flags.from_file({str(provider)!r})"
+                    if isinstance(provider, str | os.PathLike)
+                    else ""
+                )
+                raise TypeError(f"expected a flagkit Provider, got {type(provider).__name__}{hint}")
         self._strict = strict
         self._warned: set[tuple[str, str]] = set()  # (problem, key) logged once (see _warn_once)
         self._slots = [_ProviderSlot(p) for p in providers]
@@ -251,8 +256,11 @@ class Flags:
             ConfigError: The file is invalid at start-up (later bad edits keep the last good flags).
             SourceError: The file does not exist or cannot be read at start-up.
         """
+        from .loading import missing_file_message
         from .providers.file import FileProvider
 
+        if not os.path.exists(path):  # said once, as an error, with the file probably meant
+            raise SourceError(missing_file_message(path), os.fspath(path))
         provider = FileProvider(path, watch=watch)
         flags = cls(provider, strict=strict, usage=usage, track_all=track_all)
         error = flags._slots[0].error
@@ -453,8 +461,9 @@ class Flags:
     def _missing(self, key: str, snap: Snapshot) -> None:
         if not snap.table or ("missing", key) in self._warned:
             return  # nothing loaded yet (every key misses), or said already
+        hint = did_you_mean(key, snap.table).replace("%", "%%")  # off the hot path: once per key
         self._warn_once(
-            "missing", key, "flagkit: flag %r is not defined (evaluated in %s): the default is served"
+            "missing", key, f"flagkit: flag %r is not defined{hint} (evaluated in %s): the default is served"
         )
 
     def _mismatch(self, key: str, value: Any, default: Any) -> None:
@@ -1069,7 +1078,8 @@ class Flags:
 
     def __repr__(self) -> str:
         names = ", ".join(slot.provider.name for slot in self._slots)
-        return f"<Flags [{names}] {len(self._snapshot.table)} flags>"
+        count = len(self._snapshot.table)
+        return f"<Flags [{names}] {count} flag{'' if count == 1 else 's'}>"
 
     # --- writers ------------------------------------------------------------------------
 
@@ -1300,12 +1310,16 @@ def _kind_words(value: Any) -> str:
     return _KIND_WORDS.get(kind, "a list" if kind is list else f"a {kind.__name__}")
 
 
+_NOT_CALLERS = frozenset({"flagkit", "openfeature"})
+
+
 def _call_site() -> str:
-    """The module of the nearest caller outside flagkit (cheap enough for a once-per-key log)."""
+    """The module of the nearest caller outside flagkit and the OpenFeature SDK, which calls in
+    through the provider (cheap enough for a once-per-key log)."""
     frame = sys._getframe(2)
     while frame is not None:
         name = frame.f_globals.get("__name__", "?")
-        if name != "flagkit" and not name.startswith("flagkit."):
+        if name.partition(".")[0] not in _NOT_CALLERS:
             return f"{name}:{frame.f_lineno}"
         frame = frame.f_back  # type: ignore[assignment]  # None ends the loop
     return "?"
@@ -1364,7 +1378,7 @@ def _typed(
         return Evaluation(key, coerced, variant, reason, rule)
     return Evaluation(
         key, default, None, Reason.ERROR, rule, ErrorCode.TYPE_MISMATCH,
-        f"flag {key!r} serves a {type(value).__name__}, but the default is a {type(default).__name__}",
+        f"flag {key!r} serves {_kind_words(value)}, but the default is {_kind_words(default)}",
     )  # fmt: skip
 
 

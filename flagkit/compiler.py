@@ -432,7 +432,7 @@ class _FlagBuilder:
         def split(arms: list[tuple[int, Resolution]]) -> Split | None:
             if plain:
                 edges = self.edges(cumulative(arms), arms)
-                return flagd_split(flag.salt or self.key, attribute, edges, fallback)
+                return flagd_split(self.key if flag.salt is None else flag.salt, attribute, edges, fallback)
             return self.scheme_split(rule, path, arms, fallback)
 
         if rule.ramp is not None:

@@ -18,7 +18,10 @@ Mapping keys are always strings: the key's text as written (``1: x`` gives the k
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
+import os
+import pathlib
 import re
 from typing import Any, Literal
 
@@ -35,6 +38,7 @@ __all__ = [
     "detect_format",
     "int_too_long",
     "locate_lines",
+    "missing_file_message",
     "read_document",
 ]
 
@@ -310,7 +314,37 @@ def _yaml_problem(exc: yaml.MarkedYAMLError, data: bytes | str, mark: Any) -> st
         lines = text.splitlines()
         if 0 <= mark.line < len(lines) and lines[mark.line][: mark.column + 1].lstrip(" ").startswith("\t"):
             return "tabs are not allowed for indentation in YAML: indent with spaces"
+    if exc.context and exc.context_mark is not None and exc.problem:
+        # "found unexpected end of stream" alone hides where the trouble began.
+        start = exc.context_mark
+        problem = f"{problem} {exc.context} at line {start.line + 1}, column {start.column + 1}"
+        if "quoted scalar" in exc.context:
+            problem += " (is its closing quote missing?)"
     return problem
+
+
+def missing_file_message(path: str | os.PathLike[str]) -> str:
+    """ "no such file", with the file probably meant when one is beside it: the same name with
+    another flag-file extension (``features.yml`` for ``features.yaml``), or a close name."""
+    wanted = pathlib.Path(path)
+    folder = wanted.parent
+    try:
+        siblings = sorted(p.name for p in folder.iterdir() if p.is_file())
+    except OSError:
+        return "no such file"
+    same_stem = [
+        name
+        for name in siblings
+        if (sibling := pathlib.PurePath(name)).stem == wanted.stem and sibling.suffix in _FLAG_SUFFIXES
+    ]
+    close = same_stem or difflib.get_close_matches(wanted.name, siblings, n=1, cutoff=0.75)
+    if not close:
+        return "no such file"
+    meant = close[0] if str(folder) == "." else str(folder / close[0])
+    return f"no such file; did you mean {meant!r}?"
+
+
+_FLAG_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
 
 
 def _position(stack: list[_Frame]) -> Path:
@@ -401,7 +435,8 @@ def _parse_json(data: bytes | str, source: str) -> Any:
             raise located from None
         raise ConfigError(ConfigIssue(f"duplicate key {exc.key!r}", (), source)) from None
     except json.JSONDecodeError as exc:
-        raise ConfigError(ConfigIssue(f"invalid JSON: {exc.msg}", (), source, exc.lineno)) from None
+        issue = ConfigIssue(f"invalid JSON: {exc.msg}", (), source, exc.lineno, exc.colno)
+        raise ConfigError(issue) from None
     except RecursionError:
         raise _too_deep(data, source) from None
     except UnicodeDecodeError as exc:

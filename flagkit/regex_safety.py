@@ -81,7 +81,7 @@ def check_regex_safety(pattern: str) -> None:
         hint = "" if anchored else "; anchoring it with ^ may help"
         raise UnsafePattern(
             "too many unbounded repetitions (*, +, {n,}) that can match the same text: "
-            f"matching could take polynomial time{hint} (install flagkit[re2] for linear-time "
+            f"matching could take polynomial time{hint} (pip install 'pyflagkit[re2]' for linear-time "
             "matching, or use starts_with / ends_with / contains)"
         )
 

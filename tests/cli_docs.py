@@ -44,6 +44,9 @@ def _env() -> dict[str, str]:
     return {
         **os.environ,
         "FLAGKIT_PYTHON": sys.executable,
+        # The console script on PATH, as after `pip install`: the demo's closing hint then says
+        # plain `flagkit` (it names the script's path when `flagkit` is not on PATH).
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "PYTHONIOENCODING": "utf-8",
         "COLUMNS": "100",
         "PYTHONPATH": str(REPO),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -486,17 +487,44 @@ def test_demo_on_the_examples() -> None:
         assert any(line.startswith(key) for line in lines), key
     assert "legacy_export: false for all 20 users (DISABLED)" in lines
     assert any("TARGETING_MATCH" in line and "staff first" in line and "ana, tara" in line for line in lines)
-    assert run("demo", cwd=REPO).stdout == proc.stdout  # the default file
     elsewhere = run("demo", EXAMPLE, cwd=EXAMPLE.parent.parent.parent).stdout  # an absolute path: as given
     assert str(EXAMPLE) in elsewhere.splitlines()[0]
-    assert elsewhere.replace(str(EXAMPLE), "examples/features.yaml") == proc.stdout
+    # All but the closing hint, which names the console script as reachable from the directory.
+    assert elsewhere.replace(str(EXAMPLE), "examples/features.yaml").splitlines()[:-1] == lines[:-1]
 
 
-def test_demo_json_and_missing_default(tmp_path: Path) -> None:
+def test_demo_json_and_the_bundled_default(tmp_path: Path) -> None:
     data = run_json("demo", EXAMPLE)
     assert len(data["users"]) == 20
     assert {r["reason"] for r in data["flags"]["new_checkout"]} == {"STATIC"}
-    assert run("demo", cwd=tmp_path).returncode == 2
+    # Without FILE (and none configured) the demo shows the example flags shipped in the package,
+    # the same document as the repository's examples/features.yaml (issue 18).
+    bundled = REPO / "flagkit" / "cli" / "demo_features.yaml"
+    assert bundled.read_bytes() == EXAMPLE.read_bytes()
+    proc = run("demo", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "flagkit demo: 12 flags from " in proc.stdout.splitlines()[0]
+    assert run_json("demo", cwd=tmp_path)["flags"] == data["flags"]
+
+
+def test_demo_hint_names_a_command_that_runs(tmp_path: Path) -> None:
+    # `make demo` leaves .venv/bin off PATH: the hint must not say a bare `flagkit` then (issue 18).
+    path_without = os.pathsep.join(
+        p for p in os.environ["PATH"].split(os.pathsep) if Path(p) != SCRIPT.parent
+    )
+    for path in (path_without, f"{SCRIPT.parent}{os.pathsep}{path_without}"):
+        proc = run("demo", EXAMPLE, cwd=tmp_path, env={"PATH": path})
+        hint = proc.stdout.splitlines()[-1].strip()
+        command = shlex.split(hint)
+        assert command[1:3] == ["eval", str(EXAMPLE)], hint
+        if path == path_without:
+            assert command[0] != "flagkit", hint
+        else:
+            assert command[0] == "flagkit", hint
+        ran = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path,
+                             env={**os.environ, "PATH": path}, check=False, timeout=120)  # fmt: skip
+        assert ran.returncode == 0, ran.stderr
+        assert "new_search" in ran.stdout
 
 
 def test_module_entry_point_help_and_version() -> None:
@@ -543,3 +571,92 @@ def test_parse_value(text: str, value: Any) -> None:
     parsed = parse_value(text)
     assert parsed == value
     assert type(parsed) is type(value)
+
+
+# --- the project's flag file from configuration (issue 18) ---------------------------------
+
+SMALL = """\
+features:
+  new_checkout: true
+  beta:
+    rules:
+      - serve: {on: 10, off: 90}
+"""
+
+
+def test_flag_file_from_pyproject_from_a_subdirectory(tmp_path: Path) -> None:
+    flags = write(tmp_path / "config" / "features.yaml", SMALL)
+    write(
+        tmp_path / "pyproject.toml",
+        '[project]\nname = "shop"\n\n[tool.flagkit]\nfile = "config/features.yaml"\n',
+    )
+    sub = tmp_path / "src" / "shop"
+    sub.mkdir(parents=True)
+    killed = run("kill", "beta", "--dry-run", cwd=sub)
+    assert killed.returncode == 0, killed.stderr
+    assert "enabled: false" in killed.stdout
+    assert run_json("eval", "beta", "-c", "user_id=u-1", cwd=sub)["variant"] in {"on", "off"}
+    assert run("validate", cwd=sub).returncode == 0
+    assert "../../config/features.yaml" in run("validate", cwd=sub).stdout
+    assert run("simulate", "beta", "--users", "100", cwd=sub).returncode == 0
+    code = write(sub / "app.py", 'flags.is_enabled("new_checkout")\n')
+    assert run("scan", code, cwd=sub).returncode == 0
+    # An explicit path still wins over the configuration.
+    other = write(tmp_path / "other.yaml", "features:\n  only_here: false\n")
+    assert run_json("eval", other, "only_here", cwd=sub)["value"] is False
+    assert flags.read_text() == SMALL  # --dry-run wrote nothing
+
+
+def test_flag_file_from_the_environment_wins_over_pyproject(tmp_path: Path) -> None:
+    write(tmp_path / "pyproject.toml", '[tool.flagkit]\nfile = "missing.yaml"\n')
+    env_flags = write(tmp_path / "env.yaml", SMALL)
+    proc = run("eval", "new_checkout", "--json", cwd=tmp_path, env={"FLAGKIT_FILE": str(env_flags)})
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["value"] is True
+
+
+def test_no_flag_file_anywhere_says_how_to_configure_one(tmp_path: Path) -> None:
+    proc = run("kill", "new_checkout", cwd=tmp_path, env={"FLAGKIT_FILE": ""})
+    assert proc.returncode == 2
+    assert "no flag file given: pass FILE, set $FLAGKIT_FILE" in proc.stderr
+    assert "[tool.flagkit]" in proc.stderr
+    forgot = run("eval", EXAMPLE.name, cwd=EXAMPLE.parent, env={"FLAGKIT_FILE": ""})
+    assert forgot.returncode == 2
+    assert "eval: 'features.yaml' looks like the flag file; the flag KEY is missing" in forgot.stderr
+    write(tmp_path / "pyproject.toml", "[tool.flagkit]\nfile = 3\n")
+    bad = run("validate", cwd=tmp_path, env={"FLAGKIT_FILE": ""})
+    assert (bad.returncode, bad.stderr.strip()) == (
+        2,
+        "flagkit: pyproject.toml: [tool.flagkit] file must be a path (a string)",
+    )
+
+
+# --- usage errors under --json, arguments checked first (issue 18) --------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("validate", "--json", "--bogus"),
+        ("eval", "--json", EXAMPLE, "new_search", "-c", "novalue"),
+        ("simulate", "--json", EXAMPLE, "new_search", "--users", "0"),
+        ("validate", "--json", EXAMPLE, "--usage", EXAMPLE, "--stale-days", "0"),
+    ],
+)
+def test_argument_errors_under_json_are_json(args: tuple[str | Path, ...]) -> None:
+    proc = run(*args)
+    assert proc.returncode == 2
+    data = json.loads(proc.stdout)
+    assert data["exit_code"] == 2
+    assert data["error"]
+    assert data["error"] in proc.stderr  # argparse's usage text stays on stderr
+    assert "usage: flagkit" in proc.stderr
+
+
+@pytest.mark.parametrize("days", [("--stale-days", "0"), ("--stale-days", "3")])
+def test_validate_checks_its_arguments_before_reporting(days: tuple[str, str]) -> None:
+    # `--stale-days 0`, or a days option without --usage: refused before a line of the report.
+    proc = run("validate", EXAMPLE, *days)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "ok (" not in proc.stderr

@@ -44,7 +44,7 @@ def test_publish_writes_key_label_and_message_together(
     assert proc.returncode == 0, proc.stderr
     label = version_label(path.read_bytes())
     assert f"version 3, label {label}" in proc.stdout
-    assert "1 subscribers notified" in proc.stdout
+    assert "(1 flag, 1 subscriber notified)" in proc.stdout  # counts in English (issue 18)
     assert admin.get(KEY) == path.read_bytes()
     assert admin.get(f"{KEY}:version") == label.encode()
     message = pubsub.get_message(timeout=5)

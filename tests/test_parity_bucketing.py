@@ -5,7 +5,7 @@ Sources (read, not copied; each vector names where it comes from):
   `{"cat": [{"var": "$flagd.flagKey"}, {"var": "user.name"}]}`) and `fractional-basic-flag`
   (the input is one attribute's value, 25 buckets of weight 4).
 - Unleash client-specification: specifications/10-flexible-rollout-strategy.json (rollouts),
-  08-variants.json (feature variants, seed 0) and 16-strategy-variants.json (strategy variants,
+  08-variants.json (feature variants, seed 86028157) and 16-strategy-variants.json (strategy variants,
   seed 86028157); its scripts/generate-wanted-hash.ts gives the normalisation.
 - LaunchDarkly sdk-test-harness, sdktests/server_side_eval_bucketing.go, and the Go evaluation
   engine's bucketing tests: flag key `hashKey`, salt `saltyA`, expected bucket values, and the
@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 
-from flagkit import ConfigError, Flags, FlagSet, Reason
+from flagkit import ConfigError, Flags, FlagSet, Reason, bucketing
 from flagkit.bucketers import Scheme, point_function
 from flagkit.cli.explain import explain, render_explanation
+from flagkit.integrations.status import flag_in_words
 
 
 def split_doc(key: str, weights: dict[str, float], **extra: Any) -> dict[str, Any]:
@@ -157,14 +158,22 @@ def test_unleash_strategy_variant_vectors(user: str, variant: str) -> None:
     assert Flags.from_dict(doc).variant("Feature.strategy.multiple.variants", {"userId": user}) == variant
 
 
-# Unleash 08-variants (feature-level variants, hashed with seed 0 in this specification):
-# B: weights 1/1; D: weights 1/49/50.
+# Unleash 08-variants, feature-level variants (groupId: the feature name; variant seed 86028157,
+# flagkit's default; normalizer: the total weight). Expected variants computed by Unleash's own
+# engine (UnleashClient 6.9.1 -> yggdrasil-engine 2.0.0, `UnleashEngine.get_variant`) on the
+# specification's features B (1/1) and D (1/49/50): five of its eight split cases, plus D's first
+# variant1 user; murmur3 with seed 86028157 gives the same. C (33/33/33 out of 99) is left out:
+# its thirds are not whole thousandths of a percent, which flagkit refuses at load rather than
+# approximate (the engine serves variant2 to users 315, 320 and 729).
+_B = {"variant1": 50, "variant2": 50}
+_D = {"variant1": 1, "variant2": 49, "variant3": 50}
 UNLEASH_FEATURE_VARIANTS = [
-    ("Feature.Variants.B", {"variant1": 50, "variant2": 50}, 2, "2", "variant1"),
-    ("Feature.Variants.B", {"variant1": 50, "variant2": 50}, 2, "0", "variant2"),
-    ("Feature.Variants.D", {"variant1": 1, "variant2": 49, "variant3": 50}, 100, "367", "variant1"),
-    ("Feature.Variants.D", {"variant1": 1, "variant2": 49, "variant3": 50}, 100, "31", "variant2"),
-    ("Feature.Variants.D", {"variant1": 1, "variant2": 49, "variant3": 50}, 100, "19", "variant3"),
+    ("Feature.Variants.B", _B, 2, "2", "variant2"),
+    ("Feature.Variants.B", _B, 2, "0", "variant1"),
+    ("Feature.Variants.D", _D, 100, "367", "variant3"),
+    ("Feature.Variants.D", _D, 100, "31", "variant3"),
+    ("Feature.Variants.D", _D, 100, "19", "variant2"),
+    ("Feature.Variants.D", _D, 100, "635", "variant1"),
 ]
 
 
@@ -172,9 +181,45 @@ UNLEASH_FEATURE_VARIANTS = [
 def test_unleash_feature_variant_vectors(
     key: str, weights: dict[str, float], normalizer: int, user: str, variant: str
 ) -> None:
-    options = {"scheme": "unleash_variants", "seed": 0, "normalizer": normalizer}
+    # The documented spelling for Unleash variants: no seed option (the default is Unleash's).
+    options = {"scheme": "unleash_variants", "normalizer": normalizer}
     doc = split_doc(key, weights, bucket_by="userId", bucketing=options)
     assert Flags.from_dict(doc).variant(key, {"userId": user}) == variant
+
+
+# Unleash treats an empty groupId as the empty string, in rollouts and in strategy variants
+# (checked with Unleash's engine, yggdrasil-engine 2.0.0: flexibleRollout 50 % with
+# `"groupId": ""` enables userId 0, 3, 7, 8, 11 of 0..11, i.e. murmur3(":" + id) % 100 < 50;
+# with the feature name as group id it would enable 3, 5, 6, 7, 8, 10).
+UNLEASH_EMPTY_GROUP_ROLLOUT = {str(u): u in (0, 3, 7, 8, 11) for u in range(12)}
+# ... and strategy variants a/b (1/1) with `"groupId": ""`, stickiness userId.
+UNLEASH_EMPTY_GROUP_VARIANTS = {"0": "a", "1": "a", "2": "b", "3": "b", "4": "b", "5": "a", "6": "a",
+                                "7": "a", "8": "b", "9": "a", "10": "b", "11": "a"}  # fmt: skip
+
+
+def test_unleash_empty_group_id_is_the_empty_string() -> None:
+    rollout = {"scheme": "unleash", "group_id": ""}
+    rules = [{"serve": {"on": 50, "off": 50}}]
+    doc = {
+        "features": {
+            "Feature.flexibleRollout.emptyGroup": {
+                "bucket_by": "userId",
+                "bucketing": rollout,
+                "rules": rules,
+            }
+        }
+    }
+    flags = Flags.from_dict(doc)
+    got = {
+        u: flags.is_enabled("Feature.flexibleRollout.emptyGroup", {"userId": u})
+        for u in UNLEASH_EMPTY_GROUP_ROLLOUT
+    }
+    assert got == UNLEASH_EMPTY_GROUP_ROLLOUT
+    variants = {"scheme": "unleash_variants", "group_id": "", "normalizer": 2}
+    flags = Flags.from_dict(split_doc("sv", {"a": 50, "b": 50}, bucket_by="userId", bucketing=variants))
+    assert {
+        u: flags.variant("sv", {"userId": u}) for u in UNLEASH_EMPTY_GROUP_VARIANTS
+    } == UNLEASH_EMPTY_GROUP_VARIANTS
 
 
 def test_unleash_weights_must_fit_its_buckets() -> None:
@@ -216,6 +261,54 @@ def test_launchdarkly_rollouts_bracket(value: Any, seed: int | None, expected: f
         options["seed"] = seed
     doc = split_doc("hashKey", weights, bucket_by="attr1", rule={"bucketing": options})
     assert Flags.from_dict(doc).variant("hashKey", {"attr1": value}) == "hit"
+
+
+# LaunchDarkly's default salt is "" (ldclient FeatureFlag: `opt_str(data, 'salt') or ''`; its
+# test builders' flags all carry `'salt': ''`), hashed as "hashKey..value". Bucket values from
+# launchdarkly-server-sdk 9.20.0's own `ldclient.impl.evaluator_common._bucket_context(None,
+# context, None, "hashKey", "", bucket_by)`.
+LD_EMPTY_SALT: list[tuple[Any, float]] = [
+    ("userKeyA", 0.008705020130580632),
+    ("userKeyB", 0.2731192407980322),
+    ("userKeyC", 0.09821173526737288),
+    (33333, 0.8019857186019815),
+]
+
+
+@pytest.mark.parametrize(("value", "expected"), LD_EMPTY_SALT)
+@pytest.mark.parametrize("where", ["bucketing", "flag"])
+def test_launchdarkly_empty_salt_is_the_empty_string(value: Any, expected: float, where: str) -> None:
+    before = int(expected * 100_000) - 5
+    weights = {"low": before / 1000, "hit": 10 / 1000, "high": (100_000 - before - 10) / 1000}
+    options: dict[str, Any] = {"scheme": "launchdarkly"}
+    extra: dict[str, Any] = {}
+    if where == "bucketing":
+        options["salt"] = ""
+    else:
+        extra["salt"] = ""
+    doc = split_doc("hashKey", weights, bucket_by="attr1", bucketing=options, **extra)
+    assert Flags.from_dict(doc).variant("hashKey", {"attr1": value}) == "hit"
+    assert point_function(Scheme("launchdarkly", 100_000, "hashKey.", None))(value) == int(expected * 100_000)
+
+
+def test_an_empty_flag_salt_salts_the_default_scheme_with_the_empty_string() -> None:
+    # flagd scheme: `salt: ""` hashes cbor(["", value]), not the flag key (that would be `salt` unset).
+    weights = {f"b{i}": 4.0 for i in range(25)}
+    empty = Flags.from_dict(split_doc("k", weights, salt=""))
+    keyed = Flags.from_dict(split_doc("k", weights))
+    users = [f"user-{i}" for i in range(200)]
+    for user in users:
+        expected = f"b{bucketing.bucket('', user, 100_000) // 4000}"
+        assert empty.variant("k", {"targeting_key": user}) == expected
+    assert [empty.variant("k", {"targeting_key": u}) for u in users] != [
+        keyed.variant("k", {"targeting_key": u}) for u in users
+    ]
+    trace = explain(FlagSet.from_dict(split_doc("k", weights, salt="")), "k", {"targeting_key": "u"})
+    assert trace.consistent
+    assert 'salt ""' in "\n".join(render_explanation(trace))
+    flag = Flags.from_dict(split_doc("k", {"a": 50, "b": 50}, salt="")).get_flag("k")
+    assert flag is not None
+    assert 'salt ""' in flag_in_words(flag)[0]  # the status page too
 
 
 @pytest.mark.parametrize("value", [1.5, True, ["x"], {"x": "y"}, None])

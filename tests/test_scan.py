@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import textwrap
 from pathlib import Path
 
@@ -192,3 +193,53 @@ def test_keys_defined_in_any_flag_file_count(tmp_path: Path) -> None:
     assert report.undefined == {}
     assert report.unused == ["z"]
     assert not report.problems
+
+
+# --- a project's wrappers of the flag calls (issue 18) -------------------------------------
+
+WRAPPED = """\
+from fastapi import Depends
+from app.flags import require_flag, feature
+
+@app.get("/checkout", dependencies=[Depends(require_flag("new_checkout"))])
+def checkout(): ...
+
+if feature(key="dark_mode"):
+    pass
+require_flag(name)  # dynamic
+"""
+
+
+def test_wrappers_named_by_the_project_are_references() -> None:
+    assert scan_python(WRAPPED) == ([], [])
+    refs, dynamic = scan_python(WRAPPED, key_calls=["require_flag", "feature"])
+    assert keys(refs) == [("new_checkout", 4, "require_flag()"), ("dark_mode", 7, "feature()")]
+    assert keys(dynamic) == [(None, 9, "require_flag()")]
+
+
+def unused(stdout: str) -> list[str]:
+    return [entry["key"] for entry in json.loads(stdout)["unused"]]
+
+
+@pytest.mark.slow
+def test_scan_key_call_option_and_pyproject(tmp_path: Path) -> None:
+    from tests.test_cli import run
+
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "views.py").write_text(WRAPPED)
+    flags = tmp_path / "features.yaml"
+    flags.write_text("features:\n  new_checkout: true\n  dark_mode: false\n  old_thing: true\n")
+    plain = run("scan", "app", "--flags", flags, "--json", cwd=tmp_path)
+    assert unused(plain.stdout) == ["new_checkout", "dark_mode", "old_thing"]
+    told = run("scan", "app", "--flags", flags, "--key-call", "require_flag", "--key-call", "feature",
+               "--json", cwd=tmp_path)  # fmt: skip
+    assert unused(told.stdout) == ["old_thing"]
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.flagkit]\nfile = "features.yaml"\nkey_calls = ["require_flag", "feature"]\n'
+    )
+    configured = run("scan", "app", "--json", cwd=tmp_path)
+    assert unused(configured.stdout) == ["old_thing"]
+    (tmp_path / "pyproject.toml").write_text('[tool.flagkit]\nkey_calls = "require_flag"\n')
+    bad = run("scan", "app", "--flags", flags, cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "key_calls must be a list of function names" in bad.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from flagkit import ConfigError, Flags
+from flagkit import ConfigError, Flags, SourceError
 from flagkit._links import DOCS_URL
 from flagkit.cli.lint import lint
 from flagkit.flagset import FlagSet
@@ -201,9 +201,8 @@ def test_the_warned_keys_are_bounded(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_project_urls_name_the_docs_that_messages_point_to() -> None:
-    urls = dict(
-        entry.split(", ", 1) for entry in importlib.metadata.metadata("flagkit").get_all("Project-URL") or []
-    )
+    entries = importlib.metadata.metadata("pyflagkit").get_all("Project-URL") or []
+    urls = dict(entry.split(", ", 1) for entry in entries)
     assert urls["Documentation"] == DOCS_URL
     assert {"Homepage", "Changelog", "Issues"} <= set(urls)
 
@@ -213,3 +212,154 @@ def test_help_points_to_the_docs_url_not_a_local_path() -> None:
     proc = run_cli("--help")
     assert f"{DOCS_URL}/cli.md" in proc.stdout.replace("\n", "")
     assert " docs/" not in proc.stdout
+
+
+# --- issue 18: what the loader and the client say ---------------------------------------------
+
+
+def test_an_unterminated_string_says_where_it_began() -> None:
+    text = 'features:\n  a: true\n  b: "unterminated\n  c: false\n'
+    (issue,) = issues_of(text)
+    assert "while scanning a quoted scalar at line 3, column 6" in issue
+    assert "closing quote" in issue
+
+
+def test_json_errors_give_the_column() -> None:
+    with pytest.raises(ConfigError) as info:
+        FlagSet.from_bytes(b'{"features": {"a": true,,}}', source="flags.json")
+    assert str(info.value.issues[0]).startswith("flags.json:1:25: invalid JSON")
+
+
+def test_from_file_of_a_missing_file_suggests_the_one_beside_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "features.yaml").write_text("features:\n  a: true\n")
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.DEBUG, logger="flagkit"), pytest.raises(SourceError) as info:
+        Flags.from_file("config/features.yml")
+    assert str(info.value) == "config/features.yml: no such file; did you mean 'config/features.yaml'?"
+    assert caplog.records == []  # raised, not also logged
+    with pytest.raises(
+        SourceError, match=r"config/featurs\.yaml: no such file; did you mean 'config/features\.yaml'"
+    ):
+        Flags.from_file("config/featurs.yaml")
+    with pytest.raises(SourceError, match=r"^elsewhere/x\.yaml: no such file$"):
+        Flags.from_file("elsewhere/x.yaml")
+
+
+def test_a_path_given_to_flags_points_at_from_file() -> None:
+    with pytest.raises(
+        TypeError, match=r"got str: to load a flag file, use Flags\.from_file\('config/features\.yaml'\)"
+    ):
+        Flags("config/features.yaml")  # type: ignore[arg-type]  # the mistake under test
+    with pytest.raises(TypeError, match=r"got PosixPath: to load a flag file|got WindowsPath: to load"):
+        Flags(Path("f.yaml"))  # type: ignore[arg-type]  # the mistake under test
+
+
+def test_a_missing_key_at_run_time_suggests_the_closest(caplog: pytest.LogCaptureFixture) -> None:
+    with (
+        Flags.from_dict({"new_checkout": True, "percent%flag": False}) as flags,
+        caplog.at_level(logging.WARNING, logger="flagkit"),
+    ):
+        flags.is_enabled("new_chekout")
+        flags.is_enabled("percent%flagg")
+        flags.is_enabled("zzz")
+    messages = [r.getMessage() for r in caplog.records]
+    assert "flag 'new_chekout' is not defined; did you mean 'new_checkout'? (evaluated in " in messages[0]
+    assert "did you mean 'percent%flag'?" in messages[1]
+    assert "flag 'zzz' is not defined (evaluated in " in messages[2]
+
+
+def test_counts_and_kinds_read_as_english() -> None:
+    with Flags.from_dict({"a": True}) as one, Flags.from_dict({"a": True, "n": 1}) as two:
+        assert repr(one).endswith(" 1 flag>")
+        assert repr(two).endswith(" 2 flags>")
+        result = two.evaluate("n", "x")
+    assert result.error_message == "flag 'n' serves an integer, but the default is a string"
+
+
+def test_through_openfeature_the_log_names_the_application(caplog: pytest.LogCaptureFixture) -> None:
+    api = pytest.importorskip("openfeature.api")
+    from flagkit.integrations.openfeature import FlagkitProvider
+
+    flags = Flags.from_dict({"new_checkout": True})
+    api.set_provider_and_wait(FlagkitProvider(flags))
+    try:
+        client = api.get_client()
+        with caplog.at_level(logging.WARNING, logger="flagkit"):
+            client.get_boolean_value("new_chekout", False)
+        details = client.get_object_details("new_checkout", {})
+    finally:
+        api.clear_providers()
+        flags.close()
+    (message,) = [r.getMessage() for r in caplog.records if "is not defined" in r.getMessage()]
+    assert f"(evaluated in {__name__}:" in message
+    assert details.error_message == "flag 'new_checkout' serves a boolean, but the default is a mapping"
+
+
+# --- issue 18: conditions that can never match ---------------------------------------------
+
+
+NEVER = """\
+features:
+  f:
+    rules:
+      - when: {country: {eq: [US]}}
+        serve: on
+      - when: {premium: "true"}
+        serve: on
+      - when: {plan: {ne: [free, trial]}}
+        serve: on
+      - when: {any: [{beta: ["true", "false"]}, {not: {vip: "false"}}]}
+        serve: on
+      - when: {premium: true, country: [US, CA], plan: [pro, "false"], name: "truely", tier: {eq: gold}}
+        serve: on
+segments:
+  staff: {staff: "TRUE"}
+"""
+
+
+def test_conditions_that_can_never_match_are_warned() -> None:
+    flagset = FlagSet.from_bytes(NEVER.encode(), source="flags.yaml")
+    warnings = [w for w in lint(flagset, data=NEVER) if w.code == "never-matches"]
+    found = {(w.line, ".".join(map(str, w.path))) for w in warnings}
+    assert found == {
+        (4, "features.f.rules.0.when.country.eq"),
+        (6, "features.f.rules.1.when.premium"),
+        (8, "features.f.rules.2.when.plan.ne"),
+        (10, "features.f.rules.3.when.any.0.beta"),
+        (10, "features.f.rules.3.when.any.1.not.vip"),
+        (15, "segments.staff.staff"),
+    }
+    by_path = {w.path[-1]: w.message for w in warnings}
+    assert "write `country: [US]`" in by_path["eq"]
+    assert "never matches a plain value" in by_path["eq"]
+    assert "always matches" in by_path["ne"]
+    assert "write `premium: true`" in by_path["premium"]
+    assert "write `beta: [true, false]`" in by_path["beta"]
+    # The warnings are right: these conditions really never match the plain values.
+    rules = {
+        "eq_list": {"country": {"eq": ["US"]}},
+        "text_true": {"premium": "true"},
+    }
+    doc = {"features": {k: {"rules": [{"when": w, "serve": "on"}]} for k, w in rules.items()}}
+    with Flags.from_dict(doc) as flags:
+        assert flags.is_enabled("eq_list", {"country": "US"}) is False
+        assert flags.is_enabled("text_true", {"premium": True}) is False
+
+
+def test_documents_of_text_contexts_are_not_warned() -> None:
+    text = "options: {numeric_strings: true}\n" + NEVER
+    flagset = FlagSet.from_bytes(text.encode(), source="flags.yaml")
+    codes = [w.path[-1] for w in lint(flagset, data=text) if w.code == "never-matches"]
+    assert codes == ["eq", "ne"]  # the list comparisons still never match; the text is meant
+
+
+def test_validate_prints_never_matches(tmp_path: Path) -> None:
+    path = tmp_path / "flags.yaml"
+    path.write_text(NEVER)
+    proc = run_cli("validate", path)
+    assert proc.returncode == 0
+    assert f"{path}:4: warning: features.f.rules[0].when.country.eq: `eq` compares 'country'" in proc.stdout
+    assert run_cli("validate", "--strict", path).returncode == 1

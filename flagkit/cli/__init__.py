@@ -19,7 +19,7 @@ import io
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from .. import __version__, operators
 from .._links import doc_url
@@ -34,7 +34,7 @@ from .publish import run_publish
 from .scan import run_scan
 from .schema import run_schema
 from .simulate import run_simulate
-from .usage_report import add_usage_arguments
+from .usage_report import add_usage_arguments, check_usage_arguments
 from .validate import run_validate
 
 __all__ = ["build_parser", "main", "parse_value"]
@@ -47,18 +47,37 @@ _CONTEXT_HELP = (
 )
 
 
+_FILE_HELP = "the flag file (default: $FLAGKIT_FILE, else `file` in [tool.flagkit] of pyproject.toml)"
+
 _NOW_HELP = (
     "evaluate as if the clock showed TIME (ISO 8601, e.g. 2026-12-24 or 2026-12-24T18:00:00Z; "
     "UTC unless an offset is given): check `now` time-window rules ahead of time"
 )
 
 
+class _UsageError(SystemExit):
+    """An argument error: argparse's text for stderr, and the bare message for ``--json``."""
+
+    def __init__(self, text: str, message: str) -> None:
+        super().__init__(USAGE)
+        self.text = text
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with argument errors raised (as :class:`_UsageError`) so ``main`` can also
+    print them as the documented ``{"error": ..., "exit_code": 2}`` under ``--json``."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{self.format_usage()}{self.prog}: error: {message}", message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``flagkit`` (exposed for docs and tests)."""
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
 
-    context = argparse.ArgumentParser(add_help=False)
+    context = _Parser(add_help=False)
     context.add_argument(
         "-c", "--context", action="append", type=assignment, metavar="ATTR=VALUE", help=_CONTEXT_HELP
     )
@@ -67,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     context.add_argument("--now", type=instant, metavar="TIME", help=_NOW_HELP)
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="flagkit",
         description="Validate, evaluate, explain, simulate and scan flagkit flag files.",
         epilog=f"Exit codes: 0 ok, 1 problems found, 2 usage error. Docs: {doc_url('cli')}",
@@ -82,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         return cmd
 
     validate = command("validate", run_validate, "check flag files: errors with file:line, and warnings")
-    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.add_argument("files", nargs="*", metavar="FILE", help=_FILE_HELP)
     validate.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     validate.add_argument(
         "--today",
@@ -99,12 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_usage_arguments(validate, "--stale-days")
 
     ev = command("eval", run_eval, "evaluate one flag for a context", context)
-    ev.add_argument("file", metavar="FILE")
+    ev.add_argument("file", nargs="?", metavar="FILE", help=_FILE_HELP)
     ev.add_argument("key", metavar="KEY")
     ev.add_argument("--explain", action="store_true", help="show every rule and condition tried")
 
     sim = command("simulate", run_simulate, "evaluate a flag for a synthetic population", context)
-    sim.add_argument("file", metavar="FILE")
+    sim.add_argument("file", nargs="?", metavar="FILE", help=_FILE_HELP)
     sim.add_argument("key", metavar="KEY")
     sim.add_argument("--users", type=positive, default=10_000, metavar="N", help="population (default 10000)")
     sim.add_argument(
@@ -119,7 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
     scan = command("scan", run_scan, "find flag keys used in code; report typos, stale and expired flags")
     scan.add_argument("paths", nargs="+", metavar="PATH")
     scan.add_argument(
-        "--flags", action="append", required=True, metavar="FILE", help="flag file (repeatable)"
+        "--flags", action="append", metavar="FILE", help="flag file (repeatable; default as for validate)"
+    )
+    scan.add_argument(
+        "--key-call",
+        action="append",
+        metavar="NAME",
+        help="a project's wrapper whose first argument is a flag key, e.g. require_flag (repeatable; "
+        "also key_calls in [tool.flagkit])",
     )
     scan.add_argument("--strict", action="store_true", help="exit 1 on unused flags too")
     scan.add_argument("--today", type=date_arg, metavar="DATE", help="date to check `expires` against")
@@ -129,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
 
     pub = command("publish", run_publish, "validate a flag file and publish it to Redis (RedisProvider)")
-    pub.add_argument("file", metavar="FILE")
+    pub.add_argument("file", nargs="?", metavar="FILE", help=_FILE_HELP)
     pub.add_argument("--redis", metavar="URL", help="redis:// or rediss:// URL (default: $FLAGKIT_REDIS_URL)")
     pub.add_argument("--key", required=True, metavar="KEY", help="the key RedisProvider reads")
     pub.add_argument("--channel", metavar="CHANNEL", help="pub/sub channel (default KEY:changed)")
@@ -154,15 +180,17 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--seed", type=int, default=0, help="changes the generated user ids (default 0)")
 
     demo = command("demo", run_demo, "evaluate every flag of a file for 20 sample users")
-    demo.add_argument("file", nargs="?", metavar="FILE", help="default: examples/features.yaml")
+    demo.add_argument(
+        "file", nargs="?", metavar="FILE", help="default: the example flags shipped with flagkit"
+    )
     demo.add_argument("--now", type=instant, metavar="TIME", help=_NOW_HELP)
     return parser
 
 
 def _add_edit_commands(command: Callable[..., Any]) -> None:
     """``set``, ``kill``, ``revive`` and ``rollout``: edit one flag in place (see edit.py)."""
-    editing = argparse.ArgumentParser(add_help=False)
-    editing.add_argument("file", metavar="FILE")
+    editing = _Parser(add_help=False)
+    editing.add_argument("file", nargs="?", metavar="FILE", help=_FILE_HELP)
     editing.add_argument("key", metavar="KEY")
     editing.add_argument("--dry-run", action="store_true", help="print the change as a diff; write nothing")
     cmd = command(
@@ -215,7 +243,14 @@ def _set_clock(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (the console script exits with it)."""
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(arguments)
+    except _UsageError as exc:
+        print(exc.text, file=sys.stderr)
+        if "--json" in arguments:  # a script reads stdout only
+            print(dumps({"error": exc.message, "exit_code": USAGE}))
+        raise
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):  # ✓/✗/→ on a terminal that cannot show them
             stream.reconfigure(errors="replace")
@@ -224,6 +259,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     gc.disable()
     try:
         _set_clock(args)
+        check_usage_arguments(args)
+        _common.resolve_flag_files(args)
         code: int = args.handler(args)
     except Exit as exc:
         if exc.message:

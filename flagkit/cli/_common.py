@@ -7,8 +7,11 @@ import argparse
 import datetime as dt
 import difflib
 import json
+import os
 import re
+import tomllib
 from collections.abc import Collection
+from pathlib import Path
 from typing import Any
 
 from ..bucketers import parse_template
@@ -130,6 +133,89 @@ def positive(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+FILE_ENV = "FLAGKIT_FILE"
+"""Environment variable naming the project's flag file (as Flask's ``FLAGKIT_FILE`` setting)."""
+
+
+def project_settings() -> tuple[Path, dict[str, Any]] | None:
+    """``[tool.flagkit]`` of the nearest ``pyproject.toml`` at or above the working directory, with
+    that file's path; ``None`` when there is none (or it has no such table).
+
+    Raises:
+        Exit: ``USAGE`` when the pyproject.toml cannot be read or parsed.
+    """
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            try:
+                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+                raise Exit(USAGE, f"{_shown(candidate)}: cannot read [tool.flagkit]: {exc}") from None
+            settings = data.get("tool", {}).get("flagkit")
+            if settings is None:
+                return None
+            if not isinstance(settings, dict):
+                raise Exit(USAGE, f"{_shown(candidate)}: [tool.flagkit] must be a table")
+            return candidate, settings
+    return None
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory (the pyproject.toml is at or above it)."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return str(path)
+
+
+def configured_flag_file() -> str | None:
+    """The project's flag file: ``$FLAGKIT_FILE``, else ``file`` in ``[tool.flagkit]`` of the
+    nearest pyproject.toml (relative to that file's folder); ``None`` when neither is set.
+
+    Raises:
+        Exit: ``USAGE`` for an unreadable pyproject.toml or a ``file`` that is not a string.
+    """
+    env = os.environ.get(FILE_ENV)
+    if env:
+        return env
+    found = project_settings()
+    if found is None or "file" not in found[1]:
+        return None
+    pyproject, settings = found
+    value = settings["file"]
+    if not isinstance(value, str) or not value:
+        raise Exit(USAGE, f"{_shown(pyproject)}: [tool.flagkit] file must be a path (a string)")
+    return _shown(pyproject.parent / value)
+
+
+NO_FILE = (
+    "no flag file given: pass FILE, set $FLAGKIT_FILE, or add to pyproject.toml:\n"
+    '  [tool.flagkit]\n  file = "config/features.yaml"'
+)
+
+
+def resolve_flag_files(args: argparse.Namespace) -> None:
+    """Fill in an omitted flag file from the configuration (explicit paths always win).
+
+    Raises:
+        Exit: ``USAGE`` when a command needs a flag file and none is given or configured.
+    """
+    if args.command == "demo":
+        return  # the demo falls back on its bundled example flags
+    for name, many in (("file", False), ("files", True), ("flags", True)):
+        if not hasattr(args, name) or getattr(args, name):
+            continue
+        key = getattr(args, "key", None)
+        if name == "file" and isinstance(key, str) and key.endswith((".yaml", ".yml", ".json")):
+            # `flagkit eval config/features.yaml`: the one argument is the file, the key is missing.
+            raise Exit(USAGE, f"{args.command}: {key!r} looks like the flag file; the flag KEY is missing")
+        configured = configured_flag_file()
+        if configured is None:
+            raise Exit(USAGE, NO_FILE)
+        setattr(args, name, [configured] if many else configured)
 
 
 def emit_json(data: Any) -> None:

@@ -1,12 +1,19 @@
 """``flagkit demo``: every flag of a file, evaluated for twenty sample users, as readable tables.
 
 For each flag the users are grouped by outcome (variant, reason, rule), so the page answers
-"who gets what, and why" at a glance. ``make demo`` runs it on examples/features.yaml.
+"who gets what, and why" at a glance. ``make demo`` runs it on examples/features.yaml; without
+a FILE (and none configured) it shows the copy of that file shipped in the package, so it works
+after a plain install, anywhere.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
+import shutil
+import sys
+import sysconfig
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -16,10 +23,14 @@ from ..client import Flags
 from ..evaluation import Evaluation
 from ..flagset import FlagSet
 from ..providers.base import Provider, Report
-from ._common import OK, USAGE, Exit, emit_json, load
+from ._common import OK, configured_flag_file, emit_json, load, plural
 from .explain import show
 
-__all__ = ["SAMPLE_USERS", "client_for", "render_demo"]
+__all__ = ["EXAMPLE_FLAGS", "SAMPLE_USERS", "client_for", "command_prefix", "render_demo"]
+
+EXAMPLE_FLAGS = Path(__file__).with_name("demo_features.yaml")
+"""The example flags shipped with flagkit (a copy of the repository's examples/features.yaml),
+which ``flagkit demo`` shows when no flag file is given or configured."""
 
 WIDTH = 100
 
@@ -180,7 +191,8 @@ def render_demo(
 ) -> None:
     """Print the demo for every flag of ``flagset`` (in file order) for ``users``."""
     label = source or flagset.source or "the flag file"
-    write(f"flagkit demo: {len(flagset)} flags from {label}, evaluated for {len(users)} sample users")
+    flags_text = plural(len(flagset), "flag")
+    write(f"flagkit demo: {flags_text} from {label}, evaluated for {plural(len(users), 'sample user')}")
     write("")
     header = [_HEADINGS.get(c, c) for c in _USER_COLUMNS]
     for line in _table([header, *[[_cell(u.get(c, "")) for c in _USER_COLUMNS] for u in users]], "  "):
@@ -198,7 +210,33 @@ def render_demo(
     example = _explainable(flagset)
     if example is not None:
         write("Why does a user get a variant? Ask for the trace, e.g.:")
-        write(f"  flagkit eval {label} {example} -c user_id=u-003 --explain")
+        write(f"  {command_prefix()} eval {_quoted(label)} {example} -c user_id=u-003 --explain")
+
+
+def command_prefix() -> str:
+    """How to run ``flagkit`` from here: ``flagkit`` when that name on PATH is this installation's
+    console script, else the console script's path (``.venv/bin/flagkit`` after ``make demo``),
+    else ``python -m flagkit`` with this interpreter."""
+    scripts = Path(sysconfig.get_path("scripts"))
+    script = scripts / ("flagkit.exe" if os.name == "nt" else "flagkit")
+    on_path = shutil.which("flagkit")
+    if on_path is not None and script.is_file() and Path(on_path).resolve() == script.resolve():
+        return "flagkit"
+    if script.is_file():
+        return _quoted(_relative(script))
+    return f"{_quoted(_relative(Path(sys.executable)))} -m flagkit"
+
+
+def _relative(path: Path) -> str:
+    """``path`` relative to the working directory when below it (``.venv/bin/flagkit``)."""
+    try:
+        return str(Path(os.path.abspath(path)).relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _quoted(text: str) -> str:
+    return text if text and all(c.isalnum() or c in "/._-+:@%," for c in text) else shlex.quote(text)
 
 
 def _explainable(flagset: FlagSet) -> str | None:
@@ -215,11 +253,7 @@ def _explainable(flagset: FlagSet) -> str | None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    path = args.file
-    if path is None:
-        if not Path("examples/features.yaml").is_file():
-            raise Exit(USAGE, "no FILE given and examples/features.yaml not found here")
-        path = "examples/features.yaml"
+    path = args.file or configured_flag_file() or _relative(EXAMPLE_FLAGS)
     flagset = load(path, args.json)
     if args.json:
         with client_for(flagset) as flags:

@@ -339,7 +339,8 @@ class _Explainer:
             and definition.bucketing is None
             and not isinstance(definition.bucket_by, BucketInput)
         ):
-            split = self.split(definition.salt or key, definition.bucket_by, serve)
+            salt = key if definition.salt is None else definition.salt
+            split = self.split(salt, definition.bucket_by, serve)
         else:
             split = self.scheme_split(key, definition, item.model_copy(update={"serve": serve}))
         if ramp is not None:

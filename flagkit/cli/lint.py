@@ -19,6 +19,10 @@ Checks (each warning carries a ``code``):
 * ``disabled-serves-truthy`` — a disabled flag (``enabled: false``) without ``off_variant``
   that serves a truthy value: it has no ``false`` variant, so switched off it serves its
   ``default``, which is not an obvious "off"; write ``off_variant`` to say what killed means.
+* ``never-matches`` — a condition that can never match (or never fail) the values a context
+  holds: ``country: {eq: [US]}`` compares the attribute with the whole list (write
+  ``country: [US]`` for "one of"); ``premium: "true"`` is the string, never the boolean
+  ``true`` (unless the document's ``options.numeric_strings`` says contexts hold strings).
 * ``strict-after`` — ``after`` with a bare date (``after: "2026-12-01"``): ``after`` is strict,
   so the midnight instant itself does not match; write ``at_or_after`` if it should (``after``
   meant at-or-after before this release).
@@ -56,7 +60,7 @@ class LintWarning:
     Attributes:
         code: Machine-readable kind (``expired``, ``unreachable-rule``, ``single-variant-split``,
             ``unused-segment``, ``ramp-complete``, ``ramp-drops-users``, ``yaml-boolean-word``,
-            ``disabled-serves-truthy``, ``strict-after``).
+            ``disabled-serves-truthy``, ``strict-after``, ``never-matches``).
         message: What is wrong and what to do, in words.
         path: Path of the field inside the document, e.g. ``("features", "x", "rules", 2)``.
         source: The file name.
@@ -169,6 +173,7 @@ def lint(
             )
         )
     out.extend(_ramp_warnings(flagset, doc, time.time() if now is None else now))
+    out.extend(never_matching(doc, source))
     for name in doc.segments:
         if name in flagset.unused_segments:
             out.append(
@@ -276,6 +281,90 @@ def _after_operands(doc: FlagDocument) -> list[tuple[Path, str]]:
     for name, segment in doc.segments.items():
         walk(segment, ("segments", name))
     return found
+
+
+_EQUALITY = frozenset({"eq", "ne"})
+_WORDS_AS_BOOLEANS = {"true": "true", "false": "false"}
+_STRUCTURAL = frozenset({"all", "any", "not", "segment"})
+
+
+def never_matching(doc: FlagDocument, source: str | None = None) -> list[LintWarning]:
+    """``never-matches`` warnings: conditions whose operand a context value cannot equal.
+
+    * ``eq``/``ne`` with a list or mapping operand compare the attribute with that whole
+      container, so ``country: {eq: [US]}`` never matches ``"US"`` (and ``ne`` always matches);
+    * a quoted ``"true"``/``"false"`` (alone, or every item of a list) never equals the boolean
+      a context sends. Skipped when the document's ``options.numeric_strings`` declares
+      string-valued contexts (Unleash style), where the text is what arrives.
+    """
+    strings_expected = doc.options.numeric_strings
+    out: list[LintWarning] = []
+
+    def attribute(name: str, operand: Any, path: Path) -> None:
+        if isinstance(operand, dict):
+            for op, arg in operand.items():
+                if op in _EQUALITY and isinstance(arg, list | dict):
+                    kind = "list" if isinstance(arg, list) else "mapping"
+                    fix = (
+                        f"`{name}: {_flow(arg)}` (any of them)" if isinstance(arg, list) else "a plain value"
+                    )
+                    outcome = "never matches" if op == "eq" else "always matches"
+                    out.append(LintWarning(
+                        "never-matches",
+                        f"`{op}` compares {name!r} with the whole {kind} {_flow(arg)}, so it {outcome} "
+                        f"a plain value (only an equal {kind} attribute compares equal); write {fix}"
+                        + (" under `not:`" if op == "ne" else ""),
+                        (*path, op), source))  # fmt: skip
+                elif op in {"eq", "ne", "in", "not_in"}:
+                    boolean_words(name, arg, (*path, op))
+        else:
+            boolean_words(name, operand, path)
+
+    def boolean_words(name: str, operand: Any, path: Path) -> None:
+        if strings_expected:
+            return
+        items = operand if isinstance(operand, list) else [operand]
+        if items and all(isinstance(i, str) and i.lower() in _WORDS_AS_BOOLEANS for i in items):
+            meant = [_WORDS_AS_BOOLEANS[i.lower()] for i in items]
+            written = meant[0] if len(meant) == 1 else f"[{', '.join(meant)}]"
+            text = ", ".join(repr(i) for i in items)
+            out.append(LintWarning(
+                "never-matches",
+                f"{text} is text, never the boolean a context sends for {name!r}; write "
+                f"`{name}: {written}` (if contexts send text, `options.numeric_strings: true` says so "
+                "and silences this)",
+                path, source))  # fmt: skip
+
+    def condition(node: Any, path: Path) -> None:
+        if not isinstance(node, dict):
+            return
+        for key, value in node.items():
+            if key in ("all", "any") and isinstance(value, list):
+                for index, item in enumerate(value):
+                    condition(item, (*path, key, index))
+            elif key == "not":
+                condition(value, (*path, key))
+            elif key not in _STRUCTURAL:
+                attribute(str(key), value, (*path, key))
+
+    for key, flag in doc.features.items():
+        if isinstance(flag, FlagDefinition):
+            for index, rule in enumerate(flag.rules):
+                condition(rule.when, ("features", key, "rules", index, "when"))
+    for name, segment in doc.segments.items():
+        condition(segment, ("segments", name))
+    return out
+
+
+def _flow(value: Any) -> str:
+    """A list or mapping as YAML flow text (``[US, CA]``)."""
+    if isinstance(value, list):
+        return "[" + ", ".join(_flow(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_flow(v)}" for k, v in value.items()) + "}"
+    if value is True or value is False:
+        return "true" if value else "false"
+    return str(value)
 
 
 def _is_bare_date(value: Any) -> bool:

@@ -15,7 +15,7 @@ import os
 from ..errors import ConfigError
 from ..providers._http import mask_url
 from ..providers._redis_wire import publish, url_secrets
-from ._common import OK, PROBLEMS, USAGE, Exit, emit_json, load, read_flag_file
+from ._common import OK, PROBLEMS, USAGE, Exit, emit_json, load, plural, read_flag_file
 
 __all__ = ["run_publish"]
 
@@ -64,6 +64,6 @@ def run_publish(args: argparse.Namespace) -> int:
     version = f"version {published.version}, " if published.version is not None else ""
     print(
         f"published {args.file} to {mask_url(url)} key {args.key!r}: {version}label {published.label} "
-        f"({published.flags} flags, {published.receivers} subscribers notified)"
+        f"({plural(published.flags, 'flag')}, {plural(published.receivers, 'subscriber')} notified)"
     )
     return OK

@@ -13,6 +13,10 @@ Templates (:data:`TEMPLATE_SUFFIXES`) are searched with regular expressions for 
 ``"x"|flag_enabled``, and Jinja's ``flag_enabled("x")``, ``flag_value("x", ...)`` and
 ``flag_variant("x")``.
 
+A project's own wrappers of those calls (a ``require_flag("x")`` FastAPI dependency, a
+``feature("x")`` helper) are named with ``--key-call NAME`` or ``key_calls = [...]`` in
+``[tool.flagkit]`` of pyproject.toml: their first argument (or ``key=``) counts as a reference too.
+
 A line containing ``flagkit: ignore`` is skipped.
 """
 
@@ -34,7 +38,7 @@ from typing import Any
 from ..compiler import requirements
 from ..flagset import FlagSet
 from ..schema import FlagDefinition
-from ._common import OK, PROBLEMS, USAGE, Exit, emit_json, load, plural
+from ._common import OK, PROBLEMS, USAGE, Exit, emit_json, load, plural, project_settings
 from .usage_report import print_not_evaluated, usage_report
 
 __all__ = [
@@ -156,8 +160,9 @@ def _literal(node: ast.expr) -> str | None:
 
 
 class _Visitor(ast.NodeVisitor):
-    def __init__(self, filename: str, ignored: set[int]) -> None:
+    def __init__(self, filename: str, ignored: set[int], key_calls: frozenset[str] = KEY_CALLS) -> None:
         self.filename = filename
+        self.key_calls = key_calls
         self.ignored = ignored
         self.references: list[Reference] = []
         self.dynamic: list[Reference] = []
@@ -195,7 +200,7 @@ class _Visitor(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         name, receiver = _call_name(node.func)
-        if name in KEY_CALLS:
+        if name in self.key_calls:
             self.key_argument(node, f"{name}()")
         elif name in OVERRIDE_CALLS or name in FIXTURE_NAMES:
             self.mapping(node, str(name), node.args)
@@ -212,8 +217,11 @@ def _ignored_lines(text: str) -> set[int]:
     return {n for n, line in enumerate(text.splitlines(), 1) if _IGNORE in line}
 
 
-def scan_python(text: str, filename: str = "<string>") -> tuple[list[Reference], list[Reference]]:
-    """References in Python source: ``(literal, dynamic)``.
+def scan_python(
+    text: str, filename: str = "<string>", key_calls: Iterable[str] = ()
+) -> tuple[list[Reference], list[Reference]]:
+    """References in Python source: ``(literal, dynamic)``; ``key_calls`` are the project's
+    wrappers whose first argument is a flag key, besides :data:`KEY_CALLS`.
 
     Raises:
         SyntaxError: The source does not parse.
@@ -221,7 +229,7 @@ def scan_python(text: str, filename: str = "<string>") -> tuple[list[Reference],
     with warnings.catch_warnings():  # invalid escapes etc. in scanned code are not our warnings
         warnings.simplefilter("ignore")
         tree = ast.parse(text, filename=filename)
-    visitor = _Visitor(filename, _ignored_lines(text))
+    visitor = _Visitor(filename, _ignored_lines(text), KEY_CALLS | frozenset(key_calls))
     visitor.visit(tree)
     by_line = operator.attrgetter("line")
     return sorted(visitor.references, key=by_line), sorted(visitor.dynamic, key=by_line)
@@ -263,8 +271,9 @@ def _walk(paths: Sequence[str | os.PathLike[str]]) -> Iterator[Path]:
                     yield candidate
 
 
-def scan_paths(paths: Sequence[str | os.PathLike[str]]) -> ScanResult:
-    """Scan files and directories (recursively) for flag references.
+def scan_paths(paths: Sequence[str | os.PathLike[str]], key_calls: Iterable[str] = ()) -> ScanResult:
+    """Scan files and directories (recursively) for flag references (``key_calls``: the
+    project's wrappers of the flag calls, as for :func:`scan_python`).
 
     Files given explicitly are scanned whatever their suffix (``.py``/``.pyi`` as Python, the
     rest as templates); in directories only Python files and :data:`TEMPLATE_SUFFIXES` are.
@@ -273,6 +282,7 @@ def scan_paths(paths: Sequence[str | os.PathLike[str]]) -> ScanResult:
         FileNotFoundError: A path does not exist.
     """
     result = ScanResult()
+    wrappers = frozenset(key_calls)
     for path in _walk(paths):
         name = str(path)
         try:
@@ -283,7 +293,7 @@ def scan_paths(paths: Sequence[str | os.PathLike[str]]) -> ScanResult:
         result.files += 1
         if path.suffix in (".py", ".pyi"):
             try:
-                refs, dynamic = scan_python(text, name)
+                refs, dynamic = scan_python(text, name, wrappers)
             except (SyntaxError, ValueError) as exc:
                 line = getattr(exc, "lineno", None)
                 result.errors.append((f"{name}:{line}" if line else name, f"cannot parse: {exc.args[0]}"))
@@ -356,10 +366,32 @@ def debt_report(scan: ScanResult, flagsets: Sequence[FlagSet], *, today: dt.date
     return report
 
 
+def key_calls_of(args: argparse.Namespace) -> list[str]:
+    """``--key-call`` names, plus ``key_calls`` of ``[tool.flagkit]`` in pyproject.toml.
+
+    Raises:
+        Exit: ``USAGE`` when ``key_calls`` is not a list of names.
+    """
+    names = list(getattr(args, "key_call", None) or [])
+    found = project_settings()
+    if found is not None and "key_calls" in found[1]:
+        configured = found[1]["key_calls"]
+        if not isinstance(configured, list) or not all(
+            isinstance(n, str) and n.isidentifier() for n in configured
+        ):
+            where = os.path.relpath(found[0])
+            raise Exit(USAGE, f"{where}: [tool.flagkit] key_calls must be a list of function names")
+        names += configured
+    for name in names:
+        if not name.isidentifier():
+            raise Exit(USAGE, f"--key-call {name!r}: expected a function or method name, e.g. require_flag")
+    return names
+
+
 def run_scan(args: argparse.Namespace) -> int:
     flagsets = [load(path, args.json) for path in args.flags]
     try:
-        result = scan_paths(args.paths)
+        result = scan_paths(args.paths, key_calls_of(args))
     except FileNotFoundError as exc:
         raise Exit(USAGE, str(exc)) from None
     report = debt_report(result, flagsets, today=args.today)

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..usage import merge_usage, read_usage
-from ._common import USAGE, Exit
+from ._common import USAGE, Exit, plural, positive
 
 __all__ = ["add_usage_arguments", "not_evaluated", "print_not_evaluated", "usage_report"]
 
@@ -37,10 +37,20 @@ def add_usage_arguments(parser: argparse.ArgumentParser, days_option: str) -> No
         days_option,
         other,  # both commands take both spellings: one habit works everywhere
         dest="usage_days",
-        type=int,
+        type=positive,  # refused before any file is read or reported on
         metavar="N",
         help=f"with --usage: list flags not evaluated for N days (default {DEFAULT_DAYS})",
     )
+
+
+def check_usage_arguments(args: argparse.Namespace) -> None:
+    """Refuse a days option without ``--usage`` before the command reads or prints anything.
+
+    Raises:
+        Exit: ``USAGE``.
+    """
+    if getattr(args, "usage_days", None) is not None and not getattr(args, "usage", None):
+        raise Exit(USAGE, "the days option needs --usage FILE")
 
 
 def not_evaluated(keys: Iterable[str], usage: dict[str, Any], days: int, now: float) -> list[dict[str, Any]]:
@@ -100,9 +110,13 @@ def usage_report(args: argparse.Namespace, keys: Iterable[str]) -> dict[str, Any
 def print_not_evaluated(report: dict[str, Any]) -> None:
     """The human-readable section for a :func:`usage_report`."""
     flags = report["flags"]
-    print(f"\nNot evaluated for {report['days']} days (usage recorded since {report['since']}):")
+    print(f"\nNot evaluated for {plural(report['days'], 'day')} (usage recorded since {report['since']}):")
     if not flags:
         print("  none")
     for entry in flags:
-        when = f"last {entry['last_seen']}, {entry['days']} days ago" if entry["last_seen"] else "never"
+        when = (
+            f"last {entry['last_seen']}, {plural(entry['days'], 'day')} ago"
+            if entry["last_seen"]
+            else "never"
+        )
         print(f"  {entry['key']}  ({when})")

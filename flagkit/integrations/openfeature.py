@@ -51,6 +51,7 @@ from openfeature.flag_evaluation import Reason as OFReason
 from openfeature.provider import AbstractProvider, Metadata
 
 from flagkit import ErrorCode, Evaluation, FlagNotFoundError, Flags, Reason
+from flagkit.client import _kind_words  # the client's words for a value's kind ("an integer")
 
 __all__ = ["FlagkitProvider", "to_context"]
 
@@ -279,7 +280,7 @@ class FlagkitProvider(AbstractProvider):
         if objects and result.variant is None:  # code_default: the caller's default (any kind)
             value = default
         elif objects and not isinstance(value, Mapping | list | tuple):
-            message = f"flag {key!r} serves a {type(value).__name__}, not an object"
+            message = f"flag {key!r} serves {_kind_words(value)}, not an object"
             return self._error(default, OFErrorCode.TYPE_MISMATCH, message)
         return FlagResolutionDetails(
             value=value,

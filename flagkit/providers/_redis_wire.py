@@ -63,7 +63,7 @@ def import_redis() -> Any:
     try:
         import redis
     except ImportError as exc:  # pragma: no cover - the dev environment has the extra
-        raise ImportError("the Redis provider needs redis-py: pip install 'flagkit[redis]'") from exc
+        raise ImportError("the Redis provider needs redis-py: pip install 'pyflagkit[redis]'") from exc
     return redis
 
 

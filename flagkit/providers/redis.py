@@ -24,7 +24,7 @@ once. Nothing served changes during an outage: the last good flags stay, and the
 document is kept atomically in ``cache_path`` for a restart while Redis is down.
 
 redis-py is imported when a provider starts, never by ``import flagkit``
-(``pip install 'flagkit[redis]'``).
+(``pip install 'pyflagkit[redis]'``).
 """
 
 from __future__ import annotations

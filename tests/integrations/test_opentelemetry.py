@@ -91,7 +91,7 @@ def test_span_events_with_semantic_convention_names(
             "feature_flag.result.reason": "error",
             "feature_flag.provider.name": "dict",
             "error.type": "type_mismatch",
-            "error.message": "flag 'new_search' serves a bool, but the default is a str",
+            "error.message": "flag 'new_search' serves a boolean, but the default is a string",
         },
     ]
     # user data never leaks: no attribute carries the plan or the e-mail address

@@ -201,7 +201,7 @@ def test_words_show_a_ramp_where_it_stands_and_what_an_off_flag_serves() -> None
     assert child is not None
     at = dt.datetime(2026, 1, 1, 1, 30, tzinfo=dt.UTC).timestamp()
     assert flag_in_words(canary, now=at)[0] == (
-        "Rule 1: everyone else: serve a percentage split: 5 % get on, 95 % get off (sticky by "
+        "Rule 1: everyone: serve a percentage split: 5 % get on, 95 % get off (sticky by "
         "targeting_key (else user_id)); ramp of on: step 2 of 3: 5 % since 2026-01-01 01:00:00 UTC; "
         "next: 20 % at 2026-01-01 02:00:00 UTC."
     )

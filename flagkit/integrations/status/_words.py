@@ -108,7 +108,7 @@ def _split(serve: Mapping[str, float], bucket_by: str | BucketInput | None, salt
         by = f"the input {bucket_by.input}" + ("" if bucket_by.salted else ", unsalted")
     else:
         by = bucket_by or "targeting_key (else user_id)"
-    salted = f", salt {_show(salt)}" if salt else ""
+    salted = f", salt {_show(salt)}" if salt is not None else ""
     return f"a percentage split: {arms} (sticky by {by}{salted})"
 
 
@@ -167,7 +167,8 @@ def flag_in_words(flag: CompiledFlag, now: float | None = None) -> list[str]:
         else:
             serve, ramp = _ramped(rule, now)
             outcome = f"serve {_split(serve, definition.bucket_by, definition.salt)}{ramp}"
-        condition = f"if {when}, " if when else "everyone else: "
+        # A first rule without `when` is everyone; a later one, everyone the rules above missed.
+        condition = f"if {when}, " if when else ("everyone: " if index == 1 else "everyone else: ")
         lines.append(f"Rule {index}{label}: {condition}{outcome}.")
     lines.append(f"{'Otherwise' if definition.rules else 'Everyone gets'}: {default}.")
     return lines
