@@ -14,11 +14,17 @@ $(BIN)/python:
 	$(PYTHON) -m venv "$(VENV)"
 	$(PY) -m pip install -q --upgrade pip
 
+# A .venv made before the distribution was renamed (flagkit -> pyflagkit) still holds the old
+# editable install of this same package: remove it so only one distribution owns `flagkit`.
+UNINSTALL_OLD := $(PY) -m pip uninstall -y -q flagkit >/dev/null 2>&1 || true
+
 $(VENV)/.installed: $(BIN)/python pyproject.toml $(CONSTRAINTS)
+	$(UNINSTALL_OLD)
 	$(PY) -m pip install -q -c $(CONSTRAINTS) -e .
 	touch "$@"
 
 $(STAMP): $(BIN)/python pyproject.toml $(CONSTRAINTS)
+	$(UNINSTALL_OLD)
 	$(PY) -m pip install -q -c $(CONSTRAINTS) -e ".[dev]"
 	touch "$@" "$(VENV)/.installed"
 
