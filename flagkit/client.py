@@ -20,6 +20,7 @@ from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import partial
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 from ._dispatch import Dispatcher
@@ -31,7 +32,6 @@ from .exposure import ExposureCallback, ExposureTracker
 from .flagset import FlagSet
 from .hooks import (
     ERROR_RESOLUTION,
-    HookContext,
     HookRunner,
     HookStats,
     Observe,
@@ -557,15 +557,15 @@ class Flags:
             failure = (_failed(key, default, exc), exc)
             if not runner.hooks:
                 return failure[0]
-            hc = HookContext(key, default, {}, snap.providers.get(key), method)
-            return runner.run(hc, lambda _ctx: failure)
+            return runner.run(key, default, {}, snap.providers.get(key), method, lambda _ctx: failure)
         flag = snap.flags.get(key)
         if flag is None:
             self._missing(key, snap)
             missing = FlagNotFoundError(key)
             if runner.hooks:
-                hc = HookContext(key, default, ctx, None, method)
-                details = runner.run(hc, lambda _ctx: (_not_found(key, default), missing))
+                details = runner.run(
+                    key, default, ctx, None, method, lambda _ctx: (_not_found(key, default), missing)
+                )
             else:
                 details = _not_found(key, default)
             if self._strict:
@@ -575,7 +575,11 @@ class Flags:
         if not runner.hooks:  # observers only
             return self._checked(snap, resolve, observe, key, default, method, ctx)[0]
         return runner.run(
-            HookContext(key, default, ctx, snap.providers.get(key), method),
+            key,
+            default,
+            ctx,
+            snap.providers.get(key),
+            method,
             partial(self._checked, snap, resolve, observe, key, default, method),
         )
 
@@ -689,7 +693,9 @@ class Flags:
         """Pin the current flag version for the block (a request or a transaction).
 
         A reload that lands meanwhile does not change answers inside the block; the pin is
-        per thread / asyncio task.
+        per thread / asyncio task. The snapshot yielded is a read-only view of the pinned one
+        (its ``table``, ``flags`` and ``providers`` are ``MappingProxyType``s): every request
+        evaluates against the same mappings, so none may be written through.
         """
         self._check_fork()
         snap = self._current()
@@ -697,7 +703,13 @@ class Flags:
         with self._lock:
             self._pins += 1
         try:
-            yield snap
+            yield Snapshot(
+                MappingProxyType(snap.table),
+                MappingProxyType(snap.flags),
+                snap.generation,
+                MappingProxyType(snap.providers),
+                snap.hooks,
+            )
         finally:
             self._pin.reset(token)
             with self._lock:

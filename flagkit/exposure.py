@@ -20,6 +20,7 @@ the clock is read only for a new exposure (and for every one when a TTL is set).
 from __future__ import annotations
 
 import atexit
+import copy
 import logging
 import threading
 import time
@@ -62,11 +63,11 @@ class Exposure:
     timestamp: float
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready fields (the reason as a string)."""
+        """JSON-ready fields (the reason as a string; a container value as a fresh copy)."""
         return {
             "key": self.key,
             "variant": self.variant,
-            "value": self.value,
+            "value": copy.deepcopy(self.value) if isinstance(self.value, dict | list) else self.value,
             "reason": str(self.reason),
             "targeting_key": self.targeting_key,
             "timestamp": self.timestamp,
@@ -196,6 +197,8 @@ class ExposureTracker:
             while len(seen) > self.window:
                 seen.popitem(last=False)
             value = None if res[0] is CODE_DEFAULT else res[0]
+            if isinstance(value, dict | list):  # the caller's own copy: it may change it
+                value = copy.deepcopy(value)
             self._queue.append(Exposure(key, res[1], value, res[2], who, now))
         if not self._wake.is_set():
             self._wake.set()

@@ -373,3 +373,21 @@ def test_exposures_lost_at_exit_are_bounded_logged_and_counted(tmp_path: Path) -
     assert len(warnings) == 1
     assert f"{stats['lost_at_exit']} exposures" in warnings[0]
     assert "secret-user" not in done.stderr
+
+
+def test_an_exposures_value_is_not_the_callers_object() -> None:
+    # The exposure held the very object the caller got: a caller changing its value changed
+    # what the callbacks (and every later callback) saw.
+    doc = {"cfg": {"track": True, "variants": {"a": {"limit": 1}}, "default": "a"}}
+    with Flags.from_dict(doc) as flags:
+        gate = threading.Event()
+        got: list[Exposure] = []
+        flags.on_exposure(lambda exposure: (gate.wait(30), got.append(exposure)))
+        value = flags.get_value("cfg", None, {"user_id": "u1"})
+        value["limit"] = 999  # the caller's own copy
+        gate.set()
+        assert flags.flush_exposures()
+        assert got[0].value == {"limit": 1}
+        as_dict = got[0].as_dict()
+        as_dict["value"]["limit"] = 5
+        assert got[0].value == {"limit": 1}
