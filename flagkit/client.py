@@ -23,7 +23,7 @@ from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
-from ._dispatch import Dispatcher
+from ._dispatch import Dispatcher, ListenerLanes
 from .compiler import CompiledFlag, Resolution, Resolver, compile_static, constant_flag
 from .context import AMBIENT, context
 from .errors import FlagNotFoundError, SourceError
@@ -156,6 +156,7 @@ def _after_fork_in_child() -> None:
         # thread runs here, so swapping in a fresh lock is safe.
         client._lock = threading.RLock()
         client._dispatcher.after_fork()
+        client._lanes.after_fork()
         client._check_fork()
 
 
@@ -206,6 +207,7 @@ class Flags:
         self._track_all = track_all
         self._error_listeners: list[ErrorListener] = []
         self._dispatcher = Dispatcher(self)
+        self._lanes = ListenerLanes()  # a thread per listener: one slow listener delays no other
         self._pin: ContextVar[Snapshot | None] = ContextVar(f"flagkit_pin_{id(self)}", default=None)
         self._pins = 0
         self._ready = threading.Event()
@@ -941,22 +943,24 @@ class Flags:
     def on_change(self, listener: ChangeListener) -> ChangeListener:
         """Call ``listener(changed_keys)`` after reloads that change flags. Usable as decorator.
 
-        Listeners run on the client's dispatcher thread (``flagkit-dispatch``), one call at a
-        time, after the new snapshot is published: a slow listener never delays a reload.
-        Changes that pile up while a listener runs arrive as one call with the union of
-        their keys. An exception from a listener is logged and ignored.
+        Each listener runs on a thread of its own (``flagkit-listener``), one call at a time,
+        after the new snapshot is published: a slow listener never delays a reload, nor any
+        other listener. Changes that pile up while a listener runs arrive as one call with
+        the union of their keys. An exception from a listener is logged and ignored.
         """
         self._change_listeners.append(listener)
+        self._lanes.add_change(listener)
         self._dispatcher.ensure_started()
         return listener
 
     def on_error(self, listener: ErrorListener) -> ErrorListener:
         """Call ``listener(provider_name, error)`` when a provider fails. Usable as decorator.
 
-        Runs on the dispatcher thread like :meth:`on_change` listeners, in order with them;
-        errors are not merged (beyond 100 waiting, the oldest are dropped).
+        Runs on a thread of its own like :meth:`on_change` listeners; errors are not merged
+        (beyond 100 waiting for this listener, the oldest are dropped).
         """
         self._error_listeners.append(listener)
+        self._lanes.add_error(listener)
         self._dispatcher.ensure_started()
         return listener
 
@@ -966,7 +970,10 @@ class Flags:
         Useful in tests: after a reload is visible, ``flush_listeners()`` makes its
         ``on_change`` calls visible too.
         """
-        return self._dispatcher.flush(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._dispatcher.flush(timeout):
+            return False
+        return self._lanes.flush(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Block until every provider has delivered flags once; False on timeout."""
@@ -1061,7 +1068,9 @@ class Flags:
             self._usage.stop()
             with self._lock:  # no thread folds the tallies now: count the long way (never grows)
                 self._publish(self._base)
-        self._dispatcher.close(1.0)  # deliver what is queued (bounded), then end the thread
+        deadline = time.monotonic() + 1.0
+        self._dispatcher.close(1.0)  # hand what is queued to the lanes (bounded), then end the thread
+        self._lanes.close(max(0.0, deadline - time.monotonic()))  # deliver it, in 1 s in all
         _LIVE_CLIENTS.discard(self)
 
     def __enter__(self) -> Flags:
@@ -1102,7 +1111,7 @@ class Flags:
                 if changed and self._change_listeners:
                     # Queued under the lock, so events keep the order of the snapshots;
                     # delivered by the dispatcher thread, never on this (the reload) thread.
-                    self._dispatcher.put_change(changed)
+                    self._lanes.put_change(changed)
             else:
                 slot.error = result
                 slot.error_time = time.time()
@@ -1118,23 +1127,15 @@ class Flags:
 
     def _notify_error(self, name: str, error: BaseException) -> None:
         if self._error_listeners:
-            self._dispatcher.put_error(name, error)
+            self._lanes.put_error(name, error)
 
     # --- the dispatcher's side (see flagkit._dispatch) ----------------------------------
 
     def _deliver_change(self, keys: frozenset[str]) -> None:
-        for listener in list(self._change_listeners):
-            try:
-                listener(keys)
-            except BaseException:  # even SystemExit: the dispatcher must go on
-                logger.exception("flagkit: on_change listener failed")
+        self._lanes.put_change(keys)  # each listener's own thread calls it
 
     def _deliver_error(self, name: str, error: BaseException) -> None:
-        for listener in list(self._error_listeners):
-            try:
-                listener(name, error)
-            except BaseException:  # even SystemExit: the dispatcher must go on
-                logger.exception("flagkit: on_error listener failed")
+        self._lanes.put_error(name, error)
 
     def _tick(self) -> None:
         if not self._closed and os.getpid() == self._pid:
