@@ -82,6 +82,8 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self.dropped = 0
         """Error events dropped because too many were waiting."""
+        self.dropped_at_close = 0
+        """Events still waiting when :meth:`close` gave up on a stuck listener."""
 
     # --- producers (provider threads) -----------------------------------------------------
 
@@ -155,14 +157,24 @@ class Dispatcher:
     def close(self, timeout: float = 1.0) -> None:
         """Deliver what is queued (for up to ``timeout`` seconds), then end the thread.
 
-        Events still waiting after ``timeout`` (a listener is stuck) are dropped; the thread
-        ends once the call in progress returns.
+        Events still waiting after ``timeout`` (a listener is stuck) are dropped, counted in
+        :attr:`dropped_at_close` and logged once at WARNING; the thread ends once the call in
+        progress returns.
         """
         with self._cond:
             self._closed = True
             self._cond.notify_all()
         self.flush(timeout)
         with self._cond:
+            left = len(self._queue)
+            if left:
+                self.dropped_at_close += left
+                logger.warning(
+                    "flagkit: %d listener events not delivered at close (%s is still running after %.1f s)",
+                    left,
+                    self._name,
+                    timeout,
+                )
             self._queue.clear()
             self._errors = 0
             self._cond.notify_all()

@@ -227,3 +227,26 @@ def test_the_queue_is_bounded_and_changes_are_never_lost(sink: _Sink) -> None:
     assert delivered == {"first"} | {f"k{i}" for i in range(1000)}  # every key, coalesced
     assert sink.errors == [f"e{i}" for i in range(990, 1000)]  # the newest errors
     dispatcher.close()
+
+
+def test_events_dropped_at_close_are_counted_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    # close() gave up on a stuck listener's waiting events without a word.
+    provider = ManualProvider()
+    flags = Flags(provider)
+    inside, release = threading.Event(), threading.Event()
+
+    def stuck(keys: frozenset[str]) -> None:
+        inside.set()
+        release.wait(30)
+
+    flags.on_change(stuck)
+    provider.publish({"a": 1})
+    assert inside.wait(10)
+    provider.publish({"a": 2, "b": 1})  # waits behind the stuck call
+    with caplog.at_level(logging.WARNING, logger="flagkit"):
+        flags.close()
+    release.set()
+    (lane,) = flags._lanes._changes
+    assert lane.dispatcher.dropped_at_close == 1
+    (message,) = [r.getMessage() for r in caplog.records if "not delivered at close" in r.getMessage()]
+    assert message.startswith("flagkit: 1 listener events not delivered at close (flagkit-listener")
