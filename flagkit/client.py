@@ -896,6 +896,7 @@ class Flags:
             if self._exposures is None:
                 self._exposures = tracker
                 tracker.start()
+                weakref.finalize(self, tracker.release)  # dropped without close(): the thread ends
                 self._publish(self._base)
         return callback
 
@@ -916,6 +917,7 @@ class Flags:
                 return
             recorder = UsageRecorder(interval, clock or time.time)
             recorder.start()  # before publishing: the fast lane needs its ticker (running)
+            weakref.finalize(self, recorder.release)  # dropped without close(): the thread ends
             self._usage = recorder
             self._publish(self._base)
 

@@ -282,6 +282,12 @@ class ExposureTracker:
             thread.join(max(0.0, deadline - time.monotonic()))
         _LIVE.discard(self)
 
+    def release(self) -> None:
+        """End the delivery thread once the queue is delivered, without waiting (its client
+        was dropped without ``close()``)."""
+        self._closed = True
+        self._wake.set()
+
     def abandon(self) -> int:
         """Give up on what is still queued (at exit, once the bound has passed): count it in
         ``lost_at_exit`` (with the exposure being delivered, if any) and return that number."""

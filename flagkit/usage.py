@@ -242,6 +242,10 @@ class UsageRecorder:
             except Exception:  # pragma: no cover - these only add numbers; never end the thread
                 logger.exception("flagkit: usage stamp failed")
 
+    def release(self) -> None:
+        """End the ticker without waiting (its client was dropped without ``close()``)."""
+        self._stop.set()
+
     @property
     def running(self) -> bool:
         """True while the ticker runs (it folds the fast lane's tallies)."""

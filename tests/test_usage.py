@@ -26,6 +26,18 @@ DOC = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _close_clients() -> Any:
+    """Close the clients a test left open: their usage threads would outlive it (and trip
+    tests/providers' no_thread_leaks check when run after this file)."""
+    from flagkit.client import _LIVE_CLIENTS
+
+    before = set(_LIVE_CLIENTS)
+    yield
+    for client in set(_LIVE_CLIENTS) - before:
+        client.close()
+
+
 class Clock:
     def __init__(self, now: float = 1_000.0) -> None:
         self.now = now
@@ -388,3 +400,20 @@ def test_counts_are_exact_across_reloads_while_a_scraper_reads(path: str) -> Non
     assert usage is not None
     assert usage["flags"]["beta"]["evaluations"] == threads_n * per_thread
     flags.close()
+
+
+def test_a_client_dropped_without_close_leaves_no_usage_or_exposure_thread() -> None:
+    import gc
+    import threading
+
+    before = set(threading.enumerate())
+    flags = Flags.from_dict(DOC, usage=True)
+    flags.on_exposure(lambda exposure: None)
+    flags.is_enabled("beta", {"country": "US"})
+    started = [
+        t for t in set(threading.enumerate()) - before if t.name in ("flagkit-usage", "flagkit-exposures")
+    ]
+    assert sorted(t.name for t in started) == ["flagkit-exposures", "flagkit-usage"]
+    del flags
+    gc.collect()
+    wait_until(lambda: not any(t.is_alive() for t in started), timeout=10)
