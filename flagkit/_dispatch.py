@@ -1,8 +1,10 @@
-"""Listener delivery off the reload path: one daemon thread per client, a bounded queue.
+"""Listener delivery off the reload path: a dispatcher thread per client, a lane per listener.
 
-A provider's thread publishes the new snapshot and queues an event; the dispatcher thread
-(``flagkit-dispatch``) calls the listeners. A slow or raising listener therefore never delays
-the next reload, and a storm of reloads cannot pile up listener calls:
+A provider's thread publishes the new snapshot and queues the event on each listener's lane
+(:class:`ListenerLanes`), whose own thread (``flagkit-listener``) calls that listener. A slow
+or raising listener therefore never delays the next reload, nor another listener, and a storm
+of reloads cannot pile up listener calls (each lane is a :class:`Dispatcher`; the client's own
+``flagkit-dispatch`` thread only ticks, for supervision):
 
 * events are delivered one at a time, in the order they happened;
 * consecutive change events still waiting are merged into one (the union of their keys);
@@ -18,11 +20,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from collections import deque
+from collections.abc import Callable
 from typing import Literal, Protocol
 
-__all__ = ["Dispatcher", "Sink"]
+__all__ = ["Dispatcher", "ListenerLanes", "Sink"]
 
 logger = logging.getLogger("flagkit")
 
@@ -59,10 +63,14 @@ class Dispatcher:
         owner: Receives the events; held weakly (a dropped client ends the thread).
         limit: Most error events kept waiting.
         tick: Seconds between idle calls of ``owner._tick()``.
+        name: The thread's name.
     """
 
-    def __init__(self, owner: Sink, *, limit: int = 100, tick: float = 1.0) -> None:
+    def __init__(
+        self, owner: Sink, *, limit: int = 100, tick: float = 1.0, name: str = "flagkit-dispatch"
+    ) -> None:
         self._owner = weakref.ref(owner)
+        self._name = name
         self._limit = limit
         self._tick = tick
         self._cond = threading.Condition()
@@ -74,6 +82,8 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self.dropped = 0
         """Error events dropped because too many were waiting."""
+        self.dropped_at_close = 0
+        """Events still waiting when :meth:`close` gave up on a stuck listener."""
 
     # --- producers (provider threads) -----------------------------------------------------
 
@@ -131,7 +141,7 @@ class Dispatcher:
         with self._cond:
             if self._closed or (self._thread is not None and self._thread.is_alive()):
                 return
-            self._thread = threading.Thread(target=self._run, name="flagkit-dispatch", daemon=True)
+            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
             self._thread.start()
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -147,14 +157,24 @@ class Dispatcher:
     def close(self, timeout: float = 1.0) -> None:
         """Deliver what is queued (for up to ``timeout`` seconds), then end the thread.
 
-        Events still waiting after ``timeout`` (a listener is stuck) are dropped; the thread
-        ends once the call in progress returns.
+        Events still waiting after ``timeout`` (a listener is stuck) are dropped, counted in
+        :attr:`dropped_at_close` and logged once at WARNING; the thread ends once the call in
+        progress returns.
         """
         with self._cond:
             self._closed = True
             self._cond.notify_all()
         self.flush(timeout)
         with self._cond:
+            left = len(self._queue)
+            if left:
+                self.dropped_at_close += left
+                logger.warning(
+                    "flagkit: %d listener events not delivered at close (%s is still running after %.1f s)",
+                    left,
+                    self._name,
+                    timeout,
+                )
             self._queue.clear()
             self._errors = 0
             self._cond.notify_all()
@@ -215,3 +235,98 @@ class Dispatcher:
                 return "end"
             self._busy = True
             return "tick"
+
+
+ChangeListener = Callable[[frozenset[str]], None]
+ErrorListener = Callable[[str, BaseException], None]
+
+
+class _Lane:
+    """One listener as a :class:`Sink`: its own dispatcher (thread, queue) calls only it."""
+
+    __slots__ = ("__weakref__", "dispatcher", "on_change", "on_error")
+
+    def __init__(self, on_change: ChangeListener | None, on_error: ErrorListener | None) -> None:
+        self.on_change = on_change
+        self.on_error = on_error
+        self.dispatcher = Dispatcher(self, tick=60.0, name="flagkit-listener")
+
+    def _deliver_change(self, keys: frozenset[str]) -> None:
+        if self.on_change is not None:
+            try:
+                self.on_change(keys)
+            except BaseException:  # even SystemExit: the lane must go on
+                logger.exception("flagkit: on_change listener failed")
+
+    def _deliver_error(self, name: str, error: BaseException) -> None:
+        if self.on_error is not None:
+            try:
+                self.on_error(name, error)
+            except BaseException:  # even SystemExit: the lane must go on
+                logger.exception("flagkit: on_error listener failed")
+
+    def _tick(self) -> None:
+        pass
+
+
+class ListenerLanes:
+    """Each listener on its own lane: a :class:`Dispatcher` (daemon thread ``flagkit-listener``,
+    bounded queue, merged changes) per listener, so a slow listener delays only its own later
+    calls, never another listener's. The client queues each event on every lane (an append
+    under the lane's lock), in the order the events happened; each listener sees that order.
+    """
+
+    def __init__(self) -> None:
+        self._changes: list[_Lane] = []
+        self._errors: list[_Lane] = []
+
+    def add_change(self, listener: ChangeListener) -> None:
+        """Give ``listener`` (an ``on_change`` listener) its lane."""
+        lane = _Lane(listener, None)
+        self._changes = [*self._changes, lane]
+        lane.dispatcher.ensure_started()
+
+    def add_error(self, listener: ErrorListener) -> None:
+        """Give ``listener`` (an ``on_error`` listener) its lane."""
+        lane = _Lane(None, listener)
+        self._errors = [*self._errors, lane]
+        lane.dispatcher.ensure_started()
+
+    def put_change(self, keys: frozenset[str]) -> None:
+        """Queue a change on every change listener's lane."""
+        for lane in self._changes:
+            lane.dispatcher.put_change(keys)
+
+    def put_error(self, name: str, error: BaseException) -> None:
+        """Queue an error on every error listener's lane."""
+        for lane in self._errors:
+            lane.dispatcher.put_error(name, error)
+
+    def _all(self) -> list[_Lane]:
+        return [*self._changes, *self._errors]
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every lane has delivered what was queued so far; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for lane in self._all():
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not lane.dispatcher.flush(remaining):
+                return False
+        return True
+
+    @property
+    def dropped(self) -> int:
+        """Error events dropped, over all lanes, because too many were waiting."""
+        return sum(lane.dispatcher.dropped for lane in self._all())
+
+    def close(self, timeout: float = 1.0) -> None:
+        """Deliver what is queued (for up to ``timeout`` seconds in all), then end the threads."""
+        deadline = time.monotonic() + timeout
+        for lane in self._all():
+            lane.dispatcher.close(max(0.0, deadline - time.monotonic()))
+
+    def after_fork(self) -> None:
+        """In a fork child: every lane starts afresh (the parent delivers its own queue)."""
+        for lane in self._all():
+            lane.dispatcher.after_fork()
+            lane.dispatcher.ensure_started()

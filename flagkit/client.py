@@ -20,9 +20,10 @@ from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import partial
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
-from ._dispatch import Dispatcher
+from ._dispatch import Dispatcher, ListenerLanes
 from .compiler import CompiledFlag, Resolution, Resolver, compile_static, constant_flag
 from .context import AMBIENT, context
 from .errors import FlagNotFoundError, SourceError, did_you_mean
@@ -31,7 +32,6 @@ from .exposure import ExposureCallback, ExposureTracker
 from .flagset import FlagSet
 from .hooks import (
     ERROR_RESOLUTION,
-    HookContext,
     HookRunner,
     HookStats,
     Observe,
@@ -165,6 +165,7 @@ def _after_fork_in_child() -> None:
         # thread runs here, so swapping in a fresh lock is safe.
         client._lock = threading.RLock()
         client._dispatcher.after_fork()
+        client._lanes.after_fork()
         client._check_fork()
 
 
@@ -220,6 +221,7 @@ class Flags:
         self._track_all = track_all
         self._error_listeners: list[ErrorListener] = []
         self._dispatcher = Dispatcher(self)
+        self._lanes = ListenerLanes()  # a thread per listener: one slow listener delays no other
         self._pin: ContextVar[Snapshot | None] = ContextVar(f"flagkit_pin_{id(self)}", default=None)
         self._pins = 0
         self._ready = threading.Event()
@@ -575,15 +577,15 @@ class Flags:
             failure = (_failed(key, default, exc), exc)
             if not runner.hooks:
                 return failure[0]
-            hc = HookContext(key, default, {}, snap.providers.get(key), method)
-            return runner.run(hc, lambda _ctx: failure)
+            return runner.run(key, default, {}, snap.providers.get(key), method, lambda _ctx: failure)
         flag = snap.flags.get(key)
         if flag is None:
             self._missing(key, snap)
             missing = FlagNotFoundError(key)
             if runner.hooks:
-                hc = HookContext(key, default, ctx, None, method)
-                details = runner.run(hc, lambda _ctx: (_not_found(key, default), missing))
+                details = runner.run(
+                    key, default, ctx, None, method, lambda _ctx: (_not_found(key, default), missing)
+                )
             else:
                 details = _not_found(key, default)
             if self._strict:
@@ -593,7 +595,11 @@ class Flags:
         if not runner.hooks:  # observers only
             return self._checked(snap, resolve, observe, key, default, method, ctx)[0]
         return runner.run(
-            HookContext(key, default, ctx, snap.providers.get(key), method),
+            key,
+            default,
+            ctx,
+            snap.providers.get(key),
+            method,
             partial(self._checked, snap, resolve, observe, key, default, method),
         )
 
@@ -707,7 +713,9 @@ class Flags:
         """Pin the current flag version for the block (a request or a transaction).
 
         A reload that lands meanwhile does not change answers inside the block; the pin is
-        per thread / asyncio task.
+        per thread / asyncio task. The snapshot yielded is a read-only view of the pinned one
+        (its ``table``, ``flags`` and ``providers`` are ``MappingProxyType``s): every request
+        evaluates against the same mappings, so none may be written through.
         """
         self._check_fork()
         snap = self._current()
@@ -715,7 +723,13 @@ class Flags:
         with self._lock:
             self._pins += 1
         try:
-            yield snap
+            yield Snapshot(
+                MappingProxyType(snap.table),
+                MappingProxyType(snap.flags),
+                snap.generation,
+                MappingProxyType(snap.providers),
+                snap.hooks,
+            )
         finally:
             self._pin.reset(token)
             with self._lock:
@@ -900,6 +914,7 @@ class Flags:
             if self._exposures is None:
                 self._exposures = tracker
                 tracker.start()
+                weakref.finalize(self, tracker.release)  # dropped without close(): the thread ends
                 self._publish(self._base)
         return callback
 
@@ -920,6 +935,7 @@ class Flags:
                 return
             recorder = UsageRecorder(interval, clock or time.time)
             recorder.start()  # before publishing: the fast lane needs its ticker (running)
+            weakref.finalize(self, recorder.release)  # dropped without close(): the thread ends
             self._usage = recorder
             self._publish(self._base)
 
@@ -947,22 +963,24 @@ class Flags:
     def on_change(self, listener: ChangeListener) -> ChangeListener:
         """Call ``listener(changed_keys)`` after reloads that change flags. Usable as decorator.
 
-        Listeners run on the client's dispatcher thread (``flagkit-dispatch``), one call at a
-        time, after the new snapshot is published: a slow listener never delays a reload.
-        Changes that pile up while a listener runs arrive as one call with the union of
-        their keys. An exception from a listener is logged and ignored.
+        Each listener runs on a thread of its own (``flagkit-listener``), one call at a time,
+        after the new snapshot is published: a slow listener never delays a reload, nor any
+        other listener. Changes that pile up while a listener runs arrive as one call with
+        the union of their keys. An exception from a listener is logged and ignored.
         """
         self._change_listeners.append(listener)
+        self._lanes.add_change(listener)
         self._dispatcher.ensure_started()
         return listener
 
     def on_error(self, listener: ErrorListener) -> ErrorListener:
         """Call ``listener(provider_name, error)`` when a provider fails. Usable as decorator.
 
-        Runs on the dispatcher thread like :meth:`on_change` listeners, in order with them;
-        errors are not merged (beyond 100 waiting, the oldest are dropped).
+        Runs on a thread of its own like :meth:`on_change` listeners; errors are not merged
+        (beyond 100 waiting for this listener, the oldest are dropped).
         """
         self._error_listeners.append(listener)
+        self._lanes.add_error(listener)
         self._dispatcher.ensure_started()
         return listener
 
@@ -972,7 +990,10 @@ class Flags:
         Useful in tests: after a reload is visible, ``flush_listeners()`` makes its
         ``on_change`` calls visible too.
         """
-        return self._dispatcher.flush(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._dispatcher.flush(timeout):
+            return False
+        return self._lanes.flush(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Block until every provider has delivered flags once; False on timeout."""
@@ -1067,7 +1088,9 @@ class Flags:
             self._usage.stop()
             with self._lock:  # no thread folds the tallies now: count the long way (never grows)
                 self._publish(self._base)
-        self._dispatcher.close(1.0)  # deliver what is queued (bounded), then end the thread
+        deadline = time.monotonic() + 1.0
+        self._dispatcher.close(1.0)  # hand what is queued to the lanes (bounded), then end the thread
+        self._lanes.close(max(0.0, deadline - time.monotonic()))  # deliver it, in 1 s in all
         _LIVE_CLIENTS.discard(self)
 
     def __enter__(self) -> Flags:
@@ -1109,7 +1132,7 @@ class Flags:
                 if changed and self._change_listeners:
                     # Queued under the lock, so events keep the order of the snapshots;
                     # delivered by the dispatcher thread, never on this (the reload) thread.
-                    self._dispatcher.put_change(changed)
+                    self._lanes.put_change(changed)
             else:
                 slot.error = result
                 slot.error_time = time.time()
@@ -1125,23 +1148,15 @@ class Flags:
 
     def _notify_error(self, name: str, error: BaseException) -> None:
         if self._error_listeners:
-            self._dispatcher.put_error(name, error)
+            self._lanes.put_error(name, error)
 
     # --- the dispatcher's side (see flagkit._dispatch) ----------------------------------
 
     def _deliver_change(self, keys: frozenset[str]) -> None:
-        for listener in list(self._change_listeners):
-            try:
-                listener(keys)
-            except BaseException:  # even SystemExit: the dispatcher must go on
-                logger.exception("flagkit: on_change listener failed")
+        self._lanes.put_change(keys)  # each listener's own thread calls it
 
     def _deliver_error(self, name: str, error: BaseException) -> None:
-        for listener in list(self._error_listeners):
-            try:
-                listener(name, error)
-            except BaseException:  # even SystemExit: the dispatcher must go on
-                logger.exception("flagkit: on_error listener failed")
+        self._lanes.put_error(name, error)
 
     def _tick(self) -> None:
         if not self._closed and os.getpid() == self._pid:

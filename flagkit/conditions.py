@@ -170,7 +170,10 @@ class ConditionCompiler:
         self.offset = 0  # how deep the segment being compiled is used (its path starts afresh)
 
     def segment(self, name: Any, path: Path) -> Predicate | None:
-        if not isinstance(name, str) or name not in self.segments:
+        if not isinstance(name, str):  # no repr: a 5,000-digit int cannot even be printed
+            self.issues.add(f"a segment name must be a string, not {type(name).__name__}", path)
+            return None
+        if name not in self.segments:
             known = ", ".join(sorted(self.segments)) or "none defined"
             hint = did_you_mean(name, self.segments)
             self.issues.add(f"unknown segment {name!r}{hint} (segments: {known})", path)

@@ -5,19 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from types import MappingProxyType
 from typing import Any
 
 __all__ = ["EMPTY_CONTEXT", "context", "current_context"]
 
-EMPTY_CONTEXT: Mapping[str, Any] = {}
-"""Shared empty context; never mutated."""
+EMPTY_CONTEXT: Mapping[str, Any] = MappingProxyType({})
+"""The shared empty context, every thread's and task's default: immutable (a write raises
+``TypeError``), so nothing written through it can reach another request."""
 
 AMBIENT: ContextVar[Mapping[str, Any]] = ContextVar("flagkit_context", default=EMPTY_CONTEXT)
 
 
 def current_context() -> Mapping[str, Any]:
-    """The ambient context in effect here (a read-only view; do not mutate)."""
-    return AMBIENT.get()
+    """The ambient context in effect here, as a read-only view (a write raises ``TypeError``:
+    the mapping is shared with the tasks and threads that inherited this context)."""
+    return MappingProxyType(AMBIENT.get())
 
 
 @contextmanager
@@ -36,6 +39,6 @@ def context(**attributes: Any) -> Iterator[Mapping[str, Any]]:
     merged = {**current, **attributes} if current else dict(attributes)
     token = AMBIENT.set(merged)
     try:
-        yield merged
+        yield MappingProxyType(merged)  # read-only: tasks started inside share the dict
     finally:
         AMBIENT.reset(token)

@@ -20,7 +20,7 @@ the clock is read only for a new exposure (and for every one when a TTL is set).
 from __future__ import annotations
 
 import atexit
-import contextlib
+import copy
 import logging
 import threading
 import time
@@ -63,11 +63,11 @@ class Exposure:
     timestamp: float
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready fields (the reason as a string)."""
+        """JSON-ready fields (the reason as a string; a container value as a fresh copy)."""
         return {
             "key": self.key,
             "variant": self.variant,
-            "value": self.value,
+            "value": copy.deepcopy(self.value) if isinstance(self.value, dict | list) else self.value,
             "reason": str(self.reason),
             "targeting_key": self.targeting_key,
             "timestamp": self.timestamp,
@@ -121,6 +121,10 @@ class ExposureTracker:
         self.dropped = 0
         self.deduplicated = 0
         self.callback_errors = 0
+        self.lost_at_exit = 0
+        self._lock = threading.Lock()  # the dedup test and insert of a new triple; delivery accounting
+        self._inflight = False
+        self._abandoned = False
         self._seen: OrderedDict[tuple[str, str | None, Any], float] = OrderedDict()
         self._queue: deque[Exposure] = deque()
         self._wake = threading.Event()
@@ -171,32 +175,31 @@ class ExposureTracker:
         return expose
 
     def _record(self, key: str, res: Resolution, who: Any) -> None:
-        now = self.clock()
         try:
             hash(who)
         except TypeError:
             who = repr(who)
         ident = (key, res[1], who)
         seen = self._seen
-        first_seen = seen.get(ident)
-        if first_seen is not None and (self.ttl is None or now - first_seen < self.ttl):
-            with contextlib.suppress(KeyError):  # evicted by another thread meanwhile
+        with self._lock:  # a new triple: the "already seen" test and the insert are one step
+            now = self.clock()
+            first_seen = seen.get(ident)
+            if first_seen is not None and (self.ttl is None or now - first_seen < self.ttl):
                 seen.move_to_end(ident)
-            self.deduplicated += 1
-            return
-        if len(self._queue) >= self.queue_size or self._closed:
-            # Not remembered: the next evaluation of this triple is reported once there is room.
-            self.dropped += 1
-            return
-        seen[ident] = now
-        seen.move_to_end(ident)
-        while len(seen) > self.window:
-            try:
+                self.deduplicated += 1
+                return
+            if len(self._queue) >= self.queue_size or self._closed:
+                # Not remembered: the next evaluation of this triple is reported once there is room.
+                self.dropped += 1
+                return
+            seen[ident] = now
+            seen.move_to_end(ident)
+            while len(seen) > self.window:
                 seen.popitem(last=False)
-            except KeyError:  # pragma: no cover - emptied by another thread meanwhile
-                break
-        value = None if res[0] is CODE_DEFAULT else res[0]
-        self._queue.append(Exposure(key, res[1], value, res[2], who, now))
+            value = None if res[0] is CODE_DEFAULT else res[0]
+            if isinstance(value, dict | list):  # the caller's own copy: it may change it
+                value = copy.deepcopy(value)
+            self._queue.append(Exposure(key, res[1], value, res[2], who, now))
         if not self._wake.is_set():
             self._wake.set()
 
@@ -228,8 +231,13 @@ class ExposureTracker:
 
     def _drain(self) -> None:
         queue = self._queue
-        while queue:
-            exposure = queue.popleft()
+        lock = self._lock
+        while True:
+            with lock:
+                if not queue or self._abandoned:
+                    return
+                exposure = queue.popleft()
+                self._inflight = True
             for callback in self.callbacks:
                 try:
                     callback(exposure)
@@ -241,7 +249,10 @@ class ExposureTracker:
                             "flagkit: exposure callback %s failed (later failures are counted, not logged)",
                             getattr(callback, "__qualname__", type(callback).__name__),
                         )
-            self.delivered += 1
+            with lock:
+                self._inflight = False
+                if not self._abandoned:  # given up on at exit: counted as lost already
+                    self.delivered += 1
 
     def flush(self, timeout: float | None = 5.0) -> bool:
         """Wait until every queued exposure has been delivered; False on timeout."""
@@ -260,18 +271,39 @@ class ExposureTracker:
         return True
 
     def close(self, timeout: float = 5.0) -> None:
-        """Deliver what is queued, then stop the thread (idempotent). Later exposures are dropped."""
+        """Deliver what is queued (for at most ``timeout`` seconds in all), then stop the thread
+        (idempotent). Later exposures are dropped."""
+        deadline = time.monotonic() + timeout
         self.flush(timeout)
         self._closed = True
         self._wake.set()
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
         _LIVE.discard(self)
+
+    def release(self) -> None:
+        """End the delivery thread once the queue is delivered, without waiting (its client
+        was dropped without ``close()``)."""
+        self._closed = True
+        self._wake.set()
+
+    def abandon(self) -> int:
+        """Give up on what is still queued (at exit, once the bound has passed): count it in
+        ``lost_at_exit`` (with the exposure being delivered, if any) and return that number."""
+        with self._lock:
+            lost = len(self._queue) + (1 if self._inflight else 0)
+            self._abandoned = True
+            self._queue.clear()
+            self.lost_at_exit += lost
+        return lost
 
     def after_fork(self) -> None:
         """In a fork child: the parent delivers its own queue; start a fresh thread."""
         self._queue.clear()
+        self._lock = threading.Lock()
+        self._inflight = False
+        self._abandoned = False
         self._wake = threading.Event()
         self._idle = threading.Condition()
         self._busy = False
@@ -288,14 +320,35 @@ class ExposureTracker:
             "deduplicated": self.deduplicated,
             "pending": len(self._queue),
             "callback_errors": self.callback_errors,
+            "lost_at_exit": self.lost_at_exit,
             "window": len(self._seen),
         }
 
 
+EXIT_TIMEOUT = 2.0
+"""Seconds the exit hook waits, in all, for every client's queued exposures to be delivered;
+what is still queued then is counted in ``stats()["exposures"]["lost_at_exit"]`` and logged."""
+
+
 @atexit.register
 def _flush_at_exit() -> None:
-    for tracker in list(_LIVE):
+    deadline = time.monotonic() + EXIT_TIMEOUT
+    trackers = list(_LIVE)
+    for tracker in trackers:
         try:
-            tracker.close(timeout=2.0)
+            tracker.close(timeout=max(0.0, deadline - time.monotonic()))
         except Exception:  # pragma: no cover - never fail interpreter shutdown
             logger.exception("flagkit: flushing exposures at exit failed")
+    lost = 0
+    for tracker in trackers:
+        try:
+            lost += tracker.abandon()
+        except Exception:  # pragma: no cover - never fail interpreter shutdown
+            logger.exception("flagkit: counting undelivered exposures at exit failed")
+    if lost:
+        logger.warning(
+            "flagkit: %d exposures were not delivered at exit (the exit hook waits at most %.1f s for"
+            " exposure callbacks; counted in stats()['exposures']['lost_at_exit'])",
+            lost,
+            EXIT_TIMEOUT,
+        )

@@ -27,10 +27,12 @@ observers (:func:`observing`), so a flag evaluated as another's prerequisite, or
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from .compiler import Resolution, Resolver
@@ -46,6 +48,7 @@ __all__ = [
     "has_stage",
     "observer",
     "observing",
+    "read_only",
 ]
 
 logger = logging.getLogger("flagkit")
@@ -61,7 +64,9 @@ class HookContext:
         flag_key: The flag key asked for.
         default_value: The caller's default (``False`` for ``is_enabled``, ``None`` for ``variant``).
         context: The evaluation context in effect (ambient merged with explicit, then with
-            whatever ``before`` hooks returned). Contains user data: do not log it wholesale.
+            whatever ``before`` hooks returned), as a read-only copy: writing to it raises
+            ``TypeError`` (return a mapping from ``before`` to add attributes). Nested mappings
+            are read-only too, lists are tuples. Contains user data: do not log it wholesale.
         provider_name: Name of the provider that served the flag (``"override"`` for test
             overrides), or ``None`` when no provider defines the flag.
         method: The client method called: ``is_enabled``, ``get_value``, ``variant`` or ``evaluate``.
@@ -219,9 +224,24 @@ class HookRunner:
             (h, m["finally_after"]) for h, m in reversed(pairs) if m["finally_after"] is not None
         )
 
-    def run(self, hook_context: HookContext, evaluate: Evaluator) -> Evaluation[Any]:
-        """Run the stages around ``evaluate``; hook failures never reach the caller."""
-        hc = hook_context
+    def run(
+        self,
+        flag_key: str,
+        default_value: Any,
+        context: Mapping[str, Any],
+        provider_name: str | None,
+        method: str,
+        evaluate: Evaluator,
+    ) -> Evaluation[Any]:
+        """Run the stages around ``evaluate(context)``; hook failures never reach the caller.
+
+        The hooks see the context as a read-only copy (:func:`read_only`) and the details as
+        their own copy: a hook writing to them raises (counted as its failure) or changes its
+        copy, never the caller's dict, its answer, another request's context or the module's
+        default; the evaluation reads ``context`` itself.
+        """
+        ctx = context
+        hc = HookContext(flag_key, default_value, read_only(ctx), provider_name, method)
         if self._before:
             added: dict[str, Any] | None = None
             for hook, before in self._before:
@@ -231,28 +251,88 @@ class HookRunner:
                         added = {**(added or {}), **extra}
                 except Exception:
                     self.stats.failed(hook, "before")
-            if added:
-                merged = {**hc.context, **added}
-                hc = HookContext(hc.flag_key, hc.default_value, merged, hc.provider_name, hc.method)
-        details, exception = evaluate(hc.context)
+            if added and isinstance(ctx, Mapping):  # not a mapping: the evaluation fails anyway
+                ctx = {**ctx, **added}
+                hc = HookContext(flag_key, default_value, read_only(ctx), provider_name, method)
+        details, exception = evaluate(ctx)
+        # the hooks' own copy: a hook writing to it cannot change what the caller gets
+        seen = _copy_for_hooks(details) if self._after or self._error or self._finally else details
         if exception is None:
             for hook, after in self._after:
                 try:
-                    after(hc, details)
+                    after(hc, seen)
                 except Exception:
                     self.stats.failed(hook, "after")
         else:
             for hook, error in self._error:
                 try:
-                    error(hc, exception, details)
+                    error(hc, exception, seen)
                 except Exception:
                     self.stats.failed(hook, "error")
         for hook, final in self._finally:
             try:
-                final(hc, details)
+                final(hc, seen)
             except Exception:
                 self.stats.failed(hook, "finally_after")
         return details
+
+
+_NESTED = (Mapping, list, tuple, set, frozenset)
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+_CONTAINERS = frozenset({dict, list})
+_FLAT = frozenset({str, int, float, bool, type(None)})
+"""Types tested first by :func:`read_only` (an ``isinstance`` against ``Mapping`` is slow)."""
+
+
+def _copy_for_hooks(details: Evaluation[Any]) -> Evaluation[Any]:
+    """The hooks' own copy of ``details`` (an ``Evaluation`` is mutable, for speed), the value
+    deep-copied when it is a container."""
+    value = details.value
+    if type(value) in _CONTAINERS:
+        value = copy.deepcopy(value)
+    return Evaluation(
+        details.key,
+        value,
+        details.variant,
+        details.reason,
+        details.rule,
+        details.error_code,
+        details.error_message,
+    )
+
+
+def read_only(context: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A read-only copy of ``context`` for user code: a ``MappingProxyType`` over a copy, its
+    nested mappings read-only too, lists and tuples as tuples, sets as frozensets.
+
+    A copy, not a view: the caller may change its own dict after the evaluation, and a hook
+    keeping the context must not see that. (A flat context costs one dict copy.)
+    """
+    if type(context) is dict:
+        copied = context.copy()
+    elif isinstance(context, Mapping):
+        copied = dict(context)
+    else:
+        return _EMPTY  # not a mapping (the evaluation fails): nothing to show
+    for value in copied.values():
+        if type(value) not in _FLAT:
+            break
+    else:
+        return MappingProxyType(copied)  # the usual case: flat values
+    for key, value in copied.items():
+        if type(value) not in _FLAT and isinstance(value, _NESTED):
+            copied[key] = _frozen(value)  # an existing key: the dict's size does not change
+    return MappingProxyType(copied)
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return read_only(value)
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, set | frozenset):
+        return frozenset(value)
+    return value
 
 
 def has_stage(hook: object) -> bool:

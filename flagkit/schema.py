@@ -19,6 +19,7 @@ from pydantic import (
     ValidationError,
 )
 
+from .cost import cost_issues
 from .errors import ConfigIssue, did_you_mean
 
 __all__ = [
@@ -431,6 +432,9 @@ def validate_document(doc: Any, source: str | None = None) -> FlagDocument | lis
         return [ConfigIssue("a flag file must be a mapping with a `features` key", (), source)]
     if "features" not in doc:
         return [ConfigIssue("a flag file needs a top-level `features` mapping", (), source)]
+    costly = cost_issues(doc, source)  # before pydantic, which would copy every alias
+    if costly:
+        return costly
     try:
         return _DOCUMENT.validate_python(doc)
     except ValidationError as exc:

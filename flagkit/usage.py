@@ -3,8 +3,8 @@
 Enabled per client (``Flags(..., usage=True)`` or ``flags.enable_usage()``). The client then
 calls the counter :meth:`UsageRecorder.counter` made for each flag with what the caller got,
 after its type check (and its snapshot's resolvers count evaluations as a prerequisite or by
-``all_values``): one dict increment keyed by the resolution tuple the compiler built at load
-time (no allocation, no clock read, no lock). Disabled, nothing here runs.
+``all_values``): it appends the resolution tuple the compiler built at load time to the
+flag's tally, a list (no allocation, no clock read, no lock). Disabled, nothing here runs.
 
 Each count is filed under the variant served, ``code_default`` when the flag served the
 caller's default (the file's reserved word, so no variant has that name), or ``""`` (no
@@ -25,8 +25,11 @@ stamps the flags that moved with the current time; a daemon thread calls it ever
 ``interval`` seconds, and :meth:`snapshot` / :meth:`export` call it first. So ``last_seen`` is
 exact to ``interval``.
 
-Counts are exact under CPython's GIL (the increment runs no Python code between its read and
-its write); a reload or an override keeps counting into the same per-flag totals.
+Counts are exact under CPython's GIL, across reloads and while :meth:`UsageRecorder.snapshot`
+reads concurrently: an append is one C call (a ``dict`` increment keyed by a resolution is
+not: hashing its ``Reason`` runs Python code, where another thread can interleave), and the
+tallies belong to the flag key for the recorder's life, not to a snapshot, so an evaluation
+still running on a replaced snapshot counts into the same list.
 """
 
 from __future__ import annotations
@@ -58,10 +61,11 @@ NO_VARIANT = ""
 Count = Callable[[Mapping[str, Any], Resolution], None]
 """A flag's counter: ``count(context, resolution)`` (the context is not read)."""
 
-_CONTAINERS = (dict, list)
-
 FOLD_INTERVAL = 1.0
 """Seconds between folds of the tally into the counts (bounds the tally's length)."""
+
+TALLY_LIMIT = 100_000
+"""Longest a tally grows on the long path before the evaluation appending to it folds it."""
 
 
 class UsageRecorder:
@@ -79,9 +83,6 @@ class UsageRecorder:
         self.clock = clock
         self.since = clock()
         self._lock = threading.Lock()
-        # key -> (resolver counted, counts by resolution or by (variant, reason, rule))
-        self._live: dict[str, tuple[Resolver, dict[Any, int]]] = {}
-        self._retired: list[tuple[str, dict[Any, int]]] = []
         self._folded: dict[str, dict[tuple[str, str], int]] = {}
         self._totals: dict[str, int] = {}
         self._last_seen: dict[str, float] = {}
@@ -93,36 +94,23 @@ class UsageRecorder:
     # --- hot path -----------------------------------------------------------------------
 
     def counter(self, key: str, flag: CompiledFlag, resolve: Resolver) -> Count:
-        """The counter of ``flag``, whose resolver is ``resolve`` (called at publish time).
+        """The counter of ``flag`` (called at publish time): appends each resolution to the
+        flag's tally (:meth:`tally`), one list per key for the recorder's life.
 
-        A counter made again for the same resolver keeps counting into the same numbers; a
-        new resolver (a reload, an override) starts new ones, folded into the flag's totals.
+        So the counts belong to the key, not to the snapshot: an evaluation still running on a
+        replaced snapshot (a reload, an override) appends to the same list and is folded like
+        any other (``flag`` and ``resolve`` are not needed; kept for the callers' signature).
+        A tally longer than :data:`TALLY_LIMIT` (no ticker folding it, e.g. after ``close()``)
+        is folded by the evaluation that finds it so.
         """
-        with self._lock:
-            live = self._live.get(key)
-            if live is not None and live[0] is resolve:
-                counts = live[1]
-            else:
-                if live is not None:
-                    self._retired.append((key, live[1]))
-                counts = {}
-                self._live[key] = (resolve, counts)
-        if any(isinstance(v, _CONTAINERS) for v in flag.variants.values()):
-            # Values are fresh copies (unhashable, new each call): count by the names instead.
-            def count_by_name(ctx: Mapping[str, Any], res: Resolution) -> None:
-                name = res[1:]
-                try:
-                    counts[name] += 1
-                except KeyError:
-                    counts[name] = 1
-
-            return count_by_name
+        tally = self.tally(key)
+        append = tally.append
 
         def count(ctx: Mapping[str, Any], res: Resolution) -> None:
-            try:
-                counts[res] += 1
-            except KeyError:
-                counts[res] = 1
+            append(res)  # one C call: atomic under the GIL, nothing lost between read and write
+            if len(tally) > TALLY_LIMIT:
+                with self._lock:
+                    self._drain()
 
         return count
 
@@ -156,15 +144,9 @@ class UsageRecorder:
             _add(self._folded.setdefault(key, {}), counted)
 
     def _fold(self) -> dict[str, dict[tuple[str, str], int]]:
-        """Per flag, counts by (variant, reason): retired counters folded in. Caller holds the lock."""
+        """Per flag, counts by (variant, reason). Caller holds the lock."""
         self._drain()
-        for key, counts in self._retired:
-            _add(self._folded.setdefault(key, {}), counts.copy())
-        self._retired.clear()
-        out = {key: dict(by) for key, by in self._folded.items()}
-        for key, (_, counts) in self._live.items():
-            _add(out.setdefault(key, {}), counts.copy())  # copy(): one C call, safe against inserts
-        return out
+        return {key: dict(by) for key, by in self._folded.items()}
 
     def stamp(self) -> None:
         """Stamp ``last_seen`` with the current time for every flag evaluated since the last stamp."""
@@ -260,6 +242,10 @@ class UsageRecorder:
             except Exception:  # pragma: no cover - these only add numbers; never end the thread
                 logger.exception("flagkit: usage stamp failed")
 
+    def release(self) -> None:
+        """End the ticker without waiting (its client was dropped without ``close()``)."""
+        self._stop.set()
+
     @property
     def running(self) -> bool:
         """True while the ticker runs (it folds the fast lane's tallies)."""
@@ -278,9 +264,6 @@ class UsageRecorder:
         self._lock = threading.Lock()
         for tally in self._tallies.values():
             del tally[:]  # in place: the snapshots' runners hold these lists
-        for _, counts in self._live.values():
-            counts.clear()
-        self._retired.clear()
         self._folded.clear()
         self._totals.clear()
         self._exported.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -307,3 +308,86 @@ def test_a_fork_child_delivers_its_own_exposures() -> None:
         assert message == {"got": ["parent", "child"]}
         wait_until(lambda: flags.stats()["exposures"]["pending"] == 0)
         assert [e.targeting_key for e in got] == ["parent"]
+
+
+def test_concurrent_first_evaluations_report_each_user_exactly_once() -> None:
+    # The "already seen" test and the insert were two unlocked steps: threads evaluating the
+    # same new users at once each queued the exposure (11-18 duplicates in 12,000 users).
+    users = [f"u{i}" for i in range(12_000)]
+    threads_n = 8
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _round in range(4):  # the window is narrow: several rounds make a miss unlikely
+            with Flags.from_dict({"exp": {"track": True, "rules": [{"serve": "on"}]}}) as flags:
+                got = collect(flags, window=100_000, queue_size=100_000)
+                start = threading.Barrier(threads_n)
+
+                def work(flags: Flags = flags, start: threading.Barrier = start) -> None:
+                    start.wait(timeout=30)
+                    for user in users:
+                        flags.is_enabled("exp", {"user_id": user})
+
+                workers = [threading.Thread(target=work) for _ in range(threads_n)]
+                for worker in workers:
+                    worker.start()
+                for worker in workers:
+                    worker.join(timeout=120)
+                assert not any(worker.is_alive() for worker in workers)
+                assert flags.flush_exposures(timeout=60)
+                stats = flags.stats()["exposures"]
+            assert len(got) == len(users), f"{len(got) - len(users)} duplicate exposures"
+            assert sorted(e.targeting_key for e in got) == sorted(users)
+            assert stats["delivered"] + stats["deduplicated"] == threads_n * len(users)
+    finally:
+        sys.setswitchinterval(interval)
+
+
+@pytest.mark.slow
+def test_exposures_lost_at_exit_are_bounded_logged_and_counted(tmp_path: Path) -> None:
+    # The exit hook gave up after ~2 s and lost what was still queued, silently.
+    out = tmp_path / "stats.json"
+    script = textwrap.dedent(
+        f"""
+        import atexit, json, logging, time
+        logging.basicConfig(level=logging.WARNING)
+        flags = None
+        def report():  # registered before flagkit's hook, so it runs after it
+            with open({str(out)!r}, "w", encoding="utf-8") as fh:
+                json.dump(flags.stats()["exposures"], fh)
+        atexit.register(report)
+        import flagkit
+        flags = flagkit.Flags.from_dict({{"exp": {{"track": True, "rules": [{{"serve": "on"}}]}}}})
+        flags.on_exposure(lambda exposure: time.sleep(0.01))
+        for i in range(1500):
+            flags.is_enabled("exp", {{"user_id": f"secret-user-{{i}}"}})
+        started = time.monotonic()
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    stats = json.loads(out.read_text(encoding="utf-8"))
+    assert stats["lost_at_exit"] > 0
+    assert stats["delivered"] + stats["lost_at_exit"] == 1500
+    warnings = [line for line in done.stderr.splitlines() if "not delivered at exit" in line]
+    assert len(warnings) == 1
+    assert f"{stats['lost_at_exit']} exposures" in warnings[0]
+    assert "secret-user" not in done.stderr
+
+
+def test_an_exposures_value_is_not_the_callers_object() -> None:
+    # The exposure held the very object the caller got: a caller changing its value changed
+    # what the callbacks (and every later callback) saw.
+    doc = {"cfg": {"track": True, "variants": {"a": {"limit": 1}}, "default": "a"}}
+    with Flags.from_dict(doc) as flags:
+        gate = threading.Event()
+        got: list[Exposure] = []
+        flags.on_exposure(lambda exposure: (gate.wait(30), got.append(exposure)))
+        value = flags.get_value("cfg", None, {"user_id": "u1"})
+        value["limit"] = 999  # the caller's own copy
+        gate.set()
+        assert flags.flush_exposures()
+        assert got[0].value == {"limit": 1}
+        as_dict = got[0].as_dict()
+        as_dict["value"]["limit"] = 5
+        assert got[0].value == {"limit": 1}

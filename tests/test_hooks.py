@@ -309,3 +309,102 @@ def test_pinned_snapshot_keeps_the_hooks_it_was_taken_with(flags: Flags) -> None
     with flags.snapshot():
         flags.is_enabled("beta")
     assert len(recorder.events) == 3
+
+
+# --- hooks get read-only copies: nothing they write reaches the caller or another request --------
+
+
+class Writer(Hook):
+    """Writes into what it is given (the issue's leak), and keeps the context."""
+
+    def __init__(self) -> None:
+        self.kept: list[Any] = []
+
+    def before(self, hook_context: HookContext) -> None:
+        self.kept.append(hook_context.context)
+        hook_context.context["plan"] = "staff"  # type: ignore[index]  # what the test proves impossible
+
+    def after(self, hook_context: HookContext, details: Evaluation[Any]) -> None:
+        details.value = "changed by a hook"
+        if isinstance(details.value, dict):
+            details.value["x"] = 1
+
+
+STAFF_ONLY = {"staff_only": {"rules": [{"when": {"plan": "staff"}, "serve": "on"}]}}
+
+
+def test_a_hook_writing_to_the_default_context_reaches_no_other_thread() -> None:
+    # A before hook writing into hook_context.context wrote into the module-level empty
+    # context, every thread's default: other clients in other threads then served "staff".
+    import threading
+
+    import flagkit
+    from flagkit.context import EMPTY_CONTEXT
+
+    writer = Writer()
+    with Flags.from_dict(STAFF_ONLY) as flags, Flags.from_dict(STAFF_ONLY) as other:
+        flags.add_hook(writer)
+        assert flags.is_enabled("staff_only") is False  # no context given: the default one
+        assert flags.stats()["hooks"]["errors"] == 1  # the write raised, inside the hook
+        flags.remove_hook(writer)
+        seen: dict[str, Any] = {}
+
+        def elsewhere() -> None:
+            seen["other"] = other.is_enabled("staff_only")
+            seen["ambient"] = dict(flagkit.current_context())
+
+        thread = threading.Thread(target=elsewhere)
+        thread.start()
+        thread.join(timeout=30)
+        assert seen == {"other": False, "ambient": {}}
+        assert dict(EMPTY_CONTEXT) == {}
+        with pytest.raises(TypeError):
+            EMPTY_CONTEXT["plan"] = "staff"  # type: ignore[index]  # immutable
+
+
+def test_a_hook_cannot_change_the_callers_context_or_its_answer() -> None:
+    writer = Writer()
+    with Flags.from_dict({**STAFF_ONLY, "cfg": {"variants": {"a": {"limit": 1}}, "default": "a"}}) as flags:
+        flags.add_hook(writer)
+        caller = {"plan": "free", "account": {"id": "a1"}, "tags": ["x"]}
+        assert flags.is_enabled("staff_only", caller) is False
+        assert caller == {"plan": "free", "account": {"id": "a1"}, "tags": ["x"]}
+        kept = writer.kept[-1]
+        with pytest.raises(TypeError):
+            kept["account"]["id"] = "b2"  # nested mappings are read-only too
+        assert kept["tags"] == ("x",)
+        caller["plan"] = "staff"  # the caller changes its dict later: the hook's copy does not
+        assert kept["plan"] == "free"
+        details = flags.evaluate("cfg", None)
+        assert details.value == {"limit": 1}  # the hooks' copy of the details was changed, not this
+        assert flags.get_value("cfg", None) == {"limit": 1}
+
+
+def test_ambient_context_and_pinned_snapshots_are_read_only() -> None:
+    import flagkit
+
+    with Flags.from_dict(STAFF_ONLY) as flags:
+        with flagkit.context(plan="free") as ambient:
+            with pytest.raises(TypeError):
+                ambient["plan"] = "staff"  # type: ignore[index]
+            with pytest.raises(TypeError):
+                flagkit.current_context()["plan"] = "staff"  # type: ignore[index]
+            assert flags.is_enabled("staff_only") is False
+        with flags.snapshot() as snap:
+            with pytest.raises(TypeError):
+                snap.table["staff_only"] = snap.table["staff_only"]  # type: ignore[index]
+            with pytest.raises(TypeError):
+                del snap.flags["staff_only"]  # type: ignore[attr-defined]
+            assert flags.is_enabled("staff_only", {"plan": "staff"}) is True
+
+
+def test_a_before_hook_adding_to_a_context_that_is_not_a_mapping_never_raises() -> None:
+    class Adds(Hook):
+        def before(self, hook_context: HookContext) -> dict[str, Any]:
+            return {"plan": "staff"}
+
+    with Flags.from_dict(STAFF_ONLY) as flags:
+        flags.add_hook(Adds())
+        details = flags.evaluate("staff_only", False, 5)  # type: ignore[arg-type]  # the mistake tested
+        assert details.error_code is not None
+        assert flags.is_enabled("staff_only", 5) is False  # type: ignore[arg-type]

@@ -100,3 +100,17 @@ def test_usage_option_errors(tmp_path: Path) -> None:
     proc = run("validate", tmp_path / "features.yaml", "--usage", bad)
     assert proc.returncode == 2
     assert "not a flagkit usage file" in proc.stderr
+
+
+def test_validate_judges_staleness_at_now_not_the_machines_clock(tmp_path: Path) -> None:
+    # `--now` fixed ramps and `now` conditions but staleness used time.time(): a flag evaluated
+    # the day before --now was "160 days ago" on a machine whose clock is months later.
+    usage = usage_file(tmp_path, "web-1.json", 60, {"live": 1, "quiet_lately": 20, "never_seen": 45})
+    at = (TODAY + dt.timedelta(days=1)).isoformat() + "T00:00:00Z"
+    out = run_json(
+        "validate", tmp_path / "features.yaml", "--usage", usage, "--stale-days", "14", "--now", at
+    )
+    assert [(f["key"], f["days"]) for f in out["not_evaluated"]["flags"]] == [
+        ("never_seen", 46),
+        ("quiet_lately", 21),
+    ]

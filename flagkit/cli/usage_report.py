@@ -95,8 +95,7 @@ def usage_report(args: argparse.Namespace, keys: Iterable[str]) -> dict[str, Any
         except (OSError, ValueError) as exc:
             raise Exit(USAGE, f"{path}: cannot read the usage file: {exc}") from None
     usage = merge_usage(documents)
-    today: dt.date | None = getattr(args, "today", None)
-    now = time.time() if today is None else dt.datetime.combine(today, dt.time(), dt.UTC).timestamp()
+    now = _now(args)
     days = DEFAULT_DAYS if days is None else days
     since = usage.get("since")
     return {
@@ -105,6 +104,18 @@ def usage_report(args: argparse.Namespace, keys: Iterable[str]) -> dict[str, Any
         "since": dt.datetime.fromtimestamp(since, dt.UTC).isoformat(timespec="seconds") if since else None,
         "flags": not_evaluated(keys, usage, days, now),
     }
+
+
+def _now(args: argparse.Namespace) -> float:
+    """The instant staleness is judged at: ``--now`` (the command's clock, also for ramps and
+    ``now`` conditions), else ``--today`` at midnight UTC, else the machine's clock."""
+    at = getattr(args, "now", None)
+    if isinstance(at, int | float):
+        return float(at)
+    today: dt.date | None = getattr(args, "today", None)
+    if today is not None:
+        return dt.datetime.combine(today, dt.time(), dt.UTC).timestamp()
+    return time.time()
 
 
 def print_not_evaluated(report: dict[str, Any]) -> None:

@@ -24,7 +24,8 @@ feature-flag semantic conventions:
 
 No other context attribute is recorded unless named in ``context_attributes``: the context
 holds user data. The counter (``feature_flag.evaluations``, attributes key, variant, reason
-and provider name) has a number of series bounded by flags, variants and reasons.
+and provider name) has a number of series bounded by flags, variants and reasons: evaluations
+of undefined keys are counted in one series without a key (``error.type`` ``flag_not_found``).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
 from opentelemetry.util.types import AttributeValue
 
-from flagkit import Evaluation, Hook, HookContext
+from flagkit import ErrorCode, Evaluation, Hook, HookContext
 from flagkit.compiler import DEFAULT_BUCKET_ATTRIBUTES
 
 __all__ = ["EVENT_NAME", "METRIC_NAME", "OpenTelemetryHook"]
@@ -48,6 +49,12 @@ METRIC_NAME = "feature_flag.evaluations"
 """The counter's name (flagkit's; the conventions define no feature-flag metric yet)."""
 
 _PRIMITIVES = (bool, str, int, float)
+
+_NOT_FOUND_LABELS: Mapping[str, AttributeValue] = {
+    "feature_flag.result.reason": "error",
+    "error.type": "flag_not_found",
+}
+"""The counter's labels for every evaluation of an undefined key (no key label)."""
 
 
 def _attribute(value: Any) -> AttributeValue:
@@ -119,6 +126,11 @@ class OpenTelemetryHook(Hook):
                     attributes[f"feature_flag.context.{name}"] = _attribute(value)
             span.add_event(EVENT_NAME, attributes)
         if self._counter is not None:
+            if details.error_code is ErrorCode.FLAG_NOT_FOUND:
+                # An undefined key (a typo, a key built at run time): one series for all of
+                # them, so unknown keys cannot grow the series without bound.
+                self._counter.add(1, _NOT_FOUND_LABELS)
+                return
             labels = {"feature_flag.key": hook_context.flag_key, "feature_flag.result.reason": reason}
             if details.variant is not None:
                 labels["feature_flag.result.variant"] = details.variant

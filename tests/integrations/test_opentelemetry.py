@@ -153,3 +153,34 @@ def test_counter_metric(flags: Flags) -> None:
     assert count("on", "targeting_match") == 1
     assert 50 < on < 150  # about 5 %
     assert len(points) == 3  # series: flag x variant x reason, never per user
+
+
+def test_unknown_keys_share_one_counter_series(flags: Flags) -> None:
+    # Every typo'd or dynamic key made its own feature_flag.key series: unbounded cardinality.
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    flags.add_hook(OpenTelemetryHook(metrics=True, meter_provider=meter_provider))
+    for i in range(500):
+        flags.is_enabled(f"dynamic_{i}", {"user_id": "u"})
+        flags.get_value(f"typo_{i}", 3)
+    flags.is_enabled("new_search", {"plan": "staff"})
+    data = reader.get_metrics_data()
+    meter_provider.shutdown()
+    assert data is not None
+    points = {
+        tuple(sorted(dict(point.attributes or {}).items())): point.value
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == METRIC_NAME
+        for point in metric.data.data_points
+    }
+    assert points == {
+        (("error.type", "flag_not_found"), ("feature_flag.result.reason", "error")): 1000,
+        (
+            ("feature_flag.key", "new_search"),
+            ("feature_flag.provider.name", "dict"),
+            ("feature_flag.result.reason", "targeting_match"),
+            ("feature_flag.result.variant", "on"),
+        ): 1,
+    }

@@ -402,3 +402,68 @@ def test_code_default_and_failed_evaluations_are_shown_in_words() -> None:
     assert "code_default / DEFAULT: 1" in html
     assert "no variant / ERROR: 1" in html
     flags.close()
+
+
+# --- the access check: only a true answer lets anyone in ----------------------------------------
+
+
+async def async_staff_header(req: Any) -> bool:
+    return bool(req.headers.get("X-Role") == "staff")
+
+
+async def async_never(req: Any) -> bool:
+    return False
+
+
+def test_flask_awaits_an_async_check(flags: Flags) -> None:
+    # The blueprint called the async check, got a coroutine object (truthy) and served the page
+    # and status.json to anyone.
+    app = Flask(__name__)
+    app.register_blueprint(blueprint(flags, check=async_never), url_prefix="/never")
+    app.register_blueprint(blueprint(flags, check=async_staff_header, name="staff"), url_prefix="/flags")
+    client = app.test_client()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "coroutine was never awaited"
+        for path in ("/never/", "/never/status.json"):
+            assert client.get(path, headers={"X-Role": "staff"}).status_code == 403
+        assert client.get("/flags/status.json").status_code == 403
+        assert client.get("/flags/status.json", headers={"X-Role": "staff"}).status_code == 200
+
+
+@pytest.mark.parametrize("answer", [1, "yes", ["staff"], object(), None])
+def test_anything_but_true_denies(flags: Flags, answer: object) -> None:
+    app = Flask(__name__)
+    app.register_blueprint(blueprint(flags, check=lambda req: answer), url_prefix="/flags")
+    assert app.test_client().get("/flags/status.json").status_code == 403
+
+    async def asgi_check(scope: Scope) -> object:
+        return answer
+
+    with TestClient(StatusApp(flags, check=asgi_check)) as client:
+        assert client.get("/status.json").status_code == 403
+
+
+def test_a_sync_check_returning_a_coroutine_is_awaited(flags: Flags) -> None:
+    app = Flask(__name__)
+    app.register_blueprint(blueprint(flags, check=lambda req: async_never(req)), url_prefix="/flags")
+    assert app.test_client().get("/flags/").status_code == 403
+
+
+def test_an_async_check_without_asgiref_is_refused_at_set_up(
+    flags: Flags, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "asgiref.sync", None)  # as if flask[async] were not installed
+    with pytest.raises(TypeError, match=r"flask\[async\]"):
+        blueprint(flags, check=async_never)
+    blueprint(flags, check=staff_header)  # a sync check needs nothing
+
+
+def test_an_awaitable_the_adapter_cannot_await_denies(caplog: pytest.LogCaptureFixture) -> None:
+    from flagkit.integrations.status import allowed
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not allowed(async_staff_header, None)
+    assert "cannot await" in caplog.text

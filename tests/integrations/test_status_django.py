@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import django
 import pytest
@@ -66,3 +67,27 @@ def test_staff_only(users: dict[str, User]) -> None:
     assert (answers["new_search"]["rule"], answers["new_search"]["value"]) == ("staff first", True)
     assert data["providers"][0]["state"] == "ready"
     assert staff.post("/ops/flags/").status_code == 405  # read-only: GET and HEAD only
+
+
+@pytest.mark.usefixtures("example_settings")
+def test_an_async_check_is_awaited(users: dict[str, User]) -> None:
+    # The views called an async check, got a coroutine object (truthy) and served the page and
+    # status.json to anyone.
+    import warnings
+
+    from django.test import RequestFactory
+
+    from flagkit.integrations.status.django import view
+
+    async def is_staff(request: Any) -> bool:
+        return bool(request.user.is_staff)
+
+    status_view = view(check=is_staff)
+    factory = RequestFactory()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "coroutine was never awaited"
+        for who, expected in ((users["customer"], 403), (users["staff"], 200)):
+            for page in ("", "status.json"):
+                request = factory.get(f"/ops/flags/{page}")
+                request.user = who
+                assert status_view(request, page=page).status_code == expected

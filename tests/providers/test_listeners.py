@@ -1,5 +1,5 @@
-"""Listener delivery is off the reload path: one dispatcher thread, a bounded queue,
-coalesced change sets. Real files and the real watchdog observer."""
+"""Listener delivery is off the reload path: a dispatcher thread and a lane (thread, bounded
+queue, coalesced change sets) per listener. Real files and the real watchdog observer."""
 
 from __future__ import annotations
 
@@ -71,30 +71,56 @@ def test_a_slow_listener_does_not_delay_the_next_reload(flag_file: Path, no_thre
     assert seen == [frozenset({"a"}), frozenset({"a", "b", "c"})]
 
 
-def test_listeners_run_on_one_dispatcher_thread_in_order() -> None:
+def test_each_listener_runs_on_its_own_thread_in_order() -> None:
     provider = ManualProvider()
     flags = Flags(provider)
-    calls: list[tuple[str, str]] = []
-    flags.on_change(lambda keys: calls.append((threading.current_thread().name, ",".join(sorted(keys)))))
-    flags.on_error(lambda name, exc: calls.append((threading.current_thread().name, str(exc))))
+    changes: list[tuple[str, str]] = []
+    errors: list[tuple[str, str]] = []
     gate = threading.Event()
-    flags.on_change(lambda keys: gate.wait(5))
-    provider.publish({"a": 1})  # delivered; the second listener blocks the dispatcher
-    wait_until(lambda: calls)
+
+    def recording(keys: frozenset[str]) -> None:
+        changes.append((threading.current_thread().name, ",".join(sorted(keys))))
+        gate.wait(5)  # blocks this listener's own lane only
+
+    flags.on_change(recording)
+    flags.on_error(lambda name, exc: errors.append((threading.current_thread().name, str(exc))))
+    provider.publish({"a": 1})  # delivered; the listener now blocks
+    wait_until(lambda: changes)
     provider.publish({"a": 2, "b": 1})
     provider.publish({"a": 2, "b": 2, "c": 1})  # merged with the previous (consecutive)
     assert provider.report is not None
-    provider.report(RuntimeError("boom"))  # errors are never merged
-    provider.publish({"a": 3, "b": 2, "c": 1})
+    provider.report(RuntimeError("boom"))
+    wait_until(lambda: errors)  # the error listener is not held up by the blocked one
+    provider.publish({"a": 3, "b": 2, "c": 1})  # merged too: this lane sees changes only
     gate.set()
     assert flags.flush_listeners(5)
-    assert calls == [
-        ("flagkit-dispatch", "a"),
-        ("flagkit-dispatch", "a,b,c"),
-        ("flagkit-dispatch", "boom"),
-        ("flagkit-dispatch", "a"),
-    ]
+    assert changes == [("flagkit-listener", "a"), ("flagkit-listener", "a,b,c")]
+    assert errors == [("flagkit-listener", "boom")]
     flags.close()
+
+
+def test_a_slow_listener_does_not_delay_another() -> None:
+    # One dispatcher thread ran every listener in turn: a listener taking 3 s delayed every
+    # other one by 3 s. Each now has its own thread: the other is called while the slow one
+    # is still inside its call.
+    provider = ManualProvider()
+    inside, release, left = threading.Event(), threading.Event(), threading.Event()
+    fast_got = threading.Event()
+
+    def slow(keys: frozenset[str]) -> None:
+        inside.set()
+        release.wait(3)  # a 3 s listener, unless the test lets it go early
+        left.set()
+
+    with Flags(provider) as flags:
+        flags.on_change(slow)
+        flags.on_change(lambda keys: fast_got.set())
+        provider.publish({"a": 1})
+        assert inside.wait(10)
+        assert fast_got.wait(10)
+        assert not left.is_set()  # the fast listener ran while the slow one was still inside
+        release.set()
+        assert flags.flush_listeners(10)
 
 
 def test_a_raising_listener_is_logged_and_dispatch_goes_on(caplog: pytest.LogCaptureFixture) -> None:
@@ -133,7 +159,13 @@ def test_close_drains_the_queue_then_ends_the_thread() -> None:
     flags.close()  # delivers what is queued (bounded), then stops
     assert seen
     assert set().union(*seen) == {"a", "b"}
-    wait_until(lambda: not any(t.name == "flagkit-dispatch" for t in threading.enumerate()))
+    wait_until(
+        lambda: (
+            not any(
+                t.name.startswith(("flagkit-dispatch", "flagkit-listener")) for t in threading.enumerate()
+            )
+        )
+    )
 
 
 def test_close_is_bounded_when_a_listener_is_stuck() -> None:
@@ -147,7 +179,13 @@ def test_close_is_bounded_when_a_listener_is_stuck() -> None:
     flags.close()
     assert time.monotonic() - t0 < 5.0  # bounded (1 s flush), never the 10 s the listener holds
     release.set()
-    wait_until(lambda: not any(t.name == "flagkit-dispatch" for t in threading.enumerate()))
+    wait_until(
+        lambda: (
+            not any(
+                t.name.startswith(("flagkit-dispatch", "flagkit-listener")) for t in threading.enumerate()
+            )
+        )
+    )
 
 
 class _Sink:
@@ -189,3 +227,26 @@ def test_the_queue_is_bounded_and_changes_are_never_lost(sink: _Sink) -> None:
     assert delivered == {"first"} | {f"k{i}" for i in range(1000)}  # every key, coalesced
     assert sink.errors == [f"e{i}" for i in range(990, 1000)]  # the newest errors
     dispatcher.close()
+
+
+def test_events_dropped_at_close_are_counted_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    # close() gave up on a stuck listener's waiting events without a word.
+    provider = ManualProvider()
+    flags = Flags(provider)
+    inside, release = threading.Event(), threading.Event()
+
+    def stuck(keys: frozenset[str]) -> None:
+        inside.set()
+        release.wait(30)
+
+    flags.on_change(stuck)
+    provider.publish({"a": 1})
+    assert inside.wait(10)
+    provider.publish({"a": 2, "b": 1})  # waits behind the stuck call
+    with caplog.at_level(logging.WARNING, logger="flagkit"):
+        flags.close()
+    release.set()
+    (lane,) = flags._lanes._changes
+    assert lane.dispatcher.dropped_at_close == 1
+    (message,) = [r.getMessage() for r in caplog.records if "not delivered at close" in r.getMessage()]
+    assert message.startswith("flagkit: 1 listener events not delivered at close (flagkit-listener")

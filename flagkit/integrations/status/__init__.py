@@ -8,8 +8,11 @@ the step-by-step trace). Mount it with the adapter for your framework:
 * Flask: ``app.register_blueprint(status.flask.blueprint(check=...), url_prefix="/flags")``
 * ASGI: ``Mount("/flags", app=status.asgi.StatusApp(check=...))``
 
-Every request is refused with 403 unless ``check(request)`` returns true (the framework's
-request object; for ASGI the scope). The page never writes anything, evaluates with the
+Every request is refused with 403 unless ``check(request)`` returns ``True`` (the framework's
+request object; for ASGI the scope): anything else, an exception included, denies. ``check``
+may be ``async def``: the ASGI app and the Django views await it; the Flask blueprint runs it
+through Flask's ``ensure_sync`` (needs ``flask[async]``, i.e. asgiref, checked at set-up).
+The page never writes anything, evaluates with the
 compiled resolvers directly (no hooks, usage counts or exposure events for the questions
 asked), logs nothing, escapes every value, loads nothing from elsewhere (inline CSS, no
 script) and is sent with a strict Content-Security-Policy, ``no-store`` and
@@ -18,8 +21,10 @@ script) and is sent with a strict Content-Security-Policy, ``no-store`` and
 
 from __future__ import annotations
 
+import inspect
 import json
-from collections.abc import Mapping
+import logging
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,12 +43,15 @@ __all__ = [
     "condition_in_words",
     "flag_in_words",
     "forbidden",
+    "is_async",
     "json_safe",
     "not_found",
     "parse_query",
     "render_html",
     "status_data",
 ]
+
+logger = logging.getLogger("flagkit")
 
 HEADERS: Mapping[str, str] = {
     "Content-Security-Policy": (
@@ -105,9 +113,52 @@ def not_found() -> StatusResponse:
     return StatusResponse(404, "text/plain; charset=utf-8", b"404 Not Found\n")
 
 
-def allowed(check: Any, request: Any) -> bool:
-    """True when ``check(request)`` returns true; a check that raises denies (and never leaks)."""
+def is_async(check: Any) -> bool:
+    """True when ``check`` is an ``async def`` function (or an object whose ``__call__`` is)."""
+    call = type(check).__call__ if callable(check) else None
+    return inspect.iscoroutinefunction(check) or inspect.iscoroutinefunction(call)
+
+
+def allowed(check: Any, request: Any, run: Callable[[Awaitable[object]], object] | None = None) -> bool:
+    """True only when ``check(request)`` answers ``True``; anything else denies.
+
+    A check that raises denies (and never leaks). A check that returns an awaitable (an
+    ``async def`` check, or a sync one handing back a coroutine) is awaited through ``run``
+    (the adapter's way of running async code from a sync view); without ``run`` it is closed
+    unawaited and denies: an unawaited coroutine object is truthy, and treating it as a yes
+    let anyone in.
+    """
+    verdict: object = None
     try:
-        return bool(check(request))
+        verdict = check(request)
+        if inspect.isawaitable(verdict):
+            pending, verdict = verdict, None
+            if run is None:
+                _discard(pending)
+                _refused_async(check)
+                return False
+            try:
+                verdict = run(pending)
+            finally:
+                _discard(pending)  # a no-op once awaited; closes it if `run` never did
+        return verdict is True
     except Exception:
         return False
+
+
+def _discard(awaitable: object) -> None:
+    close = getattr(awaitable, "close", None)
+    if inspect.iscoroutine(awaitable) and close is not None:
+        close()
+
+
+_REFUSED: set[int] = set()
+
+
+def _refused_async(check: Any) -> None:
+    if id(check) not in _REFUSED:
+        _REFUSED.add(id(check))
+        logger.error(
+            "flagkit: status page check %s returned an awaitable this adapter cannot await: access denied",
+            getattr(check, "__qualname__", type(check).__name__),
+        )

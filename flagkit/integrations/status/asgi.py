@@ -39,7 +39,8 @@ class StatusApp:
 
     Args:
         flags: The client to show (default: the module-level default client, per request).
-        check: ``check(scope) -> bool`` (or awaitable); every request it refuses gets 403.
+        check: ``check(scope) -> bool`` (or awaitable); every request it does not answer
+            ``True`` gets 403.
         title: The page title.
     """
 
@@ -77,7 +78,7 @@ class StatusApp:
             verdict = self.check(scope)
             if inspect.isawaitable(verdict):
                 verdict = await verdict
-            return bool(verdict)
+            return verdict is True  # anything but a true answer denies
         except Exception:  # a check that fails denies
             return False
 

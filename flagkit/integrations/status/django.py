@@ -17,9 +17,10 @@ exists; anonymous users have ``is_staff = False`` and get 403.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 from django.views.decorators.http import require_safe
@@ -27,6 +28,16 @@ from django.views.decorators.http import require_safe
 from flagkit import Flags
 
 from . import StatusPage, StatusResponse, allowed, forbidden
+
+
+async def _awaited(awaitable: Awaitable[object]) -> object:
+    return await awaitable
+
+
+def _run(awaitable: Awaitable[object]) -> object:
+    """Run an async check's answer from the sync view (asgiref ships with Django)."""
+    return async_to_sync(_awaited)(awaitable)
+
 
 __all__ = ["urls", "view"]
 
@@ -41,12 +52,16 @@ def _send(answer: StatusResponse) -> HttpResponse:
 def view(
     flags: Flags | None = None, *, check: Callable[[HttpRequest], object], title: str = "flagkit status"
 ) -> Callable[..., HttpResponse]:
-    """A view serving the page; its ``page`` keyword argument is the path below the mount."""
+    """A view serving the page; its ``page`` keyword argument is the path below the mount.
+
+    ``check(request)`` must answer ``True`` for the page to be served (anything else: 403); it
+    may be ``async def`` (awaited through asgiref's ``async_to_sync``).
+    """
     status_page = StatusPage(title=title)
 
     @require_safe
     def status_view(request: HttpRequest, page: str = "") -> HttpResponse:
-        if not allowed(check, request):
+        if not allowed(check, request, _run):
             return _send(forbidden())
         if flags is None:
             from flagkit.integrations.django import get_flags

@@ -16,7 +16,7 @@ module-level default client), looked up per request.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -24,7 +24,7 @@ from flask import Blueprint, Response, current_app, request
 import flagkit
 from flagkit import Flags
 
-from . import StatusPage, StatusResponse, allowed, forbidden
+from . import StatusPage, StatusResponse, allowed, forbidden, is_async
 
 __all__ = ["blueprint"]
 
@@ -45,6 +45,15 @@ def _send(answer: StatusResponse) -> Response:
     )
 
 
+async def _awaited(awaitable: Awaitable[object]) -> object:
+    return await awaitable
+
+
+def _run(awaitable: Awaitable[object]) -> object:
+    """Run an async check's answer from the sync view (Flask's ensure_sync: asgiref)."""
+    return current_app.ensure_sync(_awaited)(awaitable)
+
+
 def blueprint(
     flags: Flags | None = None,
     *,
@@ -56,15 +65,28 @@ def blueprint(
 
     Args:
         flags: The client to show (default: the app's, per request).
-        check: ``check(flask.request) -> bool``; every request it refuses gets 403.
+        check: ``check(flask.request) -> bool``; every request it does not answer ``True``
+            gets 403. May be ``async def`` (run through Flask's ``ensure_sync``, which needs
+            ``flask[async]``: without it, this raises ``TypeError`` here).
+
+    Raises:
+        TypeError: ``check`` is async and asgiref (``flask[async]``) is not installed.
         name: The blueprint name (register two pages with two names).
         title: The page title.
     """
+    if is_async(check):
+        try:
+            import asgiref.sync  # noqa: F401  # Flask's ensure_sync runs async code through it
+        except ImportError:
+            raise TypeError(
+                "blueprint(check=...): the check is async, and Flask runs async functions only with"
+                ' asgiref installed (pip install "flask[async]"); give a sync check or install it'
+            ) from None
     page = StatusPage(title=title)
     bp = Blueprint(name, __name__)
 
     def view(path: str = "") -> Response:
-        if not allowed(check, request):
+        if not allowed(check, request, _run):
             return _send(forbidden())
         query = {key: request.args.get(key, "") for key in ("user", "attrs", "flag")}
         return _send(page.respond(_client(flags), path, query))
