@@ -18,7 +18,9 @@ Per request the extension sets the ambient context (``context_getter()`` merged 
 ``flag_variant(key)``. Configuration (every key optional):
 
 ==========================  =======  ===========================================================
-``FLAGKIT_FILE``            None     a YAML/JSON flag file (lowest precedence)
+``FLAGKIT_FILE``            None     a YAML/JSON flag file (lowest precedence); a relative
+                                     path is relative to ``app.root_path``, not the cwd
+``FLAGKIT_FILE_REQUIRED``   False    raise at ``init_app`` if the file is missing or invalid
 ``FLAGKIT_WATCH``           True     reload the file when it changes
 ``FLAGKIT_PROVIDERS``       ()       more providers, first wins
 ``FLAGKIT_STRICT``          False    unknown keys raise ``FlagNotFoundError``
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -44,10 +47,10 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 import flagkit
-from flagkit import FileProvider, Flags, Provider
+from flagkit import ConfigError, FileProvider, Flags, FlagSet, Provider
 from flagkit.bootstrap import ELEMENT_ID, script_tag
 
-__all__ = ["FlagKit", "flag_required", "flagkit_bootstrap", "get_flags"]
+__all__ = ["FlagKit", "flag_file_path", "flag_required", "flagkit_bootstrap", "get_flags"]
 
 logger = logging.getLogger("flagkit")
 
@@ -57,6 +60,7 @@ V = TypeVar("V", bound=Callable[..., Any])
 
 DEFAULTS: Mapping[str, Any] = {
     "FLAGKIT_FILE": None,
+    "FLAGKIT_FILE_REQUIRED": False,
     "FLAGKIT_WATCH": True,
     "FLAGKIT_PROVIDERS": (),
     "FLAGKIT_STRICT": False,
@@ -119,7 +123,10 @@ class FlagKit:
         if client is None:
             providers: list[Provider] = list(app.config["FLAGKIT_PROVIDERS"])
             if app.config["FLAGKIT_FILE"] is not None:
-                providers.append(FileProvider(app.config["FLAGKIT_FILE"], watch=app.config["FLAGKIT_WATCH"]))
+                path = flag_file_path(app)
+                if app.config["FLAGKIT_FILE_REQUIRED"]:
+                    _require_file(path)
+                providers.append(FileProvider(path, watch=app.config["FLAGKIT_WATCH"]))
             if providers:
                 client = Flags(*providers, strict=app.config["FLAGKIT_STRICT"])
                 owned = True
@@ -145,6 +152,23 @@ class FlagKit:
     def get_flags(app: Flask | None = None) -> Flags:
         """The client of ``app`` (default: the current app). Same as :func:`get_flags`."""
         return get_flags(app)
+
+
+def _require_file(path: str) -> None:
+    """``FLAGKIT_FILE_REQUIRED``: fail at start-up instead of serving every default."""
+    try:
+        FlagSet.from_file(path)
+    except OSError as exc:
+        raise ConfigError(
+            f"FLAGKIT_FILE cannot be read ({exc.strerror or exc}) and FLAGKIT_FILE_REQUIRED is set",
+            source=path,
+        ) from exc
+
+
+def flag_file_path(app: Flask) -> str:
+    """``FLAGKIT_FILE`` as an absolute path: a relative one is relative to ``app.root_path``
+    (the app's package), so the server's working directory does not matter."""
+    return os.path.join(app.root_path, os.fspath(app.config["FLAGKIT_FILE"]))
 
 
 def get_flags(app: Flask | None = None) -> Flags:

@@ -28,6 +28,7 @@ from django.test.utils import setup_test_environment, teardown_test_environment 
 import flagkit  # noqa: E402
 from flagkit.integrations.django import flags_of, get_flags  # noqa: E402
 from flagkit.integrations.django.checks import check_flagkit  # noqa: E402
+from flagkit.integrations.django.middleware import FlagkitMiddleware  # noqa: E402
 from flagkit.testing import FlagOverrides, override_flags  # noqa: E402
 
 from . import django_views  # noqa: E402
@@ -332,6 +333,65 @@ def test_providers_setting_and_strict(flag_file: Path) -> None:
 def test_check_warns_when_middleware_missing(flag_file: Path) -> None:
     with override_settings(FLAGKIT={"FILE": flag_file}, MIDDLEWARE=[]):
         assert [m.id for m in check_flagkit()] == ["flagkit.W001"]
+
+
+SESSIONS = "django.contrib.sessions.middleware.SessionMiddleware"
+AUTH = "django.contrib.auth.middleware.AuthenticationMiddleware"
+FLAGKIT_MW = "flagkit.integrations.django.middleware.FlagkitMiddleware"
+
+
+class ProjectFlagkitMiddleware(FlagkitMiddleware):
+    """A project's own subclass: the order check must recognise it."""
+
+
+@pytest.mark.parametrize(
+    "flagkit_path", [FLAGKIT_MW, "tests.integrations.test_django.ProjectFlagkitMiddleware"]
+)
+def test_check_refuses_flagkit_middleware_before_authentication(
+    flag_file: Path, flagkit_path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 16: this order passed `manage.py check`, then every request lost the user."""
+    wrong = [SESSIONS, flagkit_path, AUTH]
+    with override_settings(FLAGKIT={"FILE": flag_file, "CONTEXT": CONTEXT}, MIDDLEWARE=wrong):
+        messages = check_flagkit()
+        assert [m.id for m in messages] == ["flagkit.E005"]
+        assert "after 'django.contrib.auth.middleware.AuthenticationMiddleware'" in (messages[0].hint or "")
+        with pytest.raises(SystemCheckError, match=r"flagkit\.E005"):
+            call_command("check")
+    with override_settings(FLAGKIT={"FILE": flag_file}, MIDDLEWARE=[SESSIONS, AUTH, flagkit_path]):
+        assert check_flagkit() == []
+
+
+def test_relative_file_is_resolved_against_base_dir_not_the_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "project"
+    (project / "config").mkdir(parents=True)
+    write_flags(project / "config" / "features.yaml", ALL_ON_YAML)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    with override_settings(BASE_DIR=project, FLAGKIT={"FILE": "config/features.yaml", "WATCH": False}):
+        assert get_flags().wait_ready(30)
+        assert get_flags().is_enabled("new_checkout")
+        assert check_flagkit() == []
+
+
+def test_file_required_fails_at_start_instead_of_serving_defaults(tmp_path: Path) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from flagkit.integrations.django.flags import reset
+
+    missing = {"FILE": tmp_path / "missing.yaml", "FILE_REQUIRED": True, "WATCH": False}
+    try:
+        with override_settings(FLAGKIT=missing), pytest.raises(ImproperlyConfigured, match="FILE_REQUIRED"):
+            get_flags()
+    finally:
+        reset()
+    write_flags(tmp_path / "present.yaml", ALL_ON_YAML)
+    present = {"FILE": tmp_path / "present.yaml", "FILE_REQUIRED": True, "WATCH": False}
+    with override_settings(FLAGKIT=present):
+        assert get_flags().wait_ready(30)
 
 
 def test_flagkit_bootstrap_tag_emits_the_client_flags_for_the_request(tmp_path: Path) -> None:

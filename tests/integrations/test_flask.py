@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from flask import Flask, g, render_template_string, request
 
@@ -16,6 +17,7 @@ from flagkit import DictProvider, Flags
 from flagkit._default import _reset
 from flagkit.integrations.flask import FlagKit, flag_required, get_flags
 from flagkit.testing import FlagOverrides, override_flags
+from tests.helpers.servers import run_server
 
 from .conftest import (
     ALL_ON_YAML,
@@ -277,3 +279,47 @@ def test_flagkit_bootstrap_global_emits_the_client_flags_for_the_request(tmp_pat
     assert bootstrap_from_html(client.get("/?plan=pro").text) == CLIENT_FLAGS_FOR_PRO
     assert bootstrap_from_html(client.get("/").text)["new_ui"]["value"] is False
     get_flags(app).close()
+
+
+# --- a relative FLAGKIT_FILE and another working directory (issue 16) -------------------------
+
+FLASKSITE = Path(__file__).resolve().parent / "flasksite"
+
+
+def test_relative_flag_file_is_resolved_against_the_app_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "app" / "config").mkdir(parents=True)
+    write_flags(tmp_path / "app" / "config" / "features.yaml", ALL_ON_YAML)
+    monkeypatch.chdir(tmp_path)  # the cwd holds no config/ directory
+    app = Flask("relative_app", root_path=str(tmp_path / "app"))
+    app.config.update(FLAGKIT_FILE="config/features.yaml", FLAGKIT_WATCH=False)
+    FlagKit(app)
+    assert get_flags(app).wait_ready(30)
+    assert get_flags(app).is_enabled("new_checkout")
+
+
+def test_file_required_fails_at_init_instead_of_serving_defaults(tmp_path: Path) -> None:
+    app = Flask("required_app", root_path=str(tmp_path))
+    app.config.update(FLAGKIT_FILE="missing.yaml", FLAGKIT_FILE_REQUIRED=True, FLAGKIT_WATCH=False)
+    with pytest.raises(flagkit.ConfigError, match="FLAGKIT_FILE_REQUIRED") as caught:
+        FlagKit(app)
+    assert caught.value.source == str(tmp_path / "missing.yaml")
+    (tmp_path / "bad.yaml").write_text("features:\n  x: {variants: {a: 1}, default: nope}\n")
+    app.config["FLAGKIT_FILE"] = "bad.yaml"
+    with pytest.raises(flagkit.ConfigError, match="nope"):
+        FlagKit(app)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("required", ["0", "1"])
+def test_gunicorn_started_from_another_directory_serves_the_apps_flag_file(
+    tmp_path: Path, required: str
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    argv = ["-m", "gunicorn", "--pythonpath", str(FLASKSITE), "-b", "127.0.0.1:{port}", "flasksite:app"]
+    env = {"FLASKSITE_FILE_REQUIRED": required}
+    with run_server(argv, cwd=elsewhere, log_dir=tmp_path, env=env) as server:
+        # Before the fix the file was looked up in `elsewhere` and every flag served its default.
+        assert wait_for(lambda: httpx.get(server.url + "/", timeout=30).json() == {"new_checkout": True})

@@ -4,6 +4,8 @@
 * ``flagkit.E002``: the flag file is invalid (one error per problem, with file and line).
 * ``flagkit.E003``: the flag file cannot be read.
 * ``flagkit.E004``: another configured provider failed to deliver flags.
+* ``flagkit.E005``: ``FlagkitMiddleware`` comes before ``AuthenticationMiddleware`` (no
+  ``request.user`` yet: user targeting would be off on every request).
 * ``flagkit.W001``: ``FlagkitMiddleware`` is not installed (no per-request context).
 """
 
@@ -16,6 +18,7 @@ from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 
 from flagkit import ConfigError, FileProvider, FlagkitError, FlagSet
 
@@ -45,7 +48,11 @@ def check_flagkit(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any)
                 messages.append(
                     checks.Error(f"flag provider {name} failed: {status.last_error}", id="flagkit.E004")
                 )
-    if MIDDLEWARE not in getattr(settings, "MIDDLEWARE", ()):
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or ())
+    order = _check_order(middleware)
+    if order is not None:
+        messages.append(order)
+    elif not any(_is_subclass(path, MIDDLEWARE) for path in middleware):
         messages.append(
             checks.Warning(
                 "FlagkitMiddleware is not in MIDDLEWARE: flags are evaluated without request context.",
@@ -54,6 +61,33 @@ def check_flagkit(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any)
             )
         )
     return messages
+
+
+AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
+
+
+def _is_subclass(path: str, base_path: str) -> bool:
+    """``path`` names ``base_path`` or a subclass of it (a project's own subclass counts)."""
+    if path == base_path:
+        return True
+    try:
+        cls, base = import_string(path), import_string(base_path)
+    except ImportError:
+        return False
+    return isinstance(cls, type) and isinstance(base, type) and issubclass(cls, base)
+
+
+def _check_order(middleware: list[str]) -> checks.CheckMessage | None:
+    flagkit_at = next((i for i, path in enumerate(middleware) if _is_subclass(path, MIDDLEWARE)), None)
+    auth_at = next((i for i, path in enumerate(middleware) if _is_subclass(path, AUTH_MIDDLEWARE)), None)
+    if flagkit_at is None or auth_at is None or flagkit_at > auth_at:
+        return None
+    return checks.Error(
+        f"{middleware[flagkit_at]} comes before {middleware[auth_at]} in MIDDLEWARE: request.user "
+        "is not set yet when flagkit builds the context, so user targeting is off on every request.",
+        hint=f"Move {middleware[flagkit_at]!r} after {middleware[auth_at]!r}.",
+        id="flagkit.E005",
+    )
 
 
 def _check_file(path: str) -> list[checks.CheckMessage]:

@@ -3,11 +3,14 @@
 .. code-block:: python
 
     FLAGKIT = {
-        "FILE": BASE_DIR / "features.yaml",  # a YAML/JSON flag file (lowest precedence)
+        "FILE": "features.yaml",             # a YAML/JSON flag file (lowest precedence);
+                                             # relative to settings.BASE_DIR, not the cwd
+        "FILE_REQUIRED": False,              # fail at start-up if FILE is missing or invalid
         "WATCH": True,                       # reload FILE when it changes
         "PROVIDERS": [],                     # more providers, first wins: instances or dotted paths
         "STRICT": False,                     # unknown keys raise FlagNotFoundError (for tests)
-        "CONTEXT": None,                     # dotted path or callable: request -> dict of attributes
+        "CONTEXT": None,                     # dotted path or callable (or async def):
+                                             # request -> dict of attributes
         "USER_CONTEXT": True,                # add user_id / ip / path / method to the context
         "PIN_SNAPSHOT": True,                # one flag version per request
     }
@@ -19,7 +22,7 @@ Without ``FILE`` and ``PROVIDERS`` the integration uses the module-level default
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,10 +35,12 @@ from flagkit import Provider
 
 __all__ = ["DEFAULTS", "FlagkitSettings", "load_settings"]
 
-ContextGetter = Callable[[HttpRequest], Mapping[str, Any] | None]
+ContextGetter = Callable[[HttpRequest], Mapping[str, Any] | Awaitable[Mapping[str, Any] | None] | None]
+"""``FLAGKIT["CONTEXT"]``: ``request -> mapping``, a plain function or an ``async def``."""
 
 DEFAULTS: Mapping[str, Any] = {
     "FILE": None,
+    "FILE_REQUIRED": False,
     "WATCH": True,
     "PROVIDERS": (),
     "STRICT": False,
@@ -50,6 +55,7 @@ class FlagkitSettings:
     """``settings.FLAGKIT`` merged over :data:`DEFAULTS` and checked."""
 
     file: str | None
+    file_required: bool
     watch: bool
     providers: tuple[Provider, ...]
     strict: bool
@@ -81,13 +87,14 @@ def load_settings() -> FlagkitSettings:
     file = merged["FILE"]
     if file is not None and not isinstance(file, str | os.PathLike):
         raise ImproperlyConfigured(f"FLAGKIT['FILE'] must be a path, got {type(file).__name__}")
-    for key in ("WATCH", "STRICT", "USER_CONTEXT", "PIN_SNAPSHOT"):
+    for key in ("FILE_REQUIRED", "WATCH", "STRICT", "USER_CONTEXT", "PIN_SNAPSHOT"):
         if not isinstance(merged[key], bool):
             raise ImproperlyConfigured(f"FLAGKIT[{key!r}] must be True or False")
     if isinstance(merged["PROVIDERS"], str | bytes) or not isinstance(merged["PROVIDERS"], list | tuple):
         raise ImproperlyConfigured("FLAGKIT['PROVIDERS'] must be a list")
     return FlagkitSettings(
-        file=os.fspath(file) if file is not None else None,
+        file=_resolve(file) if file is not None else None,
+        file_required=merged["FILE_REQUIRED"],
         watch=merged["WATCH"],
         providers=tuple(_provider(item, index) for index, item in enumerate(merged["PROVIDERS"])),
         strict=merged["STRICT"],
@@ -95,6 +102,16 @@ def load_settings() -> FlagkitSettings:
         user_context=merged["USER_CONTEXT"],
         pin_snapshot=merged["PIN_SNAPSHOT"],
     )
+
+
+def _resolve(file: str | os.PathLike[str]) -> str:
+    """A relative ``FILE`` is relative to ``settings.BASE_DIR`` (the project), not to the
+    directory the server happens to start in; without ``BASE_DIR``, to the working directory."""
+    path = os.fspath(file)
+    base = getattr(settings, "BASE_DIR", None)
+    if not os.path.isabs(path) and isinstance(base, str | os.PathLike):
+        path = os.path.join(os.fspath(base), path)
+    return path
 
 
 def _import(path: str, what: str) -> Any:

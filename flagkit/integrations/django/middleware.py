@@ -9,7 +9,7 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
 
-from .flags import get_flags, get_settings, request_context
+from .flags import arequest_context, get_flags, get_settings, request_context
 
 __all__ = ["FlagkitMiddleware"]
 
@@ -45,10 +45,14 @@ class FlagkitMiddleware:
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         user = None
-        if get_settings().user_context and hasattr(request, "auser"):
+        conf = get_settings()
+        if (conf.user_context or conf.context is not None) and hasattr(request, "auser"):
             user = await request.auser()  # never a lazy DB hit from async code
+            # Keep it: request.user is a lazy object whose first read queries the database,
+            # which raises SynchronousOnlyOperation on the event loop (in CONTEXT or a view).
+            request.user = user
         get_response: Callable[[HttpRequest], Awaitable[HttpResponseBase]] = self.get_response
-        with self._scope(request, request_context(request, user)):
+        with self._scope(request, await arequest_context(request, user)):
             return await get_response(request)
 
     def _scope(self, request: HttpRequest, ctx: dict[str, Any]) -> ExitStack:

@@ -1,0 +1,122 @@
+"""A real Django project (tests/integrations/realsite) under real servers: gunicorn (WSGI)
+and uvicorn (ASGI, two workers), started from another working directory, with users who log
+in through Django's own login view (session cookie, CSRF, sqlite database file)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers.servers import Server, run_server
+
+PROJECT = Path(__file__).resolve().parent / "realsite"
+PASSWORD = "a-long-test-password-9"
+SETTINGS = "realsite.settings"  # explicit: test_django.py sets another one in os.environ
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A migrated sqlite database with a staff user, a plain user and a beta-group member."""
+    tmp = tmp_path_factory.mktemp("realsite")
+    env = {"REALSITE_DB": str(tmp / "db.sqlite3"), "DJANGO_SETTINGS_MODULE": SETTINGS}
+    manage(tmp, env, "migrate", "--verbosity", "0")
+    manage(
+        tmp,
+        env,
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import Group, User\n"
+        f"User.objects.create_user('staff', password={PASSWORD!r}, is_staff=True)\n"
+        f"User.objects.create_user('plain', password={PASSWORD!r})\n"
+        f"tester = User.objects.create_user('tester', password={PASSWORD!r})\n"
+        "tester.groups.add(Group.objects.create(name='beta'))\n",
+    )
+    return {**env, "WORKDIR": str(tmp)}
+
+
+def manage(cwd: Path, env: dict[str, str], *args: str) -> str:
+    import os
+
+    result = subprocess.run(
+        [sys.executable, str(PROJECT / "manage.py"), *args],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def elsewhere(site: dict[str, str]) -> Path:
+    """A working directory that is not the project's (the flag file path is relative)."""
+    path = Path(site["WORKDIR"]) / "elsewhere"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def logged_in(server: Server, username: str | None, clients: ExitStack) -> httpx.Client:
+    """A browser-like client that logged in through the login form (CSRF token and all)."""
+    client = clients.enter_context(httpx.Client(base_url=server.url, timeout=30))
+    if username is not None:
+        form = client.get("/accounts/login/")
+        assert form.status_code == 200, form.text
+        match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
+        assert match is not None, form.text
+        answer = client.post(
+            "/accounts/login/",
+            data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": match.group(1)},
+        )
+        assert answer.status_code == 302, answer.text  # to LOGIN_REDIRECT_URL
+        assert "sessionid" in client.cookies
+    return client
+
+
+GUNICORN = ["-m", "gunicorn", "--pythonpath", str(PROJECT), "-b", "127.0.0.1:{port}", "-w", "2",
+            "realsite.wsgi:application"]  # fmt: skip
+UVICORN = ["-m", "uvicorn", "--app-dir", str(PROJECT), "--port", "{port}", "--workers", "2",
+           "realsite.asgi:application"]  # fmt: skip
+
+
+@pytest.mark.parametrize("argv", [GUNICORN, UVICORN], ids=["gunicorn-wsgi", "uvicorn-asgi"])
+def test_staff_user_reaches_the_staff_flag_under_a_real_server(
+    site: dict[str, str], argv: list[str], tmp_path: Path
+) -> None:
+    """Issue 16: under uvicorn the CONTEXT callable raised SynchronousOnlyOperation on every
+    authenticated request, and a staff user got 404 where gunicorn gave 200."""
+    env = {
+        "REALSITE_DB": site["REALSITE_DB"],
+        "REALSITE_FILE_REQUIRED": "1",
+        "DJANGO_SETTINGS_MODULE": SETTINGS,
+    }
+    with (
+        run_server(argv, cwd=elsewhere(site), log_dir=tmp_path, env=env, ready_path="/health/") as server,
+        ExitStack() as clients,
+    ):
+        staff, plain, tester, anonymous = (
+            logged_in(server, name, clients) for name in ("staff", "plain", "tester", None)
+        )
+        for _ in range(4):  # several requests, so that both workers answer some
+            for path in ("/staff-beta/", "/async-staff-beta/"):
+                assert staff.get(path).status_code == 200
+                assert plain.get(path).status_code == 404
+                assert anonymous.get(path).status_code == 404
+        context = staff.get("/whoami/").json()["context"]
+        assert context["staff"] is True
+        assert context["beta_tester"] is False
+        assert tester.get("/async-whoami/").json()["context"]["beta_tester"] is True
+        assert staff.get("/async-whoami/").json()["context"]["staff"] is True
+    log = server.log
+    assert "Traceback" not in log, log
+    assert "SynchronousOnlyOperation" not in log, log
+    assert "CONTEXT'] callable failed" not in log, log
