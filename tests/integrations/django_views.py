@@ -29,6 +29,11 @@ def extra_context(request: HttpRequest) -> dict[str, Any]:
     return ctx
 
 
+def plain(ctx: Any) -> dict[str, Any]:
+    """The context as JSON can show it (``groups`` is a lazily loaded list)."""
+    return {key: list(value) if isinstance(value, list) else value for key, value in ctx.items()}
+
+
 def checkout(request: HttpRequest) -> HttpResponse:
     return render(request, "django_checkout.html", {"flag_key": "new_checkout"})
 
@@ -38,7 +43,7 @@ def whoami(request: HttpRequest) -> JsonResponse:
         BARRIER.wait(timeout=60)
     return JsonResponse(
         {
-            "context": dict(flagkit.current_context()),
+            "context": plain(flagkit.current_context()),
             "new_checkout": flagkit.is_enabled("new_checkout"),
             "same_client": flags_of(request) is flagkit.get_client() is vars(request)["flags"],
         }
@@ -92,7 +97,18 @@ def bootstrap_page(request: HttpRequest) -> HttpResponse:
     return HttpResponse(template.render({}, request))
 
 
+def flag_on(request: HttpRequest, key: str) -> JsonResponse:
+    """Evaluates one flag only (the query-count tests)."""
+    return JsonResponse({key: flagkit.is_enabled(key)})
+
+
+async def async_flag_on(request: HttpRequest, key: str) -> JsonResponse:
+    return JsonResponse({key: flagkit.is_enabled(key)})
+
+
 urlpatterns = [
+    path("flag/<str:key>/", flag_on),
+    path("async-flag/<str:key>/", async_flag_on),
     path("checkout/", checkout, name="checkout"),
     path("whoami/", whoami),
     path("async-whoami/", async_whoami),

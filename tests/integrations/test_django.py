@@ -23,7 +23,11 @@ from django.core.management.base import SystemCheckError  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.template import Context, Template, TemplateSyntaxError  # noqa: E402
 from django.test import AsyncClient, Client, RequestFactory, override_settings  # noqa: E402
-from django.test.utils import setup_test_environment, teardown_test_environment  # noqa: E402
+from django.test.utils import (  # noqa: E402
+    CaptureQueriesContext,
+    setup_test_environment,
+    teardown_test_environment,
+)
 
 import flagkit  # noqa: E402
 from flagkit.integrations.django import flags_of, get_flags  # noqa: E402
@@ -44,6 +48,7 @@ from .conftest import (  # noqa: E402
 )
 
 CONTEXT = "tests.integrations.django_views.extra_context"
+ANONYMOUS = {"authenticated": False, "staff": False, "superuser": False, "groups": []}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -113,6 +118,11 @@ def test_default_request_context() -> None:
         "method": "GET",
         "ip": "10.1.2.3",
         "user_id": str(INSIDE_USER),
+        "username": "inside",
+        "authenticated": True,
+        "staff": False,
+        "superuser": False,
+        "groups": [],
         "plan": "pro",
     }
     assert data["same_client"] is True
@@ -140,7 +150,12 @@ def test_failing_context_callable_is_logged_not_raised(
 
     with override_settings(FLAGKIT={"FILE": flag_file, "CONTEXT": broken}):
         data = Client().get("/whoami/").json()
-    assert data["context"] == {"path": "/whoami/", "method": "GET", "ip": "127.0.0.1"}
+    assert data["context"] == {
+        "path": "/whoami/",
+        "method": "GET",
+        "ip": "127.0.0.1",
+        **ANONYMOUS,
+    }
     assert "CONTEXT'] callable failed" in caplog.text
 
 
@@ -403,3 +418,127 @@ def test_flagkit_bootstrap_tag_emits_the_client_flags_for_the_request(tmp_path: 
         assert "backend_only" not in page
         anonymous = bootstrap_from_html(Client().get("/bootstrap/").content.decode())
         assert anonymous["new_ui"] == {"value": False, "variant": "off"}
+
+
+# --- the waffle-style default context (issue 18) -----------------------------------------------------
+
+WAFFLE_YAML = """\
+segments:
+  staff:
+    staff: true
+features:
+  staff_first:
+    rules:
+      - when: {segment: staff}
+        serve: on
+  beta_group:
+    rules:
+      - when: {groups: {contains: beta}}
+        serve: on
+  named_users:
+    rules:
+      - when: {username: [alice, bob]}
+        serve: on
+  admins:
+    rules:
+      - when: {superuser: true}
+        serve: on
+  members:
+    rules:
+      - when: {authenticated: true}
+        serve: on
+"""
+
+
+@pytest.fixture
+def waffle_users() -> Iterator[dict[str, Client]]:
+    from django.contrib.auth.models import Group
+
+    beta = Group.objects.create(name="beta")
+    made = [
+        User.objects.create_user("alice"),
+        User.objects.create_user("staffer", is_staff=True),
+        User.objects.create_user("root", is_staff=True, is_superuser=True),
+        User.objects.create_user("tester"),
+    ]
+    made[3].groups.add(beta)
+    clients = {}
+    for user in made:
+        clients[user.username] = Client()
+        clients[user.username].force_login(user)
+    clients["anonymous"] = Client()
+    yield clients
+    for user in made:
+        user.delete()
+    beta.delete()
+
+
+@pytest.fixture
+def waffle_flags(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "waffle.yaml"
+    write_flags(path, WAFFLE_YAML)
+    with override_settings(FLAGKIT={"FILE": path, "WATCH": False}):
+        assert get_flags().wait_ready(30)
+        yield path
+
+
+EXPECTED = {
+    "staff_first": {"staffer", "root"},
+    "beta_group": {"tester"},
+    "named_users": {"alice"},
+    "admins": {"root"},
+    "members": {"alice", "staffer", "root", "tester"},
+}
+
+
+@pytest.mark.usefixtures("waffle_flags")
+@pytest.mark.parametrize("prefix", ["flag", "async-flag"])
+def test_default_context_targets_staff_groups_users_and_superusers(
+    waffle_users: dict[str, Client], prefix: str
+) -> None:
+    for key, who in EXPECTED.items():
+        served = {
+            name for name, client in waffle_users.items() if client.get(f"/{prefix}/{key}/").json()[key]
+        }
+        assert served == who, key
+
+
+def group_queries(captured: CaptureQueriesContext) -> list[str]:
+    return [q["sql"] for q in captured.captured_queries if "auth_group" in q["sql"]]
+
+
+@pytest.mark.usefixtures("waffle_flags")
+def test_groups_are_queried_only_when_a_flag_reads_them(waffle_users: dict[str, Client]) -> None:
+    tester = waffle_users["tester"]
+    for key in ("staff_first", "named_users", "admins", "members"):
+        with CaptureQueriesContext(connection) as captured:
+            assert tester.get(f"/flag/{key}/").status_code == 200
+        assert captured.captured_queries  # the session's user was loaded: counting works
+        assert group_queries(captured) == [], key
+    with CaptureQueriesContext(connection) as captured:
+        assert tester.get("/flag/beta_group/").json() == {"beta_group": True}
+    assert len(group_queries(captured)) == 1
+
+
+def test_lazy_groups_load_once_and_behave_as_a_list() -> None:
+    from django.contrib.auth.models import Group
+
+    from flagkit.integrations.django.lazy import LazyGroups
+
+    user = User.objects.create_user("lazy")
+    try:
+        user.groups.add(Group.objects.create(name="g1"))
+        groups = LazyGroups(user)
+        assert not groups.loaded
+        assert repr(groups) == "LazyGroups(<not loaded>)"
+        with CaptureQueriesContext(connection) as captured:
+            assert "g1" in groups
+            assert list(groups) == ["g1"]
+            assert groups == ["g1"]
+            assert len(groups) == 1
+            assert groups[0] == "g1"
+        assert len(captured.captured_queries) == 1
+        assert isinstance(groups, list)
+    finally:
+        Group.objects.filter(name="g1").delete()
+        user.delete()

@@ -120,3 +120,84 @@ def test_staff_user_reaches_the_staff_flag_under_a_real_server(
     assert "Traceback" not in log, log
     assert "SynchronousOnlyOperation" not in log, log
     assert "CONTEXT'] callable failed" not in log, log
+
+
+# --- manage.py flagkit and manage.py check in the real project (issue 18) --------------------------
+
+
+def run_manage(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run(
+        [sys.executable, str(PROJECT / "manage.py"), *args],
+        cwd=cwd,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": SETTINGS, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_manage_py_flagkit_runs_the_cli_on_the_settings_file(site: dict[str, str], tmp_path: Path) -> None:
+    flags = tmp_path / "features.yaml"
+    flags.write_text((PROJECT / "config" / "features.yaml").read_text())
+    env = {"REALSITE_DB": site["REALSITE_DB"], "REALSITE_FLAGS": str(flags)}
+    cwd = elsewhere(site)
+
+    valid = run_manage(cwd, env, "flagkit", "validate")
+    assert valid.returncode == 0, valid.stderr
+    assert f"{flags}: ok (2 flags)" in valid.stdout
+
+    on = run_manage(cwd, env, "flagkit", "eval", "staff_beta", "-c", "staff=true", "--json")
+    assert on.returncode == 0, on.stderr
+    assert '"value": true' in on.stdout
+
+    dry = run_manage(cwd, env, "flagkit", "kill", "staff_beta", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "enabled: false" in dry.stdout
+    assert "enabled: false" not in flags.read_text()
+
+    killed = run_manage(cwd, env, "flagkit", "kill", "staff_beta")
+    assert killed.returncode == 0, killed.stderr
+    assert "enabled: false" in flags.read_text()
+    off = run_manage(cwd, env, "flagkit", "eval", "staff_beta", "-c", "staff=true", "--json")
+    assert '"value": false' in off.stdout
+    assert run_manage(cwd, env, "flagkit", "revive", "staff_beta").returncode == 0
+
+    old = tmp_path / "old.yaml"
+    old.write_text("features:\n  staff_beta: false\n  beta_group_feature: false\n")
+    diff = run_manage(cwd, env, "flagkit", "diff", str(old), "-c", "staff=true")
+    assert diff.returncode == 1, diff.stderr  # like diff(1): 1 when the versions differ
+    assert "staff_beta" in diff.stdout
+    assert "2 flags differ" in diff.stdout
+
+    unknown = run_manage(cwd, env, "flagkit", "eval", "no_such_flag")
+    assert unknown.returncode != 0  # the CLI's exit code, not 0
+
+
+def test_manage_py_check_reports_lint_warnings_and_errors(site: dict[str, str], tmp_path: Path) -> None:
+    flags = tmp_path / "features.yaml"
+    flags.write_text(
+        "features:\n"
+        "  staff_beta:\n"
+        "    expires: 2020-01-01\n"
+        "    rules:\n"
+        "      - serve: on\n"
+        "      - name: never\n"
+        "        when: {staff: true}\n"
+        "        serve: off\n"
+    )
+    env = {"REALSITE_DB": site["REALSITE_DB"], "REALSITE_FLAGS": str(flags)}
+    checked = run_manage(elsewhere(site), env, "check")
+    assert checked.returncode == 0, checked.stderr  # warnings do not fail the check
+    out = checked.stdout + checked.stderr
+    assert "flagkit.W002" in out
+    assert "[expired]" in out
+    assert "[unreachable-rule]" in out
+    assert f"{flags}:3: features.staff_beta.expires" in out
+
+    flags.write_text("features:\n  staff_beta:\n    variants: {a: 1}\n    default: nope\n")
+    broken = run_manage(elsewhere(site), env, "check")
+    assert broken.returncode != 0
+    assert "flagkit.E002" in broken.stderr

@@ -7,6 +7,7 @@
 * ``flagkit.E005``: ``FlagkitMiddleware`` comes before ``AuthenticationMiddleware`` (no
   ``request.user`` yet: user targeting would be off on every request).
 * ``flagkit.W001``: ``FlagkitMiddleware`` is not installed (no per-request context).
+* ``flagkit.W002``: a lint warning of the flag file (what ``flagkit validate`` warns about).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from flagkit import ConfigError, FileProvider, FlagkitError, FlagSet
+from flagkit import FileProvider, FlagkitError
+from flagkit.errors import format_path
 
 from ..._links import doc_url
 from .conf import load_settings
@@ -91,16 +93,31 @@ def _check_order(middleware: list[str]) -> checks.CheckMessage | None:
 
 
 def _check_file(path: str) -> list[checks.CheckMessage]:
+    from flagkit.cli.check import check_document
+
     try:
-        FlagSet.from_file(path)
-    except ConfigError as exc:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        return [checks.Error(f"cannot read flag file {path}: {exc.strerror or exc}", id="flagkit.E003")]
+    try:
+        checked = check_document(data, path)
+    except FlagkitError as exc:
+        return [checks.Error(f"cannot load flag file {path}: {exc}", id="flagkit.E003")]
+    if checked.flagset is None:
         return [
             checks.Error(str(issue), hint="Fix the flag file; `flagkit validate` shows the same.", obj=path,
                          id="flagkit.E002")
-            for issue in exc.issues
+            for issue in checked.errors
         ]  # fmt: skip
-    except OSError as exc:
-        return [checks.Error(f"cannot read flag file {path}: {exc.strerror or exc}", id="flagkit.E003")]
-    except FlagkitError as exc:
-        return [checks.Error(f"cannot load flag file {path}: {exc}", id="flagkit.E003")]
-    return []
+    return [
+        checks.Warning(
+            f"{path}:{warning.line}: {format_path(warning.path)}: {warning.message} [{warning.code}]"
+            if warning.line
+            else f"{path}: {format_path(warning.path)}: {warning.message} [{warning.code}]",
+            hint="`manage.py flagkit validate` shows the same.",
+            obj=path,
+            id="flagkit.W002",
+        )
+        for warning in checked.warnings
+    ]

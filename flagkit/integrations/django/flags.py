@@ -16,6 +16,7 @@ import flagkit
 from flagkit import FileProvider, FlagkitError, Flags, FlagSet
 
 from .conf import FlagkitSettings, load_settings
+from .lazy import LazyGroups
 
 __all__ = ["FlagsRequest", "arequest_context", "flags_of", "get_flags", "request_context"]
 
@@ -123,8 +124,10 @@ def on_setting_changed(*, setting: str, **kwargs: Any) -> None:
 def request_context(request: HttpRequest, user: Any = None) -> dict[str, Any]:
     """The evaluation context of a request.
 
-    With ``USER_CONTEXT`` (the default): ``path``, ``method``, ``ip`` (``REMOTE_ADDR``) and,
-    for an authenticated user, ``user_id`` (``str(user.pk)``). The ``CONTEXT`` callable's
+    With ``USER_CONTEXT`` (the default): ``path``, ``method``, ``ip`` (``REMOTE_ADDR``),
+    ``authenticated``, ``staff``, ``superuser`` (booleans), ``groups`` (the user's group
+    names, queried only when a condition reads them) and, for an authenticated user,
+    ``user_id`` (``str(user.pk)``) and ``username``. The ``CONTEXT`` callable's
     attributes are merged over those. A failing ``CONTEXT`` callable is logged and skipped,
     so a bug there never turns into a 500. An ``async def`` ``CONTEXT`` is run to completion.
 
@@ -181,6 +184,14 @@ def _base_context(conf: FlagkitSettings, request: HttpRequest, user: Any) -> dic
             user = getattr(request, "user", None)
         if user is not None and getattr(user, "is_authenticated", False):
             ctx["user_id"] = str(user.pk)
+            ctx["username"] = user.get_username() if hasattr(user, "get_username") else str(user)
+            ctx["authenticated"] = True
+            ctx["staff"] = bool(getattr(user, "is_staff", False))
+            ctx["superuser"] = bool(getattr(user, "is_superuser", False))
+            # Queried only if a condition reads it.
+            ctx["groups"] = LazyGroups(user) if hasattr(user, "groups") else []
+        else:
+            ctx.update(authenticated=False, staff=False, superuser=False, groups=[])
     return ctx
 
 

@@ -56,7 +56,7 @@ LOGGING = {
 
 # Relative: resolved against BASE_DIR, whatever directory the server starts in.
 FLAGKIT = {
-    "FILE": "config/features.yaml",
+    "FILE": os.environ.get("REALSITE_FLAGS", "config/features.yaml"),
     "FILE_REQUIRED": os.environ.get("REALSITE_FILE_REQUIRED") == "1",
     "CONTEXT": "realsite.views.flag_context",
 }
