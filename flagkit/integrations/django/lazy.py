@@ -23,7 +23,7 @@ class LazyGroups(list[str]):
     worker thread while the caller waits. A failing query is logged and reads as no groups.
     """
 
-    __slots__ = ("_lock", "_loaded", "_user")
+    __slots__ = ("_loaded", "_lock", "_user")
 
     def __init__(self, user: Any) -> None:
         super().__init__()

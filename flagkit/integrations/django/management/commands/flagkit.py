@@ -47,7 +47,7 @@ def cli_argv(args: Sequence[str], file: str) -> list[str]:
 
 class Command(BaseCommand):
     help = "Run the flagkit CLI (validate, eval, kill, revive, set, rollout, diff …) on FLAGKIT['FILE']."
-    requires_system_checks: Any = []  # `validate` must run on a file the checks would refuse
+    requires_system_checks: Any = ()  # `validate` must run on a file the checks would refuse
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("cli_args", nargs=argparse.REMAINDER, metavar="COMMAND ...")
