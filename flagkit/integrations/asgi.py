@@ -29,6 +29,8 @@ from typing import Any
 import flagkit
 from flagkit import Flags
 
+from . import _anonymous
+
 __all__ = ["ASGIApp", "BootstrapEndpoint", "ContextGetter", "FlagkitMiddleware", "Scope"]
 
 logger = logging.getLogger("flagkit")
@@ -53,6 +55,10 @@ class FlagkitMiddleware:
             e.g. a user id from a header, cookie or ``scope["user"]``.
         request_context: Add ``path``, ``method`` (HTTP) and ``ip`` from the scope.
         pin_snapshot: Answer from one flag version for the whole request.
+        anonymous_id: Give each browser a random id in a cookie, used as the targeting key
+            when the context has no user (see :mod:`flagkit.integrations._anonymous`).
+        anonymous_cookie: The cookie's name.
+        anonymous_max_age: The cookie's lifetime in seconds (one year).
     """
 
     def __init__(
@@ -63,24 +69,55 @@ class FlagkitMiddleware:
         context_getter: ContextGetter | None = None,
         request_context: bool = True,
         pin_snapshot: bool = True,
+        anonymous_id: bool = False,
+        anonymous_cookie: str = _anonymous.COOKIE,
+        anonymous_max_age: int = _anonymous.MAX_AGE,
     ) -> None:
         self.app = app
         self.flags = flags
         self.context_getter = context_getter
         self.request_context = request_context
         self.pin_snapshot = pin_snapshot
+        self.anonymous_id = anonymous_id
+        self.anonymous_cookie = anonymous_cookie
+        self.anonymous_max_age = anonymous_max_age
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         ctx = await self._context(scope)
+        if self.anonymous_id:
+            send = self._anonymous(scope, ctx, send)
         client = self.flags if self.flags is not None else flagkit.get_client()
         with ExitStack() as stack:
             stack.enter_context(client.context(**ctx))  # the client's also re-checks for a fork
             if self.pin_snapshot:
                 stack.enter_context(client.snapshot())
             await self.app(scope, receive, send)
+
+    def _anonymous(self, scope: Scope, ctx: dict[str, Any], send: Send) -> Send:
+        """Put the browser's id in ``ctx``; a new one is set as a cookie on the response."""
+        value = _cookie(scope, self.anonymous_cookie)
+        scope.setdefault("state", {})["flagkit_anonymous_id"] = value
+        if value is not None and _anonymous.is_valid(value):
+            _anonymous.apply(ctx, value)
+            return send
+        value = _anonymous.new_id()
+        scope["state"]["flagkit_anonymous_id"] = value
+        _anonymous.apply(ctx, value)
+        if scope["type"] != "http":
+            return send  # a websocket handshake response cannot set it here
+        header = _anonymous.set_cookie_header(
+            self.anonymous_cookie, value, self.anonymous_max_age, secure=scope.get("scheme") == "https"
+        ).encode("latin-1")
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (b"set-cookie", header)]}
+            await send(message)
+
+        return send_with_cookie
 
     async def _context(self, scope: Scope) -> dict[str, Any]:
         ctx: dict[str, Any] = {}
@@ -102,6 +139,19 @@ class FlagkitMiddleware:
             if isinstance(extra, Mapping):
                 ctx.update({str(key): value for key, value in extra.items()})
         return ctx
+
+
+def _cookie(scope: Scope, name: str) -> str | None:
+    """The value of cookie ``name`` in the request's ``Cookie`` header(s), if any."""
+    for key, raw in scope.get("headers", ()):
+        if key.lower() != b"cookie":
+            continue
+        for part in bytes(raw).decode("latin-1").split(";"):
+            cookie_name, sep, value = part.strip().partition("=")
+            if sep and cookie_name == name:
+                found: str = value.strip().strip('"')
+                return found
+    return None
 
 
 class BootstrapEndpoint:

@@ -26,6 +26,9 @@ Per request the extension sets the ambient context (``context_getter()`` merged 
 ``FLAGKIT_STRICT``          False    unknown keys raise ``FlagNotFoundError``
 ``FLAGKIT_REQUEST_CONTEXT`` True     add ``path``, ``method``, ``ip`` to the context
 ``FLAGKIT_PIN_SNAPSHOT``    True     one flag version per request
+``FLAGKIT_ANONYMOUS_ID``    False    a random id cookie as logged-out visitors' targeting key
+``FLAGKIT_ANONYMOUS_COOKIE`` ...     its cookie name (``flagkit_anon``)
+``FLAGKIT_ANONYMOUS_MAX_AGE`` ...    its lifetime in seconds (one year)
 ==========================  =======  ===========================================================
 
 Without a file, providers or ``flags=``, the module-level default client
@@ -50,6 +53,8 @@ import flagkit
 from flagkit import ConfigError, FileProvider, Flags, FlagSet, Provider
 from flagkit.bootstrap import ELEMENT_ID, script_tag
 
+from . import _anonymous
+
 __all__ = ["FlagKit", "flag_file_path", "flag_required", "flagkit_bootstrap", "get_flags"]
 
 logger = logging.getLogger("flagkit")
@@ -66,6 +71,9 @@ DEFAULTS: Mapping[str, Any] = {
     "FLAGKIT_STRICT": False,
     "FLAGKIT_REQUEST_CONTEXT": True,
     "FLAGKIT_PIN_SNAPSHOT": True,
+    "FLAGKIT_ANONYMOUS_ID": False,
+    "FLAGKIT_ANONYMOUS_COOKIE": _anonymous.COOKIE,
+    "FLAGKIT_ANONYMOUS_MAX_AGE": _anonymous.MAX_AGE,
 }
 
 
@@ -78,6 +86,9 @@ class _State:
     context_getter: ContextGetter | None
     request_context: bool
     pin_snapshot: bool
+    anonymous_id: bool = False
+    anonymous_cookie: str = _anonymous.COOKIE
+    anonymous_max_age: int = _anonymous.MAX_AGE
 
     @property
     def client(self) -> Flags:
@@ -137,9 +148,13 @@ class FlagKit:
             context_getter=context_getter or self._context_getter,
             request_context=app.config["FLAGKIT_REQUEST_CONTEXT"],
             pin_snapshot=app.config["FLAGKIT_PIN_SNAPSHOT"],
+            anonymous_id=bool(app.config["FLAGKIT_ANONYMOUS_ID"]),
+            anonymous_cookie=str(app.config["FLAGKIT_ANONYMOUS_COOKIE"]),
+            anonymous_max_age=int(app.config["FLAGKIT_ANONYMOUS_MAX_AGE"]),
         )
         if first_init:  # a second init_app replaces the state, not the hooks
             app.before_request(_enter_request)
+            app.after_request(_after_request)
             app.teardown_request(_exit_request)
         app.jinja_env.globals.update(
             flag_enabled=_flag_enabled,
@@ -204,9 +219,15 @@ def _request_context(state: _State) -> dict[str, Any]:
             extra = state.context_getter()
         except Exception:
             logger.exception("flagkit: the Flask context_getter failed; using the default context")
-            return ctx
+            extra = None
         if isinstance(extra, Mapping):
             ctx.update(extra)
+    if state.anonymous_id:
+        value = request.cookies.get(state.anonymous_cookie)
+        if value is None or not _anonymous.is_valid(value):
+            value = g._flagkit_new_anonymous_id = _anonymous.new_id()
+        g.flagkit_anonymous_id = value
+        _anonymous.apply(ctx, value)
     return ctx
 
 
@@ -222,6 +243,21 @@ def _enter_request() -> None:
     if state.pin_snapshot:
         stack.enter_context(client.snapshot())
     g._flagkit_scope = stack
+
+
+def _after_request(response: Response) -> Response:
+    new_id: str | None = g.pop("_flagkit_new_anonymous_id", None)
+    if new_id is not None:
+        state = _state()
+        response.set_cookie(
+            state.anonymous_cookie,
+            new_id,
+            max_age=state.anonymous_max_age,
+            httponly=True,
+            samesite="Lax",
+            secure=request.is_secure,
+        )
+    return response
 
 
 def _exit_request(exc: BaseException | None) -> None:

@@ -542,3 +542,33 @@ def test_lazy_groups_load_once_and_behave_as_a_list() -> None:
     finally:
         Group.objects.filter(name="g1").delete()
         user.delete()
+
+
+def test_anonymous_id_is_opt_in_and_replaces_a_forged_cookie(flag_file: Path) -> None:
+    with override_settings(FLAGKIT={"FILE": flag_file}):
+        off = Client().get("/whoami/")
+        assert "flagkit_anon" not in off.cookies
+        assert "anonymous_id" not in off.json()["context"]
+    with override_settings(FLAGKIT={"FILE": flag_file, "ANONYMOUS_ID": True, "ANONYMOUS_MAX_AGE": 60}):
+        client = Client()
+        client.cookies["flagkit_anon"] = "x" * 200
+        answer = client.get("/whoami/", secure=True)
+        morsel = answer.cookies["flagkit_anon"]
+        assert morsel.value != "x" * 200
+        assert answer.json()["context"]["targeting_key"] == morsel.value
+        assert morsel["httponly"] is True
+        assert morsel["samesite"] == "Lax"
+        assert morsel["secure"] is True
+        assert morsel["max-age"] == 60
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [({"ANONYMOUS_ID": "yes"}, "True or False"), ({"ANONYMOUS_MAX_AGE": 0}, "positive"),
+     ({"ANONYMOUS_COOKIE": ""}, "cookie name")],
+)  # fmt: skip
+def test_anonymous_settings_are_checked(setting: dict[str, Any], message: str) -> None:
+    with override_settings(FLAGKIT=setting):
+        messages = check_flagkit()
+    assert [m.id for m in messages] == ["flagkit.E001"]
+    assert message in messages[0].msg

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers.anonymous import check_sticky_anonymous_rollout
 from tests.helpers.servers import Server, run_server
 
 PROJECT = Path(__file__).resolve().parent / "realsite"
@@ -147,7 +148,7 @@ def test_manage_py_flagkit_runs_the_cli_on_the_settings_file(site: dict[str, str
 
     valid = run_manage(cwd, env, "flagkit", "validate")
     assert valid.returncode == 0, valid.stderr
-    assert f"{flags}: ok (2 flags)" in valid.stdout
+    assert f"{flags}: ok (3 flags)" in valid.stdout
 
     on = run_manage(cwd, env, "flagkit", "eval", "staff_beta", "-c", "staff=true", "--json")
     assert on.returncode == 0, on.stderr
@@ -170,7 +171,7 @@ def test_manage_py_flagkit_runs_the_cli_on_the_settings_file(site: dict[str, str
     diff = run_manage(cwd, env, "flagkit", "diff", str(old), "-c", "staff=true")
     assert diff.returncode == 1, diff.stderr  # like diff(1): 1 when the versions differ
     assert "staff_beta" in diff.stdout
-    assert "2 flags differ" in diff.stdout
+    assert "flags differ" in diff.stdout
 
     unknown = run_manage(cwd, env, "flagkit", "eval", "no_such_flag")
     assert unknown.returncode != 0  # the CLI's exit code, not 0
@@ -201,3 +202,31 @@ def test_manage_py_check_reports_lint_warnings_and_errors(site: dict[str, str], 
     broken = run_manage(elsewhere(site), env, "check")
     assert broken.returncode != 0
     assert "flagkit.E002" in broken.stderr
+
+
+# --- the anonymous id: sticky rollouts for logged-out visitors (issue 18) ---------------------------
+
+
+@pytest.mark.parametrize("argv", [GUNICORN, UVICORN], ids=["gunicorn-wsgi", "uvicorn-asgi"])
+def test_anonymous_visitors_get_a_sticky_id_under_a_real_server(
+    site: dict[str, str], argv: list[str], tmp_path: Path
+) -> None:
+    env = {
+        "REALSITE_DB": site["REALSITE_DB"],
+        "REALSITE_ANONYMOUS_ID": "1",
+        "DJANGO_SETTINGS_MODULE": SETTINGS,
+    }
+    with run_server(argv, cwd=elsewhere(site), log_dir=tmp_path, env=env, ready_path="/health/") as server:
+
+        def new_client() -> httpx.Client:
+            return httpx.Client(base_url=server.url, timeout=30)
+
+        check_sticky_anonymous_rollout(new_client, "/flag/anon_rollout/", "/whoami/")
+        check_sticky_anonymous_rollout(new_client, "/async-flag/anon_rollout/", "/async-whoami/")
+        with ExitStack() as clients:
+            staff = logged_in(server, "staff", clients)
+            ctx = staff.get("/whoami/").json()["context"]
+            assert ctx["user_id"]
+            assert "targeting_key" not in ctx  # a logged-in user is bucketed by user_id
+            assert ctx["anonymous_id"] == staff.cookies["flagkit_anon"]
+    assert "Traceback" not in server.log, server.log

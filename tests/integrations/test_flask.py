@@ -17,6 +17,7 @@ from flagkit import DictProvider, Flags
 from flagkit._default import _reset
 from flagkit.integrations.flask import FlagKit, flag_required, get_flags
 from flagkit.testing import FlagOverrides, override_flags
+from tests.helpers.anonymous import check_sticky_anonymous_rollout
 from tests.helpers.servers import run_server
 
 from .conftest import (
@@ -323,3 +324,51 @@ def test_gunicorn_started_from_another_directory_serves_the_apps_flag_file(
     with run_server(argv, cwd=elsewhere, log_dir=tmp_path, env=env) as server:
         # Before the fix the file was looked up in `elsewhere` and every flag served its default.
         assert wait_for(lambda: httpx.get(server.url + "/", timeout=30).json() == {"new_checkout": True})
+
+
+@pytest.mark.slow
+def test_anonymous_visitors_get_a_sticky_id_under_gunicorn(tmp_path: Path) -> None:
+    argv = [
+        "-m",
+        "gunicorn",
+        "--pythonpath",
+        str(FLASKSITE),
+        "-b",
+        "127.0.0.1:{port}",
+        "-w",
+        "2",
+        "flasksite:app",
+    ]
+    env = {"FLASKSITE_ANONYMOUS_ID": "1"}
+    with run_server(argv, cwd=tmp_path, log_dir=tmp_path, env=env) as server:
+        check_sticky_anonymous_rollout(
+            lambda: httpx.Client(base_url=server.url, timeout=30), "/flag/anon_rollout", "/flag/anon_rollout"
+        )
+
+
+def test_anonymous_id_is_off_by_default_and_a_forged_cookie_is_replaced(flag_file: Path) -> None:
+    app = Flask("anon_app")
+    app.config.update(FLAGKIT_FILE=str(flag_file), FLAGKIT_ANONYMOUS_ID=True)
+    FlagKit(app)
+
+    @app.get("/ctx")
+    def ctx() -> Any:
+        return dict(flagkit.current_context())
+
+    client = app.test_client()
+    client.set_cookie("flagkit_anon", "<script>")
+    answer = client.get("/ctx", base_url="https://localhost")
+    assert answer.json is not None
+    assert answer.json["targeting_key"] != "<script>"
+    header = answer.headers["Set-Cookie"]
+    assert "Secure" in header  # HTTPS request
+    assert header.startswith(f"flagkit_anon={answer.json['anonymous_id']};")
+
+    off = Flask("anon_off")
+    off.config.update(FLAGKIT_FILE=str(flag_file))
+    FlagKit(off)
+    off.get("/ctx")(lambda: dict(flagkit.current_context()))
+    plain = off.test_client().get("/ctx")
+    assert "Set-Cookie" not in plain.headers
+    assert plain.json is not None
+    assert "anonymous_id" not in plain.json

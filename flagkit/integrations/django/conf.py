@@ -13,6 +13,9 @@
                                              # request -> dict of attributes
         "USER_CONTEXT": True,                # add user_id / ip / path / method to the context
         "PIN_SNAPSHOT": True,                # one flag version per request
+        "ANONYMOUS_ID": False,               # a random id cookie as logged-out visitors' targeting key
+        "ANONYMOUS_COOKIE": "flagkit_anon",  # its cookie name
+        "ANONYMOUS_MAX_AGE": 31536000,       # its lifetime in seconds (one year)
     }
 
 Without ``FILE`` and ``PROVIDERS`` the integration uses the module-level default client
@@ -33,6 +36,8 @@ from django.utils.module_loading import import_string
 
 from flagkit import Provider
 
+from .. import _anonymous
+
 __all__ = ["DEFAULTS", "FlagkitSettings", "load_settings"]
 
 ContextGetter = Callable[[HttpRequest], Mapping[str, Any] | Awaitable[Mapping[str, Any] | None] | None]
@@ -47,6 +52,9 @@ DEFAULTS: Mapping[str, Any] = {
     "CONTEXT": None,
     "USER_CONTEXT": True,
     "PIN_SNAPSHOT": True,
+    "ANONYMOUS_ID": False,
+    "ANONYMOUS_COOKIE": _anonymous.COOKIE,
+    "ANONYMOUS_MAX_AGE": _anonymous.MAX_AGE,
 }
 
 
@@ -62,6 +70,9 @@ class FlagkitSettings:
     context: ContextGetter | None
     user_context: bool
     pin_snapshot: bool
+    anonymous_id: bool = False
+    anonymous_cookie: str = _anonymous.COOKIE
+    anonymous_max_age: int = _anonymous.MAX_AGE
 
     @property
     def configured(self) -> bool:
@@ -87,9 +98,14 @@ def load_settings() -> FlagkitSettings:
     file = merged["FILE"]
     if file is not None and not isinstance(file, str | os.PathLike):
         raise ImproperlyConfigured(f"FLAGKIT['FILE'] must be a path, got {type(file).__name__}")
-    for key in ("FILE_REQUIRED", "WATCH", "STRICT", "USER_CONTEXT", "PIN_SNAPSHOT"):
+    for key in ("FILE_REQUIRED", "WATCH", "STRICT", "USER_CONTEXT", "PIN_SNAPSHOT", "ANONYMOUS_ID"):
         if not isinstance(merged[key], bool):
             raise ImproperlyConfigured(f"FLAGKIT[{key!r}] must be True or False")
+    if not isinstance(merged["ANONYMOUS_COOKIE"], str) or not merged["ANONYMOUS_COOKIE"]:
+        raise ImproperlyConfigured("FLAGKIT['ANONYMOUS_COOKIE'] must be a cookie name")
+    max_age = merged["ANONYMOUS_MAX_AGE"]
+    if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age <= 0:
+        raise ImproperlyConfigured("FLAGKIT['ANONYMOUS_MAX_AGE'] must be a positive number of seconds")
     if isinstance(merged["PROVIDERS"], str | bytes) or not isinstance(merged["PROVIDERS"], list | tuple):
         raise ImproperlyConfigured("FLAGKIT['PROVIDERS'] must be a list")
     return FlagkitSettings(
@@ -101,6 +117,9 @@ def load_settings() -> FlagkitSettings:
         context=_context_getter(merged["CONTEXT"]),
         user_context=merged["USER_CONTEXT"],
         pin_snapshot=merged["PIN_SNAPSHOT"],
+        anonymous_id=merged["ANONYMOUS_ID"],
+        anonymous_cookie=merged["ANONYMOUS_COOKIE"],
+        anonymous_max_age=max_age,
     )
 
 

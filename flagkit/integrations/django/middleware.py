@@ -9,6 +9,7 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
 
+from .. import _anonymous
 from .flags import arequest_context, get_flags, get_settings, request_context
 
 __all__ = ["FlagkitMiddleware"]
@@ -40,8 +41,13 @@ class FlagkitMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self._async:
             return self.__acall__(request)
-        with self._scope(request, request_context(request)):
-            return self.get_response(request)
+        ctx = request_context(request)
+        new_id = _anonymous_id(request, ctx)
+        with self._scope(request, ctx):
+            response = self.get_response(request)
+        if new_id is not None:
+            _set_cookie(request, response, new_id)
+        return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         user = None
@@ -52,8 +58,13 @@ class FlagkitMiddleware:
             # which raises SynchronousOnlyOperation on the event loop (in CONTEXT or a view).
             request.user = user
         get_response: Callable[[HttpRequest], Awaitable[HttpResponseBase]] = self.get_response
-        with self._scope(request, await arequest_context(request, user)):
-            return await get_response(request)
+        ctx = await arequest_context(request, user)
+        new_id = _anonymous_id(request, ctx)
+        with self._scope(request, ctx):
+            response = await get_response(request)
+        if new_id is not None:
+            _set_cookie(request, response, new_id)
+        return response
 
     def _scope(self, request: HttpRequest, ctx: dict[str, Any]) -> ExitStack:
         flags = get_flags()
@@ -64,3 +75,29 @@ class FlagkitMiddleware:
         if get_settings().pin_snapshot:
             stack.enter_context(flags.snapshot())
         return stack
+
+
+def _anonymous_id(request: HttpRequest, ctx: dict[str, Any]) -> str | None:
+    """With ``ANONYMOUS_ID``: put the browser's id in ``ctx``; returns it when it is new."""
+    conf = get_settings()
+    if not conf.anonymous_id:
+        return None
+    value = request.COOKIES.get(conf.anonymous_cookie)
+    new = None
+    if value is None or not _anonymous.is_valid(value):
+        value = new = _anonymous.new_id()
+    request.flagkit_anonymous_id = value  # type: ignore[attr-defined]  # documented request attribute
+    _anonymous.apply(ctx, value)
+    return new
+
+
+def _set_cookie(request: HttpRequest, response: HttpResponseBase, value: str) -> None:
+    conf = get_settings()
+    response.set_cookie(
+        conf.anonymous_cookie,
+        value,
+        max_age=conf.anonymous_max_age,
+        httponly=True,
+        samesite="Lax",
+        secure=request.is_secure(),
+    )

@@ -59,4 +59,5 @@ FLAGKIT = {
     "FILE": os.environ.get("REALSITE_FLAGS", "config/features.yaml"),
     "FILE_REQUIRED": os.environ.get("REALSITE_FILE_REQUIRED") == "1",
     "CONTEXT": "realsite.views.flag_context",
+    "ANONYMOUS_ID": os.environ.get("REALSITE_ANONYMOUS_ID") == "1",
 }

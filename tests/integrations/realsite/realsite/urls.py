@@ -10,4 +10,6 @@ urlpatterns = [
     path("async-whoami/", views.async_whoami),
     path("staff-beta/", views.staff_beta),
     path("async-staff-beta/", views.async_staff_beta),
+    path("flag/<str:key>/", views.flag_on),
+    path("async-flag/<str:key>/", views.async_flag_on),
 ]

@@ -22,12 +22,25 @@ def health(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok")
 
 
+def plain(ctx: Any) -> dict[str, Any]:
+    """The context as JSON can show it (``groups`` is a lazily loaded list)."""
+    return {key: list(value) if isinstance(value, list) else value for key, value in ctx.items()}
+
+
 def whoami(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"context": dict(flagkit.current_context())})
+    return JsonResponse({"context": plain(flagkit.current_context())})
 
 
 async def async_whoami(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"context": dict(flagkit.current_context())})
+    return JsonResponse({"context": plain(flagkit.current_context())})
+
+
+def flag_on(request: HttpRequest, key: str) -> JsonResponse:
+    return JsonResponse({key: flagkit.is_enabled(key)})
+
+
+async def async_flag_on(request: HttpRequest, key: str) -> JsonResponse:
+    return JsonResponse({key: flagkit.is_enabled(key)})
 
 
 @flag_required("staff_beta")
