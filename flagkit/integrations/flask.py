@@ -29,6 +29,7 @@ Per request the extension sets the ambient context (``context_getter()`` merged 
 ``FLAGKIT_ANONYMOUS_ID``    False    a random id cookie as logged-out visitors' targeting key
 ``FLAGKIT_ANONYMOUS_COOKIE`` ...     its cookie name (``flagkit_anon``)
 ``FLAGKIT_ANONYMOUS_MAX_AGE`` ...    its lifetime in seconds (one year)
+``FLAGKIT_QA_PERMISSION``   None     ``() -> True`` for testers: ``?flagkit_qa=key:variant``
 ==========================  =======  ===========================================================
 
 Without a file, providers or ``flags=``, the module-level default client
@@ -53,7 +54,7 @@ import flagkit
 from flagkit import ConfigError, FileProvider, Flags, FlagSet, Provider
 from flagkit.bootstrap import ELEMENT_ID, script_tag
 
-from . import _anonymous
+from . import _anonymous, _qa
 
 __all__ = ["FlagKit", "flag_file_path", "flag_required", "flagkit_bootstrap", "get_flags"]
 
@@ -74,6 +75,7 @@ DEFAULTS: Mapping[str, Any] = {
     "FLAGKIT_ANONYMOUS_ID": False,
     "FLAGKIT_ANONYMOUS_COOKIE": _anonymous.COOKIE,
     "FLAGKIT_ANONYMOUS_MAX_AGE": _anonymous.MAX_AGE,
+    "FLAGKIT_QA_PERMISSION": None,
 }
 
 
@@ -89,6 +91,7 @@ class _State:
     anonymous_id: bool = False
     anonymous_cookie: str = _anonymous.COOKIE
     anonymous_max_age: int = _anonymous.MAX_AGE
+    qa_permission: Callable[[], Any] | None = None
 
     @property
     def client(self) -> Flags:
@@ -151,6 +154,7 @@ class FlagKit:
             anonymous_id=bool(app.config["FLAGKIT_ANONYMOUS_ID"]),
             anonymous_cookie=str(app.config["FLAGKIT_ANONYMOUS_COOKIE"]),
             anonymous_max_age=int(app.config["FLAGKIT_ANONYMOUS_MAX_AGE"]),
+            qa_permission=app.config["FLAGKIT_QA_PERMISSION"],
         )
         if first_init:  # a second init_app replaces the state, not the hooks
             app.before_request(_enter_request)
@@ -240,12 +244,41 @@ def _enter_request() -> None:
     stack = ExitStack()
     # The client's context() also restarts provider threads in a forked worker (uWSGI).
     stack.enter_context(client.context(**{str(k): v for k, v in _request_context(state).items()}))
-    if state.pin_snapshot:
+    forced = _qa_forced(state)
+    if forced:  # a tester's QA overrides: this request only
+        stack.enter_context(client.snapshot(forced=forced))
+    elif state.pin_snapshot:
         stack.enter_context(client.snapshot())
     g._flagkit_scope = stack
 
 
+def _qa_forced(state: _State) -> dict[str, str] | None:
+    """The variants a tester forces (``FLAGKIT_QA_PERMISSION`` granted), else None."""
+    permission = state.qa_permission
+    if permission is None or (_qa.PARAM not in request.args and _qa.COOKIE not in request.cookies):
+        return None
+    try:
+        # ensure_sync runs an async def to completion: its coroutine is never taken as a yes.
+        result = current_app.ensure_sync(permission)()
+    except Exception:
+        logger.exception("flagkit: FLAGKIT_QA_PERMISSION failed; QA overrides refused")
+        return None
+    if not _qa.granted(result):
+        return None
+    forced = _qa.parse(request.cookies.get(_qa.COOKIE))
+    param = request.args.get(_qa.PARAM)
+    if param is not None:
+        forced = _qa.merge(forced, param)
+        g._flagkit_qa_cookie = _qa.encode(forced)
+    return forced
+
+
 def _after_request(response: Response) -> Response:
+    qa_cookie: str | None = g.pop("_flagkit_qa_cookie", None)
+    if qa_cookie == "":
+        response.delete_cookie(_qa.COOKIE, samesite="Lax")
+    elif qa_cookie is not None:
+        response.set_cookie(_qa.COOKIE, qa_cookie, httponly=True, samesite="Lax", secure=request.is_secure)
     new_id: str | None = g.pop("_flagkit_new_anonymous_id", None)
     if new_id is not None:
         state = _state()

@@ -106,7 +106,34 @@ async def async_flag_on(request: HttpRequest, key: str) -> JsonResponse:
     return JsonResponse({key: flagkit.is_enabled(key)})
 
 
+def reason(request: HttpRequest, key: str) -> JsonResponse:
+    answer = flagkit.evaluate(key, None)
+    return JsonResponse({"value": answer.value, "variant": answer.variant, "reason": str(answer.reason)})
+
+
+async def async_reason(request: HttpRequest, key: str) -> JsonResponse:
+    answer = flagkit.evaluate(key, None)
+    return JsonResponse({"value": answer.value, "variant": answer.variant, "reason": str(answer.reason)})
+
+
+def staff_only(request: HttpRequest) -> bool:
+    """FLAGKIT["QA_PERMISSION"] of the tests."""
+    return bool(request.user.is_staff)
+
+
+async def async_staff_only(request: HttpRequest) -> bool:
+    user = await request.auser()
+    return bool(user.is_staff)
+
+
+async def async_never(request: HttpRequest) -> bool:
+    """An async permission that refuses: its coroutine object is truthy, its answer is not."""
+    return False
+
+
 urlpatterns = [
+    path("reason/<str:key>/", reason),
+    path("async-reason/<str:key>/", async_reason),
     path("flag/<str:key>/", flag_on),
     path("async-flag/<str:key>/", async_flag_on),
     path("checkout/", checkout, name="checkout"),

@@ -366,3 +366,56 @@ def test_anonymous_id_with_a_user_https_and_a_forged_cookie() -> None:
         kept = client.get("/flag/anon_rollout", headers={"cookie": f"anon={body['state']}"})
         assert "set-cookie" not in kept.headers
         assert kept.json()["context"]["targeting_key"] == body["state"]
+
+
+# --- QA overrides (issue 18) ---------------------------------------------------------------------
+
+
+def qa_app(flags: Flags, permission: Any) -> Any:
+    async def reason(request: Request) -> JSONResponse:
+        answer = flags.evaluate(request.path_params["key"], None)
+        return JSONResponse({"variant": answer.variant, "reason": str(answer.reason)})
+
+    app = Starlette(routes=[Route("/reason/{key}", reason)])
+    return FlagkitMiddleware(app, flags=flags, qa_permission=permission)
+
+
+def qa_header(scope: Scope) -> bool:
+    return (b"x-tester", b"yes") in scope.get("headers", [])
+
+
+async def async_qa_header(scope: Scope) -> bool:
+    return (b"x-tester", b"yes") in scope.get("headers", [])
+
+
+async def async_never(scope: Scope) -> bool:
+    return False
+
+
+QA_FLAGS = {"button_color": {"variants": {"blue": "#00f", "green": "#0f0"}, "default": "blue"}}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("permission", [qa_header, async_qa_header])
+def test_qa_override_for_the_tester_only_under_uvicorn(permission: Any) -> None:
+    flags = Flags.from_dict(QA_FLAGS)
+    with flags, serve_asgi(qa_app(flags, permission)) as url:
+        with httpx.Client(base_url=url, headers={"x-tester": "yes"}) as tester:
+            forced = tester.get("/reason/button_color", params={"flagkit_qa": "button_color:green"})
+            assert forced.json() == {"variant": "green", "reason": "QA_OVERRIDE"}
+            assert (
+                forced.headers["set-cookie"]
+                == "flagkit_qa=button_color:green; Path=/; HttpOnly; SameSite=Lax"
+            )
+            assert tester.get("/reason/button_color").json()["reason"] == "QA_OVERRIDE"  # the cookie
+            copied = tester.cookies["flagkit_qa"]
+        with httpx.Client(base_url=url, cookies={"flagkit_qa": copied}) as visitor:
+            assert visitor.get("/reason/button_color").json() == {"variant": "blue", "reason": "STATIC"}
+
+
+def test_an_async_qa_permission_that_refuses_is_awaited_not_truthy() -> None:
+    with Flags.from_dict(QA_FLAGS) as flags:
+        client = TestClient(qa_app(flags, async_never))
+        answer = client.get("/reason/button_color", params={"flagkit_qa": "button_color:green"})
+        assert answer.json() == {"variant": "blue", "reason": "STATIC"}
+        assert "set-cookie" not in answer.headers

@@ -572,3 +572,107 @@ def test_anonymous_settings_are_checked(setting: dict[str, Any], message: str) -
         messages = check_flagkit()
     assert [m.id for m in messages] == ["flagkit.E001"]
     assert message in messages[0].msg
+
+
+# --- QA overrides in the browser (issue 18) ------------------------------------------------------
+
+
+@pytest.fixture
+def qa_users() -> Iterator[dict[str, User]]:
+    users = {
+        "tester": User.objects.create_user("qa-tester", is_staff=True),
+        "visitor": User.objects.create_user("qa-visitor"),
+    }
+    yield users
+    for user in users.values():
+        user.delete()
+
+
+def qa_settings(flag_file: Path, permission: str) -> Any:
+    return override_settings(
+        FLAGKIT={
+            "FILE": flag_file,
+            "WATCH": False,
+            "QA_PERMISSION": f"tests.integrations.django_views.{permission}",
+        }
+    )
+
+
+@pytest.mark.parametrize("permission", ["staff_only", "async_staff_only"])
+@pytest.mark.parametrize("prefix", ["reason", "async-reason"])
+def test_qa_override_forces_a_variant_for_the_tester_only(
+    flag_file: Path, qa_users: dict[str, User], permission: str, prefix: str
+) -> None:
+    with qa_settings(flag_file, permission):
+        assert get_flags().wait_ready(30)
+        tester, visitor = Client(), Client()
+        tester.force_login(qa_users["tester"])
+        visitor.force_login(qa_users["visitor"])
+        url = f"/{prefix}/button_color/"
+        assert tester.get(url).json()["variant"] == "blue"
+
+        forced = tester.get(url, {"flagkit_qa": "button_color:green,new_checkout:on"})
+        assert forced.json() == {"value": "#0f0", "variant": "green", "reason": "QA_OVERRIDE"}
+        cookie = forced.cookies["flagkit_qa"]
+        assert cookie.value == "button_color:green,new_checkout:on"
+        assert cookie["httponly"] is True
+        assert cookie["samesite"] == "Lax"
+        assert tester.get(url).json()["reason"] == "QA_OVERRIDE"  # kept by the cookie
+        assert tester.get(f"/{prefix}/new_checkout/").json()["value"] is True
+
+        # A user the permission does not grant: neither the parameter nor a copied cookie works.
+        assert visitor.get(url, {"flagkit_qa": "button_color:green"}).json()["variant"] == "blue"
+        visitor.cookies["flagkit_qa"] = cookie.value
+        assert visitor.get(url).json() == {"value": "#00f", "variant": "blue", "reason": "DEFAULT"}
+        # Anyone else at the same time still gets the file's answer.
+        assert Client().get(url).json()["variant"] == "blue"
+
+        assert tester.get(url, {"flagkit_qa": "button_color:"}).json()["variant"] == "blue"
+        assert tester.get(f"/{prefix}/new_checkout/").json()["reason"] == "QA_OVERRIDE"
+        cleared = tester.get(url, {"flagkit_qa": ""})
+        assert cleared.cookies["flagkit_qa"]["max-age"] == 0  # deleted
+        assert tester.get(f"/{prefix}/new_checkout/").json()["reason"] != "QA_OVERRIDE"
+        # An unknown variant or flag is ignored, not an error.
+        assert tester.get(url, {"flagkit_qa": "button_color:purple,nope:on"}).json()["variant"] == "blue"
+
+
+@pytest.mark.parametrize("prefix", ["reason", "async-reason"])
+def test_an_async_permission_that_refuses_is_awaited_not_taken_as_truthy(
+    flag_file: Path, qa_users: dict[str, User], prefix: str
+) -> None:
+    with qa_settings(flag_file, "async_never"):
+        tester = Client()
+        tester.force_login(qa_users["tester"])
+        answer = tester.get(f"/{prefix}/button_color/", {"flagkit_qa": "button_color:green"})
+        assert answer.json()["variant"] == "blue"
+        assert "flagkit_qa" not in answer.cookies
+
+
+def test_qa_overrides_are_off_without_a_permission(flag_file: Path, qa_users: dict[str, User]) -> None:
+    with override_settings(FLAGKIT={"FILE": flag_file, "WATCH": False}):
+        tester = Client()
+        tester.force_login(qa_users["tester"])
+        answer = tester.get("/reason/button_color/", {"flagkit_qa": "button_color:green"})
+        assert answer.json()["variant"] == "blue"
+        assert "flagkit_qa" not in answer.cookies
+
+
+@pytest.mark.parametrize("permission", ["async_never", "async_staff_only", "staff_only"])
+def test_qa_permission_under_the_async_middleware(
+    flag_file: Path, qa_users: dict[str, User], permission: str
+) -> None:
+    """AsyncClient runs the ASGI handler: the middleware's async path awaits an async
+    permission and runs a sync one in a thread; only a real True grants."""
+
+    async def main() -> tuple[Any, Any]:
+        tester = AsyncClient()
+        await tester.aforce_login(qa_users["tester"])
+        answer = await tester.get("/async-reason/button_color/", {"flagkit_qa": "button_color:green"})
+        again = await tester.get("/async-reason/button_color/")
+        return answer.json(), again.json()
+
+    with qa_settings(flag_file, permission):
+        first, again = asyncio.run(main())
+    granted = permission != "async_never"
+    assert first["variant"] == ("green" if granted else "blue")
+    assert again["reason"] == ("QA_OVERRIDE" if granted else "DEFAULT")

@@ -372,3 +372,62 @@ def test_anonymous_id_is_off_by_default_and_a_forged_cookie_is_replaced(flag_fil
     assert "Set-Cookie" not in plain.headers
     assert plain.json is not None
     assert "anonymous_id" not in plain.json
+
+
+# --- QA overrides (issue 18) ---------------------------------------------------------------------
+
+
+def qa_app(flag_file: Path, permission: Any) -> Flask:
+    app = Flask("qa_app")
+    app.config.update(FLAGKIT_FILE=str(flag_file), FLAGKIT_WATCH=False, FLAGKIT_QA_PERMISSION=permission)
+    FlagKit(app)
+
+    @app.get("/reason/<key>")
+    def reason(key: str) -> Any:
+        answer = get_flags().evaluate(key, None)
+        return {"variant": answer.variant, "reason": str(answer.reason)}
+
+    return app
+
+
+def is_tester() -> bool:
+    return request.headers.get("X-Tester") == "yes"
+
+
+async def async_is_tester() -> bool:
+    return request.headers.get("X-Tester") == "yes"
+
+
+async def async_never() -> bool:
+    return False
+
+
+@pytest.mark.parametrize("permission", [is_tester, async_is_tester])
+def test_qa_override_for_the_tester_only(flag_file: Path, permission: Any) -> None:
+    app = qa_app(flag_file, permission)
+    assert get_flags(app).wait_ready(30)
+    tester, visitor = app.test_client(), app.test_client()
+    tester_headers = {"X-Tester": "yes"}
+    forced = tester.get("/reason/button_color?flagkit_qa=button_color:green", headers=tester_headers)
+    assert forced.json == {"variant": "green", "reason": "QA_OVERRIDE"}
+    header = forced.headers["Set-Cookie"]
+    assert header.startswith("flagkit_qa=button_color:green;")
+    assert "HttpOnly" in header
+    assert "SameSite=Lax" in header
+    assert tester.get("/reason/button_color", headers=tester_headers).json == forced.json
+    assert visitor.get("/reason/button_color?flagkit_qa=button_color:green").json == {
+        "variant": "blue",
+        "reason": "DEFAULT",
+    }
+    visitor.set_cookie("flagkit_qa", "button_color:green")
+    assert visitor.get("/reason/button_color").json["variant"] == "blue"
+    cleared = tester.get("/reason/button_color?flagkit_qa=", headers=tester_headers)
+    assert cleared.json["variant"] == "blue"
+    assert "flagkit_qa=;" in cleared.headers["Set-Cookie"]
+
+
+def test_an_async_qa_permission_that_refuses_is_awaited(flag_file: Path) -> None:
+    app = qa_app(flag_file, async_never)
+    answer = app.test_client().get("/reason/button_color?flagkit_qa=button_color:green")
+    assert answer.json == {"variant": "blue", "reason": "DEFAULT"}
+    assert "Set-Cookie" not in answer.headers

@@ -16,6 +16,7 @@
         "ANONYMOUS_ID": False,               # a random id cookie as logged-out visitors' targeting key
         "ANONYMOUS_COOKIE": "flagkit_anon",  # its cookie name
         "ANONYMOUS_MAX_AGE": 31536000,       # its lifetime in seconds (one year)
+        "QA_PERMISSION": None,               # request -> True for testers: ?flagkit_qa=key:variant
     }
 
 Without ``FILE`` and ``PROVIDERS`` the integration uses the module-level default client
@@ -43,6 +44,9 @@ __all__ = ["DEFAULTS", "FlagkitSettings", "load_settings"]
 ContextGetter = Callable[[HttpRequest], Mapping[str, Any] | Awaitable[Mapping[str, Any] | None] | None]
 """``FLAGKIT["CONTEXT"]``: ``request -> mapping``, a plain function or an ``async def``."""
 
+QaPermission = Callable[[HttpRequest], bool | Awaitable[bool]]
+"""``FLAGKIT["QA_PERMISSION"]``: ``request -> True`` for a tester (may be ``async def``)."""
+
 DEFAULTS: Mapping[str, Any] = {
     "FILE": None,
     "FILE_REQUIRED": False,
@@ -55,6 +59,7 @@ DEFAULTS: Mapping[str, Any] = {
     "ANONYMOUS_ID": False,
     "ANONYMOUS_COOKIE": _anonymous.COOKIE,
     "ANONYMOUS_MAX_AGE": _anonymous.MAX_AGE,
+    "QA_PERMISSION": None,
 }
 
 
@@ -73,6 +78,7 @@ class FlagkitSettings:
     anonymous_id: bool = False
     anonymous_cookie: str = _anonymous.COOKIE
     anonymous_max_age: int = _anonymous.MAX_AGE
+    qa_permission: QaPermission | None = None
 
     @property
     def configured(self) -> bool:
@@ -120,6 +126,7 @@ def load_settings() -> FlagkitSettings:
         anonymous_id=merged["ANONYMOUS_ID"],
         anonymous_cookie=merged["ANONYMOUS_COOKIE"],
         anonymous_max_age=max_age,
+        qa_permission=_qa_permission(merged["QA_PERMISSION"]),
     )
 
 
@@ -131,6 +138,17 @@ def _resolve(file: str | os.PathLike[str]) -> str:
     if not os.path.isabs(path) and isinstance(base, str | os.PathLike):
         path = os.path.join(os.fspath(base), path)
     return path
+
+
+def _qa_permission(value: Any) -> QaPermission | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = _import(value, "FLAGKIT['QA_PERMISSION']")
+    if not callable(value):
+        raise ImproperlyConfigured(f"FLAGKIT['QA_PERMISSION'] must be callable, got {type(value).__name__}")
+    permission: QaPermission = value
+    return permission
 
 
 def _import(path: str, what: str) -> Any:

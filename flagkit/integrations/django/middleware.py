@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import async_to_sync, iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponseBase
 
-from .. import _anonymous
+from .. import _anonymous, _qa
+from .conf import QaPermission
 from .flags import arequest_context, get_flags, get_settings, request_context
 
 __all__ = ["FlagkitMiddleware"]
+
+logger = logging.getLogger("flagkit")
 
 
 class FlagkitMiddleware:
@@ -43,10 +47,10 @@ class FlagkitMiddleware:
             return self.__acall__(request)
         ctx = request_context(request)
         new_id = _anonymous_id(request, ctx)
-        with self._scope(request, ctx):
+        qa = _qa_sync(request)
+        with self._scope(request, ctx, qa[0]):
             response = self.get_response(request)
-        if new_id is not None:
-            _set_cookie(request, response, new_id)
+        _set_cookies(request, response, new_id, qa[1])
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
@@ -60,19 +64,23 @@ class FlagkitMiddleware:
         get_response: Callable[[HttpRequest], Awaitable[HttpResponseBase]] = self.get_response
         ctx = await arequest_context(request, user)
         new_id = _anonymous_id(request, ctx)
-        with self._scope(request, ctx):
+        qa = await _qa_async(request)
+        with self._scope(request, ctx, qa[0]):
             response = await get_response(request)
-        if new_id is not None:
-            _set_cookie(request, response, new_id)
+        _set_cookies(request, response, new_id, qa[1])
         return response
 
-    def _scope(self, request: HttpRequest, ctx: dict[str, Any]) -> ExitStack:
+    def _scope(
+        self, request: HttpRequest, ctx: dict[str, Any], forced: dict[str, str] | None = None
+    ) -> ExitStack:
         flags = get_flags()
         request.flags = flags  # type: ignore[attr-defined]  # documented request attribute
         stack = ExitStack()
         # The client's context() also restarts provider threads in a forked worker (uWSGI).
         stack.enter_context(flags.context(**{str(k): v for k, v in ctx.items()}))
-        if get_settings().pin_snapshot:
+        if forced:  # a tester's QA overrides: this request only
+            stack.enter_context(flags.snapshot(forced=forced))
+        elif get_settings().pin_snapshot:
             stack.enter_context(flags.snapshot())
         return stack
 
@@ -91,13 +99,70 @@ def _anonymous_id(request: HttpRequest, ctx: dict[str, Any]) -> str | None:
     return new
 
 
-def _set_cookie(request: HttpRequest, response: HttpResponseBase, value: str) -> None:
+def _set_cookies(
+    request: HttpRequest, response: HttpResponseBase, new_id: str | None, qa_cookie: str | None
+) -> None:
     conf = get_settings()
-    response.set_cookie(
-        conf.anonymous_cookie,
-        value,
-        max_age=conf.anonymous_max_age,
-        httponly=True,
-        samesite="Lax",
-        secure=request.is_secure(),
-    )
+    secure = request.is_secure()
+    if new_id is not None:
+        response.set_cookie(
+            conf.anonymous_cookie, new_id, max_age=conf.anonymous_max_age, httponly=True, samesite="Lax",
+            secure=secure,
+        )  # fmt: skip
+    if qa_cookie == "":
+        response.delete_cookie(_qa.COOKIE, samesite="Lax")
+    elif qa_cookie is not None:
+        response.set_cookie(_qa.COOKIE, qa_cookie, httponly=True, samesite="Lax", secure=secure)
+
+
+_NO_QA: tuple[dict[str, str] | None, str | None] = (None, None)
+
+
+def _qa_permission(request: HttpRequest) -> QaPermission | None:
+    """The permission callable, when QA overrides are on and this request asks for them."""
+    permission = get_settings().qa_permission
+    if permission is None or (_qa.PARAM not in request.GET and _qa.COOKIE not in request.COOKIES):
+        return None
+    return permission
+
+
+def _qa_sync(request: HttpRequest) -> tuple[dict[str, str] | None, str | None]:
+    """(forced variants, new cookie value or None) for a tester; (None, None) for anyone else."""
+    permission = _qa_permission(request)
+    if permission is None:
+        return _NO_QA
+    try:
+        if iscoroutinefunction(permission):
+            result = async_to_sync(permission)(request)  # awaited, never taken as truthy
+        else:
+            result = permission(request)
+    except Exception:
+        logger.exception("flagkit: FLAGKIT['QA_PERMISSION'] failed; QA overrides refused")
+        return _NO_QA
+    return _qa_forced(request, result)
+
+
+async def _qa_async(request: HttpRequest) -> tuple[dict[str, str] | None, str | None]:
+    permission = _qa_permission(request)
+    if permission is None:
+        return _NO_QA
+    try:
+        if iscoroutinefunction(permission):
+            result = await permission(request)
+        else:
+            result = await sync_to_async(permission, thread_sensitive=True)(request)
+    except Exception:
+        logger.exception("flagkit: FLAGKIT['QA_PERMISSION'] failed; QA overrides refused")
+        return _NO_QA
+    return _qa_forced(request, result)
+
+
+def _qa_forced(request: HttpRequest, result: Any) -> tuple[dict[str, str] | None, str | None]:
+    if not _qa.granted(result):
+        return _NO_QA
+    forced = _qa.parse(request.COOKIES.get(_qa.COOKIE))
+    param = request.GET.get(_qa.PARAM)
+    if param is None:
+        return forced, None
+    forced = _qa.merge(forced, param)
+    return forced, _qa.encode(forced)
