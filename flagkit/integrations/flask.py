@@ -30,6 +30,12 @@ Per request the extension sets the ambient context (``context_getter()`` merged 
 ``FLAGKIT_ANONYMOUS_COOKIE`` ...     its cookie name (``flagkit_anon``)
 ``FLAGKIT_ANONYMOUS_MAX_AGE`` ...    its lifetime in seconds (one year)
 ``FLAGKIT_QA_PERMISSION``   None     ``() -> True`` for testers: ``?flagkit_qa=key:variant``
+``FLAGKIT_USAGE``           False    count evaluations (``Flags(usage=True)``)
+``FLAGKIT_USAGE_EXPORT``    None     a file per worker, e.g. ``usage/web-{pid}.json``
+``FLAGKIT_USAGE_EXPORT_INTERVAL`` 60 seconds between exports (and one at exit)
+``FLAGKIT_EXPOSURES``       ()       exposure callbacks (``Flags.on_exposure``)
+``FLAGKIT_TRACK_ALL``       False    report exposures of every flag
+``FLAGKIT_HOOKS``           ()       evaluation hooks (``Flags.add_hook``)
 ==========================  =======  ===========================================================
 
 Without a file, providers or ``flags=``, the module-level default client
@@ -55,6 +61,7 @@ from flagkit import ConfigError, FileProvider, Flags, FlagSet, Provider
 from flagkit.bootstrap import ELEMENT_ID, script_tag
 
 from . import _anonymous, _qa
+from ._observing import UsageExport, add_observers
 
 __all__ = ["FlagKit", "flag_file_path", "flag_required", "flagkit_bootstrap", "get_flags"]
 
@@ -76,6 +83,12 @@ DEFAULTS: Mapping[str, Any] = {
     "FLAGKIT_ANONYMOUS_COOKIE": _anonymous.COOKIE,
     "FLAGKIT_ANONYMOUS_MAX_AGE": _anonymous.MAX_AGE,
     "FLAGKIT_QA_PERMISSION": None,
+    "FLAGKIT_USAGE": False,
+    "FLAGKIT_USAGE_EXPORT": None,
+    "FLAGKIT_USAGE_EXPORT_INTERVAL": 60,
+    "FLAGKIT_EXPOSURES": (),
+    "FLAGKIT_TRACK_ALL": False,
+    "FLAGKIT_HOOKS": (),
 }
 
 
@@ -92,6 +105,7 @@ class _State:
     anonymous_cookie: str = _anonymous.COOKIE
     anonymous_max_age: int = _anonymous.MAX_AGE
     qa_permission: Callable[[], Any] | None = None
+    usage_export: UsageExport | None = None
 
     @property
     def client(self) -> Flags:
@@ -142,8 +156,27 @@ class FlagKit:
                     _require_file(path)
                 providers.append(FileProvider(path, watch=app.config["FLAGKIT_WATCH"]))
             if providers:
-                client = Flags(*providers, strict=app.config["FLAGKIT_STRICT"])
+                client = Flags(
+                    *providers,
+                    strict=app.config["FLAGKIT_STRICT"],
+                    usage=bool(app.config["FLAGKIT_USAGE"]),
+                    track_all=bool(app.config["FLAGKIT_TRACK_ALL"]),
+                )
+                add_observers(
+                    client,
+                    hooks=list(app.config["FLAGKIT_HOOKS"]),
+                    exposures=list(app.config["FLAGKIT_EXPOSURES"]),
+                )
                 owned = True
+        exporter = None
+        if app.config["FLAGKIT_USAGE_EXPORT"] is not None:
+            if client is None or not owned or not app.config["FLAGKIT_USAGE"]:
+                raise ValueError("FLAGKIT_USAGE_EXPORT needs FLAGKIT_USAGE = True and a file or providers")
+            exporter = UsageExport(
+                client,
+                os.path.join(app.root_path, os.fspath(app.config["FLAGKIT_USAGE_EXPORT"])),
+                float(app.config["FLAGKIT_USAGE_EXPORT_INTERVAL"]),
+            )
         first_init = EXTENSION not in app.extensions
         app.extensions[EXTENSION] = _State(
             flags=client,
@@ -155,6 +188,7 @@ class FlagKit:
             anonymous_cookie=str(app.config["FLAGKIT_ANONYMOUS_COOKIE"]),
             anonymous_max_age=int(app.config["FLAGKIT_ANONYMOUS_MAX_AGE"]),
             qa_permission=app.config["FLAGKIT_QA_PERMISSION"],
+            usage_export=exporter,
         )
         if first_init:  # a second init_app replaces the state, not the hooks
             app.before_request(_enter_request)
@@ -241,6 +275,8 @@ def _enter_request() -> None:
     state = _state()
     client = state.client
     g.flags = client
+    if state.usage_export is not None:
+        state.usage_export.ensure_started()  # in this (worker) process, once
     stack = ExitStack()
     # The client's context() also restarts provider threads in a forked worker (uWSGI).
     stack.enter_context(client.context(**{str(k): v for k, v in _request_context(state).items()}))

@@ -146,3 +146,20 @@ urlpatterns = [
     path("bootstrap/", bootstrap_page),
     path("ops/flags/", include(flag_status_urls(check=lambda request: request.user.is_staff))),
 ]
+
+
+class RecordingHook:
+    """FLAGKIT["HOOKS"] of the tests: records each evaluated key (a class: instantiated once)."""
+
+    seen: list[str] = []  # noqa: RUF012 - shared on purpose: the test reads what the instance saw
+
+    def after(self, ctx: Any, details: Any) -> None:
+        RecordingHook.seen.append(details.key)
+
+
+EXPOSED: list[Any] = []
+
+
+def record_exposure(exposure: Any) -> None:
+    """FLAGKIT["EXPOSURES"] of the tests."""
+    EXPOSED.append(exposure)

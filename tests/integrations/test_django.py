@@ -676,3 +676,47 @@ def test_qa_permission_under_the_async_middleware(
     granted = permission != "async_never"
     assert first["variant"] == ("green" if granted else "blue")
     assert again["reason"] == ("QA_OVERRIDE" if granted else "DEFAULT")
+
+
+# --- usage, exposures and hooks from settings.FLAGKIT (issue 18) ---------------------------------------
+
+
+def test_usage_exposures_and_hooks_from_settings(flag_file: Path, tmp_path: Path) -> None:
+    django_views.RecordingHook.seen.clear()
+    django_views.EXPOSED.clear()
+    settings_value = {
+        "FILE": flag_file,
+        "WATCH": False,
+        "USAGE": True,
+        "USAGE_EXPORT": str(tmp_path / "usage-{pid}.json"),
+        "HOOKS": ["tests.integrations.django_views.RecordingHook"],
+        "EXPOSURES": ["tests.integrations.django_views.record_exposure"],
+        "TRACK_ALL": True,
+    }
+    with override_settings(FLAGKIT=settings_value):
+        assert get_flags().wait_ready(30)
+        for _ in range(3):
+            assert client_for(INSIDE_USER).get("/flag/new_checkout/").json() == {"new_checkout": True}
+        flags = get_flags()
+        assert flags.usage()["flags"]["new_checkout"]["evaluations"] == 3  # type: ignore[index]
+        assert django_views.RecordingHook.seen == ["new_checkout"] * 3
+        assert flags.flush_exposures(30)
+        assert [(e.key, e.variant) for e in django_views.EXPOSED] == [("new_checkout", "on")]  # deduplicated
+        from flagkit.integrations.django.flags import usage_export
+
+        exporter = usage_export()
+        assert exporter is not None
+        exporter.export()
+        assert json.loads(Path(exporter.target()).read_text())["flags"]["new_checkout"]["evaluations"] == 3
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [({"USAGE_EXPORT": "u.json"}, "needs FLAGKIT['USAGE']"), ({"HOOKS": [42]}, "must be a hook"),
+     ({"EXPOSURES": ["no.such.callback"]}, "cannot import"), ({"USAGE_EXPORT_INTERVAL": 0}, "positive")],
+)  # fmt: skip
+def test_observation_settings_are_checked(setting: dict[str, Any], message: str) -> None:
+    with override_settings(FLAGKIT=setting):
+        messages = check_flagkit()
+    assert [m.id for m in messages] == ["flagkit.E001"]
+    assert message in messages[0].msg

@@ -230,3 +230,31 @@ def test_anonymous_visitors_get_a_sticky_id_under_a_real_server(
             assert "targeting_key" not in ctx  # a logged-in user is bucketed by user_id
             assert ctx["anonymous_id"] == staff.cookies["flagkit_anon"]
     assert "Traceback" not in server.log, server.log
+
+
+# --- usage exported by every worker (issue 18) ------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [GUNICORN, UVICORN], ids=["gunicorn-wsgi", "uvicorn-asgi"])
+def test_every_worker_exports_its_usage(site: dict[str, str], argv: list[str], tmp_path: Path) -> None:
+    import json
+
+    usage_dir = tmp_path / "usage"
+    env = {
+        "REALSITE_DB": site["REALSITE_DB"],
+        "DJANGO_SETTINGS_MODULE": SETTINGS,
+        "REALSITE_USAGE_EXPORT": str(usage_dir / "web-{pid}.json"),
+    }
+    served: dict[int, int] = {}
+    with run_server(argv, cwd=elsewhere(site), log_dir=tmp_path, env=env, ready_path="/health/") as server:
+        for _ in range(60):  # fresh connections: the kernel spreads them over both workers
+            answer = httpx.get(f"{server.url}/flag/staff_beta/", timeout=30).json()
+            served[answer["pid"]] = served.get(answer["pid"], 0) + 1
+    # The server stopped (SIGTERM): each worker wrote its file at exit, if not before.
+    files = {
+        int(path.stem.removeprefix("web-")): json.loads(path.read_text()) for path in usage_dir.glob("*.json")
+    }
+    for pid, count in served.items():
+        assert pid in files, (served, sorted(files), server.log)
+        assert files[pid]["flags"]["staff_beta"]["evaluations"] == count
+    assert "Traceback" not in server.log, server.log

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -431,3 +433,55 @@ def test_an_async_qa_permission_that_refuses_is_awaited(flag_file: Path) -> None
     answer = app.test_client().get("/reason/button_color?flagkit_qa=button_color:green")
     assert answer.json == {"variant": "blue", "reason": "DEFAULT"}
     assert "Set-Cookie" not in answer.headers
+
+
+# --- usage, exposures and hooks from the app's config (issue 18) -----------------------------------
+
+
+class CountingHook:
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    def after(self, ctx: Any, details: Any) -> None:
+        self.keys.append(details.key)
+
+
+def test_usage_exposures_and_hooks_from_config(flag_file: Path, tmp_path: Path) -> None:
+    hook, exposed = CountingHook(), []
+    app = Flask("observed", root_path=str(tmp_path))
+    app.config.update(
+        FLAGKIT_FILE=str(flag_file),
+        FLAGKIT_WATCH=False,
+        FLAGKIT_USAGE=True,
+        FLAGKIT_USAGE_EXPORT="usage/web-{pid}.json",  # relative to root_path
+        FLAGKIT_HOOKS=[hook],
+        FLAGKIT_EXPOSURES=[exposed.append],
+        FLAGKIT_TRACK_ALL=True,
+    )
+    FlagKit(app)
+
+    @app.get("/flag")
+    def flag() -> Any:
+        return {"new_checkout": get_flags().is_enabled("new_checkout")}
+
+    flags = get_flags(app)
+    assert flags.wait_ready(30)
+    client = app.test_client()
+    for _ in range(2):
+        client.get("/flag")
+    assert hook.keys == ["new_checkout", "new_checkout"]
+    assert flags.flush_exposures(30)
+    assert [e.key for e in exposed] == ["new_checkout"]
+    exporter = app.extensions["flagkit"].usage_export
+    exporter.export()
+    written = json.loads((tmp_path / "usage" / f"web-{os.getpid()}.json").read_text())
+    assert written["flags"]["new_checkout"]["evaluations"] == 2
+    exporter.stop()
+    flags.close()
+
+
+def test_usage_export_needs_usage(flag_file: Path) -> None:
+    app = Flask("bad_observed")
+    app.config.update(FLAGKIT_FILE=str(flag_file), FLAGKIT_USAGE_EXPORT="u.json")
+    with pytest.raises(ValueError, match="FLAGKIT_USAGE"):
+        FlagKit(app)

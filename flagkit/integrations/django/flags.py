@@ -15,6 +15,7 @@ from django.http import HttpRequest
 import flagkit
 from flagkit import FileProvider, FlagkitError, Flags, FlagSet
 
+from .._observing import UsageExport, add_observers
 from .conf import FlagkitSettings, load_settings
 from .lazy import LazyGroups
 
@@ -24,6 +25,12 @@ logger = logging.getLogger("flagkit")
 
 _lock = threading.Lock()
 _state: tuple[FlagkitSettings, Flags | None] | None = None
+_exporter: UsageExport | None = None
+
+
+def usage_export() -> UsageExport | None:
+    """The per-process usage exporter of ``FLAGKIT["USAGE_EXPORT"]``, if configured."""
+    return _exporter
 
 
 def _load() -> tuple[FlagkitSettings, Flags | None]:
@@ -42,7 +49,11 @@ def _load() -> tuple[FlagkitSettings, Flags | None]:
                 if conf.file is not None:
                     providers.append(FileProvider(conf.file, watch=conf.watch))
                 # Never raises for a bad file: it serves no flags and the system check reports it.
-                client = Flags(*providers, strict=conf.strict)
+                client = Flags(*providers, strict=conf.strict, usage=conf.usage, track_all=conf.track_all)
+                add_observers(client, hooks=conf.hooks, exposures=conf.exposures)
+                if conf.usage_export is not None:
+                    global _exporter
+                    _exporter = UsageExport(client, conf.usage_export, conf.usage_export_interval)
                 flagkit.configure(flags=client)
             _state = (conf, client)
         return _state
@@ -102,9 +113,12 @@ def get_settings() -> FlagkitSettings:
 
 def reset() -> None:
     """Forget the client and settings (closing a client built here); the next use rebuilds them."""
-    global _state
+    global _state, _exporter
     with _lock:
         state, _state = _state, None
+        exporter, _exporter = _exporter, None
+    if exporter is not None:
+        exporter.stop()
     if state is not None and state[1] is not None:
         state[1].close()
 

@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponseBase
 
 from .. import _anonymous, _qa
 from .conf import QaPermission
-from .flags import arequest_context, get_flags, get_settings, request_context
+from .flags import arequest_context, get_flags, get_settings, request_context, usage_export
 
 __all__ = ["FlagkitMiddleware"]
 
@@ -74,6 +74,9 @@ class FlagkitMiddleware:
         self, request: HttpRequest, ctx: dict[str, Any], forced: dict[str, str] | None = None
     ) -> ExitStack:
         flags = get_flags()
+        exporter = usage_export()
+        if exporter is not None:
+            exporter.ensure_started()  # in this (worker) process, once
         request.flags = flags  # type: ignore[attr-defined]  # documented request attribute
         stack = ExitStack()
         # The client's context() also restarts provider threads in a forked worker (uWSGI).

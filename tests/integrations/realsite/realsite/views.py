@@ -1,5 +1,6 @@
 """Views of the real project: a login page (Django's own), flag-gated pages, the context."""
 
+import os
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -36,7 +37,7 @@ async def async_whoami(request: HttpRequest) -> JsonResponse:
 
 
 def flag_on(request: HttpRequest, key: str) -> JsonResponse:
-    return JsonResponse({key: flagkit.is_enabled(key)})
+    return JsonResponse({key: flagkit.is_enabled(key), "pid": os.getpid()})
 
 
 async def async_flag_on(request: HttpRequest, key: str) -> JsonResponse:
