@@ -48,6 +48,7 @@ class UsageExport:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._stopped = False
+        self._export_lock = threading.Lock()
 
     def target(self) -> str:
         """The file this process writes."""
@@ -71,11 +72,12 @@ class UsageExport:
     def export(self) -> None:
         """Write the file now (errors are logged: an export never breaks a request)."""
         target = self.target()
-        try:
-            os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
-            self.client.export_usage(target)
-        except Exception:
-            logger.exception("flagkit: exporting usage to %s failed", target)
+        with self._export_lock:  # the periodic thread and the exit handler: one merge at a time
+            try:
+                os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+                self.client.export_usage(target)
+            except Exception:
+                logger.exception("flagkit: exporting usage to %s failed", target)
 
     def stop(self) -> None:
         """Stop exporting in this process: no periodic export and none at exit (the client is

@@ -16,6 +16,8 @@ import pytest
 from tests.helpers.anonymous import check_sticky_anonymous_rollout
 from tests.helpers.servers import Server, run_server
 
+from .conftest import wait_for
+
 PROJECT = Path(__file__).resolve().parent / "realsite"
 PASSWORD = "a-long-test-password-9"
 SETTINGS = "realsite.settings"  # explicit: test_django.py sets another one in os.environ
@@ -235,26 +237,48 @@ def test_anonymous_visitors_get_a_sticky_id_under_a_real_server(
 # --- usage exported by every worker (issue 18) ------------------------------------------------------
 
 
-@pytest.mark.parametrize("argv", [GUNICORN, UVICORN], ids=["gunicorn-wsgi", "uvicorn-asgi"])
-def test_every_worker_exports_its_usage(site: dict[str, str], argv: list[str], tmp_path: Path) -> None:
+def read_usage_files(directory: Path) -> dict[int, int]:
+    """pid → evaluations of staff_beta, from each worker's usage-export file."""
     import json
 
+    out = {}
+    for path in directory.glob("web-*.json"):
+        out[int(path.stem.removeprefix("web-"))] = json.loads(path.read_text())["flags"]["staff_beta"][
+            "evaluations"
+        ]
+    return out
+
+
+@pytest.mark.parametrize(
+    ("argv", "interval"),
+    [(GUNICORN, "3600"), (UVICORN, "1")],
+    ids=["gunicorn-wsgi-at-exit", "uvicorn-asgi-periodic"],
+)
+def test_every_worker_exports_its_usage(
+    site: dict[str, str], argv: list[str], interval: str, tmp_path: Path
+) -> None:
+    """gunicorn: with an hour's interval only the export at worker exit can write the files.
+    uvicorn re-raises SIGTERM after its graceful shutdown, so exit handlers do not run there:
+    the periodic export (1 s here) must deliver every count while the server runs."""
     usage_dir = tmp_path / "usage"
     env = {
         "REALSITE_DB": site["REALSITE_DB"],
         "DJANGO_SETTINGS_MODULE": SETTINGS,
         "REALSITE_USAGE_EXPORT": str(usage_dir / "web-{pid}.json"),
+        "REALSITE_USAGE_INTERVAL": interval,
     }
     served: dict[int, int] = {}
     with run_server(argv, cwd=elsewhere(site), log_dir=tmp_path, env=env, ready_path="/health/") as server:
         for _ in range(60):  # fresh connections: the kernel spreads them over both workers
             answer = httpx.get(f"{server.url}/flag/staff_beta/", timeout=30).json()
             served[answer["pid"]] = served.get(answer["pid"], 0) + 1
-    # The server stopped (SIGTERM): each worker wrote its file at exit, if not before.
-    files = {
-        int(path.stem.removeprefix("web-")): json.loads(path.read_text()) for path in usage_dir.glob("*.json")
-    }
-    for pid, count in served.items():
-        assert pid in files, (served, sorted(files), server.log)
-        assert files[pid]["flags"]["staff_beta"]["evaluations"] == count
+        if argv is UVICORN:
+            assert wait_for(lambda: read_usage_files(usage_dir) == served), (
+                served,
+                read_usage_files(usage_dir),
+            )
+        else:
+            assert read_usage_files(usage_dir) == {}  # nothing yet: the interval is an hour
+    files = read_usage_files(usage_dir)
+    assert files == served, (served, files, server.log)
     assert "Traceback" not in server.log, server.log

@@ -62,4 +62,8 @@ FLAGKIT = {
     "ANONYMOUS_ID": os.environ.get("REALSITE_ANONYMOUS_ID") == "1",
 }
 if os.environ.get("REALSITE_USAGE_EXPORT"):  # e.g. /tmp/x/usage-{pid}.json: one file per worker
-    FLAGKIT.update(USAGE=True, USAGE_EXPORT=os.environ["REALSITE_USAGE_EXPORT"], USAGE_EXPORT_INTERVAL=1)
+    FLAGKIT.update(
+        USAGE=True,
+        USAGE_EXPORT=os.environ["REALSITE_USAGE_EXPORT"],
+        USAGE_EXPORT_INTERVAL=float(os.environ.get("REALSITE_USAGE_INTERVAL", "1")),
+    )
