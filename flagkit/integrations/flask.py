@@ -148,6 +148,11 @@ class FlagKit:
             app.config.setdefault(key, value)
         client = flags or self._flags
         owned = False
+        if app.config["FLAGKIT_USAGE_EXPORT"] is not None and (
+            client is not None or not app.config["FLAGKIT_USAGE"]
+        ):
+            # checked before a client is built, so a refused config leaves nothing running
+            raise ValueError("FLAGKIT_USAGE_EXPORT needs FLAGKIT_USAGE = True and a file or providers")
         if client is None:
             providers: list[Provider] = list(app.config["FLAGKIT_PROVIDERS"])
             if app.config["FLAGKIT_FILE"] is not None:
@@ -170,8 +175,8 @@ class FlagKit:
                 owned = True
         exporter = None
         if app.config["FLAGKIT_USAGE_EXPORT"] is not None:
-            if client is None or not owned or not app.config["FLAGKIT_USAGE"]:
-                raise ValueError("FLAGKIT_USAGE_EXPORT needs FLAGKIT_USAGE = True and a file or providers")
+            if client is None or not owned:
+                raise ValueError("FLAGKIT_USAGE_EXPORT needs FLAGKIT_FILE or FLAGKIT_PROVIDERS")
             exporter = UsageExport(
                 client,
                 os.path.join(app.root_path, os.fspath(app.config["FLAGKIT_USAGE_EXPORT"])),

@@ -300,6 +300,7 @@ def test_relative_flag_file_is_resolved_against_the_app_root(
     FlagKit(app)
     assert get_flags(app).wait_ready(30)
     assert get_flags(app).is_enabled("new_checkout")
+    get_flags(app).close()
 
 
 def test_file_required_fails_at_init_instead_of_serving_defaults(tmp_path: Path) -> None:
@@ -374,6 +375,8 @@ def test_anonymous_id_is_off_by_default_and_a_forged_cookie_is_replaced(flag_fil
     assert "Set-Cookie" not in plain.headers
     assert plain.json is not None
     assert "anonymous_id" not in plain.json
+    get_flags(app).close()
+    get_flags(off).close()
 
 
 # --- QA overrides (issue 18) ---------------------------------------------------------------------
@@ -426,6 +429,7 @@ def test_qa_override_for_the_tester_only(flag_file: Path, permission: Any) -> No
     cleared = tester.get("/reason/button_color?flagkit_qa=", headers=tester_headers)
     assert cleared.json["variant"] == "blue"
     assert "flagkit_qa=;" in cleared.headers["Set-Cookie"]
+    get_flags(app).close()
 
 
 def test_an_async_qa_permission_that_refuses_is_awaited(flag_file: Path) -> None:
@@ -433,6 +437,7 @@ def test_an_async_qa_permission_that_refuses_is_awaited(flag_file: Path) -> None
     answer = app.test_client().get("/reason/button_color?flagkit_qa=button_color:green")
     assert answer.json == {"variant": "blue", "reason": "DEFAULT"}
     assert "Set-Cookie" not in answer.headers
+    get_flags(app).close()
 
 
 # --- usage, exposures and hooks from the app's config (issue 18) -----------------------------------
