@@ -45,9 +45,30 @@ T = TypeVar("T")
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _client: Flags | None = None
 _owned = False  # True when configure() built the client (so it closes it on replacement)
+
+
+class _Layer:
+    """An override layer of "the default client": it moves to each client configure() installs."""
+
+    __slots__ = ("client", "handle", "values")
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.values = dict(values)
+        self.client: Flags | None = None
+        self.handle: object = None
+
+    def attach(self, client: Flags) -> None:
+        if self.client is client:
+            return
+        if self.client is not None:
+            self.client.pop_overrides(self.handle)
+        self.client, self.handle = client, client.push_overrides(self.values)
+
+
+_layers: list[_Layer] = []  # active overrides of the default client, oldest first
 
 
 def configure(*providers: Provider, strict: bool = False, flags: Flags | None = None) -> Flags:
@@ -84,6 +105,8 @@ def configure(*providers: Provider, strict: bool = False, flags: Flags | None = 
     with _lock:
         old, old_owned = _client, _owned
         _client, _owned = new, owned
+        for layer in _layers:  # in order, so the latest override still wins on the new client
+            layer.attach(new)
     if old is not None and old_owned and old is not new:
         old.close()
     return new
@@ -106,7 +129,39 @@ def _placeholder() -> Flags:
                 "every flag serves the caller's default"
             )
             _client, _owned = Flags(), True
+            for layer in _layers:
+                layer.attach(_client)
         return _client
+
+
+def push_default_overrides(values: Mapping[str, Any]) -> object:
+    """Override flags of "the default client", whichever it is now or after a later configure().
+
+    Overrides made before the application configures its client (a test decorator, the
+    ``flagkit_overrides`` fixture before a FastAPI lifespan runs) move to the client
+    :func:`configure` installs, so they are never left behind on a replaced client.
+
+    Returns:
+        A handle for :func:`pop_default_overrides`.
+    """
+    layer = _Layer(values)
+    with _lock:
+        _layers.append(layer)
+        if _client is not None:
+            layer.attach(_client)
+    return layer
+
+
+def pop_default_overrides(handle: object) -> None:
+    """Remove a layer added by :func:`push_default_overrides` (from whichever client holds it)."""
+    with _lock:
+        if not isinstance(handle, _Layer):
+            raise TypeError("pop_default_overrides() takes a handle from push_default_overrides()")
+        if handle in _layers:
+            _layers.remove(handle)
+        if handle.client is not None:
+            handle.client.pop_overrides(handle.handle)
+            handle.client = None
 
 
 def _reset() -> None:
@@ -115,6 +170,10 @@ def _reset() -> None:
     with _lock:
         old, old_owned = _client, _owned
         _client, _owned = None, False
+        for layer in _layers:  # they wait for the next client
+            if layer.client is not None:
+                layer.client.pop_overrides(layer.handle)
+                layer.client = None
     if old is not None and old_owned:
         old.close()
 

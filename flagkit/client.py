@@ -709,16 +709,25 @@ class Flags:
         return context(**attributes)
 
     @contextmanager
-    def snapshot(self) -> Iterator[Snapshot]:
+    def snapshot(self, *, forced: Mapping[str, str] | None = None) -> Iterator[Snapshot]:
         """Pin the current flag version for the block (a request or a transaction).
 
         A reload that lands meanwhile does not change answers inside the block; the pin is
         per thread / asyncio task. The snapshot yielded is a read-only view of the pinned one
         (its ``table``, ``flags`` and ``providers`` are ``MappingProxyType``s): every request
         evaluates against the same mappings, so none may be written through.
+
+        Args:
+            forced: Flag key → variant to serve inside this block only, with reason
+                ``QA_OVERRIDE`` (a tester's browser overrides; unknown keys and variants
+                are ignored). See :mod:`flagkit._forced`.
         """
         self._check_fork()
         snap = self._current()
+        if forced:
+            from ._forced import forced_snapshot
+
+            snap = forced_snapshot(snap, forced)
         token = self._pin.set(snap)
         with self._lock:
             self._pins += 1

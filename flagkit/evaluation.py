@@ -52,6 +52,9 @@ class Reason(StrEnum):
     ``DISABLED``, for a cool-down (see :class:`flagkit.guard.Guard`)."""
     OVERRIDE = "OVERRIDE"
     """A test override (:func:`flagkit.testing.override_flags`) supplied the value."""
+    QA_OVERRIDE = "QA_OVERRIDE"
+    """A tester forced the variant for their own browser (the framework integrations' QA
+    overrides: a query parameter and cookie, granted by the app's permission callable)."""
     ERROR = "ERROR"
     """The caller's default was returned; see ``error_code``."""
 

@@ -8,6 +8,10 @@ Overrides sit on top of every provider of one client: they win over the flag fil
 evaluations from every thread while active, nest (the inner value wins, leaving the block
 restores the outer one), are undone even when the block raises, and may name flags that no
 provider defines yet. Evaluations of an overridden flag report reason ``OVERRIDE``.
+
+Overrides of the module-level default client (no client named) follow
+:func:`flagkit.configure`: made before the application configures its client (a decorator on
+a test, the fixture before a FastAPI lifespan runs), they move to the client it installs.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
-from ._default import get_client
+from ._default import get_client, pop_default_overrides, push_default_overrides
 from .client import Flags
 
 __all__ = ["FlagOverrides", "override_flags"]
@@ -29,12 +33,30 @@ F = TypeVar("F", bound=Callable[..., Any])
 C = TypeVar("C", bound=type)
 
 
+_Handle = tuple[Flags | None, object]
+"""(client, handle): ``None`` for an override of the default client, which follows configure()."""
+
+
+def _push(flags: Flags | None, values: Mapping[str, Any]) -> _Handle:
+    if flags is None:
+        return None, push_default_overrides(values)
+    return flags, flags.push_overrides(values)
+
+
+def _pop(handle: _Handle) -> None:
+    flags, inner = handle
+    if flags is None:
+        pop_default_overrides(inner)
+    else:
+        flags.pop_overrides(inner)
+
+
 class override_flags:
     """Serve fixed values for some flags while a block, test function or test class runs.
 
     Args:
         flags: The client to override; omitted or ``None`` means the module-level default
-            client (:func:`flagkit.configure`), looked up when the override starts. A
+            client (:func:`flagkit.configure`), also one configured later while active. A
             mapping here is taken as ``values`` for the default client.
         values: Overrides as a mapping, for keys that are not Python identifiers
             (``{"checkout-v2": True}``).
@@ -73,7 +95,7 @@ class override_flags:
                 raise TypeError(f"flag keys must be strings, got {type(key).__name__}")
         self._flags = flags
         self.values: dict[str, Any] = merged
-        self._handles: list[tuple[Flags, object]] = []
+        self._handles: list[_Handle] = []
         self._handles_lock = threading.Lock()
 
     @property
@@ -89,19 +111,18 @@ class override_flags:
         Returns:
             The client the overrides apply to.
         """
-        client = self.flags
-        handle = client.push_overrides(self.values)
+        handle = self._activate()
         with self._handles_lock:
-            self._handles.append((client, handle))
-        return client
+            self._handles.append(handle)
+        return self.flags
 
     def disable(self) -> None:
         """Undo the most recent :meth:`enable`."""
         with self._handles_lock:
             if not self._handles:
                 raise RuntimeError("override_flags.disable() called without enable()")
-            client, handle = self._handles.pop()
-        client.pop_overrides(handle)
+            handle = self._handles.pop()
+        _pop(handle)
 
     def __enter__(self) -> Flags:
         return self.enable()
@@ -129,9 +150,8 @@ class override_flags:
             raise TypeError(f"override_flags decorates functions and classes, not {type(target).__name__}")
         return self._decorate_function(target)
 
-    def _activate(self) -> tuple[Flags, object]:
-        client = self.flags
-        return client, client.push_overrides(self.values)
+    def _activate(self) -> _Handle:
+        return _push(self._flags, self.values)
 
     def _decorate_function(self, func: Callable[..., Any]) -> Callable[..., Any]:
         # Each call pushes its own layer, so concurrent or recursive calls stay independent.
@@ -139,21 +159,21 @@ class override_flags:
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                client, handle = self._activate()
+                handle = self._activate()
                 try:
                     return await func(*args, **kwargs)
                 finally:
-                    client.pop_overrides(handle)
+                    _pop(handle)
 
             return async_wrapper
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            client, handle = self._activate()
+            handle = self._activate()
             try:
                 return func(*args, **kwargs)
             finally:
-                client.pop_overrides(handle)
+                _pop(handle)
 
         return wrapper
 
@@ -163,8 +183,7 @@ class override_flags:
 
             @functools.wraps(original_setup)
             def setUp(test: unittest.TestCase) -> None:
-                client, handle = self._activate()
-                test.addCleanup(client.pop_overrides, handle)
+                test.addCleanup(_pop, self._activate())
                 original_setup(test)
 
             cls.setUp = setUp  # type: ignore[method-assign,assignment]  # wrapping setUp is the point
@@ -192,7 +211,7 @@ class FlagOverrides:
 
     def __init__(self, flags: Flags | None = None) -> None:
         self._flags = flags
-        self._handles: list[tuple[Flags, object]] = []
+        self._handles: list[_Handle] = []
 
     @property
     def flags(self) -> Flags:
@@ -216,11 +235,9 @@ class FlagOverrides:
         merged.update(overrides)
         if not merged:
             return
-        client = self.flags
-        self._handles.append((client, client.push_overrides(merged)))
+        self._handles.append(_push(self._flags, merged))
 
     def clear(self) -> None:
         """Undo every override made through this object (also done after the test)."""
         while self._handles:
-            client, handle = self._handles.pop()
-            client.pop_overrides(handle)
+            _pop(self._handles.pop())

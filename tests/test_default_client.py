@@ -126,3 +126,24 @@ def test_overrides_on_default_client() -> None:
         assert flagkit.is_enabled("new_checkout")
         assert flagkit.evaluate("new_checkout", False).reason is Reason.OVERRIDE
     assert not flagkit.is_enabled("new_checkout")
+
+
+def test_overrides_of_the_default_client_follow_configure() -> None:
+    """An override made before (or while) the app configures its client moves to the new
+    client, keeps its nesting order, and leaves it when it ends (issue 16)."""
+    outer = override_flags(limit=1, new_checkout=True)
+    outer.enable()
+    with override_flags(limit=2):
+        first = flagkit.configure(DictProvider(FLAGS))
+        assert flagkit.get_value("limit", 0) == 2
+        assert flagkit.is_enabled("new_checkout")
+        second = Flags(DictProvider(FLAGS))
+        flagkit.configure(flags=second)
+        assert second.get_value("limit", 0) == 2  # the inner one still wins on the new client
+        assert first.get_value("limit", 0) == 10  # the replaced client keeps none
+    assert second.get_value("limit", 0) == 1
+    outer.disable()
+    assert second.get_value("limit", 0) == 10
+    assert not second.is_enabled("new_checkout")
+    assert second.evaluate("limit", 0).reason is not Reason.OVERRIDE
+    second.close()

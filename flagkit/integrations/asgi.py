@@ -25,11 +25,14 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from contextlib import ExitStack
 from typing import Any
+from urllib.parse import parse_qs
 
 import flagkit
 from flagkit import Flags
 
-__all__ = ["ASGIApp", "BootstrapEndpoint", "ContextGetter", "FlagkitMiddleware", "Scope"]
+from . import _anonymous, _qa
+
+__all__ = ["ASGIApp", "BootstrapEndpoint", "ContextGetter", "FlagkitMiddleware", "QaPermission", "Scope"]
 
 logger = logging.getLogger("flagkit")
 
@@ -40,6 +43,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 ContextGetter = Callable[[Scope], Mapping[str, Any] | Awaitable[Mapping[str, Any] | None] | None]
 """``context_getter(scope) -> dict`` (may be ``async def``)."""
+QaPermission = Callable[[Scope], bool | Awaitable[bool]]
+"""``qa_permission(scope) -> True`` for a tester (may be ``async def``)."""
 
 
 class FlagkitMiddleware:
@@ -53,6 +58,13 @@ class FlagkitMiddleware:
             e.g. a user id from a header, cookie or ``scope["user"]``.
         request_context: Add ``path``, ``method`` (HTTP) and ``ip`` from the scope.
         pin_snapshot: Answer from one flag version for the whole request.
+        anonymous_id: Give each browser a random id in a cookie, used as the targeting key
+            when the context has no user (see :mod:`flagkit.integrations._anonymous`).
+        anonymous_cookie: The cookie's name.
+        anonymous_max_age: The cookie's lifetime in seconds (one year).
+        qa_permission: ``scope -> True`` (sync or async) for testers, who may then force
+            variants for their own browser with ``?flagkit_qa=key:variant`` (see
+            :mod:`flagkit.integrations._qa`). Off when ``None``.
     """
 
     def __init__(
@@ -63,24 +75,96 @@ class FlagkitMiddleware:
         context_getter: ContextGetter | None = None,
         request_context: bool = True,
         pin_snapshot: bool = True,
+        anonymous_id: bool = False,
+        anonymous_cookie: str = _anonymous.COOKIE,
+        anonymous_max_age: int = _anonymous.MAX_AGE,
+        qa_permission: QaPermission | None = None,
     ) -> None:
         self.app = app
         self.flags = flags
         self.context_getter = context_getter
         self.request_context = request_context
         self.pin_snapshot = pin_snapshot
+        self.anonymous_id = anonymous_id
+        self.anonymous_cookie = anonymous_cookie
+        self.anonymous_max_age = anonymous_max_age
+        self.qa_permission = qa_permission
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         ctx = await self._context(scope)
+        if self.anonymous_id:
+            send = self._anonymous(scope, ctx, send)
+        forced: dict[str, str] | None = None
+        if self.qa_permission is not None:
+            forced, send = await self._qa(scope, self.qa_permission, send)
         client = self.flags if self.flags is not None else flagkit.get_client()
         with ExitStack() as stack:
             stack.enter_context(client.context(**ctx))  # the client's also re-checks for a fork
-            if self.pin_snapshot:
+            if forced:  # a tester's QA overrides: this request only
+                stack.enter_context(client.snapshot(forced=forced))
+            elif self.pin_snapshot:
                 stack.enter_context(client.snapshot())
             await self.app(scope, receive, send)
+
+    async def _qa(
+        self, scope: Scope, permission: QaPermission, send: Send
+    ) -> tuple[dict[str, str] | None, Send]:
+        """The variants a tester forces, and ``send`` (wrapped to set the cookie when it changes)."""
+        cookie = _cookie(scope, _qa.COOKIE)
+        params = parse_qs(bytes(scope.get("query_string", b"")).decode("latin-1"), keep_blank_values=True)
+        param = params[_qa.PARAM][-1] if _qa.PARAM in params else None
+        if cookie is None and param is None:
+            return None, send
+        try:
+            result = permission(scope)
+            if inspect.isawaitable(result):
+                result = await result  # an async permission is awaited, never taken as truthy
+        except Exception:
+            logger.exception("flagkit: the ASGI qa_permission failed; QA overrides refused")
+            return None, send
+        if not _qa.granted(result):
+            return None, send
+        forced = _qa.parse(cookie)
+        if param is None or scope["type"] != "http":
+            return forced, send
+        forced = _qa.merge(forced, param)
+        value = _qa.encode(forced)
+        secure = "; Secure" if scope.get("scheme") == "https" else ""
+        age = "; Max-Age=0" if not value else ""
+        header = f"{_qa.COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax{age}{secure}".encode("latin-1")
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (b"set-cookie", header)]}
+            await send(message)
+
+        return forced, send_with_cookie
+
+    def _anonymous(self, scope: Scope, ctx: dict[str, Any], send: Send) -> Send:
+        """Put the browser's id in ``ctx``; a new one is set as a cookie on the response."""
+        value = _cookie(scope, self.anonymous_cookie)
+        scope.setdefault("state", {})["flagkit_anonymous_id"] = value
+        if value is not None and _anonymous.is_valid(value):
+            _anonymous.apply(ctx, value)
+            return send
+        value = _anonymous.new_id()
+        scope["state"]["flagkit_anonymous_id"] = value
+        _anonymous.apply(ctx, value)
+        if scope["type"] != "http":
+            return send  # a websocket handshake response cannot set it here
+        header = _anonymous.set_cookie_header(
+            self.anonymous_cookie, value, self.anonymous_max_age, secure=scope.get("scheme") == "https"
+        ).encode("latin-1")
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (b"set-cookie", header)]}
+            await send(message)
+
+        return send_with_cookie
 
     async def _context(self, scope: Scope) -> dict[str, Any]:
         ctx: dict[str, Any] = {}
@@ -102,6 +186,19 @@ class FlagkitMiddleware:
             if isinstance(extra, Mapping):
                 ctx.update({str(key): value for key, value in extra.items()})
         return ctx
+
+
+def _cookie(scope: Scope, name: str) -> str | None:
+    """The value of cookie ``name`` in the request's ``Cookie`` header(s), if any."""
+    for key, raw in scope.get("headers", ()):
+        if key.lower() != b"cookie":
+            continue
+        for part in bytes(raw).decode("latin-1").split(";"):
+            cookie_name, sep, value = part.strip().partition("=")
+            if sep and cookie_name == name:
+                found: str = value.strip().strip('"')
+                return found
+    return None
 
 
 class BootstrapEndpoint:

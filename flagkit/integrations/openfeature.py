@@ -69,6 +69,7 @@ _REASONS: Mapping[Reason, str] = {
     Reason.ERROR: OFReason.ERROR,
     Reason.PREREQUISITE_FAILED: "PREREQUISITE_FAILED",
     Reason.OVERRIDE: "OVERRIDE",
+    Reason.QA_OVERRIDE: "QA_OVERRIDE",
     Reason.GUARD_TRIPPED: "GUARD_TRIPPED",
 }
 _ERRORS: Mapping[ErrorCode, OFErrorCode] = {

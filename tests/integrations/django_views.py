@@ -29,6 +29,11 @@ def extra_context(request: HttpRequest) -> dict[str, Any]:
     return ctx
 
 
+def plain(ctx: Any) -> dict[str, Any]:
+    """The context as JSON can show it (``groups`` is a lazily loaded list)."""
+    return {key: list(value) if isinstance(value, list) else value for key, value in ctx.items()}
+
+
 def checkout(request: HttpRequest) -> HttpResponse:
     return render(request, "django_checkout.html", {"flag_key": "new_checkout"})
 
@@ -38,7 +43,7 @@ def whoami(request: HttpRequest) -> JsonResponse:
         BARRIER.wait(timeout=60)
     return JsonResponse(
         {
-            "context": dict(flagkit.current_context()),
+            "context": plain(flagkit.current_context()),
             "new_checkout": flagkit.is_enabled("new_checkout"),
             "same_client": flags_of(request) is flagkit.get_client() is vars(request)["flags"],
         }
@@ -92,7 +97,45 @@ def bootstrap_page(request: HttpRequest) -> HttpResponse:
     return HttpResponse(template.render({}, request))
 
 
+def flag_on(request: HttpRequest, key: str) -> JsonResponse:
+    """Evaluates one flag only (the query-count tests)."""
+    return JsonResponse({key: flagkit.is_enabled(key)})
+
+
+async def async_flag_on(request: HttpRequest, key: str) -> JsonResponse:
+    return JsonResponse({key: flagkit.is_enabled(key)})
+
+
+def reason(request: HttpRequest, key: str) -> JsonResponse:
+    answer = flagkit.evaluate(key, None)
+    return JsonResponse({"value": answer.value, "variant": answer.variant, "reason": str(answer.reason)})
+
+
+async def async_reason(request: HttpRequest, key: str) -> JsonResponse:
+    answer = flagkit.evaluate(key, None)
+    return JsonResponse({"value": answer.value, "variant": answer.variant, "reason": str(answer.reason)})
+
+
+def staff_only(request: HttpRequest) -> bool:
+    """FLAGKIT["QA_PERMISSION"] of the tests."""
+    return bool(request.user.is_staff)
+
+
+async def async_staff_only(request: HttpRequest) -> bool:
+    user = await request.auser()
+    return bool(user.is_staff)
+
+
+async def async_never(request: HttpRequest) -> bool:
+    """An async permission that refuses: its coroutine object is truthy, its answer is not."""
+    return False
+
+
 urlpatterns = [
+    path("reason/<str:key>/", reason),
+    path("async-reason/<str:key>/", async_reason),
+    path("flag/<str:key>/", flag_on),
+    path("async-flag/<str:key>/", async_flag_on),
     path("checkout/", checkout, name="checkout"),
     path("whoami/", whoami),
     path("async-whoami/", async_whoami),
@@ -103,3 +146,20 @@ urlpatterns = [
     path("bootstrap/", bootstrap_page),
     path("ops/flags/", include(flag_status_urls(check=lambda request: request.user.is_staff))),
 ]
+
+
+class RecordingHook:
+    """FLAGKIT["HOOKS"] of the tests: records each evaluated key (a class: instantiated once)."""
+
+    seen: list[str] = []  # noqa: RUF012 - shared on purpose: the test reads what the instance saw
+
+    def after(self, ctx: Any, details: Any) -> None:
+        RecordingHook.seen.append(details.key)
+
+
+EXPOSED: list[Any] = []
+
+
+def record_exposure(exposure: Any) -> None:
+    """FLAGKIT["EXPOSURES"] of the tests."""
+    EXPOSED.append(exposure)

@@ -23,6 +23,8 @@ from flagkit import DictProvider, Flags
 from flagkit._default import _reset
 from flagkit.integrations.asgi import BootstrapEndpoint, FlagkitMiddleware, Scope
 from flagkit.testing import override_flags
+from tests.helpers.anonymous import check_sticky_anonymous_rollout
+from tests.helpers.web import serve_asgi
 
 with warnings.catch_warnings():
     # Starlette >= 1.x asks for the `httpx2` package for its TestClient and warns when it
@@ -311,3 +313,109 @@ def test_bootstrap_endpoint_context_getter_and_default_client(tmp_path: Path) ->
             assert client.get("/flags.json?plan=pro").json() == CLIENT_FLAGS_FOR_PRO
     finally:
         _reset()
+
+
+# --- the anonymous id (issue 18) -------------------------------------------------------------------
+
+
+def anonymous_app(flags: Flags, **options: Any) -> Any:
+    async def flag(request: Request) -> JSONResponse:
+        key = request.path_params["key"]
+        return JSONResponse(
+            {
+                key: flags.is_enabled(key),
+                "context": dict(flagkit.current_context()),
+                "state": getattr(request.state, "flagkit_anonymous_id", None),
+            }
+        )
+
+    app = Starlette(routes=[Route("/flag/{key}", flag)])
+    return FlagkitMiddleware(app, flags=flags, anonymous_id=True, **options)
+
+
+def user_header(scope: Scope) -> dict[str, Any]:
+    for key, value in scope.get("headers", []):
+        if key == b"x-user":
+            return {"user_id": value.decode()}
+    return {}
+
+
+@pytest.mark.slow
+def test_anonymous_visitors_get_a_sticky_id_under_uvicorn() -> None:
+    flags = Flags.from_dict({"anon_rollout": {"rules": [{"serve": {"on": 50, "off": 50}}]}})
+    with flags, serve_asgi(anonymous_app(flags)) as url:
+
+        def new_client() -> httpx.Client:
+            return httpx.Client(base_url=url, timeout=30)
+
+        check_sticky_anonymous_rollout(new_client, "/flag/anon_rollout", "/flag/anon_rollout")
+
+
+def test_anonymous_id_with_a_user_https_and_a_forged_cookie() -> None:
+    flags = Flags.from_dict({"anon_rollout": {"rules": [{"serve": {"on": 50, "off": 50}}]}})
+    with flags:
+        app = anonymous_app(flags, context_getter=user_header, anonymous_cookie="anon", anonymous_max_age=60)
+        client = TestClient(app, base_url="https://testserver")
+        answer = client.get("/flag/anon_rollout", headers={"x-user": "42", "cookie": "anon=bad value"})
+        body = answer.json()
+        assert body["context"]["user_id"] == "42"
+        assert "targeting_key" not in body["context"]
+        assert body["context"]["anonymous_id"] == body["state"] != "bad value"
+        header = answer.headers["set-cookie"]
+        assert header == f"anon={body['state']}; Path=/; Max-Age=60; HttpOnly; SameSite=Lax; Secure"
+        kept = client.get("/flag/anon_rollout", headers={"cookie": f"anon={body['state']}"})
+        assert "set-cookie" not in kept.headers
+        assert kept.json()["context"]["targeting_key"] == body["state"]
+
+
+# --- QA overrides (issue 18) ---------------------------------------------------------------------
+
+
+def qa_app(flags: Flags, permission: Any) -> Any:
+    async def reason(request: Request) -> JSONResponse:
+        answer = flags.evaluate(request.path_params["key"], None)
+        return JSONResponse({"variant": answer.variant, "reason": str(answer.reason)})
+
+    app = Starlette(routes=[Route("/reason/{key}", reason)])
+    return FlagkitMiddleware(app, flags=flags, qa_permission=permission)
+
+
+def qa_header(scope: Scope) -> bool:
+    return (b"x-tester", b"yes") in scope.get("headers", [])
+
+
+async def async_qa_header(scope: Scope) -> bool:
+    return (b"x-tester", b"yes") in scope.get("headers", [])
+
+
+async def async_never(scope: Scope) -> bool:
+    return False
+
+
+QA_FLAGS = {"button_color": {"variants": {"blue": "#00f", "green": "#0f0"}, "default": "blue"}}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("permission", [qa_header, async_qa_header])
+def test_qa_override_for_the_tester_only_under_uvicorn(permission: Any) -> None:
+    flags = Flags.from_dict(QA_FLAGS)
+    with flags, serve_asgi(qa_app(flags, permission)) as url:
+        with httpx.Client(base_url=url, headers={"x-tester": "yes"}) as tester:
+            forced = tester.get("/reason/button_color", params={"flagkit_qa": "button_color:green"})
+            assert forced.json() == {"variant": "green", "reason": "QA_OVERRIDE"}
+            assert (
+                forced.headers["set-cookie"]
+                == "flagkit_qa=button_color:green; Path=/; HttpOnly; SameSite=Lax"
+            )
+            assert tester.get("/reason/button_color").json()["reason"] == "QA_OVERRIDE"  # the cookie
+            copied = tester.cookies["flagkit_qa"]
+        with httpx.Client(base_url=url, cookies={"flagkit_qa": copied}) as visitor:
+            assert visitor.get("/reason/button_color").json() == {"variant": "blue", "reason": "STATIC"}
+
+
+def test_an_async_qa_permission_that_refuses_is_awaited_not_truthy() -> None:
+    with Flags.from_dict(QA_FLAGS) as flags:
+        client = TestClient(qa_app(flags, async_never))
+        answer = client.get("/reason/button_color", params={"flagkit_qa": "button_color:green"})
+        assert answer.json() == {"variant": "blue", "reason": "STATIC"}
+        assert "set-cookie" not in answer.headers

@@ -6,15 +6,22 @@ No ``from __future__ import annotations`` here: FastAPI reads the endpoint annot
 """
 
 import warnings
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import pytest
 from fastapi import Depends, FastAPI, HTTPException
 from starlette.responses import PlainTextResponse
 
+import flagkit
 from flagkit import Flags
+from flagkit._default import _reset
 from flagkit.integrations.asgi import FlagkitMiddleware, Scope
+from flagkit.testing import FlagOverrides, override_flags
+from tests.helpers.web import serve_asgi
 
 from .conftest import INSIDE_USER, OUTSIDE_USER, wait_for, write_flags
 
@@ -110,3 +117,68 @@ def test_a_flag_file_edit_changes_the_next_response(flag_file: Path) -> None:
         assert client.get("/checkout", headers=outside).json() == {"checkout": "old"}
         write_flags(flag_file, "features:\n  new_checkout: true\n")
         assert wait_for(lambda: client.get("/checkout", headers=outside).json() == {"checkout": "new"})
+
+
+# --- overrides of the default client made before the app's lifespan configures it (issue 16) ----
+
+
+def build_lifespan_app(flag_file: Path) -> FastAPI:
+    """The app of docs/integrations.md: the lifespan configures the default client."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with Flags.from_file(flag_file) as flags:
+            flagkit.configure(flags=flags)
+            yield
+
+    app = FastAPI(lifespan=lifespan)
+    app.add_middleware(FlagkitMiddleware, context_getter=header_context)
+
+    @app.get("/checkout")
+    def checkout() -> dict[str, str]:
+        return {"checkout": "new" if flagkit.is_enabled("new_checkout") else "old"}
+
+    return app
+
+
+@pytest.fixture
+def fresh_default() -> Iterator[None]:
+    _reset()
+    yield
+    _reset()
+
+
+OUTSIDE = {"x-user": str(OUTSIDE_USER)}
+
+
+@pytest.mark.usefixtures("fresh_default")
+def test_fixture_overrides_made_before_the_lifespan_reach_the_configured_client(
+    flag_file: Path, flagkit_overrides: FlagOverrides
+) -> None:
+    flagkit_overrides.set("new_checkout", True)
+    with TestClient(build_lifespan_app(flag_file)) as client:  # runs the lifespan
+        assert client.get("/checkout", headers=OUTSIDE).json() == {"checkout": "new"}
+    flagkit_overrides.clear()
+    with TestClient(build_lifespan_app(flag_file)) as client:
+        assert client.get("/checkout", headers=OUTSIDE).json() == {"checkout": "old"}
+
+
+@pytest.mark.usefixtures("fresh_default")
+def test_override_flags_decorator_follows_configure_in_the_lifespan(flag_file: Path) -> None:
+    @override_flags(new_checkout=True)
+    def run() -> Any:
+        with TestClient(build_lifespan_app(flag_file)) as client:
+            return client.get("/checkout", headers=OUTSIDE).json()
+
+    assert run() == {"checkout": "new"}
+    # Undone on the client the lifespan configured, not only on the one of the start.
+    assert flagkit.get_client().evaluate("new_checkout", False).reason != "OVERRIDE"
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("fresh_default")
+def test_overrides_reach_the_app_under_a_real_uvicorn_lifespan(flag_file: Path) -> None:
+    with override_flags(new_checkout=True), serve_asgi(build_lifespan_app(flag_file)) as url:
+        assert httpx.get(f"{url}/checkout", headers=OUTSIDE).json() == {"checkout": "new"}
+    with serve_asgi(build_lifespan_app(flag_file)) as url:
+        assert httpx.get(f"{url}/checkout", headers=OUTSIDE).json() == {"checkout": "old"}

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from flask import Flask, g, render_template_string, request
 
@@ -16,6 +19,8 @@ from flagkit import DictProvider, Flags
 from flagkit._default import _reset
 from flagkit.integrations.flask import FlagKit, flag_required, get_flags
 from flagkit.testing import FlagOverrides, override_flags
+from tests.helpers.anonymous import check_sticky_anonymous_rollout
+from tests.helpers.servers import run_server
 
 from .conftest import (
     ALL_ON_YAML,
@@ -277,3 +282,211 @@ def test_flagkit_bootstrap_global_emits_the_client_flags_for_the_request(tmp_pat
     assert bootstrap_from_html(client.get("/?plan=pro").text) == CLIENT_FLAGS_FOR_PRO
     assert bootstrap_from_html(client.get("/").text)["new_ui"]["value"] is False
     get_flags(app).close()
+
+
+# --- a relative FLAGKIT_FILE and another working directory (issue 16) -------------------------
+
+FLASKSITE = Path(__file__).resolve().parent / "flasksite"
+
+
+def test_relative_flag_file_is_resolved_against_the_app_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "app" / "config").mkdir(parents=True)
+    write_flags(tmp_path / "app" / "config" / "features.yaml", ALL_ON_YAML)
+    monkeypatch.chdir(tmp_path)  # the cwd holds no config/ directory
+    app = Flask("relative_app", root_path=str(tmp_path / "app"))
+    app.config.update(FLAGKIT_FILE="config/features.yaml", FLAGKIT_WATCH=False)
+    FlagKit(app)
+    assert get_flags(app).wait_ready(30)
+    assert get_flags(app).is_enabled("new_checkout")
+    get_flags(app).close()
+
+
+def test_file_required_fails_at_init_instead_of_serving_defaults(tmp_path: Path) -> None:
+    app = Flask("required_app", root_path=str(tmp_path))
+    app.config.update(FLAGKIT_FILE="missing.yaml", FLAGKIT_FILE_REQUIRED=True, FLAGKIT_WATCH=False)
+    with pytest.raises(flagkit.ConfigError, match="FLAGKIT_FILE_REQUIRED") as caught:
+        FlagKit(app)
+    assert caught.value.source == str(tmp_path / "missing.yaml")
+    (tmp_path / "bad.yaml").write_text("features:\n  x: {variants: {a: 1}, default: nope}\n")
+    app.config["FLAGKIT_FILE"] = "bad.yaml"
+    with pytest.raises(flagkit.ConfigError, match="nope"):
+        FlagKit(app)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("required", ["0", "1"])
+def test_gunicorn_started_from_another_directory_serves_the_apps_flag_file(
+    tmp_path: Path, required: str
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    argv = ["-m", "gunicorn", "--pythonpath", str(FLASKSITE), "-b", "127.0.0.1:{port}", "flasksite:app"]
+    env = {"FLASKSITE_FILE_REQUIRED": required}
+    with run_server(argv, cwd=elsewhere, log_dir=tmp_path, env=env) as server:
+        # Before the fix the file was looked up in `elsewhere` and every flag served its default.
+        assert wait_for(lambda: httpx.get(server.url + "/", timeout=30).json() == {"new_checkout": True})
+
+
+@pytest.mark.slow
+def test_anonymous_visitors_get_a_sticky_id_under_gunicorn(tmp_path: Path) -> None:
+    argv = [
+        "-m",
+        "gunicorn",
+        "--pythonpath",
+        str(FLASKSITE),
+        "-b",
+        "127.0.0.1:{port}",
+        "-w",
+        "2",
+        "flasksite:app",
+    ]
+    env = {"FLASKSITE_ANONYMOUS_ID": "1"}
+    with run_server(argv, cwd=tmp_path, log_dir=tmp_path, env=env) as server:
+        check_sticky_anonymous_rollout(
+            lambda: httpx.Client(base_url=server.url, timeout=30), "/flag/anon_rollout", "/flag/anon_rollout"
+        )
+
+
+def test_anonymous_id_is_off_by_default_and_a_forged_cookie_is_replaced(flag_file: Path) -> None:
+    app = Flask("anon_app")
+    app.config.update(FLAGKIT_FILE=str(flag_file), FLAGKIT_ANONYMOUS_ID=True)
+    FlagKit(app)
+
+    @app.get("/ctx")
+    def ctx() -> Any:
+        return dict(flagkit.current_context())
+
+    client = app.test_client()
+    client.set_cookie("flagkit_anon", "<script>")
+    answer = client.get("/ctx", base_url="https://localhost")
+    assert answer.json is not None
+    assert answer.json["targeting_key"] != "<script>"
+    header = answer.headers["Set-Cookie"]
+    assert "Secure" in header  # HTTPS request
+    assert header.startswith(f"flagkit_anon={answer.json['anonymous_id']};")
+
+    off = Flask("anon_off")
+    off.config.update(FLAGKIT_FILE=str(flag_file))
+    FlagKit(off)
+    off.get("/ctx")(lambda: dict(flagkit.current_context()))
+    plain = off.test_client().get("/ctx")
+    assert "Set-Cookie" not in plain.headers
+    assert plain.json is not None
+    assert "anonymous_id" not in plain.json
+    get_flags(app).close()
+    get_flags(off).close()
+
+
+# --- QA overrides (issue 18) ---------------------------------------------------------------------
+
+
+def qa_app(flag_file: Path, permission: Any) -> Flask:
+    app = Flask("qa_app")
+    app.config.update(FLAGKIT_FILE=str(flag_file), FLAGKIT_WATCH=False, FLAGKIT_QA_PERMISSION=permission)
+    FlagKit(app)
+
+    @app.get("/reason/<key>")
+    def reason(key: str) -> Any:
+        answer = get_flags().evaluate(key, None)
+        return {"variant": answer.variant, "reason": str(answer.reason)}
+
+    return app
+
+
+def is_tester() -> bool:
+    return request.headers.get("X-Tester") == "yes"
+
+
+async def async_is_tester() -> bool:
+    return request.headers.get("X-Tester") == "yes"
+
+
+async def async_never() -> bool:
+    return False
+
+
+@pytest.mark.parametrize("permission", [is_tester, async_is_tester])
+def test_qa_override_for_the_tester_only(flag_file: Path, permission: Any) -> None:
+    app = qa_app(flag_file, permission)
+    assert get_flags(app).wait_ready(30)
+    tester, visitor = app.test_client(), app.test_client()
+    tester_headers = {"X-Tester": "yes"}
+    forced = tester.get("/reason/button_color?flagkit_qa=button_color:green", headers=tester_headers)
+    assert forced.json == {"variant": "green", "reason": "QA_OVERRIDE"}
+    header = forced.headers["Set-Cookie"]
+    assert header.startswith("flagkit_qa=button_color:green;")
+    assert "HttpOnly" in header
+    assert "SameSite=Lax" in header
+    assert tester.get("/reason/button_color", headers=tester_headers).json == forced.json
+    assert visitor.get("/reason/button_color?flagkit_qa=button_color:green").json == {
+        "variant": "blue",
+        "reason": "DEFAULT",
+    }
+    visitor.set_cookie("flagkit_qa", "button_color:green")
+    assert visitor.get("/reason/button_color").json["variant"] == "blue"
+    cleared = tester.get("/reason/button_color?flagkit_qa=", headers=tester_headers)
+    assert cleared.json["variant"] == "blue"
+    assert "flagkit_qa=;" in cleared.headers["Set-Cookie"]
+    get_flags(app).close()
+
+
+def test_an_async_qa_permission_that_refuses_is_awaited(flag_file: Path) -> None:
+    app = qa_app(flag_file, async_never)
+    answer = app.test_client().get("/reason/button_color?flagkit_qa=button_color:green")
+    assert answer.json == {"variant": "blue", "reason": "DEFAULT"}
+    assert "Set-Cookie" not in answer.headers
+    get_flags(app).close()
+
+
+# --- usage, exposures and hooks from the app's config (issue 18) -----------------------------------
+
+
+class CountingHook:
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    def after(self, ctx: Any, details: Any) -> None:
+        self.keys.append(details.key)
+
+
+def test_usage_exposures_and_hooks_from_config(flag_file: Path, tmp_path: Path) -> None:
+    hook, exposed = CountingHook(), []
+    app = Flask("observed", root_path=str(tmp_path))
+    app.config.update(
+        FLAGKIT_FILE=str(flag_file),
+        FLAGKIT_WATCH=False,
+        FLAGKIT_USAGE=True,
+        FLAGKIT_USAGE_EXPORT="usage/web-{pid}.json",  # relative to root_path
+        FLAGKIT_HOOKS=[hook],
+        FLAGKIT_EXPOSURES=[exposed.append],
+        FLAGKIT_TRACK_ALL=True,
+    )
+    FlagKit(app)
+
+    @app.get("/flag")
+    def flag() -> Any:
+        return {"new_checkout": get_flags().is_enabled("new_checkout")}
+
+    flags = get_flags(app)
+    assert flags.wait_ready(30)
+    client = app.test_client()
+    for _ in range(2):
+        client.get("/flag")
+    assert hook.keys == ["new_checkout", "new_checkout"]
+    assert flags.flush_exposures(30)
+    assert [e.key for e in exposed] == ["new_checkout"]
+    exporter = app.extensions["flagkit"].usage_export
+    exporter.export()
+    written = json.loads((tmp_path / "usage" / f"web-{os.getpid()}.json").read_text())
+    assert written["flags"]["new_checkout"]["evaluations"] == 2
+    exporter.stop()
+    flags.close()
+
+
+def test_usage_export_needs_usage(flag_file: Path) -> None:
+    app = Flask("bad_observed")
+    app.config.update(FLAGKIT_FILE=str(flag_file), FLAGKIT_USAGE_EXPORT="u.json")
+    with pytest.raises(ValueError, match="FLAGKIT_USAGE"):
+        FlagKit(app)

@@ -91,3 +91,23 @@ def test_an_async_check_is_awaited(users: dict[str, User]) -> None:
                 request = factory.get(f"/ops/flags/{page}")
                 request.user = who
                 assert status_view(request, page=page).status_code == expected
+
+
+def test_a_testers_qa_override_shows_as_its_own_reason(users: dict[str, User], example_file: Path) -> None:
+    permission = "tests.integrations.django_views.staff_only"
+    with override_settings(FLAGKIT={"FILE": example_file, "WATCH": False, "QA_PERMISSION": permission}):
+        staff = logged_in(users["staff"])
+        data = staff.get("/ops/flags/status.json", {"user": "u-007", "flagkit_qa": "new_search:off"}).json()
+        answers = {r["key"]: r for r in data["query"]["results"]}
+        assert answers["new_search"]["reason"] == "QA_OVERRIDE"
+        assert answers["new_search"]["variant"] == "off"
+        assert "QA override" in answers["new_search"]["trace"][0]
+        page = staff.get("/ops/flags/", {"user": "u-007", "flag": "new_search"}).content.decode()
+        assert "QA_OVERRIDE" in page  # the cookie set above keeps it for this browser
+        # Anyone else's page shows the file's answer.
+        other = User.objects.create_user("ops2", is_staff=True)
+        try:
+            fresh = logged_in(other).get("/ops/flags/status.json", {"user": "u-007"}).json()
+        finally:
+            other.delete()
+        assert {r["key"]: r for r in fresh["query"]["results"]}["new_search"]["reason"] != "QA_OVERRIDE"

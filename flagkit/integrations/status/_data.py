@@ -116,6 +116,11 @@ def _answer(
     if value is CODE_DEFAULT:  # the calling code's default: the page cannot know it
         value = "(the caller's default: code_default)"
     out.update(value=json_safe(value), variant=variant, reason=str(reason), rule=rule, error_code=None)
+    if reason == "QA_OVERRIDE":  # forced in this browser by a tester (flagkit.integrations._qa)
+        out["trace"] = [
+            "forced for this browser by a QA override (the flagkit_qa cookie); rules not evaluated"
+        ]
+        return out
     out["trace"] = _trace(flags, key, context) or []
     return out
 
