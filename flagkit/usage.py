@@ -83,6 +83,7 @@ class UsageRecorder:
         self.clock = clock
         self.since = clock()
         self._lock = threading.Lock()
+        self._export_lock = threading.Lock()
         self._folded: dict[str, dict[tuple[str, str], int]] = {}
         self._totals: dict[str, int] = {}
         self._last_seen: dict[str, float] = {}
@@ -193,6 +194,10 @@ class UsageRecorder:
         process) never double counts. Use one file per process when several export at once.
         """
         target = Path(path)
+        with self._export_lock:  # one export at a time: an older snapshot never writes after a newer one
+            self._export(target, keys)
+
+    def _export(self, target: Path, keys: list[str] | None) -> None:
         current = self.snapshot(keys)
         with self._lock:
             delta: dict[str, Any] = {"format": USAGE_FORMAT, "since": current["since"], "now": current["now"]}
