@@ -34,6 +34,8 @@ class Sink(Protocol):
 
     def _deliver_error(self, name: str, error: BaseException) -> None: ...
 
+    def _deliver_recovery(self, name: str) -> None: ...
+
     def _tick(self) -> None: ...
 
 
@@ -52,6 +54,16 @@ class _Error:
         self.error = error
 
 
+class _Recovery:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+_Event = _Change | _Error | _Recovery
+
+
 class Dispatcher:
     """Delivers change and error events to a :class:`Sink` on one daemon thread.
 
@@ -66,7 +78,7 @@ class Dispatcher:
         self._limit = limit
         self._tick = tick
         self._cond = threading.Condition()
-        self._queue: deque[_Change | _Error] = deque()
+        self._queue: deque[_Event] = deque()
         self._errors = 0
         self._busy = False
         self._closed = False
@@ -100,13 +112,21 @@ class Dispatcher:
                 self._drop_oldest_error()
             self._wake()
 
+    def put_recovery(self, name: str) -> None:
+        """Queue "provider ``name`` delivers good flags again" (after an error)."""
+        with self._cond:
+            if self._closed:
+                return
+            self._queue.append(_Recovery(name))
+            self._wake()
+
     def _drop_oldest_error(self) -> None:
         items = list(self._queue)
         for index, item in enumerate(items):
             if isinstance(item, _Error):
                 del items[index]
                 break
-        merged: list[_Change | _Error] = []
+        merged: list[_Event] = []
         for item in items:  # two changes that were around the dropped error become one
             last = merged[-1] if merged else None
             if isinstance(item, _Change) and isinstance(last, _Change):
@@ -188,6 +208,8 @@ class Dispatcher:
                     owner._tick()
                 elif isinstance(event, _Change):
                     owner._deliver_change(event.keys)
+                elif isinstance(event, _Recovery):
+                    owner._deliver_recovery(event.name)
                 else:
                     owner._deliver_error(event.name, event.error)
             except BaseException:  # the sink guards each listener; this is a last resort
@@ -198,7 +220,7 @@ class Dispatcher:
                     self._busy = False
                     self._cond.notify_all()
 
-    def _next(self) -> _Change | _Error | Literal["tick", "end"]:
+    def _next(self) -> _Event | Literal["tick", "end"]:
         """The next event, ``"tick"`` (idle) or ``"end"`` (closed and drained)."""
         with self._cond:
             if not self._queue and not self._closed:

@@ -205,6 +205,7 @@ class Flags:
         self._exposures: ExposureTracker | None = None
         self._track_all = track_all
         self._error_listeners: list[ErrorListener] = []
+        self._recovery_listeners: list[Callable[[str], object]] = []
         self._dispatcher = Dispatcher(self)
         self._pin: ContextVar[Snapshot | None] = ContextVar(f"flagkit_pin_{id(self)}", default=None)
         self._pins = 0
@@ -948,6 +949,17 @@ class Flags:
         self._dispatcher.ensure_started()
         return listener
 
+    def on_recover(self, listener: Callable[[str], object]) -> Callable[[str], object]:
+        """Call ``listener(provider_name)`` when a provider that was failing (its error in
+        ``status()``) delivers good flags again. Usable as decorator.
+
+        Also when they are the very flags it served before (a bad deploy reverted), which
+        fire no :meth:`on_change`. Runs on the dispatcher thread, in order with the others.
+        """
+        self._recovery_listeners.append(listener)
+        self._dispatcher.ensure_started()
+        return listener
+
     def flush_listeners(self, timeout: float | None = None) -> bool:
         """Wait until every listener call queued so far has returned; False on timeout.
 
@@ -1080,6 +1092,8 @@ class Flags:
         error_message: str | None = None
         with self._lock:
             if isinstance(result, FlagSet):
+                if (slot.error is not None or slot.dead) and self._recovery_listeners:
+                    self._dispatcher.put_recovery(slot.provider.name)  # before the change it makes
                 slot.flagset = result
                 slot.error = None
                 slot.logged = None
@@ -1123,6 +1137,13 @@ class Flags:
                 listener(name, error)
             except BaseException:  # even SystemExit: the dispatcher must go on
                 logger.exception("flagkit: on_error listener failed")
+
+    def _deliver_recovery(self, name: str) -> None:
+        for listener in list(self._recovery_listeners):
+            try:
+                listener(name)
+            except BaseException:  # even SystemExit: the dispatcher must go on
+                logger.exception("flagkit: on_recover listener failed")
 
     def _tick(self) -> None:
         if not self._closed and os.getpid() == self._pid:
