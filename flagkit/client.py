@@ -39,6 +39,7 @@ from .hooks import (
     observer,
     observing,
 )
+from .providers._runner import ThreadedProvider
 from .providers.base import Provider
 from .usage import UsageRecorder
 
@@ -156,7 +157,7 @@ def _after_fork_in_child() -> None:
         # thread runs here, so swapping in a fresh lock is safe.
         client._lock = threading.RLock()
         client._dispatcher.after_fork()
-        client._check_fork()
+        client._forked(launch=False)  # the child's threads start on its first use
 
 
 if hasattr(os, "register_at_fork"):  # pragma: no branch - absent only on Windows
@@ -167,7 +168,12 @@ class Flags:
     """Evaluate feature flags from one or more providers.
 
     Providers listed first win, flag by flag. Construction starts the providers and never
-    blocks on the network; call :meth:`wait_ready` to wait for first loads.
+    blocks on the network: a file is read at once, and every background thread (watchers,
+    pollers, listeners, usage, exposures) starts at the client's first use in the process
+    (an evaluation, :meth:`wait_ready`, :attr:`ready`, :meth:`status`, :meth:`context`, a
+    listener's registration...),
+    so a pre-fork server's master that only creates the client runs none. Call
+    :meth:`wait_ready` to wait for first loads.
 
     Args:
         *providers: Where the flags come from (first wins).
@@ -212,6 +218,8 @@ class Flags:
         self._ready = threading.Event()
         self._closed = False
         self._pid = os.getpid()
+        self._launched = False
+        """Whether this process's threads were started (see :meth:`_launch`)."""
         self._next_supervision = 0.0
         _LIVE_CLIENTS.add(self)
         if usage:
@@ -220,7 +228,10 @@ class Flags:
             self._ready.set()
         try:
             for index, provider in enumerate(providers):
-                provider.start(self._reporter(index))
+                if isinstance(provider, ThreadedProvider):
+                    provider.start(self._reporter(index), defer=True)  # threads: at first use
+                else:
+                    provider.start(self._reporter(index))
         except BaseException:
             self.close()  # stop the providers already started; don't leave their threads behind
             raise
@@ -443,6 +454,8 @@ class Flags:
     # --- the miss branch: a typo'd key or a wrong default, logged once per key --------------
 
     def _missing(self, key: str, snap: Snapshot) -> None:
+        if not self._launched:
+            self._launch()  # nothing loaded yet (an HttpProvider's first fetch is a thread's)
         if not snap.table or ("missing", key) in self._warned:
             return  # nothing loaded yet (every key misses), or said already
         self._warn_once(
@@ -882,7 +895,8 @@ class Flags:
             tracker.callbacks = (*tracker.callbacks, callback)
             if self._exposures is None:
                 self._exposures = tracker
-                tracker.start()
+                if self._launched:  # else at the first use (see _launch)
+                    tracker.start()
                 self._publish(self._base)
         return callback
 
@@ -902,7 +916,8 @@ class Flags:
             if self._usage is not None:
                 return
             recorder = UsageRecorder(interval, clock or time.time)
-            recorder.start()  # before publishing: the fast lane needs its ticker (running)
+            if self._launched:  # else at the first use (see _launch), which publishes again
+                recorder.start()  # before publishing: the fast lane needs its ticker (running)
             self._usage = recorder
             self._publish(self._base)
 
@@ -936,7 +951,7 @@ class Flags:
         their keys. An exception from a listener is logged and ignored.
         """
         self._change_listeners.append(listener)
-        self._dispatcher.ensure_started()
+        self._launch_or_dispatch()
         return listener
 
     def on_error(self, listener: ErrorListener) -> ErrorListener:
@@ -946,7 +961,7 @@ class Flags:
         errors are not merged (beyond 100 waiting, the oldest are dropped).
         """
         self._error_listeners.append(listener)
-        self._dispatcher.ensure_started()
+        self._launch_or_dispatch()
         return listener
 
     def on_recover(self, listener: Callable[[str], object]) -> Callable[[str], object]:
@@ -957,7 +972,7 @@ class Flags:
         fire no :meth:`on_change`. Runs on the dispatcher thread, in order with the others.
         """
         self._recovery_listeners.append(listener)
-        self._dispatcher.ensure_started()
+        self._launch_or_dispatch()
         return listener
 
     def flush_listeners(self, timeout: float | None = None) -> bool:
@@ -969,7 +984,11 @@ class Flags:
         return self._dispatcher.flush(timeout)
 
     def wait_ready(self, timeout: float | None = None) -> bool:
-        """Block until every provider has delivered flags once; False on timeout."""
+        """Block until every provider has delivered flags once; False on timeout.
+
+        A first use: starts the background threads in this process (an HTTP provider's
+        first fetch among them) if nothing started them yet.
+        """
         self._check_fork()
         return self._ready.wait(timeout)
 
@@ -1019,6 +1038,8 @@ class Flags:
     @property
     def ready(self) -> bool:
         """True once every provider has delivered flags once."""
+        if not self._launched:
+            self._launch()
         return self._ready.is_set()
 
     def status(self) -> dict[str, ProviderStatus]:
@@ -1181,7 +1202,12 @@ class Flags:
             and exposures is None
             and not self._tripped
         ):
-            self._snapshot = base
+            if self._launched:
+                self._snapshot = base
+            else:
+                self._snapshot = Snapshot(
+                    self._launching(base.table), base.flags, base.generation, base.providers
+                )
             return
         flags = dict(base.flags)
         providers = dict(base.providers)
@@ -1196,6 +1222,8 @@ class Flags:
                 flags[key] = _override_flag(key, value, base.flags.get(key))
                 providers[key] = "override"
         table = {key: flag.resolve for key, flag in flags.items()}
+        if not self._launched:
+            table = self._launching(table)
         observed: dict[str, tuple[Resolver, Observe | None]] = {}
         exposed = False
         if usage is not None or exposures is not None:
@@ -1227,19 +1255,30 @@ class Flags:
         self._snapshot = Snapshot(table, flags, base.generation, providers, runner)
 
     def _check_fork(self) -> None:
-        """Restart provider threads if this process is a fork child (cheap PID check), and
-        every half second look for a provider thread that died (see :meth:`_supervise`)."""
+        """Start this process's threads on its first use (see :meth:`_launch`), restart them
+        if this process is a fork child (cheap PID check), and every half second look for a
+        provider thread that died (see :meth:`_supervise`)."""
         pid = os.getpid()
         if pid == self._pid:
-            if time.monotonic() >= self._next_supervision:
+            if not self._launched:
+                self._launch()
+            elif time.monotonic() >= self._next_supervision:
                 self._supervise()
             return
+        self._forked(launch=True)
+
+    def _forked(self, *, launch: bool) -> None:
+        """In a fork child: forget the parent's threads; start this process's own now
+        (``launch``: a first use) or at the first use (Python's fork hook)."""
+        pid = os.getpid()
         with self._lock:
             if pid == self._pid:
                 return
             self._pid = pid
             self._pins = 0
+            self._launched = False
             slots = list(self._slots)
+            self._publish(self._base)  # the first use in the child starts its threads
         if self._closed:
             return
         if self._exposures is not None:
@@ -1251,6 +1290,56 @@ class Flags:
                 slot.provider.after_fork(self._reporter(index))
             except Exception:
                 logger.exception("flagkit: provider %s failed to restart after fork", slot.provider.name)
+        if launch:
+            self._launch()
+
+    def _launch_or_dispatch(self) -> None:
+        """A listener was registered: a use (it asks to hear of changes), so the threads
+        start if they have not, the dispatcher among them."""
+        if self._launched and os.getpid() == self._pid:
+            self._dispatcher.ensure_started()
+        else:
+            self._launch()
+
+    def _launching(self, table: Mapping[str, Resolver]) -> dict[str, Resolver]:
+        """``table`` with each resolver starting the threads first (see :meth:`_launch`).
+
+        Published until the first use in this process; the snapshot published then holds
+        the resolvers themselves, so evaluation costs nothing more afterwards.
+        """
+        ref = weakref.ref(self)
+        return {key: partial(_first_use, ref, resolve) for key, resolve in table.items()}
+
+    def _launch(self) -> None:
+        """Start the client's and its providers' threads in this process: its first use.
+
+        Nothing starts before (``Flags()`` only reads what a provider reads at once), so a
+        pre-fork server's master, which creates the client and never uses it, forks with no
+        flagkit thread running: a child never inherits one caught holding a lock.
+        """
+        if os.getpid() != self._pid:  # a fork child whose fork ran no Python hook (uWSGI)
+            self._forked(launch=True)
+            return
+        with self._lock:
+            if self._launched or self._closed:
+                return
+            self._launched = True
+            self._next_supervision = time.monotonic() + _SUPERVISE_EVERY  # just started
+            slots = list(self._slots)
+            usage, exposures = self._usage, self._exposures
+        for slot in slots:
+            try:
+                slot.provider.launch()
+            except Exception:
+                logger.exception("flagkit: provider %s failed to start", slot.provider.name)
+        if exposures is not None:
+            exposures.start()
+        if usage is not None and not usage.running:
+            usage.start()
+        if self._change_listeners or self._error_listeners or self._recovery_listeners:
+            self._dispatcher.ensure_started()
+        with self._lock:
+            self._publish(self._base)  # the plain resolvers from now on
 
     # --- supervision --------------------------------------------------------------------
 
@@ -1297,6 +1386,16 @@ class Flags:
                 logger.exception("flagkit: provider %s failed to restart", slot.provider.name)
             with self._lock:
                 slot.dead = False  # a thread that dies again is reported (and restarted) again
+
+
+def _first_use(
+    ref: weakref.ref[Flags], resolve: Resolver, ctx: Mapping[str, Any], table: Mapping[str, Any]
+) -> Resolution:
+    """A resolver published until the client's first use in this process (see ``_launching``)."""
+    client = ref()
+    if client is not None:
+        client._launch()
+    return resolve(ctx, table)
 
 
 _MAX_WARNED = 1000

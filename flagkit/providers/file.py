@@ -169,13 +169,14 @@ class FileProvider(ThreadedProvider[_Run]):
         """
         return FlagSet.from_file(self.path, max_bytes=self.max_bytes)
 
-    def start(self, report: Report) -> None:
-        """Read the file now and, with ``watch=True``, start the watcher thread.
+    def start(self, report: Report, *, defer: bool = False) -> None:
+        """Read the file now and, with ``watch=True``, start the watcher thread (with
+        ``defer=True``, at :meth:`launch`: the client's first use in the process).
 
         Started again after :meth:`stop`, the new thread first waits for the previous one
         to end (it is told to stop), so there is never more than one watcher.
         """
-        super().start(report)
+        super().start(report, defer=defer)
 
     def stop(self) -> None:
         """Stop the watcher and poller; idempotent, returns within about a second."""

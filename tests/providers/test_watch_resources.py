@@ -79,7 +79,7 @@ def test_creating_and_closing_clients_in_a_loop_leaves_nothing_behind(tmp_path: 
             provider = flags.providers[0]
             assert isinstance(provider, FileProvider)
             if cycle % 2:  # closed once watching, or while the watcher is still starting
-                wait_until(provider._watcher.alive)
+                wait_until(provider._watcher.alive)  # started by is_enabled above
             flags.close()
     finally:
         sys.setswitchinterval(switch)
