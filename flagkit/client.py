@@ -1278,13 +1278,12 @@ class Flags:
             self._pins = 0
             self._launched = False
             slots = list(self._slots)
-            self._publish(self._base)  # the first use in the child starts its threads
         if self._closed:
             return
         if self._exposures is not None:
             self._exposures.after_fork()
         if self._usage is not None:
-            self._usage.after_fork()
+            self._usage.after_fork()  # fresh locks before _publish below uses them
         for index, slot in enumerate(slots):
             try:
                 slot.provider.after_fork(self._reporter(index))
@@ -1292,6 +1291,9 @@ class Flags:
                 logger.exception("flagkit: provider %s failed to restart after fork", slot.provider.name)
         if launch:
             self._launch()
+        else:
+            with self._lock:
+                self._publish(self._base)  # the first use in the child starts its threads
 
     def _launch_or_dispatch(self) -> None:
         """A listener was registered: a use (it asks to hear of changes), so the threads
