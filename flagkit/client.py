@@ -1115,6 +1115,7 @@ class Flags:
             if isinstance(result, FlagSet):
                 if (slot.error is not None or slot.dead) and self._recovery_listeners:
                     self._dispatcher.put_recovery(slot.provider.name)  # before the change it makes
+                slot.dead = False  # its restarted run delivers: status() says so at once
                 slot.flagset = result
                 slot.error = None
                 slot.logged = None
@@ -1365,6 +1366,8 @@ class Flags:
                 continue
             error = SourceError(f"its thread died ({reason}); restarting it", slot.provider.name)
             with self._lock:
+                if slot.dead:  # another thread (a health check, the dispatcher) found it first
+                    continue
                 slot.dead = True
                 slot.error = error
                 slot.error_time = time.time()

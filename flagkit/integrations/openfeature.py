@@ -175,7 +175,8 @@ class FlagkitProvider(AbstractProvider):
             if previous == _INITIALIZING or state == previous:
                 return  # initialize reports it, or nothing new to say (the source keeps failing)
             self._state = state
-        message = f"{provider_name}: {error}"
+        text = str(error)
+        message = text if text.startswith(provider_name) else f"{provider_name}: {text}"
         if state == _STALE:
             self.emit_provider_stale(ProviderEventDetails(message=message))
         elif state == _ERROR:

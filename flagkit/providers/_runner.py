@@ -239,13 +239,16 @@ class ThreadedProvider(Provider, Generic[RunT]):
     # --- the thread -------------------------------------------------------------------
 
     def _start_thread(self, run: RunT, previous: threading.Thread | None) -> None:
-        run.thread = threading.Thread(
+        thread = threading.Thread(
             target=self._run,
             args=(run, previous),
             name=f"flagkit-{self._kind}-{self._thread_label()}",
             daemon=True,
         )
-        run.thread.start()
+        thread.start()
+        # Published once started: a concurrent stop() (join) or failure() (is_alive) must
+        # never see a thread that has not started yet.
+        run.thread = thread
 
     def _run(self, run: RunT, previous: threading.Thread | None) -> None:
         try:

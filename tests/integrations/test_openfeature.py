@@ -507,3 +507,26 @@ def test_ready_again_for_each_source_that_recovers_with_the_same_flags(openfeatu
         assert len(events.of(ProviderEvent.PROVIDER_READY)) == 1
         second.publish({"b": 1})  # both back, same flags: READY
         assert wait_for(lambda: len(events.of(ProviderEvent.PROVIDER_READY)) == 2)
+
+
+@pytest.mark.slow
+def test_a_dead_watcher_thread_is_an_error_then_ready_again(
+    openfeature_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A provider thread that dies (SystemExit from user code) is PROVIDER_ERROR; the client
+    restarts it with the same flags, which is PROVIDER_READY again."""
+    from tests.providers.test_faults import fail_in_loop
+
+    path = tmp_path / "features.yaml"
+    write_flags(path, "features:\n  a: true\n")
+    events = Events()
+    provider = FileProvider(path, poll_interval=0.05)
+    with Flags(provider) as flags:
+        api.set_provider_and_wait(FlagkitProvider(flags))
+        assert wait_for(lambda: len(events.of(ProviderEvent.PROVIDER_READY)) == 1)
+        fail_in_loop(monkeypatch, provider, SystemExit)  # ends the watcher thread at its next poll
+        assert wait_for(lambda: provider.failure() is not None, 10)
+        flags.status()  # what a health check does: notices the dead thread, restarts it
+        assert wait_for(lambda: bool(events.of(ProviderEvent.PROVIDER_ERROR)), 10)
+        assert wait_for(lambda: len(events.of(ProviderEvent.PROVIDER_READY)) == 2, 10)
+        assert api.get_client().get_boolean_value("a", False) is True
