@@ -9,6 +9,7 @@ pick up a later change of the file, whether or not the app goes through flagkit'
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -175,7 +176,9 @@ def server(kind: str, app_dir: Path, flag_file: Path) -> Iterator[tuple[str, sub
     port = free_port()
     env = {**os.environ, "FLAGS_FILE": str(flag_file), "PYTHONPATH": str(ROOT)}
     log = (app_dir / "server.log").open("wb")
-    process = subprocess.Popen(SERVERS[kind](port, app_dir), env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        SERVERS[kind](port, app_dir), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + 60
@@ -191,6 +194,8 @@ def server(kind: str, app_dir: Path, flag_file: Path) -> Iterator[tuple[str, sub
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        with contextlib.suppress(ProcessLookupError):  # a hung worker outlives its master
+            os.killpg(process.pid, signal.SIGKILL)
         log.close()
 
 
