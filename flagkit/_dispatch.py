@@ -38,6 +38,8 @@ class Sink(Protocol):
 
     def _deliver_error(self, name: str, error: BaseException) -> None: ...
 
+    def _deliver_recovery(self, name: str) -> None: ...
+
     def _tick(self) -> None: ...
 
 
@@ -54,6 +56,16 @@ class _Error:
     def __init__(self, name: str, error: BaseException) -> None:
         self.name = name
         self.error = error
+
+
+class _Recovery:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+_Event = _Change | _Error | _Recovery
 
 
 class Dispatcher:
@@ -74,7 +86,7 @@ class Dispatcher:
         self._limit = limit
         self._tick = tick
         self._cond = threading.Condition()
-        self._queue: deque[_Change | _Error] = deque()
+        self._queue: deque[_Event] = deque()
         self._errors = 0
         self._busy = False
         self._closed = False
@@ -110,13 +122,21 @@ class Dispatcher:
                 self._drop_oldest_error()
             self._wake()
 
+    def put_recovery(self, name: str) -> None:
+        """Queue "provider ``name`` delivers good flags again" (after an error)."""
+        with self._cond:
+            if self._closed:
+                return
+            self._queue.append(_Recovery(name))
+            self._wake()
+
     def _drop_oldest_error(self) -> None:
         items = list(self._queue)
         for index, item in enumerate(items):
             if isinstance(item, _Error):
                 del items[index]
                 break
-        merged: list[_Change | _Error] = []
+        merged: list[_Event] = []
         for item in items:  # two changes that were around the dropped error become one
             last = merged[-1] if merged else None
             if isinstance(item, _Change) and isinstance(last, _Change):
@@ -208,6 +228,8 @@ class Dispatcher:
                     owner._tick()
                 elif isinstance(event, _Change):
                     owner._deliver_change(event.keys)
+                elif isinstance(event, _Recovery):
+                    owner._deliver_recovery(event.name)
                 else:
                     owner._deliver_error(event.name, event.error)
             except BaseException:  # the sink guards each listener; this is a last resort
@@ -218,7 +240,7 @@ class Dispatcher:
                     self._busy = False
                     self._cond.notify_all()
 
-    def _next(self) -> _Change | _Error | Literal["tick", "end"]:
+    def _next(self) -> _Event | Literal["tick", "end"]:
         """The next event, ``"tick"`` (idle) or ``"end"`` (closed and drained)."""
         with self._cond:
             if not self._queue and not self._closed:
@@ -239,16 +261,23 @@ class Dispatcher:
 
 ChangeListener = Callable[[frozenset[str]], None]
 ErrorListener = Callable[[str, BaseException], None]
+RecoveryListener = Callable[[str], object]
 
 
 class _Lane:
     """One listener as a :class:`Sink`: its own dispatcher (thread, queue) calls only it."""
 
-    __slots__ = ("__weakref__", "dispatcher", "on_change", "on_error")
+    __slots__ = ("__weakref__", "dispatcher", "on_change", "on_error", "on_recovery")
 
-    def __init__(self, on_change: ChangeListener | None, on_error: ErrorListener | None) -> None:
+    def __init__(
+        self,
+        on_change: ChangeListener | None = None,
+        on_error: ErrorListener | None = None,
+        on_recovery: RecoveryListener | None = None,
+    ) -> None:
         self.on_change = on_change
         self.on_error = on_error
+        self.on_recovery = on_recovery
         self.dispatcher = Dispatcher(self, tick=60.0, name="flagkit-listener")
 
     def _deliver_change(self, keys: frozenset[str]) -> None:
@@ -265,6 +294,13 @@ class _Lane:
             except BaseException:  # even SystemExit: the lane must go on
                 logger.exception("flagkit: on_error listener failed")
 
+    def _deliver_recovery(self, name: str) -> None:
+        if self.on_recovery is not None:
+            try:
+                self.on_recovery(name)
+            except BaseException:  # even SystemExit: the lane must go on
+                logger.exception("flagkit: on_recover listener failed")
+
     def _tick(self) -> None:
         pass
 
@@ -279,17 +315,24 @@ class ListenerLanes:
     def __init__(self) -> None:
         self._changes: list[_Lane] = []
         self._errors: list[_Lane] = []
+        self._recoveries: list[_Lane] = []
 
     def add_change(self, listener: ChangeListener) -> None:
         """Give ``listener`` (an ``on_change`` listener) its lane."""
-        lane = _Lane(listener, None)
+        lane = _Lane(on_change=listener)
         self._changes = [*self._changes, lane]
         lane.dispatcher.ensure_started()
 
     def add_error(self, listener: ErrorListener) -> None:
         """Give ``listener`` (an ``on_error`` listener) its lane."""
-        lane = _Lane(None, listener)
+        lane = _Lane(on_error=listener)
         self._errors = [*self._errors, lane]
+        lane.dispatcher.ensure_started()
+
+    def add_recovery(self, listener: RecoveryListener) -> None:
+        """Give ``listener`` (an ``on_recover`` listener) its lane."""
+        lane = _Lane(on_recovery=listener)
+        self._recoveries = [*self._recoveries, lane]
         lane.dispatcher.ensure_started()
 
     def put_change(self, keys: frozenset[str]) -> None:
@@ -302,8 +345,13 @@ class ListenerLanes:
         for lane in self._errors:
             lane.dispatcher.put_error(name, error)
 
+    def put_recovery(self, name: str) -> None:
+        """Queue a recovery on every recovery listener's lane."""
+        for lane in self._recoveries:
+            lane.dispatcher.put_recovery(name)
+
     def _all(self) -> list[_Lane]:
-        return [*self._changes, *self._errors]
+        return [*self._changes, *self._errors, *self._recoveries]
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every lane has delivered what was queued so far; False on timeout."""
@@ -325,8 +373,13 @@ class ListenerLanes:
         for lane in self._all():
             lane.dispatcher.close(max(0.0, deadline - time.monotonic()))
 
+    def start(self) -> None:
+        """Start every lane's thread that is not running (a fork child's first use)."""
+        for lane in self._all():
+            lane.dispatcher.ensure_started()
+
     def after_fork(self) -> None:
-        """In a fork child: every lane starts afresh (the parent delivers its own queue)."""
+        """In a fork child: every lane starts afresh (the parent delivers its own queue), its
+        thread at the child's first use (:meth:`start`)."""
         for lane in self._all():
             lane.dispatcher.after_fork()
-            lane.dispatcher.ensure_started()

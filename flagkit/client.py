@@ -39,6 +39,7 @@ from .hooks import (
     observer,
     observing,
 )
+from .providers._runner import ThreadedProvider
 from .providers.base import Provider
 from .usage import UsageRecorder
 
@@ -165,8 +166,8 @@ def _after_fork_in_child() -> None:
         # thread runs here, so swapping in a fresh lock is safe.
         client._lock = threading.RLock()
         client._dispatcher.after_fork()
-        client._lanes.after_fork()
-        client._check_fork()
+        client._lanes.after_fork()  # fresh lane state; the lanes start with the child's first use
+        client._forked(launch=False)  # the child's threads start on its first use
 
 
 if hasattr(os, "register_at_fork"):  # pragma: no branch - absent only on Windows
@@ -177,7 +178,12 @@ class Flags:
     """Evaluate feature flags from one or more providers.
 
     Providers listed first win, flag by flag. Construction starts the providers and never
-    blocks on the network; call :meth:`wait_ready` to wait for first loads.
+    blocks on the network: a file is read at once, and every background thread (watchers,
+    pollers, listeners, usage, exposures) starts at the client's first use in the process
+    (an evaluation, :meth:`wait_ready`, :attr:`ready`, :meth:`status`, :meth:`context`, a
+    listener's registration...),
+    so a pre-fork server's master that only creates the client runs none. Call
+    :meth:`wait_ready` to wait for first loads.
 
     Args:
         *providers: Where the flags come from (first wins).
@@ -220,6 +226,7 @@ class Flags:
         self._exposures: ExposureTracker | None = None
         self._track_all = track_all
         self._error_listeners: list[ErrorListener] = []
+        self._recovery_listeners: list[Callable[[str], object]] = []
         self._dispatcher = Dispatcher(self)
         self._lanes = ListenerLanes()  # a thread per listener: one slow listener delays no other
         self._pin: ContextVar[Snapshot | None] = ContextVar(f"flagkit_pin_{id(self)}", default=None)
@@ -227,6 +234,8 @@ class Flags:
         self._ready = threading.Event()
         self._closed = False
         self._pid = os.getpid()
+        self._launched = False
+        """Whether this process's threads were started (see :meth:`_launch`)."""
         self._next_supervision = 0.0
         _LIVE_CLIENTS.add(self)
         if usage:
@@ -235,7 +244,10 @@ class Flags:
             self._ready.set()
         try:
             for index, provider in enumerate(providers):
-                provider.start(self._reporter(index))
+                if isinstance(provider, ThreadedProvider):
+                    provider.start(self._reporter(index), defer=True)  # threads: at first use
+                else:
+                    provider.start(self._reporter(index))
         except BaseException:
             self.close()  # stop the providers already started; don't leave their threads behind
             raise
@@ -461,6 +473,8 @@ class Flags:
     # --- the miss branch: a typo'd key or a wrong default, logged once per key --------------
 
     def _missing(self, key: str, snap: Snapshot) -> None:
+        if not self._launched:
+            self._launch()  # nothing loaded yet (an HttpProvider's first fetch is a thread's)
         if not snap.table or ("missing", key) in self._warned:
             return  # nothing loaded yet (every key misses), or said already
         hint = did_you_mean(key, snap.table).replace("%", "%%")  # off the hot path: once per key
@@ -922,7 +936,8 @@ class Flags:
             tracker.callbacks = (*tracker.callbacks, callback)
             if self._exposures is None:
                 self._exposures = tracker
-                tracker.start()
+                if self._launched:  # else at the first use (see _launch)
+                    tracker.start()
                 weakref.finalize(self, tracker.release)  # dropped without close(): the thread ends
                 self._publish(self._base)
         return callback
@@ -943,7 +958,8 @@ class Flags:
             if self._usage is not None:
                 return
             recorder = UsageRecorder(interval, clock or time.time)
-            recorder.start()  # before publishing: the fast lane needs its ticker (running)
+            if self._launched:  # else at the first use (see _launch), which publishes again
+                recorder.start()  # before publishing: the fast lane needs its ticker (running)
             weakref.finalize(self, recorder.release)  # dropped without close(): the thread ends
             self._usage = recorder
             self._publish(self._base)
@@ -979,7 +995,7 @@ class Flags:
         """
         self._change_listeners.append(listener)
         self._lanes.add_change(listener)
-        self._dispatcher.ensure_started()
+        self._launch_or_dispatch()
         return listener
 
     def on_error(self, listener: ErrorListener) -> ErrorListener:
@@ -990,7 +1006,19 @@ class Flags:
         """
         self._error_listeners.append(listener)
         self._lanes.add_error(listener)
-        self._dispatcher.ensure_started()
+        self._launch_or_dispatch()
+        return listener
+
+    def on_recover(self, listener: Callable[[str], object]) -> Callable[[str], object]:
+        """Call ``listener(provider_name)`` when a provider that was failing (its error in
+        ``status()``) delivers good flags again. Usable as decorator.
+
+        Also when they are the very flags it served before (a bad deploy reverted), which
+        fire no :meth:`on_change`. Runs on a thread of its own like :meth:`on_change` listeners.
+        """
+        self._recovery_listeners.append(listener)
+        self._lanes.add_recovery(listener)
+        self._launch_or_dispatch()
         return listener
 
     def flush_listeners(self, timeout: float | None = None) -> bool:
@@ -1005,7 +1033,11 @@ class Flags:
         return self._lanes.flush(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
     def wait_ready(self, timeout: float | None = None) -> bool:
-        """Block until every provider has delivered flags once; False on timeout."""
+        """Block until every provider has delivered flags once; False on timeout.
+
+        A first use: starts the background threads in this process (an HTTP provider's
+        first fetch among them) if nothing started them yet.
+        """
         self._check_fork()
         return self._ready.wait(timeout)
 
@@ -1055,6 +1087,8 @@ class Flags:
     @property
     def ready(self) -> bool:
         """True once every provider has delivered flags once."""
+        if not self._launched:
+            self._launch()
         return self._ready.is_set()
 
     def status(self) -> dict[str, ProviderStatus]:
@@ -1131,6 +1165,9 @@ class Flags:
         error_message: str | None = None
         with self._lock:
             if isinstance(result, FlagSet):
+                if (slot.error is not None or slot.dead) and self._recovery_listeners:
+                    self._dispatcher.put_recovery(slot.provider.name)  # before the change it makes
+                slot.dead = False  # its restarted run delivers: status() says so at once
                 slot.flagset = result
                 slot.error = None
                 slot.logged = None
@@ -1166,6 +1203,9 @@ class Flags:
 
     def _deliver_error(self, name: str, error: BaseException) -> None:
         self._lanes.put_error(name, error)
+
+    def _deliver_recovery(self, name: str) -> None:
+        self._lanes.put_recovery(name)
 
     def _tick(self) -> None:
         if not self._closed and os.getpid() == self._pid:
@@ -1203,7 +1243,12 @@ class Flags:
             and exposures is None
             and not self._tripped
         ):
-            self._snapshot = base
+            if self._launched:
+                self._snapshot = base
+            else:
+                self._snapshot = Snapshot(
+                    self._launching(base.table), base.flags, base.generation, base.providers
+                )
             return
         flags = dict(base.flags)
         providers = dict(base.providers)
@@ -1218,6 +1263,8 @@ class Flags:
                 flags[key] = _override_flag(key, value, base.flags.get(key))
                 providers[key] = "override"
         table = {key: flag.resolve for key, flag in flags.items()}
+        if not self._launched:
+            table = self._launching(table)
         observed: dict[str, tuple[Resolver, Observe | None]] = {}
         exposed = False
         if usage is not None or exposures is not None:
@@ -1249,30 +1296,94 @@ class Flags:
         self._snapshot = Snapshot(table, flags, base.generation, providers, runner)
 
     def _check_fork(self) -> None:
-        """Restart provider threads if this process is a fork child (cheap PID check), and
-        every half second look for a provider thread that died (see :meth:`_supervise`)."""
+        """Start this process's threads on its first use (see :meth:`_launch`), restart them
+        if this process is a fork child (cheap PID check), and every half second look for a
+        provider thread that died (see :meth:`_supervise`)."""
         pid = os.getpid()
         if pid == self._pid:
-            if time.monotonic() >= self._next_supervision:
+            if not self._launched:
+                self._launch()
+            elif time.monotonic() >= self._next_supervision:
                 self._supervise()
             return
+        self._forked(launch=True)
+
+    def _forked(self, *, launch: bool) -> None:
+        """In a fork child: forget the parent's threads; start this process's own now
+        (``launch``: a first use) or at the first use (Python's fork hook)."""
+        pid = os.getpid()
         with self._lock:
             if pid == self._pid:
                 return
             self._pid = pid
             self._pins = 0
+            self._launched = False
             slots = list(self._slots)
         if self._closed:
             return
         if self._exposures is not None:
             self._exposures.after_fork()
         if self._usage is not None:
-            self._usage.after_fork()
+            self._usage.after_fork()  # fresh locks before _publish below uses them
         for index, slot in enumerate(slots):
             try:
                 slot.provider.after_fork(self._reporter(index))
             except Exception:
                 logger.exception("flagkit: provider %s failed to restart after fork", slot.provider.name)
+        if launch:
+            self._launch()
+        else:
+            with self._lock:
+                self._publish(self._base)  # the first use in the child starts its threads
+
+    def _launch_or_dispatch(self) -> None:
+        """A listener was registered: a use (it asks to hear of changes), so the threads
+        start if they have not, the dispatcher among them."""
+        if self._launched and os.getpid() == self._pid:
+            self._dispatcher.ensure_started()
+        else:
+            self._launch()
+
+    def _launching(self, table: Mapping[str, Resolver]) -> dict[str, Resolver]:
+        """``table`` with each resolver starting the threads first (see :meth:`_launch`).
+
+        Published until the first use in this process; the snapshot published then holds
+        the resolvers themselves, so evaluation costs nothing more afterwards.
+        """
+        ref = weakref.ref(self)
+        return {key: partial(_first_use, ref, resolve) for key, resolve in table.items()}
+
+    def _launch(self) -> None:
+        """Start the client's and its providers' threads in this process: its first use.
+
+        Nothing starts before (``Flags()`` only reads what a provider reads at once), so a
+        pre-fork server's master, which creates the client and never uses it, forks with no
+        flagkit thread running: a child never inherits one caught holding a lock.
+        """
+        if os.getpid() != self._pid:  # a fork child whose fork ran no Python hook (uWSGI)
+            self._forked(launch=True)
+            return
+        with self._lock:
+            if self._launched or self._closed:
+                return
+            self._launched = True
+            self._next_supervision = time.monotonic() + _SUPERVISE_EVERY  # just started
+            slots = list(self._slots)
+            usage, exposures = self._usage, self._exposures
+        for slot in slots:
+            try:
+                slot.provider.launch()
+            except Exception:
+                logger.exception("flagkit: provider %s failed to start", slot.provider.name)
+        if exposures is not None:
+            exposures.start()
+        if usage is not None and not usage.running:
+            usage.start()
+        if self._change_listeners or self._error_listeners or self._recovery_listeners:
+            self._dispatcher.ensure_started()
+            self._lanes.start()
+        with self._lock:
+            self._publish(self._base)  # the plain resolvers from now on
 
     # --- supervision --------------------------------------------------------------------
 
@@ -1296,6 +1407,8 @@ class Flags:
                 continue
             error = SourceError(f"its thread died ({reason}); restarting it", slot.provider.name)
             with self._lock:
+                if slot.dead:  # another thread (a health check, the dispatcher) found it first
+                    continue
                 slot.dead = True
                 slot.error = error
                 slot.error_time = time.time()
@@ -1319,6 +1432,16 @@ class Flags:
                 logger.exception("flagkit: provider %s failed to restart", slot.provider.name)
             with self._lock:
                 slot.dead = False  # a thread that dies again is reported (and restarted) again
+
+
+def _first_use(
+    ref: weakref.ref[Flags], resolve: Resolver, ctx: Mapping[str, Any], table: Mapping[str, Any]
+) -> Resolution:
+    """A resolver published until the client's first use in this process (see ``_launching``)."""
+    client = ref()
+    if client is not None:
+        client._launch()
+    return resolve(ctx, table)
 
 
 _MAX_WARNED = 1000

@@ -275,6 +275,7 @@ def test_counts_are_exact_while_threads_evaluate_and_the_ticker_folds() -> None:
 
     flags = Flags.from_dict(DOC)
     flags.enable_usage(interval=0.01)
+    assert flags.ready  # the first use starts the threads (the fast lane needs the usage thread)
     assert flags._snapshot.hooks is not None
     assert set(flags._snapshot.hooks.lanes) == set(DOC["features"])  # usage alone: the fast lane
     per_thread = 20_000
@@ -307,6 +308,7 @@ def test_counts_are_exact_while_threads_evaluate_and_the_ticker_folds() -> None:
 
 def test_the_fast_lane_is_only_for_usage_alone() -> None:
     flags = Flags.from_dict(DOC, usage=True)
+    assert flags.ready  # the first use starts the threads (the fast lane needs the usage thread)
     assert flags._snapshot.hooks is not None
     assert flags._snapshot.hooks.lanes  # usage alone
 

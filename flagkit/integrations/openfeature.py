@@ -29,7 +29,9 @@ evaluation before that is done returns the default with ``PROVIDER_NOT_READY``.)
 * a flag serving ``code_default`` returns the caller's default with the flag's reason
   (``DEFAULT`` unless the flag is off) and no variant, for every type;
 * the matching rule's name is in the flag metadata as ``rule``;
-* provider events: ``PROVIDER_READY`` when the first load is in (or the provider recovers),
+* provider events: ``PROVIDER_READY`` when the first load is in, and when every source is
+  good again after an error (also with the same flags as before, as when a bad deploy is
+  reverted: ``Flags.on_recover``),
   ``PROVIDER_CONFIGURATION_CHANGED`` with ``flags_changed`` (the changed keys) after a
   reload, ``PROVIDER_STALE`` when a source fails while its last good flags are served,
   ``PROVIDER_ERROR`` when a source fails before it ever loaded.
@@ -132,6 +134,7 @@ class FlagkitProvider(AbstractProvider):
                 self._listening = True
                 self.flags.on_change(self._changed)
                 self.flags.on_error(self._failed)
+                self.flags.on_recover(self._recovered)
         if not self.flags.wait_ready(self.ready_timeout):
             with self._lock:
                 self._state = _ERROR
@@ -174,14 +177,19 @@ class FlagkitProvider(AbstractProvider):
             if previous == _INITIALIZING or state == previous:
                 return  # initialize reports it, or nothing new to say (the source keeps failing)
             self._state = state
-        message = f"{provider_name}: {error}"
+        text = str(error)
+        message = text if text.startswith(provider_name) else f"{provider_name}: {text}"
         if state == _STALE:
             self.emit_provider_stale(ProviderEventDetails(message=message))
         elif state == _ERROR:
             self.emit_provider_error(ProviderEventDetails(message=message, error_code=OFErrorCode.GENERAL))
 
+    def _recovered(self, provider_name: str) -> None:
+        """A source is good again, maybe with the same flags (no ``on_change`` then)."""
+        self._recheck()
+
     def _recheck(self) -> None:
-        """After STALE/ERROR, a reload that changes nothing fires no ``on_change``: look again."""
+        """After STALE/ERROR: READY when every source is good again."""
         with self._lock:
             if self._state not in (_STALE, _ERROR):
                 return

@@ -114,6 +114,8 @@ class ThreadedProvider(Provider, Generic[RunT]):
         super().__init__(name)
         self._stopped = False
         self._run_state: RunT | None = None
+        self._pending: tuple[RunT, threading.Thread | None] | None = None
+        """A run whose thread :meth:`launch` starts (``start(..., defer=True)``, a fork child)."""
 
     # --- hooks ------------------------------------------------------------------------
 
@@ -168,22 +170,42 @@ class ThreadedProvider(Provider, Generic[RunT]):
 
     # --- lifecycle --------------------------------------------------------------------
 
-    def start(self, report: Report) -> None:
-        """End the previous run (if any) and start a new one."""
+    def start(self, report: Report, *, defer: bool = False) -> None:
+        """End the previous run (if any) and start a new one.
+
+        With ``defer=True`` only the synchronous part runs (a FileProvider's first read);
+        the thread waits for :meth:`launch`. The client defers, so that no thread of its
+        runs before the process that uses it does (a pre-fork server's master).
+        """
         previous = self._run_state
         if previous is not None:  # started again (or twice): end the previous run
             self._end(previous)
             if previous.failure is not None:
                 self._forget_dead_run()
+        self._pending = None
         run = self._run_state = self._new_run(report)
         self._stopped = False
         self._on_start(run)
         if self._threaded():
-            self._start_thread(run, previous.thread if previous is not None else None)
+            previous_thread = previous.thread if previous is not None else None
+            if defer:
+                self._pending = (run, previous_thread)
+            else:
+                self._start_thread(run, previous_thread)
+
+    def launch(self) -> None:
+        """Start the thread that :meth:`start` deferred (or a fork child's); idempotent."""
+        pending, self._pending = self._pending, None
+        if pending is None or self._stopped:
+            return
+        run, previous = pending
+        if run is self._run_state and not run.stopping.is_set():
+            self._start_thread(run, previous)
 
     def stop(self) -> None:
         """End the run; idempotent, waits about a second at most for its thread."""
         self._stopped = True
+        self._pending = None
         run = self._run_state
         if run is None:
             return
@@ -193,13 +215,18 @@ class ThreadedProvider(Provider, Generic[RunT]):
             thread.join(1.0)
 
     def after_fork(self, report: Report) -> None:
-        """Start a new run in a fork child (unless stopped); the parent's threads are gone."""
+        """Prepare a new run in a fork child (unless stopped); the parent's threads are gone.
+
+        Its thread starts at :meth:`launch`, which the client calls on its first use in the
+        child (nothing starts while the fork is still in progress).
+        """
         self._forget_after_fork()
+        self._pending = None
         run = self._run_state = self._new_run(report)
         if self._stopped:
             run.stopping.set()
         elif self._threaded():
-            self._start_thread(run, None)  # the parent's threads do not exist here
+            self._pending = (run, None)  # the parent's threads do not exist here
 
     def failure(self) -> str | None:
         """Why the current run's thread ended although the provider was not stopped, or None."""
@@ -219,13 +246,16 @@ class ThreadedProvider(Provider, Generic[RunT]):
     # --- the thread -------------------------------------------------------------------
 
     def _start_thread(self, run: RunT, previous: threading.Thread | None) -> None:
-        run.thread = threading.Thread(
+        thread = threading.Thread(
             target=self._run,
             args=(run, previous),
             name=f"flagkit-{self._kind}-{self._thread_label()}",
             daemon=True,
         )
-        run.thread.start()
+        thread.start()
+        # Published once started: a concurrent stop() (join) or failure() (is_alive) must
+        # never see a thread that has not started yet.
+        run.thread = thread
 
     def _run(self, run: RunT, previous: threading.Thread | None) -> None:
         try:

@@ -241,6 +241,7 @@ class DirectoryWatcher:
                 observer.join(timeout)
         except Exception:  # a broken observer must not break close()
             logger.debug("flagkit: stopping a file observer failed", exc_info=True)
+        _release_inotify(getattr(observer, "_inotify_fd", None), timeout)
 
     def forget_after_fork(self) -> None:
         """In a fork child: drop the parent's observer without touching its watches.
@@ -257,3 +258,33 @@ class DirectoryWatcher:
             if isinstance(fd, int):
                 with contextlib.suppress(OSError):
                     os.close(fd)
+
+
+def _release_inotify(inotify: object, timeout: float) -> None:
+    """Close the descriptors of a stopped watchdog inotify reader that it left open.
+
+    watchdog's reader (``InotifyFD``, one per observer: an inotify instance and a pipe)
+    closes them itself only when ``close()`` finds it mid-read. Stopped before its thread
+    reached its first read - an observer whose ``add_watch`` failed with ENOSPC, or one
+    closed right after it started - the thread ends without closing them: three
+    descriptors per observer, an inotify instance each (``_is_reading`` still has its
+    initial True). Once that thread has ended, nothing else will close them, so we do.
+    """
+    if inotify is None or not isinstance(inotify, threading.Thread):
+        return
+    try:
+        if inotify.is_alive():
+            inotify.join(timeout)
+        lock = getattr(inotify, "_lock", None)
+        if inotify.is_alive() or lock is None:
+            return  # still running: it closes them itself when its read returns
+        with lock:
+            if getattr(inotify, "_closed", False) and getattr(inotify, "_is_reading", False):
+                inotify._is_reading = False  # type: ignore[attr-defined]  # watchdog's flag: closed once
+                for attr in ("_inotify_fd", "_kill_r", "_kill_w"):
+                    fd = getattr(inotify, attr, None)
+                    if isinstance(fd, int):
+                        with contextlib.suppress(OSError):
+                            os.close(fd)
+    except Exception:  # watchdog's internals changed: leave them to it
+        logger.debug("flagkit: releasing a file observer's descriptors failed", exc_info=True)

@@ -65,6 +65,14 @@ class Provider:
         """
         return None
 
+    def launch(self) -> None:
+        """Start background work that :meth:`start` left for later; idempotent.
+
+        The client calls it on its first use in a process (an evaluation, ``wait_ready()``,
+        ``status()``...), so that nothing runs in a pre-fork server's master. flagkit's own
+        providers start their threads here; the default does nothing.
+        """
+
     def after_fork(self, report: Report) -> None:
         """Called in a forked child process: restart background threads.
 

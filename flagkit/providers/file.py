@@ -38,6 +38,9 @@ logger = logging.getLogger("flagkit")
 
 _FORCE_READ = COMPLETE | WRITING | CREATED | GONE
 _MAX_EVENT_WAIT = 0.5  # longest a burst of events (without a write in progress) delays a read
+_WATCH_RETRY = (1.0, 30.0)
+"""First and longest pause (seconds) before watching is tried again after it failed for a
+reason other than a missing directory (an inotify limit): the stat poll runs meanwhile."""
 
 
 class _Run(Run):
@@ -52,6 +55,9 @@ class _Run(Run):
         self.writing = False
         self.watcher = DirectoryWatcher(name, self.on_event)
         self.watch_failure: str | None = None
+        self.watch_retry_at = 0.0
+        """Monotonic time before which a failed watch is not tried again (polling meanwhile)."""
+        self.watch_backoff = 0.0
         self.last_read = -1e9
         """Monotonic time of the last read triggered by events (for ``min_interval``)."""
         self.outbox: list[FlagSet | BaseException] = []
@@ -163,13 +169,14 @@ class FileProvider(ThreadedProvider[_Run]):
         """
         return FlagSet.from_file(self.path, max_bytes=self.max_bytes)
 
-    def start(self, report: Report) -> None:
-        """Read the file now and, with ``watch=True``, start the watcher thread.
+    def start(self, report: Report, *, defer: bool = False) -> None:
+        """Read the file now and, with ``watch=True``, start the watcher thread (with
+        ``defer=True``, at :meth:`launch`: the client's first use in the process).
 
         Started again after :meth:`stop`, the new thread first waits for the previous one
         to end (it is told to stop), so there is never more than one watcher.
         """
-        super().start(report)
+        super().start(report, defer=defer)
 
     def stop(self) -> None:
         """Stop the watcher and poller; idempotent, returns within about a second."""
@@ -218,8 +225,14 @@ class FileProvider(ThreadedProvider[_Run]):
 
     def _loop(self, run: _Run) -> None:
         self._ensure_watching(run)
-        # Catch a change between the first read and the watch being in place.
-        self._locked_check(run, force=False)
+        # Catch a change between the first read and the watch being in place. Its events
+        # were missed, so nothing says it is complete: a writer may still have the file open.
+        if self._changed_while_unwatched(run):
+            with run.events_lock:
+                run.writing = True  # as if its modify event had been seen: wait for the close
+            run.wake.set()
+        else:
+            self._locked_check(run, force=False, final=False)
         while not run.stopping.is_set():
             if run.wake.wait(self.poll_interval):
                 kinds, final = self._collect_events(run)
@@ -233,12 +246,17 @@ class FileProvider(ThreadedProvider[_Run]):
 
     def _ensure_watching(self, run: _Run) -> None:
         """Start or restart the observer; on failure, poll (and say so once)."""
-        if run.stopping.is_set():
+        if run.stopping.is_set() or time.monotonic() < run.watch_retry_at:
             return
         dirs, targets = watch_dirs(self._abs)
         try:
             run.watcher.ensure(dirs, targets)
         except Exception as exc:
+            if not isinstance(exc, FileNotFoundError):
+                # An inotify limit (ENOSPC, EMFILE) does not go away by the next poll: each
+                # attempt costs an observer's threads, so try again less and less often.
+                run.watch_backoff = min(_WATCH_RETRY[1], max(run.watch_backoff * 2, _WATCH_RETRY[0]))
+                run.watch_retry_at = time.monotonic() + run.watch_backoff
             message = f"{type(exc).__name__}: {exc}"
             if message != run.watch_failure:
                 run.watch_failure = message
@@ -250,6 +268,23 @@ class FileProvider(ThreadedProvider[_Run]):
                 )
         else:
             run.watch_failure = None
+            run.watch_backoff = 0.0
+
+    def _changed_while_unwatched(self, run: _Run) -> bool:
+        """Whether the file changed since the last read, recently enough (within
+        ``write_timeout``, by its mtime) that its writer may still have it open, while the
+        watcher now in place reports closes (inotify) - so its close event is worth waiting for.
+        """
+        if not run.watcher.close_events or not run.watcher.alive():
+            return False
+        try:
+            st = os.stat(self._abs)
+        except OSError:
+            return False
+        if _signature(st) == self._sig:
+            return False
+        age = time.time() - st.st_mtime  # the file system's clock: a skewed mtime counts as recent
+        return age < self.write_timeout
 
     def _collect_events(self, run: _Run) -> tuple[int, bool]:
         """Gather a burst of events, then keep reads ``min_interval`` apart.

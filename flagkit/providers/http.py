@@ -142,14 +142,14 @@ class HttpProvider(ThreadedProvider[Run]):
 
     # --- provider protocol ------------------------------------------------------------
 
-    def start(self, report: Report) -> None:
+    def start(self, report: Report, *, defer: bool = False) -> None:
         """Start the polling thread; returns at once.
 
         Started again after :meth:`stop`, the new thread first waits for the previous one
         to end (it is told to stop, and its fetch is aborted), so there is never more than
         one poller.
         """
-        super().start(report)
+        super().start(report, defer=defer)
 
     def stop(self) -> None:
         """Stop polling and abort a fetch in progress; idempotent, bounded (about 1 s)."""

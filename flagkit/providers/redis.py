@@ -180,10 +180,10 @@ class RedisProvider(ThreadedProvider[_Run]):
 
     # --- provider protocol ------------------------------------------------------------
 
-    def start(self, report: Report) -> None:
+    def start(self, report: Report, *, defer: bool = False) -> None:
         """Start the subscriber thread; returns at once (redis-py is imported here)."""
         import_redis()
-        super().start(report)
+        super().start(report, defer=defer)
 
     def stop(self) -> None:
         """Stop the subscriber; idempotent, bounded (about a second)."""

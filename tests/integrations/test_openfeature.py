@@ -465,3 +465,68 @@ def test_shutdown_detaches_and_optionally_closes(openfeature_api: None) -> None:
     assert flags._closed  # the provider owned it
     with pytest.raises(TypeError, match="Flags"):
         FlagkitProvider(object())  # type: ignore[arg-type]  # misuse on purpose
+
+
+@pytest.mark.slow
+def test_ready_again_when_a_bad_edit_is_reverted_to_the_same_flags(
+    openfeature_api: None, tmp_path: Path
+) -> None:
+    """A reverted bad deploy changes no flag (no on_change): READY must still be emitted, and
+    without anything evaluating through OpenFeature meanwhile."""
+    path = tmp_path / "features.yaml"
+    good = "features:\n  a: true\n"
+    write_flags(path, good)
+    events = Events()
+    with Flags(FileProvider(path, poll_interval=0.1)) as flags:
+        api.set_provider_and_wait(FlagkitProvider(flags))
+        client = api.get_client()
+        assert wait_for(lambda: len(events.of(ProviderEvent.PROVIDER_READY)) == 1)
+        for rounds in (1, 2):  # twice: every recovery is told
+            write_flags(path, "features: [broken\n")
+            assert wait_for(lambda n=rounds: len(events.of(ProviderEvent.PROVIDER_STALE)) == n, 10)
+            write_flags(path, good)
+            assert wait_for(lambda n=rounds: len(events.of(ProviderEvent.PROVIDER_READY)) == n + 1, 10)
+            assert flags.status()[f"file:{path}"].state == "ready"
+        assert client.get_provider_status() is ProviderStatus.READY
+        assert events.of(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED) == []  # nothing changed
+
+
+def test_ready_again_for_each_source_that_recovers_with_the_same_flags(openfeature_api: None) -> None:
+    from tests.helpers.providers import ManualProvider
+
+    first, second = ManualProvider({"a": True}, name="one"), ManualProvider({"b": 1}, name="two")
+    events = Events()
+    with Flags(first, second) as flags:
+        api.set_provider_and_wait(FlagkitProvider(flags))
+        assert wait_for(lambda: len(events.of(ProviderEvent.PROVIDER_READY)) == 1)
+        first.fail(OSError("down"))
+        second.fail(OSError("down"))
+        assert wait_for(lambda: len(events.of(ProviderEvent.PROVIDER_STALE)) == 1)
+        first.publish({"a": True})  # one back: the client is still stale (the other is not)
+        assert flags.flush_listeners(5)
+        assert len(events.of(ProviderEvent.PROVIDER_READY)) == 1
+        second.publish({"b": 1})  # both back, same flags: READY
+        assert wait_for(lambda: len(events.of(ProviderEvent.PROVIDER_READY)) == 2)
+
+
+@pytest.mark.slow
+def test_a_dead_watcher_thread_is_an_error_then_ready_again(
+    openfeature_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A provider thread that dies (SystemExit from user code) is PROVIDER_ERROR; the client
+    restarts it with the same flags, which is PROVIDER_READY again."""
+    from tests.providers.test_faults import fail_in_loop
+
+    path = tmp_path / "features.yaml"
+    write_flags(path, "features:\n  a: true\n")
+    events = Events()
+    provider = FileProvider(path, poll_interval=0.05)
+    with Flags(provider) as flags:
+        api.set_provider_and_wait(FlagkitProvider(flags))
+        assert wait_for(lambda: len(events.of(ProviderEvent.PROVIDER_READY)) == 1)
+        fail_in_loop(monkeypatch, provider, SystemExit)  # ends the watcher thread at its next poll
+        assert wait_for(lambda: provider.failure() is not None, 10)
+        flags.status()  # what a health check does: notices the dead thread, restarts it
+        assert wait_for(lambda: bool(events.of(ProviderEvent.PROVIDER_ERROR)), 10)
+        assert wait_for(lambda: len(events.of(ProviderEvent.PROVIDER_READY)) == 2, 10)
+        assert api.get_client().get_boolean_value("a", False) is True

@@ -75,7 +75,7 @@ def test_eight_readers_during_500_rewrites(tmp_path: Path, style: str, no_thread
     flags = Flags(FileProvider(path))
     provider = flags.providers[0]
     assert isinstance(provider, FileProvider)
-    wait_until(provider._watcher.alive)
+    wait_until(lambda: flags.ready and provider._watcher.alive())  # the first use starts it
     stop = threading.Event()
     saw = {"a": threading.Event(), "b": threading.Event()}
     problems: list[str] = []

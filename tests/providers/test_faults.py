@@ -73,6 +73,7 @@ def test_file_watcher_survives_any_loader_exception(
     flag_file: Path, monkeypatch: pytest.MonkeyPatch, fault: str, no_thread_leaks: None
 ) -> None:
     with Flags(FileProvider(flag_file, poll_interval=0.2)) as flags:
+        assert flags.wait_ready(5)  # the first use starts the threads
         thread = thread_named("flagkit-file-")
         faulty_loader(monkeypatch, b"boom", FAULTS[fault])
         write_in_place(flag_file, doc("blue", "  boom: true\n"))
@@ -159,7 +160,7 @@ def test_a_raising_watchdog_callback_does_not_stop_the_observer(
 
     provider = FileProvider(flag_file, poll_interval=30)  # no poll: only events can reload
     with Flags(provider) as flags:
-        wait_until(provider._watcher.alive)
+        wait_until(lambda: flags.ready and provider._watcher.alive())  # the first use starts it
         monkeypatch.setattr(_watch, "_text", broken)
         write_atomic_rename(flag_file, doc("blue"))
         wait_until(lambda: color(flags) == "blue")  # an unclassifiable event still reads
@@ -207,6 +208,7 @@ def test_an_exception_in_the_watcher_loop_is_reported_and_the_loop_goes_on(
 ) -> None:
     provider = FileProvider(flag_file, poll_interval=0.1)
     with caplog.at_level(logging.ERROR, logger="flagkit"), Flags(provider) as flags:
+        assert flags.wait_ready(5)  # the first use starts the threads
         thread = thread_named("flagkit-file-")
         hits = fail_in_loop(monkeypatch, provider, RuntimeError)
         wait_until(lambda: hits)
@@ -234,7 +236,9 @@ def test_an_exception_at_any_step_of_the_watcher_is_survived(
     provider = FileProvider(flag_file, poll_interval=0.05)
     with Flags(provider) as flags:
         assert flags.wait_ready(5)
-        wait_until(provider._watcher.alive)  # events flow: the waiting step runs too
+        wait_until(
+            lambda: flags.ready and provider._watcher.alive()
+        )  # the first use starts it  # events flow: the waiting step runs too
         hits = fail_at(monkeypatch, provider, step, exc)
         write_in_place(flag_file, doc("green"))  # wakes every step of the loop
         wait_until(lambda: hits)
@@ -289,6 +293,7 @@ def test_a_dead_thread_is_found_by_context_without_status(
 ) -> None:
     provider = FileProvider(flag_file, poll_interval=0.1)
     with Flags(provider) as flags:
+        assert flags.wait_ready(5)  # the first use starts the threads
         thread = thread_named("flagkit-file-")
         fail_in_loop(monkeypatch, provider, SystemExit)
         wait_until(lambda: not thread.is_alive())

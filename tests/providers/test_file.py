@@ -274,7 +274,7 @@ def test_truncated_then_completed_write_is_not_an_error(
         errors: list[BaseException] = []
         flags.on_error(lambda name, exc: errors.append(exc))
         loads = faulty_loader(monkeypatch, b"\0never", RuntimeError)  # a spy: raises for nothing
-        wait_until(provider._watcher.alive)
+        wait_until(lambda: flags.ready and provider._watcher.alive())  # the first use starts it
         write_in_place(flag_file, partial)  # truncate, write half, close
         wait_until(lambda: partial.encode() in loads)  # the watcher has read the half document
         write_in_place(flag_file, full)  # within the settle window (1.2 s from that read)
@@ -304,11 +304,13 @@ def test_same_content_is_not_reloaded(flags: Flags, flag_file: Path) -> None:
 def test_poll_takes_over_when_the_observer_dies(flag_file: Path, no_thread_leaks: None) -> None:
     provider = FileProvider(flag_file, poll_interval=0.1)
     with Flags(provider) as flags:
-        wait_until(provider._watcher.alive)
+        wait_until(lambda: flags.ready and provider._watcher.alive())  # the first use starts it
         provider._watcher.stop()  # as if inotify died
         write_in_place(flag_file, doc("blue"))
         wait_until(lambda: color(flags) == "blue")
-        wait_until(provider._watcher.alive)  # and the observer is restarted
+        wait_until(
+            lambda: flags.ready and provider._watcher.alive()
+        )  # the first use starts it  # and the observer is restarted
 
 
 @pytest.mark.slow
@@ -317,7 +319,7 @@ def test_threads_are_named_daemons_and_close_is_bounded(flag_file: Path) -> None
     flags = Flags(FileProvider(flag_file))
     provider = flags.providers[0]
     assert isinstance(provider, FileProvider)
-    wait_until(provider._watcher.alive)
+    wait_until(lambda: flags.ready and provider._watcher.alive())  # the first use starts it
     started = set(threading.enumerate()) - before
     try:
         assert started
@@ -338,7 +340,7 @@ def test_threads_are_named_daemons_and_close_is_bounded(flag_file: Path) -> None
 def test_idle_watcher_uses_almost_no_cpu(flags: Flags) -> None:
     provider = flags.providers[0]
     assert isinstance(provider, FileProvider)
-    wait_until(provider._watcher.alive)
+    wait_until(lambda: flags.ready and provider._watcher.alive())  # the first use starts it
     time.sleep(0.2)
     # The provider's own threads (poll, observer, emitters, inotify reader), measured on their
     # own: threads other tests left behind cannot add to it.

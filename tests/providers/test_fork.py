@@ -100,7 +100,9 @@ def test_child_sees_a_later_file_change(tmp_path: Path, save: Callable[[Path, st
     flags = Flags(FileProvider(path))
     provider = flags.providers[0]
     assert isinstance(provider, FileProvider)
-    wait_until(provider._watcher.alive)  # the parent's watcher is running before the fork
+    wait_until(
+        lambda: flags.ready and provider._watcher.alive()
+    )  # the first use starts it  # the parent's watcher is running before the fork
 
     def child(send: Callable[[dict[str, object]], None]) -> None:
         # The child only observes: inherited flags first, then the change the parent makes.

@@ -147,6 +147,7 @@ def test_start_never_blocks_on_the_network(server: FlagServer, no_thread_leaks: 
     provider = fast(server.url(), deadline=30)
     flags = Flags(provider)
     try:
+        assert not flags.ready  # the first use starts the threads
         assert time.monotonic() - t0 < 10
         wait_until(lambda: server.requests)  # the fetch is in progress...
         assert status(flags).state == "not_ready"  # ...and has not answered
@@ -269,7 +270,8 @@ def test_backoff_grows_with_jitter_up_to_the_cap() -> None:
 def test_retries_slow_down_while_failing(server: FlagServer, no_thread_leaks: None) -> None:
     server.mode = "error"
     t0 = time.monotonic()
-    with Flags(fast(server.url(), interval=0.01, backoff=(0.05, 0.4))):
+    with Flags(fast(server.url(), interval=0.01, backoff=(0.05, 0.4))) as flags:
+        assert not flags.ready  # the first use starts the threads
         wait_until(lambda: len(server.requests) >= 6, timeout=30)
         elapsed = time.monotonic() - t0
     # Without backoff a 10 ms interval makes 6 requests in 0.05 s. With it the five waits
@@ -443,7 +445,8 @@ def test_same_origin_redirect_keeps_auth(server: FlagServer, no_thread_leaks: No
     server.mode = "redirect"
     server.redirect_to = "/elsewhere.yaml"
     provider = fast(server.url("/old.yaml"), headers={"Authorization": "Bearer s3cret-token"})
-    with Flags(provider):
+    with Flags(provider) as flags:
+        flags.wait_ready(0)  # the first use starts the threads
         wait_until(lambda: len(server.requests) >= 2)
     assert server.requests[1].path == "/elsewhere.yaml"
     assert server.requests[1].headers["authorization"] == "Bearer s3cret-token"
@@ -607,7 +610,8 @@ def test_provider_can_start_again_after_stop(server: FlagServer, no_thread_leaks
 def test_threads_are_named_daemons(server: FlagServer, no_thread_leaks: None) -> None:
     server.mode = "hang"  # keep a fetch (and its deadline timer) running while we look
     before = set(threading.enumerate())
-    with Flags(fast(server.url(), deadline=30)):
+    with Flags(fast(server.url(), deadline=30)) as flags:
+        assert not flags.ready  # the first use starts the threads
         wait_until(lambda: server.requests)
         # Leave out the test server's own request threads.
         started = {t for t in set(threading.enumerate()) - before if "process_request_thread" not in t.name}
