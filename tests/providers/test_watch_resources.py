@@ -45,17 +45,15 @@ def descriptors() -> tuple[int, int]:
     return count, inotify
 
 
-def settled(probe: Callable[[], T], timeout: float = 5.0) -> T:
-    """``probe()`` once it has returned the same value twice 50 ms apart (or after ``timeout``):
-    threads that were told to stop may take a moment to close what they hold."""
+def settled(probe: Callable[[], T], expected: T, timeout: float = 30.0) -> T:
+    """``probe()`` once it returns ``expected`` (or its last value after ``timeout``): threads
+    that were told to stop may take a moment to close what they hold, longer on a loaded
+    machine, so this waits for the expected value rather than for a value that held still."""
     deadline = time.monotonic() + timeout
     value = probe()
-    while time.monotonic() < deadline:
+    while value != expected and time.monotonic() < deadline:
         time.sleep(0.05)
-        again = probe()
-        if again == value:
-            return value
-        value = again
+        value = probe()
     return value
 
 
@@ -86,8 +84,8 @@ def test_creating_and_closing_clients_in_a_loop_leaves_nothing_behind(tmp_path: 
             flags.close()
     finally:
         sys.setswitchinterval(switch)
-    assert settled(descriptors) == baseline  # (descriptors, inotify instances)
-    assert settled(flagkit_threads) == threads, [t.name for t in threading.enumerate()]
+    assert settled(descriptors, baseline) == baseline  # (descriptors, inotify instances)
+    assert settled(flagkit_threads, threads) == threads, [t.name for t in threading.enumerate()]
 
 
 CHILD = """
