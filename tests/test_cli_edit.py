@@ -496,6 +496,24 @@ def test_kill_refuses_a_flag_with_no_obvious_off(tmp_path: Path) -> None:
     assert "everyone now gets the default variant 'none' (0), reason DISABLED" in proc.stdout
 
 
+def test_revive_says_that_the_off_variant_of_kill_serve_stays(tmp_path: Path) -> None:
+    """``kill --serve`` writes ``off_variant``; ``revive`` only sets ``enabled: true``, so the
+    round trip leaves the off variant behind, and it still decides what a failed prerequisite
+    or a tripped guard serves. ``revive`` says so instead of implying the kill was undone."""
+    path = tmp_path / "flags.yaml"
+    path.write_text(
+        "features:\n  gate: {default: on}\n  theme:\n    requires: [gate]\n"
+        "    variants: {winter: w, summer: s}\n    default: winter\n"
+    )
+    assert run("kill", path, "theme", "--serve", "summer").returncode == 0
+    proc = run("revive", path, "theme")
+    assert proc.returncode == 0, proc.stderr
+    assert "off_variant 'summer' stays" in proc.stdout
+    assert "a failed prerequisite or a tripped guard" in proc.stdout
+    assert run("kill", path, "gate").returncode == 0  # the prerequisite fails: summer, not winter
+    assert 'theme = "s"' in run("eval", path, "theme").stdout
+
+
 def test_set_says_when_no_user_can_reach_the_default(tmp_path: Path) -> None:
     path = tmp_path / "flags.yaml"
     path.write_text(

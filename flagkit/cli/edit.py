@@ -185,6 +185,11 @@ def _switch(enable: bool, serve: str | None = None, force: bool = False) -> Any:
             notes.append(f"everyone now gets {_served_when_off(after)}, reason DISABLED")
             if not _obviously_off(after):
                 notes.append('not an obvious "off": `--serve VARIANT` says what everyone gets instead')
+        elif after.get("off_variant") is not None:  # written by the file or by `kill --serve`
+            notes.append(
+                f"its off_variant {str(after['off_variant'])!r} stays: a failed prerequisite or a tripped "
+                f"guard (or the next kill) serves {_served_when_off(after)}"
+            )
 
         def mutate(doc: dict[str, Any]) -> None:
             for field, value in mutations:
