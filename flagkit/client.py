@@ -109,7 +109,9 @@ class ProviderStatus:
             interval while the source answers, whether or not anything changed, so
             ``now - fresh_at`` is how old the evidence is that it serves the source's latest
             flags. Providers that never re-check (a dict, the environment, a file with
-            ``watch=False``) keep their load time.
+            ``watch=False``) keep their load time. A disk cache served because the source
+            cannot be reached is no check: until one succeeds, ``fresh_at`` is when the cache
+            was written.
     """
 
     name: str
@@ -1574,8 +1576,10 @@ def _status_of(name: str, slot: _ProviderSlot) -> ProviderStatus:
 
 
 def _fresh_at(slot: _ProviderSlot) -> float | None:
-    """The later of the slot's last load and the provider's last confirming check."""
+    """The provider's last successful check of its source when it records one, else the
+    slot's last load. Not the later of the two: a load is no check when it is a cache served
+    because the source cannot be reached (the provider then reports the cache's age)."""
+    if slot.flagset is None:
+        return None
     checked = slot.provider.fresh_at
-    if slot.flagset is None or checked is None:
-        return slot.last_success if slot.flagset is not None else None
-    return max(checked, slot.last_success or checked)
+    return checked if checked is not None else slot.last_success

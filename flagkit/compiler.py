@@ -133,11 +133,11 @@ def off_variant_name(variants: Mapping[str, Any], default: str, off_variant: str
 
 
 def switched_off_variant(flag: CompiledFlag) -> str:
-    """:func:`off_variant_name` of a compiled flag (a static flag serves its only value)."""
+    """:func:`off_variant_name` of a compiled flag. A static flag has no ``off_variant``: a
+    boolean one (``x: true``) is switched off to ``off``; any other serves its only value."""
     definition = flag.definition
-    if definition is None:
-        return flag.default_variant
-    return off_variant_name(flag.variants, flag.default_variant, definition.off_variant)
+    off_variant = definition.off_variant if definition is not None else None
+    return off_variant_name(flag.variants, flag.default_variant, off_variant)
 
 
 Step = tuple[Predicate | None, Resolution | None, Split | None]

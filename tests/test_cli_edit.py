@@ -496,6 +496,24 @@ def test_kill_refuses_a_flag_with_no_obvious_off(tmp_path: Path) -> None:
     assert "everyone now gets the default variant 'none' (0), reason DISABLED" in proc.stdout
 
 
+def test_revive_says_that_the_off_variant_of_kill_serve_stays(tmp_path: Path) -> None:
+    """``kill --serve`` writes ``off_variant``; ``revive`` only sets ``enabled: true``, so the
+    round trip leaves the off variant behind, and it still decides what a failed prerequisite
+    or a tripped guard serves. ``revive`` says so instead of implying the kill was undone."""
+    path = tmp_path / "flags.yaml"
+    path.write_text(
+        "features:\n  gate: {default: on}\n  theme:\n    requires: [gate]\n"
+        "    variants: {winter: w, summer: s}\n    default: winter\n"
+    )
+    assert run("kill", path, "theme", "--serve", "summer").returncode == 0
+    proc = run("revive", path, "theme")
+    assert proc.returncode == 0, proc.stderr
+    assert "off_variant 'summer' stays" in proc.stdout
+    assert "a failed prerequisite or a tripped guard" in proc.stdout
+    assert run("kill", path, "gate").returncode == 0  # the prerequisite fails: summer, not winter
+    assert 'theme = "s"' in run("eval", path, "theme").stdout
+
+
 def test_set_says_when_no_user_can_reach_the_default(tmp_path: Path) -> None:
     path = tmp_path / "flags.yaml"
     path.write_text(
@@ -505,10 +523,53 @@ def test_set_says_when_no_user_can_reach_the_default(tmp_path: Path) -> None:
     )
     proc = run("set", path, "a", "on")
     assert proc.returncode == 0, proc.stderr
-    assert "no user gets 'on' as the default: rule 'all' has no `when`" in proc.stdout
+    # the split places every context with a user id; one without gets the default
+    assert "rule 'all' has no `when`: its split serves everyone it can place" in proc.stdout
+    assert "a = true" in run("eval", path, "a").stdout
     proc = run("set", path, "b", "y")
     assert "no user gets 'y' as the default: rule 'rules[1]' has no `when`" in proc.stdout
     assert "it is served only while the flag is switched off" in proc.stdout
+
+
+def test_set_sees_a_rule_with_a_null_when_as_catching_everyone(tmp_path: Path) -> None:
+    """``when: null`` (or ``~``) is no condition: the rule catches everyone, as a rule without
+    ``when`` does, so the new default reaches nobody and ``set`` says so."""
+    path = tmp_path / "flags.yaml"
+    path.write_text(
+        "features:\n  c:\n    variants: {x: 1, y: 2, z: 3}\n    default: x\n"
+        "    rules:\n      - name: all\n        when: ~\n        serve: y\n"
+    )
+    proc = run("set", path, "c", "z")
+    assert proc.returncode == 0, proc.stderr
+    assert "no user gets 'z' as the default: rule 'all' has no `when`" in proc.stdout
+    assert "goes to everyone no rule matches" not in proc.stdout
+    assert "c = 2" in run("eval", path, "c", "-c", "user_id=u1").stdout
+
+
+def test_set_behind_a_catch_all_split_names_who_still_gets_the_default(tmp_path: Path) -> None:
+    """A split that catches everyone cannot place a context without its bucketing attribute
+    (an anonymous request): that context gets the default (reason DEFAULT). ``set`` must not
+    say that no user gets it."""
+    path = tmp_path / "flags.yaml"
+    path.write_text(
+        "features:\n  color:\n    variants: {blue: b, red: r, green: g}\n    default: blue\n"
+        "    rules:\n      - name: everyone split\n        serve: {blue: 50, red: 50}\n"
+    )
+    proc = run("set", path, "color", "green")
+    assert proc.returncode == 0, proc.stderr
+    assert "no user gets" not in proc.stdout
+    assert "only a context without the split's bucketing attribute gets 'green'" in proc.stdout
+    assert 'color = "g"' in run("eval", path, "color").stdout  # no targeting_key: the default
+    # The launchdarkly scheme puts such a context in bucket 0: then nobody gets the default.
+    path.write_text(
+        "features:\n  color:\n    variants: {blue: b, red: r, green: g}\n    default: blue\n"
+        "    bucketing: launchdarkly\n"
+        "    rules:\n      - name: everyone split\n        serve: {blue: 50, red: 50}\n"
+    )
+    proc = run("set", path, "color", "green")
+    assert proc.returncode == 0, proc.stderr
+    assert "no user gets 'green' as the default: rule 'everyone split' has no `when`" in proc.stdout
+    assert 'color = "g"' not in run("eval", path, "color").stdout
 
 
 # --- anchors and aliases: an edit never widens (issue 16) ------------------------------------

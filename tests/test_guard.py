@@ -214,11 +214,11 @@ def test_invalid_budgets(kwargs: dict[str, float]) -> None:
         ({"variants": {"yes": True}, "default": "code_default", "rules": [{"serve": "yes"}]}, (False, None)),
         # ... and the default variant otherwise.
         ({"variants": {"a": True, "b": True}, "default": "b", "rules": [{"serve": "a"}]}, (True, "b")),
+        # A static boolean flag (`f: true`, the commonest form) is switched off too.
+        (True, (False, "off")),
     ],
 )
-def test_a_trip_switches_the_flag_off_for_everyone(
-    definition: dict[str, object], served: tuple[object, object]
-) -> None:
+def test_a_trip_switches_the_flag_off_for_everyone(definition: object, served: tuple[object, object]) -> None:
     flags = Flags.from_dict({"features": {"f": definition}})
     guard = Guard(min_calls=1, max_failure_rate=0.5, clock=FakeClock())
     with flags.guarded("f", context={"country": "US"}, guard=guard) as g:
@@ -229,6 +229,31 @@ def test_a_trip_switches_the_flag_off_for_everyone(
         result = flags.evaluate("f", False, user)
         assert (result.value, result.variant) == served, user
         assert result.reason == Reason.GUARD_TRIPPED
+    flags.close()
+
+
+def test_a_tripped_static_flag_stops_running_the_failing_path() -> None:
+    """``new_checkout: true`` guarded by ``when``: once tripped, calls take the old path (the
+    off merge of issue 16 had the trip serve a static flag's only value, true, so the failing
+    new path kept running for every call)."""
+    flags = Flags.from_dict({"features": {"new_checkout": True}})
+    guard = Guard(min_calls=2, max_failure_rate=0.5, clock=FakeClock())
+    calls: list[str] = []
+
+    def old() -> str:
+        calls.append("old")
+        return "old"
+
+    @flags.when("new_checkout", otherwise=old, guard=guard)
+    def new() -> str:
+        calls.append("new")
+        raise Boom("x")
+
+    for _ in range(5):
+        assert new() == "old"
+    assert guard.tripped
+    assert calls == ["new", "old", "new", "old", "old", "old", "old"]
+    assert flags.is_enabled("new_checkout") is False
     flags.close()
 
 

@@ -21,7 +21,7 @@ import argparse
 from typing import Any
 
 from ..compiler import BOOLEAN_VARIANTS, off_variant_name
-from ..evaluation import CODE_DEFAULT_NAME
+from ..evaluation import CODE_DEFAULT_NAME, Reason
 from ._common import parse_value, plural
 from ._editing import ABSENT, Change, EditContext, EditPlan, Refused, run_edit
 from ._spans import Node, SpanError, format_number, insert_key, render_scalar
@@ -185,6 +185,11 @@ def _switch(enable: bool, serve: str | None = None, force: bool = False) -> Any:
             notes.append(f"everyone now gets {_served_when_off(after)}, reason DISABLED")
             if not _obviously_off(after):
                 notes.append('not an obvious "off": `--serve VARIANT` says what everyone gets instead')
+        elif after.get("off_variant") is not None:  # written by the file or by `kill --serve`
+            notes.append(
+                f"its off_variant {str(after['off_variant'])!r} stays: a failed prerequisite or a tripped "
+                f"guard (or the next kill) serves {_served_when_off(after)}"
+            )
 
         def mutate(doc: dict[str, Any]) -> None:
             for field, value in mutations:
@@ -274,12 +279,22 @@ def _plan_set(ctx: EditContext, key: str, raw: str, force: bool) -> EditPlan:
     rules = definition.get("rules") or []
     killed = definition.get("enabled", True) is False
     has_off = definition.get("off_variant") is not None
-    everyone = next(
-        (i for i, rule in enumerate(rules) if isinstance(rule, dict) and "when" not in rule), None
+    everyone = next(  # `when: null` is no condition either
+        (i for i, rule in enumerate(rules) if isinstance(rule, dict) and rule.get("when") is None), None
     )
     served_off = not has_off and not any(v is False for v in _variants_of(definition).values())
     if killed:
         notes.append(f"{key} is killed: everyone now gets {_served_when_off(definition, name)}")
+    elif (
+        everyone is not None
+        and isinstance(rules[everyone].get("serve"), dict)
+        and _unplaced_get_default(ctx, key)
+    ):
+        label = rules[everyone].get("name") or f"rules[{everyone}]"
+        notes.append(
+            f"rule {label!r} has no `when`: its split serves everyone it can place before the default "
+            f"is reached; only a context without the split's bucketing attribute gets {name!r}"
+        )
     elif everyone is not None:
         rule = rules[everyone]
         label = rule.get("name") or f"rules[{everyone}]"
@@ -298,6 +313,21 @@ def _plan_set(ctx: EditContext, key: str, raw: str, force: bool) -> EditPlan:
         notes.append(f"{tried} tried first; {name!r} goes to everyone no rule matches ({kill_hint})")
     before = current if current is not None else ABSENT
     return EditPlan([replacement], mutate, [Change(f"{path}.default", before, name)], notes)
+
+
+def _unplaced_get_default(ctx: EditContext, key: str) -> bool:
+    """Whether a context without a bucketing attribute gets the flag's default: a split cannot
+    place it and falls back to the default (flagd, Unleash), unless its scheme puts it in
+    bucket 0 (LaunchDarkly)."""
+    flags = ctx.flagset.flags
+    compiled = flags.get(key)
+    if compiled is None:
+        return False
+    try:
+        _value, variant, reason, _rule = compiled.resolve({}, {k: f.resolve for k, f in flags.items()})
+    except Exception:  # a tool's guess must not stop the edit
+        return False
+    return reason is Reason.DEFAULT and variant == compiled.default_variant
 
 
 def run_set(args: argparse.Namespace) -> int:

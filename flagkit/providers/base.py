@@ -44,7 +44,7 @@ class Provider:
     """Unix time of the provider's last successful check of its source: a check that found
     the flags it serves to be the source's current ones (a poll answered 304, an unchanged
     file or version label) or loaded new ones. Set by the built-in providers after every such
-    check; ``Flags.status()`` reports the later of it and the last load as ``fresh_at``."""
+    check; ``Flags.status()`` reports it as ``fresh_at`` (the last load when it is ``None``)."""
 
     def __init__(self, name: str | None = None) -> None:
         self.name = name or type(self).__name__

@@ -126,6 +126,8 @@ class HttpProvider(ThreadedProvider[Run]):
         self._last_modified: str | None = None
         """The validators sent with the next poll: only strong ones are kept."""
         self._cache_strong = False
+        self._cache_saved_at: float | None = None
+        """When the cache read at start was written: the last successful fetch it records."""
         """Whether the cache file holds strong validators (else a same body rewrites it)."""
         self._full_read_at = -float("inf")
         """Monotonic time of the last 200 (a full read): ``full_read_interval`` counts from it."""
@@ -384,6 +386,8 @@ class HttpProvider(ThreadedProvider[Run]):
         self._good = flagset
         self._healthy = healthy
         logger.info("flagkit: %s serves its cached flags from %s", self.name, self.cache_path)
+        if not healthy and self.fresh_at is None:  # no check succeeded: as old as the cache
+            self.fresh_at = self._cache_saved_at
         self._emit(run, flagset)
         if healthy:  # the server confirmed the cached version (a 304)
             self._confirm(run)
@@ -416,6 +420,7 @@ class HttpProvider(ThreadedProvider[Run]):
             logger.warning("flagkit: ignoring the unreadable cache %s: %s", path, describe(exc))
             return None
         self._good_digest = hashlib.sha256(body).digest()
+        self._cache_saved_at = _saved_at(envelope)
         if envelope.get("strong") is not True:  # weak (or a cache from before they were told apart)
             return flagset, None, None
         self._cache_strong = True
@@ -497,3 +502,11 @@ def atomic_write(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _saved_at(envelope: Any) -> float | None:
+    """The ``saved_at`` of a cache envelope, if it is a plausible Unix time."""
+    value = envelope.get("saved_at")
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < time.time() + 60:
+        return float(value)
+    return None

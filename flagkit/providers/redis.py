@@ -170,6 +170,8 @@ class RedisProvider(ThreadedProvider[_Run]):
         self._good: FlagSet | None = None
         self._good_digest: bytes | None = None
         self._bad_digest: bytes | None = None
+        self._cache_saved_at: float | None = None
+        """When the cache read at start was written: the last successful read it records."""
         self._seen: bytes | None = None
         """The version label of the last document read (good or bad) when it is that
         document's hash: a message or poll naming it needs no read."""
@@ -369,6 +371,8 @@ class RedisProvider(ThreadedProvider[_Run]):
 
     def _use_cache(self, run: _Run, cached: FlagSet) -> None:
         self._good = cached
+        if self.fresh_at is None:  # no check of Redis succeeded: as old as the cache
+            self.fresh_at = self._cache_saved_at
         logger.info("flagkit: %s serves its cached flags from %s", self.name, self.cache_path)
         self._emit(run, cached)
 
@@ -394,6 +398,9 @@ class RedisProvider(ThreadedProvider[_Run]):
             logger.warning("flagkit: ignoring the unreadable cache %s: %s", path, self._redact(describe(exc)))
             return None
         self._good_digest = hashlib.sha256(body).digest()
+        saved_at = envelope.get("saved_at")
+        if isinstance(saved_at, int | float) and not isinstance(saved_at, bool) and saved_at > 0:
+            self._cache_saved_at = float(saved_at)
         return flagset
 
     def _write_cache(self, body: bytes, version: str | None) -> None:

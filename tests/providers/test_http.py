@@ -318,6 +318,30 @@ def test_cache_is_loaded_when_the_server_is_unreachable(
         assert status(flags).last_error is not None
 
 
+def test_serving_the_cache_while_the_origin_is_down_does_not_move_fresh_at(
+    server: FlagServer, tmp_path: Path, no_thread_leaks: None
+) -> None:
+    """A restart that cannot reach the origin serves its cache, but no check succeeded:
+    fresh_at is when that payload was last fetched (the cache's ``saved_at``), never the time
+    the cache was loaded, so the "updates may not be arriving" alert sees the real age
+    (issue 16: before, the failed start set fresh_at to the start time)."""
+    cache = tmp_path / "flags-cache.json"
+    url = server.url()
+    with Flags(fast(url, cache_path=cache)) as flags:
+        assert flags.wait_ready(5)
+        wait_until(cache.exists)
+    server.stop()
+    saved_at = json.loads(cache.read_text())["saved_at"]
+    started = time.time()
+    with Flags(fast(url, cache_path=cache)) as flags:
+        assert flags.wait_ready(5)
+        wait_until(lambda: status(flags).state == "stale")
+        errors = status(flags).error_count
+        wait_until(lambda: status(flags).error_count >= errors + 2)  # more failed polls
+        assert status(flags).fresh_at == saved_at < started
+        assert status(flags).last_success >= started  # the cache was loaded (a load, not a check)
+
+
 def test_cache_is_served_when_the_server_hangs(
     server: FlagServer, tmp_path: Path, no_thread_leaks: None
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -272,6 +273,31 @@ def test_the_disk_cache_serves_a_restart_while_redis_is_down(
     with Flags(other) as flags:
         wait_until(lambda: flags.status()[other.name].state == "error", timeout=10)
         assert flags.get_value("color", "none") == "none"
+
+
+def test_serving_the_cache_while_redis_is_down_does_not_move_fresh_at(
+    redis_server: RedisServer, tmp_path: Path, no_thread_leaks: None
+) -> None:
+    """No check of Redis succeeded: fresh_at is the cache's ``saved_at``, not the restart's
+    time (issue 16)."""
+    cache = tmp_path / "cache" / "flags.json"
+    publish(redis_server.url, KEY, doc("red"))
+    source = provider(redis_server, cache_path=cache)
+    with Flags(source) as flags:
+        assert flags.wait_ready(10)
+        wait_until(cache.exists)
+    redis_server.kill()
+    saved_at = json.loads(cache.read_text())["saved_at"]
+    started = time.time()
+    restarted = provider(redis_server, cache_path=cache)
+    with Flags(restarted) as flags:
+        assert flags.wait_ready(10)
+        wait_until(lambda: flags.status()[restarted.name].error_count >= 2, timeout=15)
+        status = flags.status()[restarted.name]
+        assert status.state == "stale"
+        assert status.fresh_at == saved_at < started
+        assert status.last_success is not None
+        assert status.last_success >= started
 
 
 def test_an_oversized_document_is_refused(redis_server: RedisServer, admin: redis.Redis) -> None:
