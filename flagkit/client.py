@@ -837,7 +837,19 @@ class Flags:
 
         Returns a handle for :meth:`pop_overrides`. Layers nest; the latest wins. Prefer
         :func:`flagkit.testing.override_flags`, which pops even when the block raises.
+
+        Raises:
+            TypeError: A value of a kind the flag never serves (``"yes"`` or ``1`` for a
+                boolean flag, ``True`` for an integer one): its callers would get their own
+                default and the test would silently run the default path. Flags that no
+                provider defines (yet) take any value.
         """
+        with self._lock:
+            flags = self._base.flags
+        for key, value in values.items():
+            problem = _override_problem(key, value, flags.get(key))
+            if problem:
+                raise TypeError(problem)
         handle = object()
         with self._lock:
             self._overrides.append((handle, dict(values)))
@@ -1484,6 +1496,21 @@ def _kind(value: Any) -> type:
     if isinstance(value, list | tuple):
         return list
     return type(value)
+
+
+def _override_problem(key: str, value: Any, flag: CompiledFlag | None) -> str | None:
+    """Why ``value`` cannot override ``flag`` (its callers could not receive it), or None."""
+    if flag is None or value is CODE_DEFAULT:
+        return None
+    served = {_kind(v): _kind_words(v) for v in flag.variants.values() if v is not CODE_DEFAULT}
+    kind = _kind(value)
+    if not served or kind in served or (kind is int and float in served):
+        return None
+    caller = "is_enabled() would be False" if set(served) == {bool} else "get_value() returns its default"
+    return (
+        f"override_flags: flag {key!r} serves {' or '.join(sorted(served.values()))}, not "
+        f"{_kind_words(value)} ({value!r}): {caller} and the test would run the default path"
+    )
 
 
 def _coerce(value: Any, default: Any) -> Any:

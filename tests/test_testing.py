@@ -261,3 +261,45 @@ def test_fixture_is_undone_after_each_test(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=4, failed=1)
+
+
+KINDS = {
+    "new_checkout": False,
+    "max_upload_mb": {"variants": {"small": 10, "big": 100}, "default": "small"},
+    "ratio": {"variants": {"half": 0.5, "all": 1.0}, "default": "half"},
+    "config": {"variants": {"v1": {"limit": 1}}, "default": "v1"},
+}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("new_checkout", "yes", "serves a boolean, not a string ('yes'): is_enabled() would be False"),
+        ("new_checkout", 1, "serves a boolean, not an integer (1)"),
+        ("max_upload_mb", True, "serves an integer, not a boolean (True): get_value() returns its default"),
+        ("max_upload_mb", "50", "serves an integer, not a string"),
+        ("ratio", "0.5", "serves a number, not a string"),
+        ("config", [1], "serves a mapping, not a list"),
+    ],
+)
+def test_a_value_the_flags_callers_cannot_receive_is_refused(key: str, value: object, words: str) -> None:
+    # Accepted before: the test then silently ran the default path (is_enabled False for
+    # "yes", get_value(key, 10) returning 10 for True).
+    with Flags.from_dict(KINDS) as flags:
+        with pytest.raises(TypeError, match=rf"flag '{key}' {words}".replace("(", r"\(").replace(")", r"\)")):
+            override_flags(flags, {key: value}).enable()
+        fixture = FlagOverrides(flags)
+        with pytest.raises(TypeError, match=f"flag '{key}'"):
+            fixture.set(key, value)
+        assert flags.evaluate(key, None).reason is not Reason.OVERRIDE  # nothing was pushed
+
+
+def test_values_the_callers_can_receive_are_accepted() -> None:
+    with Flags.from_dict(KINDS) as flags:
+        with override_flags(flags, new_checkout=True, max_upload_mb=50, ratio=1, config={"limit": 2}):
+            assert flags.is_enabled("new_checkout")
+            assert flags.get_value("max_upload_mb", 10) == 50
+            assert flags.get_value("ratio", 0.0) == 1.0
+            assert flags.get_value("config", {}) == {"limit": 2}
+        with override_flags(flags, not_in_the_file_yet="anything"):
+            assert flags.get_value("not_in_the_file_yet", "") == "anything"
