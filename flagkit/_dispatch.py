@@ -279,18 +279,25 @@ class ListenerLanes:
     def __init__(self) -> None:
         self._changes: list[_Lane] = []
         self._errors: list[_Lane] = []
+        self._lock = threading.Lock()  # adding a lane vs close(): no lane starts after close
+        self._closed = False
 
     def add_change(self, listener: ChangeListener) -> None:
-        """Give ``listener`` (an ``on_change`` listener) its lane."""
-        lane = _Lane(listener, None)
-        self._changes = [*self._changes, lane]
-        lane.dispatcher.ensure_started()
+        """Give ``listener`` (an ``on_change`` listener) its lane (none once closed: nothing
+        would ever be delivered, and its thread would never end)."""
+        with self._lock:
+            if not self._closed:
+                lane = _Lane(listener, None)
+                self._changes = [*self._changes, lane]
+                lane.dispatcher.ensure_started()
 
     def add_error(self, listener: ErrorListener) -> None:
-        """Give ``listener`` (an ``on_error`` listener) its lane."""
-        lane = _Lane(None, listener)
-        self._errors = [*self._errors, lane]
-        lane.dispatcher.ensure_started()
+        """Give ``listener`` (an ``on_error`` listener) its lane (none once closed)."""
+        with self._lock:
+            if not self._closed:
+                lane = _Lane(None, listener)
+                self._errors = [*self._errors, lane]
+                lane.dispatcher.ensure_started()
 
     def put_change(self, keys: frozenset[str]) -> None:
         """Queue a change on every change listener's lane."""
@@ -322,11 +329,16 @@ class ListenerLanes:
     def close(self, timeout: float = 1.0) -> None:
         """Deliver what is queued (for up to ``timeout`` seconds in all), then end the threads."""
         deadline = time.monotonic() + timeout
+        with self._lock:
+            self._closed = True
         for lane in self._all():
             lane.dispatcher.close(max(0.0, deadline - time.monotonic()))
 
     def after_fork(self) -> None:
         """In a fork child: every lane starts afresh (the parent delivers its own queue)."""
+        self._lock = threading.Lock()  # another thread of the parent may have held it
+        if self._closed:
+            return
         for lane in self._all():
             lane.dispatcher.after_fork()
             lane.dispatcher.ensure_started()
