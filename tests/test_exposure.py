@@ -391,3 +391,24 @@ def test_an_exposures_value_is_not_the_callers_object() -> None:
         as_dict = got[0].as_dict()
         as_dict["value"]["limit"] = 5
         assert got[0].value == {"limit": 1}
+
+
+def test_each_exposure_callback_gets_its_own_object_value() -> None:
+    # issue 17: every callback was handed the same Exposure, so one callback changing an
+    # object value (say, a sink adding its own fields) changed what the next one received.
+    seen: list[Any] = []
+
+    def annotating_sink(exposure: Any) -> None:
+        exposure.value["sink"] = "first"
+        exposure.value["limits"].append(99)
+
+    with Flags.from_dict(
+        {"features": {"cfg": {"variants": {"a": {"limits": [1]}}, "default": "a", "track": True}}}
+    ) as flags:
+        flags.on_exposure(annotating_sink)
+        flags.on_exposure(lambda exposure: seen.append(exposure.value))
+        for user in ("u1", "u2"):
+            assert flags.get_value("cfg", {}, {"user_id": user}) == {"limits": [1]}
+        assert flags.flush_exposures()
+    assert seen == [{"limits": [1]}, {"limits": [1]}]
+    assert flags.stats()["exposures"]["callback_errors"] == 0
