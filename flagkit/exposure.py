@@ -277,8 +277,9 @@ class ExposureTracker:
         """Deliver what is queued (for at most ``timeout`` seconds in all), then stop the thread
         (idempotent). Later exposures are dropped."""
         deadline = time.monotonic() + timeout
+        with self._lock:  # first stop taking exposures: under load the flush would never end
+            self._closed = True
         self.flush(timeout)
-        self._closed = True
         self._wake.set()
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
