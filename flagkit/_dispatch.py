@@ -250,6 +250,8 @@ class _Lane:
         self.on_change = on_change
         self.on_error = on_error
         self.dispatcher = Dispatcher(self, tick=60.0, name="flagkit-listener")
+        # A client dropped without close(): end the thread now, not at its next 60 s tick.
+        weakref.finalize(self, _end_soon, self.dispatcher)
 
     def _deliver_change(self, keys: frozenset[str]) -> None:
         if self.on_change is not None:
@@ -267,6 +269,13 @@ class _Lane:
 
     def _tick(self) -> None:
         pass
+
+
+def _end_soon(dispatcher: Dispatcher) -> None:
+    """Let ``dispatcher``'s thread end once idle (its lane was collected: nobody to call)."""
+    with dispatcher._cond:  # an RLock: safe even if collection runs inside its own section
+        dispatcher._closed = True
+        dispatcher._cond.notify_all()
 
 
 class ListenerLanes:

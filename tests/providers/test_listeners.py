@@ -273,3 +273,18 @@ def test_clients_created_and_closed_in_a_loop_leave_no_listener_thread() -> None
         flags.on_change(calls.append)  # after close()
         flags.on_error(lambda name, error: None)
     wait_until(lambda: _listener_threads() <= before, timeout=30)
+
+
+def test_a_client_dropped_without_close_leaves_no_listener_thread() -> None:
+    # issue 17: each listener's lane noticed its client was gone only at its 60 s idle tick,
+    # so clients dropped without close() kept a thread per listener for up to a minute.
+    import gc
+
+    before = _listener_threads()
+    for _ in range(30):
+        flags = Flags.from_dict({"features": {"x": True}})
+        flags.on_change(lambda keys: None)
+        flags.on_error(lambda name, error: None)
+        del flags
+    gc.collect()
+    wait_until(lambda: _listener_threads() <= before, timeout=30)
