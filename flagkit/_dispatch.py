@@ -279,6 +279,8 @@ class _Lane:
         self.on_error = on_error
         self.on_recovery = on_recovery
         self.dispatcher = Dispatcher(self, tick=60.0, name="flagkit-listener")
+        # A client dropped without close(): end the thread now, not at its next 60 s tick.
+        weakref.finalize(self, _end_soon, self.dispatcher)
 
     def _deliver_change(self, keys: frozenset[str]) -> None:
         if self.on_change is not None:
@@ -305,6 +307,13 @@ class _Lane:
         pass
 
 
+def _end_soon(dispatcher: Dispatcher) -> None:
+    """Let ``dispatcher``'s thread end once idle (its lane was collected: nobody to call)."""
+    with dispatcher._cond:  # an RLock: safe even if collection runs inside its own section
+        dispatcher._closed = True
+        dispatcher._cond.notify_all()
+
+
 class ListenerLanes:
     """Each listener on its own lane: a :class:`Dispatcher` (daemon thread ``flagkit-listener``,
     bounded queue, merged changes) per listener, so a slow listener delays only its own later
@@ -316,24 +325,31 @@ class ListenerLanes:
         self._changes: list[_Lane] = []
         self._errors: list[_Lane] = []
         self._recoveries: list[_Lane] = []
+        self._lock = threading.Lock()  # adding a lane vs close(): no lane starts after close
+        self._closed = False
+
+    def _add(self, lanes: list[_Lane], lane: _Lane) -> list[_Lane]:
+        """``lanes`` with ``lane`` started (unchanged once closed: nothing would ever be
+        delivered, and its thread would never end). Caller holds the lock."""
+        if self._closed:
+            return lanes
+        lane.dispatcher.ensure_started()
+        return [*lanes, lane]
 
     def add_change(self, listener: ChangeListener) -> None:
-        """Give ``listener`` (an ``on_change`` listener) its lane."""
-        lane = _Lane(on_change=listener)
-        self._changes = [*self._changes, lane]
-        lane.dispatcher.ensure_started()
+        """Give ``listener`` (an ``on_change`` listener) its lane (none once closed)."""
+        with self._lock:
+            self._changes = self._add(self._changes, _Lane(on_change=listener))
 
     def add_error(self, listener: ErrorListener) -> None:
-        """Give ``listener`` (an ``on_error`` listener) its lane."""
-        lane = _Lane(on_error=listener)
-        self._errors = [*self._errors, lane]
-        lane.dispatcher.ensure_started()
+        """Give ``listener`` (an ``on_error`` listener) its lane (none once closed)."""
+        with self._lock:
+            self._errors = self._add(self._errors, _Lane(on_error=listener))
 
     def add_recovery(self, listener: RecoveryListener) -> None:
-        """Give ``listener`` (an ``on_recover`` listener) its lane."""
-        lane = _Lane(on_recovery=listener)
-        self._recoveries = [*self._recoveries, lane]
-        lane.dispatcher.ensure_started()
+        """Give ``listener`` (an ``on_recover`` listener) its lane (none once closed)."""
+        with self._lock:
+            self._recoveries = self._add(self._recoveries, _Lane(on_recovery=listener))
 
     def put_change(self, keys: frozenset[str]) -> None:
         """Queue a change on every change listener's lane."""
@@ -370,6 +386,8 @@ class ListenerLanes:
     def close(self, timeout: float = 1.0) -> None:
         """Deliver what is queued (for up to ``timeout`` seconds in all), then end the threads."""
         deadline = time.monotonic() + timeout
+        with self._lock:
+            self._closed = True
         for lane in self._all():
             lane.dispatcher.close(max(0.0, deadline - time.monotonic()))
 
@@ -381,5 +399,8 @@ class ListenerLanes:
     def after_fork(self) -> None:
         """In a fork child: every lane starts afresh (the parent delivers its own queue), its
         thread at the child's first use (:meth:`start`)."""
+        self._lock = threading.Lock()  # another thread of the parent may have held it
+        if self._closed:
+            return
         for lane in self._all():
             lane.dispatcher.after_fork()

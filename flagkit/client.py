@@ -24,7 +24,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 from ._dispatch import Dispatcher, ListenerLanes
-from .compiler import CompiledFlag, Resolution, Resolver, compile_static, constant_flag
+from .compiler import CompiledFlag, Resolution, Resolver, compile_static, constant_flag, thawed
 from .context import AMBIENT, context
 from .errors import FlagNotFoundError, SourceError, did_you_mean
 from .evaluation import CODE_DEFAULT, ErrorCode, Evaluation, Reason
@@ -1568,6 +1568,7 @@ def _override_flag(key: str, value: Any, current: CompiledFlag | None) -> Compil
     variant: str | None = None
     if current is not None:
         for name, candidate in current.variants.items():
+            candidate = thawed(candidate)  # read-only: compare as the plain value it stands for
             if type(candidate) is type(value) and candidate == value:
                 variant = name
                 break

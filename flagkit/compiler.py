@@ -66,6 +66,7 @@ __all__ = [
     "off_variant_name",
     "requirements",
     "switched_off_variant",
+    "thawed",
 ]
 
 Resolver = Callable[[Mapping[str, Any], Mapping[str, Any]], Resolution]
@@ -73,6 +74,72 @@ Resolver = Callable[[Mapping[str, Any], Mapping[str, Any]], Resolution]
 BOOLEAN_VARIANTS: Mapping[str, Any] = MappingProxyType({"on": True, "off": False})
 """Variants of a flag without ``variants``: shared by every such flag, hence read-only."""
 _CONTAINERS = (dict, list)
+
+
+class ReadOnlyDict(dict[str, Any]):
+    """An object variant as :attr:`CompiledFlag.variants` shows it: a ``dict`` (equal to one,
+    JSON-serialisable) that refuses changes, since every request shares it."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("a flag's variants are read-only (every request shares them); copy the value")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+    def __reduce__(self) -> Any:
+        return (dict, (dict(self),))
+
+
+class ReadOnlyList(list[Any]):
+    """A list variant as :attr:`CompiledFlag.variants` shows it (see :class:`ReadOnlyDict`)."""
+
+    __slots__ = ()
+
+    _refuse = ReadOnlyDict._refuse
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+    append = clear = extend = insert = pop = remove = reverse = sort = _refuse
+
+    def __reduce__(self) -> Any:
+        return (list, (list(self),))
+
+
+def _read_only(value: Any) -> Any:
+    if isinstance(value, dict):
+        return ReadOnlyDict({key: _read_only(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return ReadOnlyList(_read_only(item) for item in value)
+    return value
+
+
+def read_only_variants(variants: Mapping[str, Any], shared: Shared | None = None) -> Mapping[str, Any]:
+    """``variants`` as :attr:`CompiledFlag.variants` holds them: a read-only mapping, object
+    and list values read-only too (the served values stay separate: evaluations copy them)."""
+    if type(variants) is MappingProxyType:
+        return variants
+    if shared is not None:
+        key = ("read-only variants", canonical(variants))
+        found: Mapping[str, Any] | None = shared.get(key)
+        if found is None:
+            found = shared[key] = read_only_variants(variants)
+        return found
+    if any(isinstance(value, _CONTAINERS) for value in variants.values()):
+        return MappingProxyType({name: _read_only(value) for name, value in variants.items()})
+    return MappingProxyType(dict(variants))
+
+
+def thawed(value: Any) -> Any:
+    """A plain, private copy of a variant value taken from :attr:`CompiledFlag.variants`."""
+    if isinstance(value, dict):
+        return {key: thawed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [thawed(item) for item in value]
+    if type(value) is tuple:
+        return tuple(thawed(item) for item in value)
+    return value
+
+
 MAX_PREREQUISITE_DEPTH = 64
 """Longest chain of ``requires`` (a flag requiring a flag requiring ...): evaluation recurses."""
 MAX_PREREQUISITE_EVALUATIONS = 1_000
@@ -87,7 +154,8 @@ class CompiledFlag:
     Attributes:
         key: The flag key.
         resolve: The compiled resolver (hot path).
-        variants: Variant name → value.
+        variants: Variant name → value, read-only (object and list values too: they are
+            shared by every request; :func:`thawed` gives a private copy).
         default_variant: Variant served when nothing matches.
         spec: The definition, kept compactly (``None`` for a bare static value); see
             :mod:`flagkit.definitions`.
@@ -252,7 +320,7 @@ def constant_flag(
     return CompiledFlag(
         key=key,
         resolve=resolver,
-        variants=variants,
+        variants=read_only_variants(variants, shared),
         default_variant=variant,
         spec=None,
         fingerprint=fingerprint,
@@ -377,7 +445,7 @@ class _FlagBuilder:
         return CompiledFlag(
             key=self.key,
             resolve=resolver,
-            variants=self.variants,
+            variants=read_only_variants(self.variants, self.shared),
             default_variant=self.shared.setdefault(("name", default), default),
             spec=spec,
             fingerprint=spec,

@@ -158,10 +158,14 @@ class DocumentSpec:
             ConfigError: The flags are not those this document was compiled into (say, a
                 ``FlagSet`` rebuilt with other flags) and do not validate.
         """
+        from .compiler import thawed  # the compiler imports this module
+
         features: dict[str, Any] = {}
         for key, flag in flags.items():
             spec = flag.spec
-            features[key] = spec.raw() if spec is not None else flag.variants.get(flag.default_variant)
+            features[key] = (
+                spec.raw() if spec is not None else thawed(flag.variants.get(flag.default_variant))
+            )
         doc = {**unpack(self._data), "features": features}
         validated = validate_document(doc, self.source)
         if isinstance(validated, list):

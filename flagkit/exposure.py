@@ -27,7 +27,7 @@ import time
 import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .bucketers import input_getter, parse_template
@@ -238,9 +238,12 @@ class ExposureTracker:
                     return
                 exposure = queue.popleft()
                 self._inflight = True
-            for callback in self.callbacks:
+            callbacks = self.callbacks
+            mutable = len(callbacks) > 1 and isinstance(exposure.value, dict | list)
+            for callback in callbacks:
                 try:
-                    callback(exposure)
+                    # an object value: each callback its own copy (one may change it)
+                    callback(replace(exposure, value=copy.deepcopy(exposure.value)) if mutable else exposure)
                 except Exception:
                     self.callback_errors += 1
                     if id(callback) not in self._logged:
@@ -274,8 +277,9 @@ class ExposureTracker:
         """Deliver what is queued (for at most ``timeout`` seconds in all), then stop the thread
         (idempotent). Later exposures are dropped."""
         deadline = time.monotonic() + timeout
+        with self._lock:  # first stop taking exposures: under load the flush would never end
+            self._closed = True
         self.flush(timeout)
-        self._closed = True
         self._wake.set()
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .compiler import CompiledFlag, Resolution, Resolver, switched_off_variant
+from .compiler import CompiledFlag, Resolution, Resolver, switched_off_variant, thawed
 from .errors import FlagkitError
 from .evaluation import CODE_DEFAULT, CODE_DEFAULT_NAME, Reason
 
@@ -246,11 +246,20 @@ def tripped_flag(flag: CompiledFlag, until: float, clock: Callable[[], float]) -
     """
     off = off_resolution(flag)
     original = flag.resolve
+    value = off[0]
+    if isinstance(value, dict | list):  # read-only and shared: serve each caller its own copy
 
-    def resolve(ctx: Mapping[str, Any], table: Mapping[str, Any]) -> Resolution:
-        if clock() < until:
-            return off
-        return original(ctx, table)
+        def resolve(ctx: Mapping[str, Any], table: Mapping[str, Any]) -> Resolution:
+            if clock() < until:
+                return (thawed(value), off[1], off[2], off[3])
+            return original(ctx, table)
+
+    else:
+
+        def resolve(ctx: Mapping[str, Any], table: Mapping[str, Any]) -> Resolution:
+            if clock() < until:
+                return off
+            return original(ctx, table)
 
     wrapped: Resolver = resolve
     return CompiledFlag(

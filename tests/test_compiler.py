@@ -562,3 +562,53 @@ def test_loading_a_bad_file_lists_schema_and_compiler_problems_together(tmp_path
         assert [(i.flag, i.line) for i in issues] == [("a", 3), ("b", 6), ("c", 9), ("d", 10)]
         assert str(info.value).startswith(f"4 problems in {path}")
         assert not any("requires unknown flag" in i.message for i in issues)
+
+
+OBJECT_FLAGS: dict[str, Any] = {
+    "features": {
+        "config": {"variants": {"a": {"limits": [1, 2], "name": "x"}, "b": [1, {"k": "v"}]}, "default": "a"},
+        "list_cfg": {"variants": {"l": [1, {"k": "v"}]}, "default": "l"},
+        "plain": {"variants": {"one": 1, "two": 2}, "default": "one"},
+    }
+}
+
+
+@pytest.mark.parametrize("key", ["config", "list_cfg", "plain"])
+def test_compiled_variants_are_read_only_and_do_not_change_what_is_served(key: str) -> None:
+    # issue 17: CompiledFlag.variants (get_flag, snapshot) is shared by every request
+    flags = Flags.from_dict(OBJECT_FLAGS)
+    before = flags.get_value(key, None)
+    with flags.snapshot() as snap:
+        views = [flags.get_flag(key), snap.flags[key]]
+    for flag in views:
+        assert flag is not None
+        with pytest.raises(TypeError):
+            flag.variants["new"] = 1  # type: ignore[index]
+        for value in flag.variants.values():
+            if isinstance(value, dict):
+                for method, args in (("__setitem__", ("x", 1)), ("clear", ()), ("update", ({"x": 1},))):
+                    with pytest.raises(TypeError):
+                        getattr(value, method)(*args)
+                with pytest.raises(TypeError):
+                    value["limits"].append(3)
+                assert value == {"limits": [1, 2], "name": "x"}
+            if isinstance(value, list):
+                for method, args in (("append", (3,)), ("clear", ()), ("__setitem__", (0, 9))):
+                    with pytest.raises(TypeError):
+                        getattr(value, method)(*args)
+                with pytest.raises(TypeError):
+                    value[1]["k"] = "changed"
+        assert json.loads(json.dumps(dict(flag.variants)))  # still plain JSON to tools
+    assert flags.get_value(key, None) == before
+    served = flags.get_value(key, None)
+    if isinstance(served, dict):  # what the caller gets is its own plain, mutable copy
+        assert type(served) is dict
+        assert type(served["limits"]) is list
+        served["limits"].append(3)
+    if isinstance(served, list):
+        assert type(served) is list
+        assert type(served[1]) is dict
+        served[1]["k"] = "changed"
+        served.append(3)
+    assert flags.get_value(key, None) == before
+    flags.close()

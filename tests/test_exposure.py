@@ -391,3 +391,69 @@ def test_an_exposures_value_is_not_the_callers_object() -> None:
         as_dict = got[0].as_dict()
         as_dict["value"]["limit"] = 5
         assert got[0].value == {"limit": 1}
+
+
+def test_each_exposure_callback_gets_its_own_object_value() -> None:
+    # issue 17: every callback was handed the same Exposure, so one callback changing an
+    # object value (say, a sink adding its own fields) changed what the next one received.
+    seen: list[Any] = []
+
+    def annotating_sink(exposure: Any) -> None:
+        exposure.value["sink"] = "first"
+        exposure.value["limits"].append(99)
+
+    with Flags.from_dict(
+        {"features": {"cfg": {"variants": {"a": {"limits": [1]}}, "default": "a", "track": True}}}
+    ) as flags:
+        flags.on_exposure(annotating_sink)
+        flags.on_exposure(lambda exposure: seen.append(exposure.value))
+        for user in ("u1", "u2"):
+            assert flags.get_value("cfg", {}, {"user_id": user}) == {"limits": [1]}
+        assert flags.flush_exposures()
+    assert seen == [{"limits": [1]}, {"limits": [1]}]
+    assert flags.stats()["exposures"]["callback_errors"] == 0
+
+
+def test_close_under_load_stops_taking_exposures_then_delivers_the_rest() -> None:
+    # issue 17: close() flushed while still accepting new exposures, so under load it waited
+    # its whole timeout, returned with the queue full and the thread still calling the
+    # callback afterwards (into a sink the application was tearing down).
+    import sys
+
+    got: list[Any] = []
+    stop = threading.Event()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        flags = Flags.from_dict({"features": {"x": {"rules": [{"serve": "on"}], "track": True}}})
+
+        def slow_sink(exposure: Any) -> None:
+            got.append(exposure)
+            stop.wait(0.001)
+
+        flags.on_exposure(slow_sink, queue_size=50)
+
+        def evaluate(i: int) -> None:
+            n = 0
+            while not stop.is_set():
+                flags.is_enabled("x", {"user_id": f"{i}-{n}"})
+                n += 1
+
+        workers = [threading.Thread(target=evaluate, args=(i,)) for i in range(4)]
+        for worker in workers:
+            worker.start()
+        while len(got) < 20:  # the queue is busy
+            stop.wait(0.001)
+        flags.close()
+        delivered_at_close = len(got)
+        stats = flags.stats()["exposures"]
+        alive = [t for t in threading.enumerate() if t.name == "flagkit-exposures" and t.is_alive()]
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=30)
+    finally:
+        sys.setswitchinterval(interval)
+    assert alive == []
+    assert stats["pending"] == 0
+    assert stats["delivered"] == delivered_at_close
+    assert len(got) == delivered_at_close  # nothing delivered after close() returned

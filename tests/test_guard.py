@@ -274,3 +274,24 @@ def test_a_tripped_parent_switches_its_dependents_off() -> None:
     assert flags.evaluate("parent", False).value is True  # all its variants are truthy...
     assert flags.evaluate("child", False).reason is Reason.PREREQUISITE_FAILED  # ...yet it is off
     flags.close()
+
+
+def test_a_tripped_object_flag_serves_each_caller_its_own_copy() -> None:
+    # issue 17: the off variant comes from the shared, read-only CompiledFlag.variants
+    flags = Flags.from_dict(
+        {"features": {"cfg": {"variants": {"new": True, "old": {"limits": [2]}},
+                              "default": "new", "off_variant": "old"}}}
+    )  # fmt: skip
+    guard = Guard(min_calls=1, max_failure_rate=0.5, clock=FakeClock())
+    with flags.guarded("cfg", guard=guard) as g:
+        if g.enabled:
+            raise Boom("x")
+    assert guard.tripped
+    first = flags.evaluate("cfg", {})
+    assert (first.value, first.reason) == ({"limits": [2]}, Reason.GUARD_TRIPPED)
+    assert type(first.value) is dict  # plain, like untripped
+    assert type(first.value["limits"]) is list
+    first.value["limits"].append(3)
+    first.value["x"] = 1
+    assert flags.get_value("cfg", {}) == {"limits": [2]}
+    flags.close()

@@ -408,3 +408,57 @@ def test_a_before_hook_adding_to_a_context_that_is_not_a_mapping_never_raises() 
         details = flags.evaluate("staff_only", False, 5)  # type: ignore[arg-type]  # the mistake tested
         assert details.error_code is not None
         assert flags.is_enabled("staff_only", 5) is False  # type: ignore[arg-type]
+
+
+def test_the_plain_default_context_never_reaches_user_code() -> None:
+    # The default context is a plain dict (a proxy is slower to read on the evaluation path):
+    # every path that hands a context to user code must hand a read-only copy or view.
+    import threading
+
+    import flagkit
+    from flagkit.context import _EMPTY, AMBIENT
+
+    received: list[Any] = []
+
+    class Keeper(Hook):
+        def before(self, hook_context: HookContext) -> None:
+            received.append(hook_context.context)
+
+        def after(self, hook_context: HookContext, details: Evaluation[Any]) -> None:
+            received.append(hook_context.context)
+
+        def error(self, hook_context: HookContext, exception: Exception, details: Evaluation[Any]) -> None:
+            received.append(hook_context.context)
+
+        def finally_after(self, hook_context: HookContext, details: Evaluation[Any]) -> None:
+            received.append(hook_context.context)
+
+    exposures: list[Any] = []
+    with Flags.from_dict(
+        {**STAFF_ONLY, "cfg": {"variants": {"a": {"k": 1}}, "default": "a"}}, track_all=True
+    ) as flags:
+        flags.add_hook(Keeper())
+        flags.on_exposure(exposures.append)
+        flags.is_enabled("staff_only")
+        flags.get_value("cfg", {})
+        flags.get_value("cfg", 1)  # a type mismatch: the error stage
+        flags.variant("staff_only")
+        flags.evaluate("nope", False)
+        flags.all_values()
+        flags.bootstrap()
+        flags.flush_exposures()
+        received.append(flagkit.current_context())
+        with flagkit.context() as empty:
+            received.append(empty)
+    assert len(received) > 10
+    for seen in received:
+        assert seen is not _EMPTY
+        with pytest.raises(TypeError):
+            seen["plan"] = "staff"
+    assert all(e.targeting_key is None for e in exposures)
+    assert _EMPTY == {}
+    found: list[Any] = []
+    thread = threading.Thread(target=lambda: found.append(AMBIENT.get()))
+    thread.start()
+    thread.join(timeout=30)
+    assert found == [{}]

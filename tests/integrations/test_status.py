@@ -467,3 +467,66 @@ def test_an_awaitable_the_adapter_cannot_await_denies(caplog: pytest.LogCaptureF
         warnings.simplefilter("error")
         assert not allowed(async_staff_header, None)
     assert "cannot await" in caplog.text
+
+
+class _Awaitable:
+    """An awaitable that is not a coroutine (a sync check may return one)."""
+
+    def __init__(self, answer: object) -> None:
+        self.answer = answer
+
+    def __await__(self) -> Any:
+        return self.answer
+        yield  # a generator: awaiting it returns the answer
+
+
+async def _async_answer(answer: object) -> object:
+    return answer
+
+
+async def _async_raises(req: Any) -> bool:
+    raise PermissionError("no")
+
+
+def _sync_raises(req: Any) -> bool:
+    raise PermissionError("no")
+
+
+class _AsyncCallable:
+    async def __call__(self, req: Any) -> object:
+        return False
+
+
+DENYING_CHECKS: dict[str, Any] = {
+    "async False": async_never,
+    "async raises": _async_raises,
+    "sync raises": _sync_raises,
+    "async __call__ False": _AsyncCallable(),
+    "sync returning a coroutine of 'yes'": lambda req: _async_answer("yes"),
+    "sync returning an awaitable of 1": lambda req: _Awaitable(1),
+    "sync returning an awaitable of None": lambda req: _Awaitable(None),
+    "1": lambda req: 1,
+    "'yes'": lambda req: "yes",
+    "object equal to everything": lambda req: type("Eq", (), {"__eq__": lambda s, o: True})(),
+}
+
+
+@pytest.mark.parametrize("name", list(DENYING_CHECKS))
+def test_no_check_but_a_true_answer_serves_anything(flags: Flags, name: str) -> None:
+    # Adversarial review of issue 17: every kind of check, every route and method, both adapters.
+    check = DENYING_CHECKS[name]
+    app = Flask(__name__)
+    app.register_blueprint(blueprint(flags, check=check), url_prefix="/flags")
+    client = app.test_client()
+    asgi = Starlette(routes=[Mount("/flags", app=StatusApp(flags, check=check))])
+    with warnings.catch_warnings(), TestClient(asgi, raise_server_exceptions=False) as asgi_client:
+        warnings.simplefilter("error", RuntimeWarning)  # no coroutine left unawaited
+        for path in ("/flags/", "/flags/status.json", "/flags/status.json?user=u1&flag=new_search"):
+            for method in ("GET", "HEAD"):
+                assert client.open(path, method=method).status_code == 403, (path, method)
+                assert asgi_client.request(method, path).status_code == 403, (path, method)
+    allowed = {"sync True": lambda req: True, "awaitable True": lambda req: _Awaitable(True)}
+    for check in allowed.values():  # the same routes do serve a true answer
+        app = Flask(__name__)
+        app.register_blueprint(blueprint(flags, check=check), url_prefix="/flags")
+        assert app.test_client().get("/flags/status.json").status_code == 200

@@ -250,3 +250,41 @@ def test_events_dropped_at_close_are_counted_and_logged(caplog: pytest.LogCaptur
     assert lane.dispatcher.dropped_at_close == 1
     (message,) = [r.getMessage() for r in caplog.records if "not delivered at close" in r.getMessage()]
     assert message.startswith("flagkit: 1 listener events not delivered at close (flagkit-listener")
+
+
+def _listener_threads() -> int:
+    return sum(1 for t in threading.enumerate() if t.name == "flagkit-listener" and t.is_alive())
+
+
+def test_clients_created_and_closed_in_a_loop_leave_no_listener_thread() -> None:
+    # issue 17: a listener added after close() (or racing it) started a lane thread that
+    # nothing would ever end: 2 threads leaked per cycle.
+    before = _listener_threads()
+    calls: list[frozenset[str]] = []
+    for i in range(200):
+        flags = Flags.from_dict({"features": {"x": True}})
+        flags.on_change(calls.append)
+        if i % 2:
+            flags.on_error(lambda name, error: None)
+        closer = threading.Thread(target=flags.close)
+        closer.start()
+        flags.on_change(calls.append)  # racing close()
+        closer.join()
+        flags.on_change(calls.append)  # after close()
+        flags.on_error(lambda name, error: None)
+    wait_until(lambda: _listener_threads() <= before, timeout=30)
+
+
+def test_a_client_dropped_without_close_leaves_no_listener_thread() -> None:
+    # issue 17: each listener's lane noticed its client was gone only at its 60 s idle tick,
+    # so clients dropped without close() kept a thread per listener for up to a minute.
+    import gc
+
+    before = _listener_threads()
+    for _ in range(30):
+        flags = Flags.from_dict({"features": {"x": True}})
+        flags.on_change(lambda keys: None)
+        flags.on_error(lambda name, error: None)
+        del flags
+    gc.collect()
+    wait_until(lambda: _listener_threads() <= before, timeout=30)
