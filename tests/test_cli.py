@@ -631,6 +631,36 @@ def test_no_flag_file_anywhere_says_how_to_configure_one(tmp_path: Path) -> None
     )
 
 
+def test_a_missing_flag_file_suggests_the_one_beside_it_and_says_who_named_it(tmp_path: Path) -> None:
+    # As Flags.from_file does (issue 18): `features.yml` for the `features.yaml` beside it, on
+    # every command; a configured path also says where it was configured.
+    write(tmp_path / "config" / "features.yaml", SMALL)
+    meant = "did you mean 'config/features.yaml'?"
+    for args in (("validate", "config/features.yml"), ("eval", "config/features.yml", "beta")):
+        proc = run(*args, cwd=tmp_path, env={"FLAGKIT_FILE": ""})
+        assert (proc.returncode, proc.stderr.strip()) == (
+            2,
+            f"flagkit: config/features.yml: no such file; {meant}",
+        )
+    from_env = {"FLAGKIT_FILE": "config/features.yml"}
+    for args in (("validate",), ("eval", "beta"), ("kill", "beta"), ("simulate", "beta"), ("demo",)):
+        proc = run(*args, cwd=tmp_path, env=from_env)
+        assert proc.returncode == 2, proc.stderr
+        assert (
+            proc.stderr.strip() == f"flagkit: config/features.yml: no such file; {meant} (from $FLAGKIT_FILE)"
+        )
+    write(tmp_path / "pyproject.toml", '[tool.flagkit]\nfile = "config/features.yml"\n')
+    sub = tmp_path / "src"
+    sub.mkdir()
+    proc = run("kill", "beta", "--json", cwd=sub, env={"FLAGKIT_FILE": ""})
+    message = (
+        "../config/features.yml: no such file; did you mean '../config/features.yaml'? "
+        "(from file in ../pyproject.toml [tool.flagkit])"
+    )
+    assert (proc.returncode, proc.stderr.strip()) == (2, f"flagkit: {message}")
+    assert json.loads(proc.stdout) == {"error": message, "exit_code": 2}
+
+
 # --- usage errors under --json, arguments checked first (issue 18) --------------------------
 
 
