@@ -683,6 +683,15 @@ def test_argument_errors_under_json_are_json(args: tuple[str | Path, ...]) -> No
     assert "usage: flagkit" in proc.stderr
 
 
+def test_every_error_under_json_prints_json_on_stdout() -> None:
+    # `simulate` of an unknown key printed only stderr under --json: a script got no JSON.
+    proc = run("simulate", EXAMPLE, "new_serch", "--json")
+    assert proc.returncode == 1
+    message = f"flag 'new_serch' is not defined in {EXAMPLE} (did you mean 'new_search'?)"
+    assert json.loads(proc.stdout) == {"error": message, "exit_code": 1}
+    assert proc.stderr.strip() == message
+
+
 @pytest.mark.parametrize("days", [("--stale-days", "0"), ("--stale-days", "3")])
 def test_validate_checks_its_arguments_before_reporting(days: tuple[str, str]) -> None:
     # `--stale-days 0`, or a days option without --usage: refused before a line of the report.

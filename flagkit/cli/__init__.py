@@ -265,7 +265,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exit as exc:
         if exc.message:
             print(f"flagkit: {exc.message}" if exc.code == USAGE else exc.message, file=sys.stderr)
-            if exc.code == USAGE and getattr(args, "json", False):  # a script reads stdout only
+            if getattr(args, "json", False):  # a script reads stdout only (commands that print
+                # their own JSON for an error raise Exit without a message)
                 print(dumps({"error": exc.message, "exit_code": exc.code}))
         return exc.code
     except KeyboardInterrupt:
