@@ -683,6 +683,16 @@ def test_argument_errors_under_json_are_json(args: tuple[str | Path, ...]) -> No
     assert "usage: flagkit" in proc.stderr
 
 
+def test_one_simulated_user_is_singular(tmp_path: Path) -> None:
+    # "1 flags", "1 subscribers" were fixed (issue 18); simulate and diff said "1 simulated users".
+    new = write(tmp_path / "new.yaml", SMALL.replace("{on: 10, off: 90}", "{on: 20, off: 80}"))
+    sim = run("simulate", EXAMPLE, "new_search", "--users", "1")
+    assert sim.stdout.splitlines()[0] == "new_search: 1 simulated user (seed 0)", sim.stderr
+    old = write(tmp_path / "old.yaml", SMALL)
+    diff = run("diff", old.name, new.name, "--users", "1", cwd=tmp_path)
+    assert diff.stdout.splitlines()[0] == "old.yaml → new.yaml (1 simulated user, seed 0)", diff.stderr
+
+
 def test_every_error_under_json_prints_json_on_stdout() -> None:
     # `simulate` of an unknown key printed only stderr under --json: a script got no JSON.
     proc = run("simulate", EXAMPLE, "new_serch", "--json")
