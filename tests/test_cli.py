@@ -693,6 +693,17 @@ def test_one_simulated_user_is_singular(tmp_path: Path) -> None:
     assert diff.stdout.splitlines()[0] == "old.yaml → new.yaml (1 simulated user, seed 0)", diff.stderr
 
 
+def test_set_with_a_file_and_a_key_says_the_value_is_missing(tmp_path: Path) -> None:
+    # `flagkit set FILE KEY` (VALUE forgotten) said "the flag KEY is missing", the KEY being there.
+    write(tmp_path / "features.yaml", SMALL)
+    proc = run("set", "features.yaml", "new_checkout", cwd=tmp_path, env={"FLAGKIT_FILE": ""})
+    assert (proc.returncode, proc.stderr.strip()) == (
+        2,
+        "flagkit: set: 'features.yaml' looks like the flag file and 'new_checkout' the flag KEY; "
+        "the VALUE is missing",
+    )
+
+
 def test_every_error_under_json_prints_json_on_stdout() -> None:
     # `simulate` of an unknown key printed only stderr under --json: a script got no JSON.
     proc = run("simulate", EXAMPLE, "new_serch", "--json")

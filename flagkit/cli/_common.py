@@ -225,6 +225,13 @@ def resolve_flag_files(args: argparse.Namespace) -> None:
         key = getattr(args, "key", None)
         if name == "file" and isinstance(key, str) and key.endswith((".yaml", ".yml", ".json")):
             # `flagkit eval config/features.yaml`: the one argument is the file, the key is missing.
+            value = getattr(args, "value", None)
+            if isinstance(value, str):  # `flagkit set FILE KEY`: the key is there, the value is not
+                raise Exit(
+                    USAGE,
+                    f"{args.command}: {key!r} looks like the flag file and {value!r} the flag KEY; "
+                    "the VALUE is missing",
+                )
             raise Exit(USAGE, f"{args.command}: {key!r} looks like the flag file; the flag KEY is missing")
         configured = configured_flag_file()
         if configured is None:
