@@ -704,6 +704,12 @@ def test_set_with_a_file_and_a_key_says_the_value_is_missing(tmp_path: Path) -> 
     )
 
 
+def test_demo_help_names_the_configured_file_first() -> None:
+    # The demo shows the configured flag file before the bundled one; its --help said only the latter.
+    help_text = " ".join(run("demo", "--help").stdout.split())
+    assert "default: $FLAGKIT_FILE, else `file` in [tool.flagkit] of pyproject.toml, else the" in help_text
+
+
 def test_every_error_under_json_prints_json_on_stdout() -> None:
     # `simulate` of an unknown key printed only stderr under --json: a script got no JSON.
     proc = run("simulate", EXAMPLE, "new_serch", "--json")

@@ -181,7 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = command("demo", run_demo, "evaluate every flag of a file for 20 sample users")
     demo.add_argument(
-        "file", nargs="?", metavar="FILE", help="default: the example flags shipped with flagkit"
+        "file",
+        nargs="?",
+        metavar="FILE",
+        help="default: $FLAGKIT_FILE, else `file` in [tool.flagkit] of pyproject.toml, else the example "
+        "flags shipped with flagkit",
     )
     demo.add_argument("--now", type=instant, metavar="TIME", help=_NOW_HELP)
     return parser
