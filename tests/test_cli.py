@@ -631,6 +631,36 @@ def test_no_flag_file_anywhere_says_how_to_configure_one(tmp_path: Path) -> None
     )
 
 
+def test_a_missing_flag_file_suggests_the_one_beside_it_and_says_who_named_it(tmp_path: Path) -> None:
+    # As Flags.from_file does (issue 18): `features.yml` for the `features.yaml` beside it, on
+    # every command; a configured path also says where it was configured.
+    write(tmp_path / "config" / "features.yaml", SMALL)
+    meant = "did you mean 'config/features.yaml'?"
+    for args in (("validate", "config/features.yml"), ("eval", "config/features.yml", "beta")):
+        proc = run(*args, cwd=tmp_path, env={"FLAGKIT_FILE": ""})
+        assert (proc.returncode, proc.stderr.strip()) == (
+            2,
+            f"flagkit: config/features.yml: no such file; {meant}",
+        )
+    from_env = {"FLAGKIT_FILE": "config/features.yml"}
+    for args in (("validate",), ("eval", "beta"), ("kill", "beta"), ("simulate", "beta"), ("demo",)):
+        proc = run(*args, cwd=tmp_path, env=from_env)
+        assert proc.returncode == 2, proc.stderr
+        assert (
+            proc.stderr.strip() == f"flagkit: config/features.yml: no such file; {meant} (from $FLAGKIT_FILE)"
+        )
+    write(tmp_path / "pyproject.toml", '[tool.flagkit]\nfile = "config/features.yml"\n')
+    sub = tmp_path / "src"
+    sub.mkdir()
+    proc = run("kill", "beta", "--json", cwd=sub, env={"FLAGKIT_FILE": ""})
+    message = (
+        "../config/features.yml: no such file; did you mean '../config/features.yaml'? "
+        "(from file in ../pyproject.toml [tool.flagkit])"
+    )
+    assert (proc.returncode, proc.stderr.strip()) == (2, f"flagkit: {message}")
+    assert json.loads(proc.stdout) == {"error": message, "exit_code": 2}
+
+
 # --- usage errors under --json, arguments checked first (issue 18) --------------------------
 
 
@@ -651,6 +681,42 @@ def test_argument_errors_under_json_are_json(args: tuple[str | Path, ...]) -> No
     assert data["error"]
     assert data["error"] in proc.stderr  # argparse's usage text stays on stderr
     assert "usage: flagkit" in proc.stderr
+
+
+def test_one_simulated_user_is_singular(tmp_path: Path) -> None:
+    # "1 flags", "1 subscribers" were fixed (issue 18); simulate and diff said "1 simulated users".
+    new = write(tmp_path / "new.yaml", SMALL.replace("{on: 10, off: 90}", "{on: 20, off: 80}"))
+    sim = run("simulate", EXAMPLE, "new_search", "--users", "1")
+    assert sim.stdout.splitlines()[0] == "new_search: 1 simulated user (seed 0)", sim.stderr
+    old = write(tmp_path / "old.yaml", SMALL)
+    diff = run("diff", old.name, new.name, "--users", "1", cwd=tmp_path)
+    assert diff.stdout.splitlines()[0] == "old.yaml → new.yaml (1 simulated user, seed 0)", diff.stderr
+
+
+def test_set_with_a_file_and_a_key_says_the_value_is_missing(tmp_path: Path) -> None:
+    # `flagkit set FILE KEY` (VALUE forgotten) said "the flag KEY is missing", the KEY being there.
+    write(tmp_path / "features.yaml", SMALL)
+    proc = run("set", "features.yaml", "new_checkout", cwd=tmp_path, env={"FLAGKIT_FILE": ""})
+    assert (proc.returncode, proc.stderr.strip()) == (
+        2,
+        "flagkit: set: 'features.yaml' looks like the flag file and 'new_checkout' the flag KEY; "
+        "the VALUE is missing",
+    )
+
+
+def test_demo_help_names_the_configured_file_first() -> None:
+    # The demo shows the configured flag file before the bundled one; its --help said only the latter.
+    help_text = " ".join(run("demo", "--help").stdout.split())
+    assert "default: $FLAGKIT_FILE, else `file` in [tool.flagkit] of pyproject.toml, else the" in help_text
+
+
+def test_every_error_under_json_prints_json_on_stdout() -> None:
+    # `simulate` of an unknown key printed only stderr under --json: a script got no JSON.
+    proc = run("simulate", EXAMPLE, "new_serch", "--json")
+    assert proc.returncode == 1
+    message = f"flag 'new_serch' is not defined in {EXAMPLE} (did you mean 'new_search'?)"
+    assert json.loads(proc.stdout) == {"error": message, "exit_code": 1}
+    assert proc.stderr.strip() == message
 
 
 @pytest.mark.parametrize("days", [("--stale-days", "0"), ("--stale-days", "3")])

@@ -72,3 +72,12 @@ def test_wheel_installs_with_all_and_runs_the_demo_anywhere(tmp_path: Path) -> N
     )
     versions = _run(python, "-c", probe, cwd=elsewhere).stdout.split()
     assert versions[0] == versions[1] == PYPROJECT["project"]["version"]
+    # ... and so does every integration module of flagkit: `all` covers what they import.
+    integrations = (
+        "import importlib, pkgutil, django.conf, flagkit.integrations as i\n"
+        "django.conf.settings.configure()\n"
+        "names = [m.name for m in pkgutil.walk_packages(i.__path__, 'flagkit.integrations.')]\n"
+        "for name in names + ['flagkit.providers.redis']: importlib.import_module(name)\n"
+        "print(len(names))"
+    )
+    assert int(_run(python, "-c", integrations, cwd=elsewhere).stdout) >= 15

@@ -349,6 +349,31 @@ def test_conditions_that_can_never_match_are_warned() -> None:
         assert flags.is_enabled("text_true", {"premium": True}) is False
 
 
+def test_text_booleans_under_ne_and_not_in_suggest_the_same_operator() -> None:
+    # `premium: {ne: "false"}` always matches; "write `premium: false`" would invert the rule.
+    text = """\
+features:
+  f:
+    rules:
+      - when: {premium: {ne: "false"}}
+        serve: on
+      - when: {beta: {not_in: ["true"]}}
+        serve: on
+      - when: {vip: {eq: "true"}}
+        serve: on
+"""
+    flagset = FlagSet.from_bytes(text.encode(), source="flags.yaml")
+    by_op = {w.path[-1]: w.message for w in lint(flagset, data=text) if w.code == "never-matches"}
+    assert "write `premium: {ne: false}`" in by_op["ne"]
+    assert "so `ne` always matches" in by_op["ne"]
+    assert "write `beta: {not_in: [true]}`" in by_op["not_in"]
+    assert "write `vip: true`" in by_op["eq"]
+    doc = {"features": {"f": {"rules": [{"when": {"premium": {"ne": False}}, "serve": "on"}]}}}
+    with Flags.from_dict(doc) as flags:  # the suggested spelling keeps the rule's meaning
+        assert flags.is_enabled("f", {"premium": True}) is True
+        assert flags.is_enabled("f", {"premium": False}) is False
+
+
 def test_documents_of_text_contexts_are_not_warned() -> None:
     text = "options: {numeric_strings: true}\n" + NEVER
     flagset = FlagSet.from_bytes(text.encode(), source="flags.yaml")

@@ -181,7 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = command("demo", run_demo, "evaluate every flag of a file for 20 sample users")
     demo.add_argument(
-        "file", nargs="?", metavar="FILE", help="default: the example flags shipped with flagkit"
+        "file",
+        nargs="?",
+        metavar="FILE",
+        help="default: $FLAGKIT_FILE, else `file` in [tool.flagkit] of pyproject.toml, else the example "
+        "flags shipped with flagkit",
     )
     demo.add_argument("--now", type=instant, metavar="TIME", help=_NOW_HELP)
     return parser
@@ -265,7 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exit as exc:
         if exc.message:
             print(f"flagkit: {exc.message}" if exc.code == USAGE else exc.message, file=sys.stderr)
-            if exc.code == USAGE and getattr(args, "json", False):  # a script reads stdout only
+            if getattr(args, "json", False):  # a script reads stdout only (commands that print
+                # their own JSON for an error raise Exit without a message)
                 print(dumps({"error": exc.message, "exit_code": exc.code}))
         return exc.code
     except KeyboardInterrupt:

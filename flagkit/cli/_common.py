@@ -18,7 +18,7 @@ from ..bucketers import parse_template
 from ..errors import ConfigIssue, format_path
 from ..flagset import FlagSet
 from ..jsonsafe import dumps
-from ..loading import MAX_DOCUMENT_BYTES
+from ..loading import MAX_DOCUMENT_BYTES, missing_file_message
 from ..ramps import Clock
 from ..schema import BucketInput
 from .check import check_document
@@ -180,7 +180,7 @@ def configured_flag_file() -> str | None:
     """
     env = os.environ.get(FILE_ENV)
     if env:
-        return env
+        return _existing(env, f"${FILE_ENV}")
     found = project_settings()
     if found is None or "file" not in found[1]:
         return None
@@ -188,7 +188,21 @@ def configured_flag_file() -> str | None:
     value = settings["file"]
     if not isinstance(value, str) or not value:
         raise Exit(USAGE, f"{_shown(pyproject)}: [tool.flagkit] file must be a path (a string)")
-    return _shown(pyproject.parent / value)
+    return _existing(_shown(pyproject.parent / value), f"file in {_shown(pyproject)} [tool.flagkit]")
+
+
+def _existing(path: str, origin: str) -> str:
+    """``path``, checked: a configured file that is missing says who named it (a stale
+    ``$FLAGKIT_FILE`` is otherwise a riddle)."""
+    if not os.path.exists(path):
+        raise Exit(USAGE, f"{missing_file(path)} (from {origin})")
+    return path
+
+
+def missing_file(path: str) -> str:
+    """``"PATH: no such file"``, with the file probably meant when one is beside it (as
+    ``Flags.from_file`` says it)."""
+    return f"{path}: {missing_file_message(path)}"
 
 
 NO_FILE = (
@@ -211,6 +225,13 @@ def resolve_flag_files(args: argparse.Namespace) -> None:
         key = getattr(args, "key", None)
         if name == "file" and isinstance(key, str) and key.endswith((".yaml", ".yml", ".json")):
             # `flagkit eval config/features.yaml`: the one argument is the file, the key is missing.
+            value = getattr(args, "value", None)
+            if isinstance(value, str):  # `flagkit set FILE KEY`: the key is there, the value is not
+                raise Exit(
+                    USAGE,
+                    f"{args.command}: {key!r} looks like the flag file and {value!r} the flag KEY; "
+                    "the VALUE is missing",
+                )
             raise Exit(USAGE, f"{args.command}: {key!r} looks like the flag file; the flag KEY is missing")
         configured = configured_flag_file()
         if configured is None:
@@ -227,7 +248,7 @@ def read_flag_file(path: str) -> bytes:
         with open(path, "rb") as fh:
             return fh.read(MAX_DOCUMENT_BYTES + 1)
     except FileNotFoundError:
-        raise Exit(USAGE, f"{path}: no such file") from None
+        raise Exit(USAGE, missing_file(path)) from None
     except IsADirectoryError:
         raise Exit(USAGE, f"{path}: is a directory, not a flag file") from None
     except OSError as exc:

@@ -219,7 +219,7 @@ def run_diff(args: argparse.Namespace) -> int:
     if not diffs:
         print(f"{old_label} → {new_label}: no flag changes ({plural(len(new.flags), 'flag')})")
         return OK
-    print(f"{old_label} → {new_label} ({args.users:,} simulated users, seed {args.seed})")
+    print(f"{old_label} → {new_label} ({plural(args.users, 'simulated user')}, seed {args.seed})")
     marks = {"added": "+", "removed": "-", "changed": "~"}
     for d in diffs:
         print("")

@@ -316,23 +316,29 @@ def never_matching(doc: FlagDocument, source: str | None = None) -> list[LintWar
                         + (" under `not:`" if op == "ne" else ""),
                         (*path, op), source))  # fmt: skip
                 elif op in {"eq", "ne", "in", "not_in"}:
-                    boolean_words(name, arg, (*path, op))
+                    boolean_words(name, arg, (*path, op), op)
         else:
-            boolean_words(name, operand, path)
+            boolean_words(name, operand, path, None)
 
-    def boolean_words(name: str, operand: Any, path: Path) -> None:
+    def boolean_words(name: str, operand: Any, path: Path, op: str | None) -> None:
         if strings_expected:
             return
         items = operand if isinstance(operand, list) else [operand]
         if items and all(isinstance(i, str) and i.lower() in _WORDS_AS_BOOLEANS for i in items):
             meant = [_WORDS_AS_BOOLEANS[i.lower()] for i in items]
             written = meant[0] if len(meant) == 1 else f"[{', '.join(meant)}]"
+            if op == "not_in":
+                written = f"[{', '.join(meant)}]"
             text = ", ".join(repr(i) for i in items)
+            # ne / not_in never find the text, so they always match: keep the operator.
+            negated = op in {"ne", "not_in"}
+            fix = f"{{{op}: {written}}}" if negated else written
             out.append(LintWarning(
                 "never-matches",
-                f"{text} is text, never the boolean a context sends for {name!r}; write "
-                f"`{name}: {written}` (if contexts send text, `options.numeric_strings: true` says so "
-                "and silences this)",
+                f"{text} is text, never the boolean a context sends for {name!r}"
+                + (f", so `{op}` always matches" if negated else "")
+                + f"; write `{name}: {fix}` (if contexts send text, `options.numeric_strings: true` says "
+                "so and silences this)",
                 path, source))  # fmt: skip
 
     def condition(node: Any, path: Path) -> None:

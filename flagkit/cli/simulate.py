@@ -201,7 +201,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({**result.as_dict(), "seed": args.seed})
         return OK
-    print(f"{args.key}: {result.users:,} simulated users (seed {args.seed})")
+    print(f"{args.key}: {plural(result.users, 'simulated user')} (seed {args.seed})")
     print("")
     rows = [["variant", "value", "users", "share"]]
     for name, value in result.variants.items():
