@@ -636,7 +636,9 @@ def test_a_missing_flag_file_suggests_the_one_beside_it_and_says_who_named_it(tm
     # every command; a configured path also says where it was configured.
     write(tmp_path / "config" / "features.yaml", SMALL)
     meant = "did you mean 'config/features.yaml'?"
-    for args in (("validate", "config/features.yml"), ("eval", "config/features.yml", "beta")):
+    reads = (("validate", "config/features.yml"), ("eval", "config/features.yml", "beta"))
+    edits = (("kill", "config/features.yml", "beta"), ("set", "config/features.yml", "beta", "on"))
+    for args in (*reads, *edits):
         proc = run(*args, cwd=tmp_path, env={"FLAGKIT_FILE": ""})
         assert (proc.returncode, proc.stderr.strip()) == (
             2,

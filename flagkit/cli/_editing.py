@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..flagset import FlagSet
 from ..loading import MAX_DOCUMENT_BYTES, Format, detect_format, read_document
-from ._common import OK, PROBLEMS, USAGE, Exit, emit_json
+from ._common import OK, PROBLEMS, USAGE, Exit, emit_json, missing_file
 from ._spans import Node, SpanError, parse_spans
 from ._write import ConcurrentEdit, WriteError, edit_lock, read_for_edit, replace_file
 
@@ -136,7 +136,7 @@ def _load_context(path: str) -> tuple[EditContext, Any]:
     try:
         original = read_for_edit(path)
     except FileNotFoundError:
-        raise Exit(USAGE, f"{path}: no such file") from None
+        raise Exit(USAGE, missing_file(path)) from None
     except IsADirectoryError:
         raise Exit(USAGE, f"{path}: is not a regular file") from None
     except OSError as exc:
