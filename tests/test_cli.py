@@ -706,6 +706,15 @@ def test_set_with_a_file_and_a_key_says_the_value_is_missing(tmp_path: Path) -> 
     )
 
 
+def test_rollout_with_a_file_and_a_key_says_the_percent_may_be_missing(tmp_path: Path) -> None:
+    # `flagkit rollout FILE KEY` (PERCENT forgotten) said only "expected a percentage ..., got
+    # 'new_checkout'", naming the key as if it were a bad percentage.
+    write(tmp_path / "features.yaml", SMALL)
+    proc = run("rollout", "features.yaml", "new_checkout", cwd=tmp_path, env={"FLAGKIT_FILE": ""})
+    assert proc.returncode == 2
+    assert "got 'new_checkout' (is PERCENT missing? the arguments are [FILE] KEY PERCENT)" in proc.stderr
+
+
 def test_demo_help_names_the_configured_file_first() -> None:
     # The demo shows the configured flag file before the bundled one; its --help said only the latter.
     help_text = " ".join(run("demo", "--help").stdout.split())

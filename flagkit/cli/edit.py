@@ -39,7 +39,10 @@ def percent_arg(text: str) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a percentage like 25 or 2.5, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a percentage like 25 or 2.5, got {text!r}"
+            " (is PERCENT missing? the arguments are [FILE] KEY PERCENT)"
+        ) from None
     if not 0 <= value <= 100:
         raise argparse.ArgumentTypeError(f"a percentage is between 0 and 100, got {text!r}")
     if abs(round(value * WEIGHT_SCALE) - value * WEIGHT_SCALE) > 1e-6:
