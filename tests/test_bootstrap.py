@@ -24,14 +24,20 @@ def flags(tmp_path: Path) -> Flags:
 
 def test_only_client_flags_with_plain_json_values(flags: Flags, caplog: pytest.LogCaptureFixture) -> None:
     assert flags.bootstrap({"plan": "pro"}) == CLIENT_FLAGS_FOR_PRO
-    # The loader refuses NaN in a file; an override (a test, an emergency) can still hold one.
-    with caplog.at_level(logging.WARNING, logger="flagkit"), override_flags(flags, banner=float("nan")):
+    # The loader refuses NaN in a file; an override (a test, an emergency) can still hold one
+    # (of a number flag: override_flags refuses a value of another kind than the flag's).
+    numbers = Flags.from_dict(
+        {"features": {"ratio": {"client": True, "variants": {"half": 0.5}, "default": "half"}}}
+    )
+    with caplog.at_level(logging.WARNING, logger="flagkit"), override_flags(numbers, ratio=float("nan")):
         for _ in range(3):
-            assert "banner" not in flags.bootstrap({"plan": "pro"})
+            assert "ratio" not in numbers.bootstrap({"plan": "pro"})
     left_out = [r.getMessage() for r in caplog.records if "left out of the bootstrap" in r.getMessage()]
     assert len(left_out) == 1  # once per flag, not per request
-    assert "'banner' left out of the bootstrap (in tests.test_bootstrap:" in left_out[0]
+    assert "'ratio' left out of the bootstrap (in tests.test_bootstrap:" in left_out[0]
     assert left_out[0].endswith("its value is not plain JSON")
+    assert numbers.bootstrap() == {"ratio": {"value": 0.5, "variant": "half"}}
+    numbers.close()
     assert flags.bootstrap() == {
         "banner": {"value": "hello", "variant": "plain"},
         "new_ui": {"value": False, "variant": "off"},
