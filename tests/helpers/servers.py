@@ -49,13 +49,20 @@ def run_server(
     env: Mapping[str, str] | None = None,
     ready_path: str = "/",
     timeout: float = 90.0,
+    python_path: Sequence[Path] = (),
 ) -> Iterator[Server]:
     """Run ``[sys.executable, *argv]`` with ``{port}`` in argv replaced by a free port.
+
+    ``python_path`` goes first on the server's ``PYTHONPATH`` (rather than gunicorn's
+    ``--pythonpath``, which splits its value on commas, so a clone path with one breaks it).
 
     Yields once ``GET ready_path`` answers (any status). Output goes to a file in ``log_dir``
     (read it with :meth:`Server.read_log`; ``Server.log`` holds it after the stop).
     """
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    if python_path:
+        inherited = [full_env["PYTHONPATH"]] if full_env.get("PYTHONPATH") else []
+        full_env["PYTHONPATH"] = os.pathsep.join([*map(str, python_path), *inherited])
     for _attempt in range(3):
         port = free_port()
         log_path = log_dir / f"server-{port}.log"

@@ -85,8 +85,9 @@ def logged_in(server: Server, username: str | None, clients: ExitStack) -> httpx
     return client
 
 
-GUNICORN = ["-m", "gunicorn", "--pythonpath", str(PROJECT), "-b", "127.0.0.1:{port}", "-w", "2",
-            "realsite.wsgi:application"]  # fmt: skip
+# The project is importable through PYTHONPATH (run_server's python_path), not gunicorn's
+# --pythonpath, which splits its value on commas (and CI's clone path has one).
+GUNICORN = ["-m", "gunicorn", "-b", "127.0.0.1:{port}", "-w", "2", "realsite.wsgi:application"]
 UVICORN = ["-m", "uvicorn", "--app-dir", str(PROJECT), "--port", "{port}", "--workers", "2",
            "realsite.asgi:application"]  # fmt: skip
 
@@ -103,7 +104,9 @@ def test_staff_user_reaches_the_staff_flag_under_a_real_server(
         "DJANGO_SETTINGS_MODULE": SETTINGS,
     }
     with (
-        run_server(argv, cwd=elsewhere(site), log_dir=tmp_path, env=env, ready_path="/health/") as server,
+        run_server(
+            argv, cwd=elsewhere(site), log_dir=tmp_path, env=env, ready_path="/health/", python_path=[PROJECT]
+        ) as server,
         ExitStack() as clients,
     ):
         staff, plain, tester, anonymous = (
@@ -218,7 +221,9 @@ def test_anonymous_visitors_get_a_sticky_id_under_a_real_server(
         "REALSITE_ANONYMOUS_ID": "1",
         "DJANGO_SETTINGS_MODULE": SETTINGS,
     }
-    with run_server(argv, cwd=elsewhere(site), log_dir=tmp_path, env=env, ready_path="/health/") as server:
+    with run_server(
+        argv, cwd=elsewhere(site), log_dir=tmp_path, env=env, ready_path="/health/", python_path=[PROJECT]
+    ) as server:
 
         def new_client() -> httpx.Client:
             return httpx.Client(base_url=server.url, timeout=30)
@@ -268,7 +273,9 @@ def test_every_worker_exports_its_usage(
         "REALSITE_USAGE_INTERVAL": interval,
     }
     served: dict[int, int] = {}
-    with run_server(argv, cwd=elsewhere(site), log_dir=tmp_path, env=env, ready_path="/health/") as server:
+    with run_server(
+        argv, cwd=elsewhere(site), log_dir=tmp_path, env=env, ready_path="/health/", python_path=[PROJECT]
+    ) as server:
         for _ in range(60):  # fresh connections: the kernel spreads them over both workers
             answer = httpx.get(f"{server.url}/flag/staff_beta/", timeout=30).json()
             served[answer["pid"]] = served.get(answer["pid"], 0) + 1

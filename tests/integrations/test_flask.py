@@ -322,9 +322,9 @@ def test_gunicorn_started_from_another_directory_serves_the_apps_flag_file(
 ) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    argv = ["-m", "gunicorn", "--pythonpath", str(FLASKSITE), "-b", "127.0.0.1:{port}", "flasksite:app"]
+    argv = ["-m", "gunicorn", "-b", "127.0.0.1:{port}", "flasksite:app"]  # flasksite on python_path
     env = {"FLASKSITE_FILE_REQUIRED": required}
-    with run_server(argv, cwd=elsewhere, log_dir=tmp_path, env=env) as server:
+    with run_server(argv, cwd=elsewhere, log_dir=tmp_path, env=env, python_path=[FLASKSITE]) as server:
         # Before the fix the file was looked up in `elsewhere` and every flag served its default.
         assert wait_for(lambda: httpx.get(server.url + "/", timeout=30).json() == {"new_checkout": True})
 
@@ -334,8 +334,6 @@ def test_anonymous_visitors_get_a_sticky_id_under_gunicorn(tmp_path: Path) -> No
     argv = [
         "-m",
         "gunicorn",
-        "--pythonpath",
-        str(FLASKSITE),
         "-b",
         "127.0.0.1:{port}",
         "-w",
@@ -343,7 +341,7 @@ def test_anonymous_visitors_get_a_sticky_id_under_gunicorn(tmp_path: Path) -> No
         "flasksite:app",
     ]
     env = {"FLASKSITE_ANONYMOUS_ID": "1"}
-    with run_server(argv, cwd=tmp_path, log_dir=tmp_path, env=env) as server:
+    with run_server(argv, cwd=tmp_path, log_dir=tmp_path, env=env, python_path=[FLASKSITE]) as server:
         check_sticky_anonymous_rollout(
             lambda: httpx.Client(base_url=server.url, timeout=30), "/flag/anon_rollout", "/flag/anon_rollout"
         )

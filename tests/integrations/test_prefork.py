@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import site
 import socket
 import subprocess
 import sys
@@ -97,6 +98,9 @@ def uwsgi_command(port: int, app_dir: Path) -> list[str]:
         "--disable-logging",
         "--pythonpath",
         str(ROOT),
+        # The venv's packages, named: uWSGI's embedded Python does not find them from a venv
+        # at a non-ASCII path (CI's clone path has one), and then flagkit's imports fail.
+        *(arg for path in site.getsitepackages() for arg in ("--pythonpath", path)),
     ]
 
 
