@@ -36,6 +36,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -274,13 +275,19 @@ def _after_operands(doc: FlagDocument) -> list[tuple[Path, str]]:
             for index, value in enumerate(node):
                 walk(value, (*path, index))
 
+    for when, path in _conditions(doc):
+        walk(when, path)
+    return found
+
+
+def _conditions(doc: FlagDocument) -> Iterator[tuple[Any, tuple[str | int, ...]]]:
+    """Every condition mapping of the document (each rule's ``when``, each segment) with its path."""
     for key, flag in doc.features.items():
         if isinstance(flag, FlagDefinition):
             for index, rule in enumerate(flag.rules):
-                walk(rule.when, ("features", key, "rules", index, "when"))
+                yield rule.when, ("features", key, "rules", index, "when")
     for name, segment in doc.segments.items():
-        walk(segment, ("segments", name))
-    return found
+        yield segment, ("segments", name)
 
 
 _EQUALITY = frozenset({"eq", "ne"})
@@ -353,12 +360,8 @@ def never_matching(doc: FlagDocument, source: str | None = None) -> list[LintWar
             elif key not in _STRUCTURAL:
                 attribute(str(key), value, (*path, key))
 
-    for key, flag in doc.features.items():
-        if isinstance(flag, FlagDefinition):
-            for index, rule in enumerate(flag.rules):
-                condition(rule.when, ("features", key, "rules", index, "when"))
-    for name, segment in doc.segments.items():
-        condition(segment, ("segments", name))
+    for when, path in _conditions(doc):
+        condition(when, path)
     return out
 
 
