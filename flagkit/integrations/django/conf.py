@@ -211,14 +211,19 @@ def _hook(value: Any, index: int) -> Any:
     return value
 
 
-def _qa_permission(value: Any) -> QaPermission | None:
+def _callable_setting(value: Any, name: str) -> Any:
+    """``FLAGKIT[name]``: ``None``, a callable, or the dotted path of one (imported)."""
     if value is None:
         return None
     if isinstance(value, str):
-        value = _import(value, "FLAGKIT['QA_PERMISSION']")
+        value = _import(value, f"FLAGKIT[{name!r}]")
     if not callable(value):
-        raise ImproperlyConfigured(f"FLAGKIT['QA_PERMISSION'] must be callable, got {type(value).__name__}")
-    permission: QaPermission = value
+        raise ImproperlyConfigured(f"FLAGKIT[{name!r}] must be callable, got {type(value).__name__}")
+    return value
+
+
+def _qa_permission(value: Any) -> QaPermission | None:
+    permission: QaPermission | None = _callable_setting(value, "QA_PERMISSION")
     return permission
 
 
@@ -241,11 +246,5 @@ def _provider(item: Any, index: int) -> Provider:
 
 
 def _context_getter(value: Any) -> ContextGetter | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = _import(value, "FLAGKIT['CONTEXT']")
-    if not callable(value):
-        raise ImproperlyConfigured(f"FLAGKIT['CONTEXT'] must be callable, got {type(value).__name__}")
-    getter: ContextGetter = value
+    getter: ContextGetter | None = _callable_setting(value, "CONTEXT")
     return getter
