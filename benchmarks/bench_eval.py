@@ -211,7 +211,7 @@ def code_paths(flags: flagkit.Flags) -> None:
 
 def regex_worst_case() -> None:
     """Adversarial values at the length cap against patterns the safety check allows."""
-    from flagkit.operators import MAX_MATCH_LENGTH
+    from flagkit._engine.operators import MAX_MATCH_LENGTH
 
     n = MAX_MATCH_LENGTH
     cases = [

@@ -5,6 +5,8 @@ and evaluate in process with targeting rules, segments, prerequisites, kill swit
 flagd-compatible percentage rollouts. See https://github.com/flagkit/flagkit docs/.
 """
 
+from ._client.flags import Flags, ProviderStatus, Snapshot
+from ._context import context, current_context
 from ._default import (
     all_values,
     configure,
@@ -17,15 +19,13 @@ from ._default import (
     variants,
     when,
 )
-from .client import Flags, ProviderStatus, Snapshot
-from .compiler import CompiledFlag
-from .context import context, current_context
+from ._engine.compiler import CompiledFlag
+from ._observe.exposures import Exposure
+from ._observe.hooks import Hook, HookContext
+from .codepaths.guards import Guard, GuardedBlock, GuardTrippedError
 from .errors import ConfigError, ConfigIssue, FlagkitError, FlagNotFoundError, SourceError
 from .evaluation import CODE_DEFAULT, ErrorCode, Evaluation, Reason
-from .exposure import Exposure
 from .flagset import FlagSet
-from .guard import Guard, GuardedBlock, GuardTrippedError
-from .hooks import Hook, HookContext
 from .providers import DictProvider, EnvProvider, FileProvider, HttpProvider, Provider, RedisProvider
 
 __version__ = "0.1.0.dev0"

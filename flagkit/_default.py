@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, ParamSpec, TypeVar, overload
 
-from .client import Flags, Snapshot
+from ._client.flags import Flags, Snapshot
 from .codepaths import CallContext, OptionalSwitch, Switch, VariantDispatcher
 from .codepaths import variants as _variants
 from .codepaths import when as _when

@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .compiler import CompiledFlag, Resolver
+from ._engine.compiler import CompiledFlag, Resolver
 from .evaluation import CODE_DEFAULT
 from .jsonsafe import is_json_safe
 

@@ -44,12 +44,12 @@ class Reason(StrEnum):
     DISABLED = "DISABLED"
     """The flag's kill switch (``enabled: false``) is on: it is switched off (its
     ``off_variant``, else its ``false`` variant, else its default; see
-    :func:`flagkit.compiler.off_variant_name`)."""
+    :func:`flagkit._engine.compiler.off_variant_name`)."""
     PREREQUISITE_FAILED = "PREREQUISITE_FAILED"
     """A flag listed in ``requires`` was not on: the flag is switched off, as for ``DISABLED``."""
     GUARD_TRIPPED = "GUARD_TRIPPED"
     """A guarded code path failed too often: this process switches the flag off, as for
-    ``DISABLED``, for a cool-down (see :class:`flagkit.guard.Guard`)."""
+    ``DISABLED``, for a cool-down (see :class:`flagkit.codepaths.guards.Guard`)."""
     OVERRIDE = "OVERRIDE"
     """A test override (:func:`flagkit.testing.override_flags`) supplied the value."""
     QA_OVERRIDE = "QA_OVERRIDE"

@@ -18,20 +18,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ._files import open_regular
-from .compiler import CompiledFlag, compile_document
-from .definitions import DocumentSpec
+from ._engine.compiler import CompiledFlag, compile_document
+from ._engine.ramps import Clock
+from .document.definitions import DocumentSpec
+from .document.reader import MAX_DOCUMENT_BYTES, Format, detect_format, line_for, locate_lines, read_document
+from .document.schema import FlagDocument, validate_document
 from .errors import ConfigError, ConfigIssue
-from .loading import (
-    MAX_DOCUMENT_BYTES,
-    Format,
-    detect_format,
-    line_for,
-    locate_lines,
-    read_document,
-)
-from .ramps import Clock
-from .schema import FlagDocument, validate_document
+from .providers._files import open_regular
 
 __all__ = ["FlagSet"]
 
@@ -45,7 +38,7 @@ class FlagSet:
         source: File name, URL or label the flags came from.
         version: A content hash or ETag identifying this version of the source.
         spec: What is kept of the document besides the flags (``None`` when built from
-            compiled flags directly); see :mod:`flagkit.definitions`.
+            compiled flags directly); see :mod:`flagkit.document.definitions`.
         unused_segments: Segments defined but not referenced by any flag.
     """
 

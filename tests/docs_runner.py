@@ -107,7 +107,7 @@ def blocks(text: str) -> list[Block]:
 
 def main(page: Path, workdir: Path) -> int:
     import flagkit
-    from flagkit.loading import read_document
+    from flagkit.document.reader import read_document
     from tests.helpers.flag_server import FlagServer
 
     found = blocks(page.read_text(encoding="utf-8"))

@@ -382,7 +382,7 @@ def test_status_names_providers_with_the_same_name_apart() -> None:
 
 
 def test_huge_version_strings_are_not_cached() -> None:
-    from flagkit.operators import parse_semver
+    from flagkit._engine.operators import parse_semver
 
     flags = Flags.from_dict(DOC)
     parse_semver.cache_clear()

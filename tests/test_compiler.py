@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from flagkit import ConfigError, Flags, FlagSet, Reason
+from flagkit.document.reader import read_document
 
 
 def load(yaml_text: str, source: str = "flags.yaml") -> FlagSet:
@@ -225,7 +226,7 @@ def test_an_explicitly_empty_flag_file_is_allowed() -> None:
 
 
 def flags_for(yaml_text: str) -> Flags:
-    return Flags.from_dict(__import__("flagkit").loading.read_document(yaml_text))
+    return Flags.from_dict(read_document(yaml_text))
 
 
 def test_static_flags() -> None:
@@ -282,8 +283,8 @@ SWITCHED_OFF_CASES = [
 def test_switched_off_means_one_thing(definition: dict[str, Any], expected: tuple[Any, Any]) -> None:
     """Killed, prerequisite failed and guard tripped serve the same "off" (issue 16): a
     switched-off boolean flag is off unless ``off_variant`` says otherwise."""
-    from flagkit.compiler import switched_off_variant
-    from flagkit.guard import off_resolution
+    from flagkit._engine.compiler import switched_off_variant
+    from flagkit.codepaths.guards import off_resolution
 
     flags = Flags.from_dict(
         {
@@ -393,8 +394,8 @@ def test_errors_in_rules_are_reported_even_with_a_bad_default() -> None:
 def test_json_schema_accepts_the_example_and_rejects_mistakes(example_file: Path) -> None:
     import jsonschema
 
-    from flagkit.loading import read_document
-    from flagkit.schema import json_schema
+    from flagkit.document.reader import read_document
+    from flagkit.document.schema import json_schema
 
     schema = json_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
@@ -408,8 +409,8 @@ def test_json_schema_accepts_the_example_and_rejects_mistakes(example_file: Path
 
 
 def test_example_file_exercises_every_operator(example_file: Path) -> None:
-    from flagkit.loading import read_document
-    from flagkit.schema import OPERATORS
+    from flagkit.document.reader import read_document
+    from flagkit.document.schema import OPERATORS
 
     seen: set[str] = set()
 

@@ -1,4 +1,4 @@
-"""The evaluation cost a document can create is bounded at load (flagkit.cost)."""
+"""The evaluation cost a document can create is bounded at load (flagkit.document.cost)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from flagkit import ConfigError, Flags, FlagSet
-from flagkit.cost import MAX_DOCUMENT_COST, MAX_FLAG_COST, cost_issues
-from flagkit.loading import read_document
+from flagkit.document.cost import MAX_DOCUMENT_COST, MAX_FLAG_COST, cost_issues
+from flagkit.document.reader import read_document
 
 
 def nested_aliases(levels: int, width: int) -> str:
@@ -66,7 +66,8 @@ def test_prerequisites_add_their_conditions() -> None:
 
 
 def test_the_prerequisite_bound_is_the_compilers() -> None:
-    from flagkit import compiler, cost
+    from flagkit._engine import compiler
+    from flagkit.document import cost
 
     assert cost.MAX_PREREQUISITE_EVALUATIONS == compiler.MAX_PREREQUISITE_EVALUATIONS
 

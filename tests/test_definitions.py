@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from flagkit import Flags, FlagSet
-from flagkit.loading import read_document
+from flagkit.document.reader import read_document
+from flagkit.document.schema import FlagDefinition, FlagDocument, validate_document
 from flagkit.providers.base import Provider, Report
-from flagkit.schema import FlagDefinition, FlagDocument, validate_document
 
 YAML = b"""\
 $schema: ./flagkit.schema.json

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from flagkit import Flags, FlagSet, Reason
+from flagkit._engine.compiler import TOTAL_WEIGHT
 from flagkit.bucketing import bucket
 from flagkit.cli.demo import SAMPLE_USERS, client_for
 from flagkit.cli.explain import ConditionTrace, Explanation, attribute_value, explain, render_explanation
-from flagkit.compiler import TOTAL_WEIGHT
 
 
 def load(yaml_text: str) -> FlagSet:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from flagkit import ErrorCode, Flags, Hook, Reason
-from flagkit.exposure import Exposure
+from flagkit._observe.exposures import Exposure
 from flagkit.testing import override_flags
 from tests.helpers.fork import ask_child
 from tests.helpers.saves import wait_until

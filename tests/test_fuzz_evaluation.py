@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flagkit import Flags, Reason
-from flagkit.schema import OPERATORS
+from flagkit.document.schema import OPERATORS
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "features.yaml"
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -339,7 +339,7 @@ def test_a_hook_writing_to_the_default_context_reaches_no_other_thread() -> None
     import threading
 
     import flagkit
-    from flagkit.context import EMPTY_CONTEXT
+    from flagkit._context import EMPTY_CONTEXT
 
     writer = Writer()
     with Flags.from_dict(STAFF_ONLY) as flags, Flags.from_dict(STAFF_ONLY) as other:
@@ -416,7 +416,7 @@ def test_the_plain_default_context_never_reaches_user_code() -> None:
     import threading
 
     import flagkit
-    from flagkit.context import _EMPTY, AMBIENT
+    from flagkit._context import _EMPTY, AMBIENT
 
     received: list[Any] = []
 

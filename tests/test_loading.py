@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from flagkit import ConfigError, FlagSet
-from flagkit.loading import detect_format, locate_lines, read_document
+from flagkit.document.reader import detect_format, locate_lines, read_document
 
 
 def test_seed_config_loads_unchanged() -> None:

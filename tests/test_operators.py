@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from flagkit import operators
-from flagkit.operators import OperandError, make_operator, parse_semver
+from flagkit._engine import operators
+from flagkit._engine.operators import OperandError, make_operator, parse_semver
 
 MISSING = None  # an absent attribute reaches an operator as None
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from flagkit import ConfigError, Flags, FlagSet, Reason, bucketing
-from flagkit.bucketers import Scheme, point_function
+from flagkit._engine.schemes import Scheme, point_function
 from flagkit.cli.explain import explain, render_explanation
 from flagkit.integrations.status import flag_in_words
 

@@ -308,8 +308,8 @@ def test_explain_renders_variant_and_off_requirements() -> None:
 
 
 def test_hooks_see_the_caller_s_default() -> None:
+    from flagkit._observe.hooks import Hook, HookContext
     from flagkit.evaluation import Evaluation
-    from flagkit.hooks import Hook, HookContext
 
     seen: list[tuple[Any, Any, Reason]] = []
 

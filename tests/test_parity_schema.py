@@ -10,8 +10,8 @@ import pytest
 from flagkit import ConfigError, Flags, FlagSet, Reason
 from flagkit.cli.explain import explain
 from flagkit.cli.lint import lint
-from flagkit.loading import read_document
-from flagkit.schema import json_schema
+from flagkit.document.reader import read_document
+from flagkit.document.schema import json_schema
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "examples" / "migrations.yaml"
 

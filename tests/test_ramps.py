@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from flagkit import ConfigError, FlagSet
+from flagkit._engine.ramps import parse_interval, ramps_of
 from flagkit.cli.explain import explain, render_explanation
 from flagkit.cli.lint import lint
-from flagkit.ramps import parse_interval, ramps_of
 from tests.test_cli import run
 
 START = dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.UTC).timestamp()
@@ -177,7 +177,7 @@ def test_lint_ramp_complete_and_drops_users() -> None:
 
 
 def test_ramp_is_in_the_json_schema() -> None:
-    from flagkit.schema import json_schema
+    from flagkit.document.schema import json_schema
 
     schema = json_schema()
     assert "ramp" in schema["$defs"]["Rule"]["properties"]

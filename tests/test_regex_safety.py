@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from flagkit import ConfigError, Flags
-from flagkit.operators import MAX_MATCH_LENGTH
-from flagkit.regex_safety import UnsafePattern, check_regex_safety
+from flagkit._engine.operators import MAX_MATCH_LENGTH
+from flagkit.document.regex_safety import UnsafePattern, check_regex_safety
 
 SAFE = [
     r"^[^@]+@[^@]+\.[a-z]+$",  # '@' separates the repeats

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from flagkit import Flags, Hook
+from flagkit._observe.usage import USAGE_FORMAT, UsageRecorder, merge_usage, read_usage
 from flagkit.testing import override_flags
-from flagkit.usage import USAGE_FORMAT, UsageRecorder, merge_usage, read_usage
 from tests.helpers.fork import ask_child
 from tests.helpers.providers import ManualProvider
 from tests.helpers.saves import wait_until
@@ -30,7 +30,7 @@ DOC = {
 def _close_clients() -> Any:
     """Close the clients a test left open: their usage threads would outlive it (and trip
     tests/providers' no_thread_leaks check when run after this file)."""
-    from flagkit.client import _LIVE_CLIENTS
+    from flagkit._client.flags import _LIVE_CLIENTS
 
     before = set(_LIVE_CLIENTS)
     yield

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 from flagkit import Flags
-from flagkit.usage import read_usage
+from flagkit._observe.usage import read_usage
 
 
 def test_concurrent_exports_of_one_client_add_up_exactly(tmp_path: Path) -> None:

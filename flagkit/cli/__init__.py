@@ -21,7 +21,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from .. import __version__, operators
+from .. import __version__
+from .._engine import operators
 from .._links import doc_url
 from ..jsonsafe import dumps
 from . import _common

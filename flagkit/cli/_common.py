@@ -14,13 +14,13 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from ..bucketers import parse_template
+from .._engine.ramps import Clock
+from .._engine.schemes import parse_template
+from ..document.reader import MAX_DOCUMENT_BYTES, missing_file_message
+from ..document.schema import BucketInput
 from ..errors import ConfigIssue, format_path
 from ..flagset import FlagSet
 from ..jsonsafe import dumps
-from ..loading import MAX_DOCUMENT_BYTES, missing_file_message
-from ..ramps import Clock
-from ..schema import BucketInput
 from .check import check_document
 from .lint import LintWarning
 

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..document.reader import MAX_DOCUMENT_BYTES, Format, detect_format, read_document
 from ..errors import ConfigError
 from ..flagset import FlagSet
-from ..loading import MAX_DOCUMENT_BYTES, Format, detect_format, read_document
 from ._common import OK, PROBLEMS, USAGE, Exit, emit_json, missing_file
 from ._spans import Node, SpanError, parse_spans
 from ._write import ConcurrentEdit, WriteError, edit_lock, read_for_edit, replace_file

@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 
 import yaml
 
-from ..loading import Format, _resolve_plain
+from ..document.reader import Format, _resolve_plain
 
 __all__ = ["Node", "SpanError", "insert_key", "parse_spans", "render_scalar"]
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from .._engine.ramps import Clock
+from ..document.schema import FlagDocument
 from ..errors import ConfigError, ConfigIssue
 from ..flagset import FlagSet
-from ..ramps import Clock
-from ..schema import FlagDocument
 from .lint import LintWarning, lint
 
 __all__ = ["CheckResult", "check_document"]

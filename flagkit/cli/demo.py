@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..client import Flags
+from .._client.flags import Flags
 from ..evaluation import Evaluation
 from ..flagset import FlagSet
 from ..providers.base import Provider, Report

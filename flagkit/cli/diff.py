@@ -21,9 +21,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..document.reader import MAX_DOCUMENT_BYTES, detect_format, read_document
 from ..errors import ConfigError
 from ..flagset import FlagSet
-from ..loading import MAX_DOCUMENT_BYTES, detect_format, read_document
 from ._common import (
     OK,
     PROBLEMS,

@@ -7,7 +7,7 @@ is checked with flagkit's loader and written atomically (see :mod:`._editing`, :
   string, unless ``--force``); a full flag gets ``default: VALUE``, VALUE being a variant name
   (``true``/``false`` mean ``on``/``off`` for boolean flags).
 - ``kill FILE KEY`` / ``revive FILE KEY``: ``enabled: false`` / ``enabled: true``. A killed
-  flag is *switched off* (:func:`flagkit.compiler.off_variant_name`): its ``off_variant``,
+  flag is *switched off* (:func:`flagkit._engine.compiler.off_variant_name`): its ``off_variant``,
   else its false variant (a boolean flag is off), else its default. ``kill`` says which, and
   refuses a flag whose switched-off value is not an obvious "off" (a truthy default, no
   ``off_variant``) unless told ``--serve VARIANT`` (written as ``off_variant``) or ``--force``.
@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..compiler import BOOLEAN_VARIANTS, off_variant_name
+from .._engine.compiler import BOOLEAN_VARIANTS, off_variant_name
 from ..evaluation import CODE_DEFAULT_NAME, Reason
 from ._common import parse_value, plural
 from ._editing import ABSENT, Change, EditContext, EditPlan, Refused, run_edit
@@ -107,7 +107,7 @@ def _variant_name(definition: dict[str, Any], raw: str) -> str:
 
 
 def _off_of(definition: dict[str, Any], default: str | None = None) -> str:
-    """The variant the flag serves when switched off (:func:`flagkit.compiler.off_variant_name`);
+    """The variant the flag serves when switched off (:func:`flagkit._engine.compiler.off_variant_name`);
     ``default`` overrides the file's, for an edit that changes it."""
     off = definition.get("off_variant")
     return off_variant_name(

@@ -13,9 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .. import bucketers, operators
-from ..bucketing import bucket
-from ..compiler import (
+from .._engine import operators, schemes
+from .._engine.compiler import (
     DEFAULT_BUCKET_ATTRIBUTES,
     TOTAL_WEIGHT,
     WEIGHT_SCALE,
@@ -26,13 +25,14 @@ from ..compiler import (
     requirements,
     switched_off_variant,
 )
+from .._engine.ramps import RampState, ramps_of, rule_schedule
+from ..bucketing import bucket
+from ..document.reader import line_for, locate_lines
+from ..document.schema import BucketInput, FlagDefinition, Rule
 from ..errors import format_path
 from ..evaluation import CODE_DEFAULT, CODE_DEFAULT_NAME, Reason
 from ..flagset import FlagSet
 from ..jsonsafe import dumps, to_json_safe
-from ..loading import line_for, locate_lines
-from ..ramps import RampState, ramps_of, rule_schedule
-from ..schema import BucketInput, FlagDefinition, Rule
 
 __all__ = [
     "ConditionTrace",
@@ -252,7 +252,7 @@ def explain(flagset: FlagSet, key: str, context: Mapping[str, Any]) -> Explanati
         KeyError: The flag is not defined in ``flagset``.
     """
     table = {k: f.resolve for k, f in flagset.flags.items()}
-    # The segments and one option, not the whole document re-derived (see flagkit.definitions).
+    # The segments and one option, not the whole document re-derived (see flagkit.document.definitions).
     spec = flagset.spec
     segments = spec.segments() if spec is not None else {}
     explainer = _Explainer(flagset.flags, table, segments, context)
@@ -384,24 +384,24 @@ class _Explainer:
         return SplitTrace(attribute, value, salt, TOTAL_WEIGHT, point, tuple(ranges), chosen)
 
     def scheme_split(self, key: str, definition: FlagDefinition, item: Rule) -> SplitTrace:
-        """A split with another bucketing scheme or an explicit input, through flagkit.bucketers."""
+        """A split with another bucketing scheme or an explicit input, through flagkit._engine.schemes."""
         assert isinstance(item.serve, dict)  # only splits get here
-        scheme = bucketers.scheme_from(item.bucketing or definition.bucketing, key, definition.salt)
+        scheme = schemes.scheme_from(item.bucketing or definition.bucketing, key, definition.salt)
         bucket_by = definition.bucket_by
         salted = True
         if isinstance(bucket_by, BucketInput):
-            template = bucketers.parse_template(bucket_by.input, key)
+            template = schemes.parse_template(bucket_by.input, key)
             attribute = f"input {bucket_by.input!r}"
-            value = bucketers.input_getter(template, attribute_getter)(self.context)
+            value = schemes.input_getter(template, attribute_getter)(self.context)
             salted = bucket_by.salted
         else:
             attribute, value = self.bucket_value(bucket_by)
         units = [round(weight * WEIGHT_SCALE) for weight in item.serve.values()]
         running = [sum(units[: i + 1]) for i in range(len(units))]
-        ends = bucketers.scaled_edges(running, scheme.scale, TOTAL_WEIGHT)
+        ends = schemes.scaled_edges(running, scheme.scale, TOTAL_WEIGHT)
         starts = [0, *ends[:-1]]
         ranges = tuple(zip(item.serve, starts, ends, strict=True))
-        point = bucketers.point_function(scheme, salted=salted)(value)
+        point = schemes.point_function(scheme, salted=salted)(value)
         chosen = None
         if point is not None:
             live = [r for r in ranges if r[2] > r[1]]

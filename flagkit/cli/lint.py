@@ -40,14 +40,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..compiler import BOOLEAN_VARIANTS, off_variant_name
+from .._engine.compiler import BOOLEAN_VARIANTS, off_variant_name
+from .._engine.operators.matching import parse_rfc3339
+from .._engine.ramps import ramps_of
+from ..document.reader import line_for, locate_lines
+from ..document.schema import FlagDefinition, FlagDocument
 from ..errors import flag_of, format_location, format_path
 from ..evaluation import CODE_DEFAULT_NAME
 from ..flagset import FlagSet
-from ..loading import line_for, locate_lines
-from ..matching import parse_rfc3339
-from ..ramps import ramps_of
-from ..schema import FlagDefinition, FlagDocument
 
 __all__ = ["LintWarning", "lint"]
 

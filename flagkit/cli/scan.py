@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..compiler import requirements
+from .._engine.compiler import requirements
+from ..document.schema import FlagDefinition
 from ..flagset import FlagSet
-from ..schema import FlagDefinition
 from ._common import OK, PROBLEMS, USAGE, Exit, emit_json, load, plural, project_settings
 from .usage_report import print_not_evaluated, usage_report
 

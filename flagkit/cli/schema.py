@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..schema import json_schema
+from ..document.schema import json_schema
 from ._common import OK, USAGE, Exit
 
 

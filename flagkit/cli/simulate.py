@@ -15,11 +15,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..bucketers import parse_template
-from ..compiler import DEFAULT_BUCKET_ATTRIBUTES, CompiledFlag
+from .._engine.compiler import DEFAULT_BUCKET_ATTRIBUTES, CompiledFlag
+from .._engine.schemes import parse_template
+from ..document.schema import BucketInput
 from ..evaluation import CODE_DEFAULT_NAME
 from ..flagset import FlagSet
-from ..schema import BucketInput
 from ._common import (
     OK,
     PROBLEMS,

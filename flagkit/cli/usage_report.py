@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from ..usage import merge_usage, read_usage
+from .._observe.usage import merge_usage, read_usage
 from ._common import USAGE, Exit, plural, positive
 
 __all__ = ["add_usage_arguments", "not_evaluated", "print_not_evaluated", "usage_report"]

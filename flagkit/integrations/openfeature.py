@@ -53,7 +53,7 @@ from openfeature.flag_evaluation import Reason as OFReason
 from openfeature.provider import AbstractProvider, Metadata
 
 from flagkit import ErrorCode, Evaluation, FlagNotFoundError, Flags, Reason
-from flagkit.client import _kind_words  # the client's words for a value's kind ("an integer")
+from flagkit._client.flags import _kind_words  # the client's words for a value's kind ("an integer")
 
 __all__ = ["FlagkitProvider", "to_context"]
 

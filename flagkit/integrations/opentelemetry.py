@@ -39,7 +39,7 @@ from opentelemetry import trace
 from opentelemetry.util.types import AttributeValue
 
 from flagkit import ErrorCode, Evaluation, Hook, HookContext
-from flagkit.compiler import DEFAULT_BUCKET_ATTRIBUTES
+from flagkit._engine.compiler import DEFAULT_BUCKET_ATTRIBUTES
 
 __all__ = ["EVENT_NAME", "METRIC_NAME", "OpenTelemetryHook"]
 

@@ -34,7 +34,7 @@ provider state, so the number of series is bounded by the flag files, never by u
 
 The ``variant`` label is the variant name, ``code_default`` when the flag served the caller's
 default, or ``""`` with reason ``ERROR`` when the caller got its own default because the
-evaluation failed (see :mod:`flagkit.usage`).
+evaluation failed (see :mod:`flagkit._observe.usage`).
 
 The two ``flagkit_flag_*`` families have samples only when the client counts usage
 (``Flags(..., usage=True)`` or ``flags.enable_usage()``). Nothing is added to the evaluation
@@ -50,7 +50,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from flagkit import Flags
-from flagkit.client import State
+from flagkit._client.flags import State
 
 __all__ = ["STATES", "FlagkitCollector"]
 

@@ -11,9 +11,9 @@ import hashlib
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
+from ..document.reader import MAX_DOCUMENT_BYTES, Format, read_document
 from ..errors import ConfigError, ConfigIssue
 from ..flagset import FlagSet
-from ..loading import MAX_DOCUMENT_BYTES, Format, read_document
 
 if TYPE_CHECKING:
     from redis import Redis

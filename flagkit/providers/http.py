@@ -27,10 +27,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..document.reader import MAX_DOCUMENT_BYTES, Format, detect_format
 from ..errors import ConfigError, ConfigIssue, SourceError
 from ..flagset import FlagSet
-from ..loading import MAX_DOCUMENT_BYTES, Format, detect_format
-from ._http import Fetcher, Response, validators_are_strong
+from ._fetch import Fetcher, Response, validators_are_strong
 from ._runner import Run, ThreadedProvider, describe, load_failure, rollback
 from .base import Report
 

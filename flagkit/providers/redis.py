@@ -39,10 +39,10 @@ import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..document.reader import MAX_DOCUMENT_BYTES, Format
 from ..errors import ConfigError, SourceError
 from ..flagset import FlagSet
-from ..loading import MAX_DOCUMENT_BYTES, Format
-from ._http import mask_url
+from ._fetch import mask_url
 from ._redis_wire import (
     connect,
     default_channel,

@@ -16,7 +16,7 @@ import pytest
 
 from flagkit import FileProvider, Flags, HttpProvider
 from flagkit.providers import _watch
-from flagkit.providers._http import Fetcher
+from flagkit.providers._fetch import Fetcher
 from tests.helpers.faults import faulty_loader, thread_named
 from tests.helpers.flag_server import FlagServer
 from tests.helpers.saves import wait_until, write_atomic_rename, write_in_place

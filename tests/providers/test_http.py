@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from flagkit import ConfigError, Flags, FlagSet, HttpProvider, SourceError
-from flagkit.providers._http import mask_url
+from flagkit.providers._fetch import mask_url
 from tests.helpers import missing_tool
 from tests.helpers.flag_server import FlagServer, SilentServer
 from tests.helpers.saves import wait_until

@@ -196,7 +196,7 @@ def test_weak_validators_are_not_kept_in_the_cache(
 def test_validators_are_strong_follows_rfc_9110(
     last_modified: str | None, date: str | None, strong: bool
 ) -> None:
-    from flagkit.providers._http import Response, validators_are_strong
+    from flagkit.providers._fetch import Response, validators_are_strong
 
     response = Response(200, b"", '"x"', last_modified, None, "http://h/", date)
     assert validators_are_strong(response) is strong

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from flagkit import FileProvider, Flags, FlagSet
-from flagkit._dispatch import Dispatcher
+from flagkit._client.listeners import Dispatcher
 from flagkit.providers.base import Provider, Report
 from tests.helpers.saves import wait_until, write_atomic_rename
 

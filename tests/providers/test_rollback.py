@@ -48,7 +48,7 @@ def test_version_must_be_a_non_negative_integer(bad: str) -> None:
 
 
 def test_json_schema_describes_version() -> None:
-    from flagkit.schema import json_schema
+    from flagkit.document.schema import json_schema
 
     schema = json.dumps(json_schema())
     assert "rollback" in schema

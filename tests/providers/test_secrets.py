@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from flagkit import ConfigError, Flags, HttpProvider
-from flagkit.providers import _http
-from flagkit.providers._http import Fetcher, Redactor
+from flagkit.providers import _fetch as _http
+from flagkit.providers._fetch import Fetcher, Redactor
 from tests.helpers.faults import faulty_loader
 from tests.helpers.flag_server import FlagServer
 from tests.helpers.saves import wait_until

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flagkit import CODE_DEFAULT, Flags
-from flagkit.compiler import Resolver, switched_off_variant
+from flagkit._engine.compiler import Resolver, switched_off_variant
 
 from ._words import flag_in_words
 

@@ -6,10 +6,11 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from flagkit import CompiledFlag, operators
-from flagkit.compiler import switched_off_variant
-from flagkit.ramps import rule_schedule
-from flagkit.schema import BucketInput, Requirement, Rule
+from flagkit import CompiledFlag
+from flagkit._engine import operators
+from flagkit._engine.compiler import switched_off_variant
+from flagkit._engine.ramps import rule_schedule
+from flagkit.document.schema import BucketInput, Requirement, Rule
 
 __all__ = ["condition_in_words", "flag_in_words"]
 

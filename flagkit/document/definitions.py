@@ -6,7 +6,7 @@ definition keeps a :class:`FlagSpec` instead: its mapping as written, marshalled
 bytes object (~160 bytes), plus the two switches the client reads when it publishes a
 snapshot (``track``, ``client``). Tools that need a definition (``explain``, ``lint``, the
 status page, the CLI) get it re-validated from those bytes: :attr:`CompiledFlag.definition
-<flagkit.compiler.CompiledFlag.definition>` costs ~6 µs a flag, and :attr:`FlagSet.document
+<flagkit._engine.compiler.CompiledFlag.definition>` costs ~6 µs a flag, and :attr:`FlagSet.document
 <flagkit.flagset.FlagSet.document>` one validation of the whole document. Both are cached
 only while the caller holds the result (a weak reference), so a long-running process that
 renders a status page once does not keep the models from then on.
@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import ConfigError
+from ..errors import ConfigError
 from .schema import FlagDefinition, FlagDocument, validate_document
 
 __all__ = ["DocumentSpec", "FlagSpec", "pack", "unpack"]
@@ -158,7 +158,7 @@ class DocumentSpec:
             ConfigError: The flags are not those this document was compiled into (say, a
                 ``FlagSet`` rebuilt with other flags) and do not validate.
         """
-        from .compiler import thawed  # the compiler imports this module
+        from .._engine.compiler import thawed  # the compiler imports this module
 
         features: dict[str, Any] = {}
         for key, flag in flags.items():

@@ -5,11 +5,11 @@ maps flag keys to resolvers (for prerequisites) and a :data:`Resolution` is a tu
 ``(value, variant, reason, rule)`` allocated here, at load time, so the hot path only
 returns one of them.
 
-The flags of one document share what is equal between them (:mod:`flagkit.interning`):
+The flags of one document share what is equal between them (:mod:`flagkit._engine.interning`):
 resolution tuples, condition predicates, split tables, variant sets, and the resolver itself
 of flags with the same rules. Rules and splits are small slotted objects whose bound
 ``resolve`` is the callable: as fast to call as a closure, a third of its memory. A compiled
-flag keeps its definition only as compact bytes (:mod:`flagkit.definitions`).
+flag keeps its definition only as compact bytes (:mod:`flagkit.document.definitions`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,11 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, cast
 
-from . import bucketers
+from ..document.definitions import FlagSpec, Packed, pack
+from ..document.schema import BucketInput, FlagDefinition, FlagDocument, Ramp, Rule
+from ..errors import ConfigIssue, did_you_mean
+from ..evaluation import CODE_DEFAULT, CODE_DEFAULT_NAME, Reason
+from . import schemes
 from .conditions import (
     MAX_CONDITION_DEPTH,
     ConditionCompiler,
@@ -31,12 +35,8 @@ from .conditions import (
     compile_condition,
     value_problem,
 )
-from .definitions import FlagSpec, Packed, pack
-from .errors import ConfigIssue, did_you_mean
-from .evaluation import CODE_DEFAULT, CODE_DEFAULT_NAME, Reason
 from .interning import Shared, canonical
 from .ramps import Clock, ramped, schedule_of
-from .schema import BucketInput, FlagDefinition, FlagDocument, Ramp, Rule
 from .splits import DEFAULT_BUCKET_ATTRIBUTES as DEFAULT_BUCKET_ATTRIBUTES
 from .splits import TOTAL_WEIGHT as TOTAL_WEIGHT
 from .splits import WEIGHT_SCALE as WEIGHT_SCALE
@@ -158,7 +158,7 @@ class CompiledFlag:
             shared by every request; :func:`thawed` gives a private copy).
         default_variant: Variant served when nothing matches.
         spec: The definition, kept compactly (``None`` for a bare static value); see
-            :mod:`flagkit.definitions`.
+            :mod:`flagkit.document.definitions`.
         fingerprint: Equal fingerprints mean equal behaviour (used to report changes).
         source: Where the flag was loaded from.
     """
@@ -516,16 +516,16 @@ class _FlagBuilder:
     def scheme_split(
         self, rule: Rule, path: Path, arms: list[tuple[int, Resolution]], fallback: Resolution
     ) -> Split | None:
-        """A split with another bucketing scheme or an explicit input (see flagkit.bucketers)."""
+        """A split with another bucketing scheme or an explicit input (see flagkit._engine.schemes)."""
         flag = self.flag
         where = (*path, "bucketing") if rule.bucketing is not None else (*self.path, "bucketing")
         try:
-            scheme = bucketers.scheme_from(rule.bucketing or flag.bucketing, self.key, flag.salt)
+            scheme = schemes.scheme_from(rule.bucketing or flag.bucketing, self.key, flag.salt)
         except ValueError as exc:
             self.issues.add(str(exc), where)
             return None
         try:
-            edges = bucketers.scaled_edges(cumulative(arms), scheme.scale, TOTAL_WEIGHT)
+            edges = schemes.scaled_edges(cumulative(arms), scheme.scale, TOTAL_WEIGHT)
         except ValueError as exc:
             self.issues.add(f"{exc} ({scheme.name} bucketing)", (*path, "serve"))
             return None
@@ -533,15 +533,15 @@ class _FlagBuilder:
         salted = True
         if isinstance(bucket_by, BucketInput):
             try:
-                template = bucketers.parse_template(bucket_by.input, self.key)
+                template = schemes.parse_template(bucket_by.input, self.key)
             except ValueError as exc:
                 self.issues.add(str(exc), (*self.path, "bucket_by", "input"))
                 return None
-            getter = bucketers.input_getter(template, attribute_getter)
+            getter = schemes.input_getter(template, attribute_getter)
             salted = bucket_by.salted
         else:
             getter = attribute_getter(bucket_by) if bucket_by is not None else default_bucket_value
-        point = bucketers.point_function(scheme, salted=salted)
+        point = schemes.point_function(scheme, salted=salted)
         return SchemeSplit(point, getter, self.edges(edges, arms), fallback).resolve
 
     def ramp(
@@ -821,7 +821,7 @@ def compile_document(
         clock: Seconds since the epoch, read by ramped splits on each evaluation
             (default: ``time.time``); tests inject a fake one.
         raw: The document ``doc`` was validated from. Given, each flag keeps its definition as
-            compact bytes and re-validates it when asked (:mod:`flagkit.definitions`);
+            compact bytes and re-validates it when asked (:mod:`flagkit.document.definitions`);
             otherwise it keeps the validated model.
 
     Returns:

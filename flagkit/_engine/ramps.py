@@ -28,8 +28,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..document.schema import FlagDefinition, FlagDocument, Ramp, RampStep, Rule
 from .operators import to_epoch
-from .schema import FlagDefinition, FlagDocument, Ramp, RampStep, Rule
 
 __all__ = [
     "Clock",

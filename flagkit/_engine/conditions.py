@@ -1,7 +1,7 @@
 """Conditions → predicates: closures over one context mapping, built once at load.
 
 Each condition mapping (a rule's ``when``, a segment) compiles to ``predicate(context) -> bool``.
-Operators come from :mod:`flagkit.operators`; this module handles attribute lookup, the
+Operators come from :mod:`flagkit._engine.operators`; this module handles attribute lookup, the
 combinators (``all``, ``any``, ``not``, ``segment``) and ANDing several keys.
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..document.reader import int_too_long
+from ..errors import ConfigIssue, did_you_mean
 from . import operators
-from .errors import ConfigIssue, did_you_mean
 from .interning import Shared, canonical
-from .loading import int_too_long
 
 __all__ = [
     "MAX_CONDITION_DEPTH",

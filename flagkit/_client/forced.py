@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .client import Snapshot
-from .compiler import constant_flag
-from .evaluation import Reason
+from .._engine.compiler import constant_flag
+from ..evaluation import Reason
+from .flags import Snapshot
 
 __all__ = ["forced_snapshot"]
 

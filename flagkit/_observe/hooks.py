@@ -16,7 +16,7 @@ stage, counted in ``Flags.stats()["hooks"]["errors"]``, and the remaining hooks 
 With no hook registered, nothing here runs: the client keeps ``Snapshot.hooks`` at ``None``
 and the hot path tests only that attribute.
 
-Usage counts and exposures (:mod:`flagkit.usage`, :mod:`flagkit.exposure`) ride on the same
+Usage counts and exposures (:mod:`flagkit._observe.usage`, :mod:`flagkit._observe.exposures`) ride on the same
 test: when either is on, the snapshot's :class:`HookRunner` also holds an *observer* per flag,
 ``observe(context, resolution)``, which the client calls with what the caller got, after its
 type check: the resolution served, or :data:`ERROR_RESOLUTION` when the caller got its own
@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from .compiler import Resolution, Resolver
-from .evaluation import Evaluation, Reason
+from .._engine.compiler import Resolution, Resolver
+from ..evaluation import Evaluation, Reason
 
 __all__ = [
     "ERROR_RESOLUTION",
@@ -200,7 +200,7 @@ class HookRunner:
         lanes: When usage counting is the only observer (no hook, no exposure): every flag
             key → its resolver (not observed) and its usage tally (a list the evaluation
             methods append the resolution to themselves: the fast lane, see
-            :meth:`flagkit.usage.UsageRecorder.tally`); empty otherwise.
+            :meth:`flagkit._observe.usage.UsageRecorder.tally`); empty otherwise.
     """
 
     __slots__ = ("_after", "_before", "_error", "_finally", "hooks", "lanes", "observed", "stats")

@@ -44,9 +44,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .compiler import CompiledFlag, Resolution, Resolver
-from .evaluation import CODE_DEFAULT_NAME
-from .providers.http import atomic_write
+from .._engine.compiler import CompiledFlag, Resolution, Resolver
+from ..evaluation import CODE_DEFAULT_NAME
+from ..providers.http import atomic_write
 
 __all__ = ["NO_VARIANT", "USAGE_FORMAT", "UsageRecorder", "merge_usage", "read_usage"]
 

@@ -2,7 +2,7 @@
 
 :func:`override_flags` works as a context manager, as a decorator on test functions (sync or
 ``async def``) and on test classes. The pytest fixture ``flagkit_overrides`` (see
-:mod:`flagkit.pytest_plugin`) does the same from inside a test.
+:mod:`flagkit.testing.pytest_plugin`) does the same from inside a test.
 
 Overrides sit on top of every provider of one client: they win over the flag file, apply to
 evaluations from every thread while active, nest (the inner value wins, leaving the block
@@ -24,8 +24,8 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
-from ._default import get_client, pop_default_overrides, push_default_overrides
-from .client import Flags
+from .._client.flags import Flags
+from .._default import get_client, pop_default_overrides, push_default_overrides
 
 __all__ = ["FlagOverrides", "override_flags"]
 

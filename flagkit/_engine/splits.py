@@ -13,10 +13,10 @@ from typing import Any
 
 import mmh3
 
-from . import bucketers
-from .bucketing import _TEXT_HEADS, encode_pair_prefix
+from ..bucketing import _TEXT_HEADS, encode_pair_prefix
+from ..evaluation import Reason
+from . import schemes
 from .conditions import Issues, Path, attribute_getter
-from .evaluation import Reason
 
 __all__ = [
     "DEFAULT_BUCKET_ATTRIBUTES",
@@ -93,7 +93,7 @@ class FlagdSplit:
     """The default scheme (flagd ``fractional``) on the default attributes or a plain one.
 
     The common case is inlined: a string value under 256 UTF-8 bytes. Other values take the
-    general path, :func:`flagkit.bucketers.flagd_point` (the same point function).
+    general path, :func:`flagkit._engine.schemes.flagd_point` (the same point function).
     """
 
     __slots__ = ("edges", "fallback", "first", "last", "prefix", "second")
@@ -139,7 +139,7 @@ class FlagdSplit:
 
 _hash32 = mmh3.hash
 _HEADS = _TEXT_HEADS
-_flagd_point = bucketers.flagd_point
+_flagd_point = schemes.flagd_point
 
 
 class SchemeSplit:
@@ -179,6 +179,6 @@ def flagd_split(salt: str, attribute: str | None, edges: Edges, fallback: Resolu
     elif "." not in attribute and attribute != "now":
         first, second = attribute, attribute
     else:
-        point = bucketers.point_function(bucketers.Scheme("flagd", TOTAL_WEIGHT, salt))
+        point = schemes.point_function(schemes.Scheme("flagd", TOTAL_WEIGHT, salt))
         return SchemeSplit(point, attribute_getter(attribute), edges, fallback).resolve
     return FlagdSplit(encode_pair_prefix(salt), edges, fallback, first, second).resolve

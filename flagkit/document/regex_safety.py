@@ -1,7 +1,7 @@
 """Load-time check that a ``matches`` pattern cannot backtrack catastrophically in ``re``.
 
 Context values come from end users, so a pattern must not let one value cost seconds. With
-values capped at :data:`flagkit.operators.MAX_MATCH_LENGTH` characters, the check allows
+values capped at :data:`flagkit._engine.operators.MAX_MATCH_LENGTH` characters, the check allows
 patterns whose worst case is quadratic (about 1 ms at 512 characters) and refuses:
 
 - backreferences;

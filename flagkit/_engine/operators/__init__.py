@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ...document.regex_safety import UnsafePattern, check_regex_safety
+from ...errors import did_you_mean
 from . import matching
-from .errors import did_you_mean
 from .matching import to_epoch
-from .regex_safety import UnsafePattern, check_regex_safety
 
 __all__ = [
     "MAX_MATCH_LENGTH",
@@ -36,7 +36,7 @@ ValuePredicate = Callable[[Any], bool]
 
 MAX_MATCH_LENGTH = 512
 """Strings longer than this never match a ``matches`` condition: with the patterns that
-:mod:`flagkit.regex_safety` allows (quadratic at worst), one match costs at most ~1 ms."""
+:mod:`flagkit.document.regex_safety` allows (quadratic at worst), one match costs at most ~1 ms."""
 
 try:  # pragma: no cover - optional: linear-time regexes when google-re2 is installed
     import re2 as _re2

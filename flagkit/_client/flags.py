@@ -23,29 +23,21 @@ from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
-from ._dispatch import Dispatcher, ListenerLanes
-from .compiler import CompiledFlag, Resolution, Resolver, compile_static, constant_flag, thawed
-from .context import AMBIENT, context
-from .errors import FlagNotFoundError, SourceError, did_you_mean
-from .evaluation import CODE_DEFAULT, ErrorCode, Evaluation, Reason
-from .exposure import ExposureCallback, ExposureTracker
-from .flagset import FlagSet
-from .hooks import (
-    ERROR_RESOLUTION,
-    HookRunner,
-    HookStats,
-    Observe,
-    has_stage,
-    observer,
-    observing,
-)
-from .providers._runner import ThreadedProvider
-from .providers.base import Provider
-from .usage import UsageRecorder
+from .._context import AMBIENT, context
+from .._engine.compiler import CompiledFlag, Resolution, Resolver, compile_static, constant_flag, thawed
+from .._observe.exposures import ExposureCallback, ExposureTracker
+from .._observe.hooks import ERROR_RESOLUTION, HookRunner, HookStats, Observe, has_stage, observer, observing
+from .._observe.usage import UsageRecorder
+from ..errors import FlagNotFoundError, SourceError, did_you_mean
+from ..evaluation import CODE_DEFAULT, ErrorCode, Evaluation, Reason
+from ..flagset import FlagSet
+from ..providers._runner import ThreadedProvider
+from ..providers.base import Provider
+from .listeners import Dispatcher, ListenerLanes
 
 if TYPE_CHECKING:
-    from .codepaths import CallContext, OptionalSwitch, Switch, VariantDispatcher
-    from .guard import Guard, GuardedBlock
+    from ..codepaths import CallContext, OptionalSwitch, Switch, VariantDispatcher
+    from ..codepaths.guards import Guard, GuardedBlock
 
 __all__ = ["Flags", "ProviderStatus", "Snapshot"]
 
@@ -218,7 +210,7 @@ class Flags:
         self._snapshot: Snapshot = _EMPTY_SNAPSHOT
         self._overrides: list[tuple[object, dict[str, Any]]] = []
         self._tripped: dict[str, tuple[float, Callable[[], float]]] = {}
-        """Flags switched off by a guard: key → (until, clock); see flagkit.guard."""
+        """Flags switched off by a guard: key → (until, clock); see flagkit.codepaths.guards."""
         self._guards: dict[str, Guard] = {}
         self._lock = threading.RLock()
         self._change_listeners: list[ChangeListener] = []
@@ -272,8 +264,8 @@ class Flags:
             ConfigError: The file is invalid at start-up (later bad edits keep the last good flags).
             SourceError: The file does not exist or cannot be read at start-up.
         """
-        from .loading import missing_file_message
-        from .providers.file import FileProvider
+        from ..document.reader import missing_file_message
+        from ..providers.file import FileProvider
 
         if not os.path.exists(path):  # said once, as an error, with the file probably meant
             raise SourceError(missing_file_message(path), os.fspath(path))
@@ -290,7 +282,7 @@ class Flags:
         cls, data: Mapping[str, Any], *, strict: bool = False, usage: bool = False, track_all: bool = False
     ) -> Flags:
         """Flags from an in-memory mapping in the flag file format (see :class:`DictProvider`)."""
-        from .providers.dict import DictProvider
+        from ..providers.dict import DictProvider
 
         return cls(DictProvider(data), strict=strict, usage=usage, track_all=track_all)
 
@@ -553,7 +545,7 @@ class Flags:
     def _hooked(
         self, snap: Snapshot, key: str, default: Any, context: Mapping[str, Any] | None, method: str
     ) -> Evaluation[Any]:
-        """The evaluation with the registered hooks around it (see :mod:`flagkit.hooks`), and
+        """The evaluation with the registered hooks around it (see :mod:`flagkit._observe.hooks`), and
         observed (usage, exposures) as the caller gets it."""
         runner = snap.hooks
         if runner is None:  # pragma: no cover - every caller tests it first
@@ -680,7 +672,7 @@ class Flags:
         :func:`flagkit.bootstrap.script_tag` or the framework helpers (Django
         ``{% flagkit_bootstrap %}``, Flask ``flagkit_bootstrap()``, ASGI ``BootstrapEndpoint``).
         """
-        from .bootstrap import bootstrap_values
+        from ..bootstrap import bootstrap_values
 
         self._check_fork()
         snap = self._current()
@@ -736,12 +728,12 @@ class Flags:
         Args:
             forced: Flag key → variant to serve inside this block only, with reason
                 ``QA_OVERRIDE`` (a tester's browser overrides; unknown keys and variants
-                are ignored). See :mod:`flagkit._forced`.
+                are ignored). See :mod:`flagkit._client.forced`.
         """
         self._check_fork()
         snap = self._current()
         if forced:
-            from ._forced import forced_snapshot
+            from .forced import forced_snapshot
 
             snap = forced_snapshot(snap, forced)
         token = self._pin.set(snap)
@@ -793,10 +785,10 @@ class Flags:
         in this process for a cool-down (reason ``GUARD_TRIPPED``; see docs/operating.md).
         """
         if guard is not None:
-            from .guard import guard_for, guarded_when
+            from ..codepaths.guards import guard_for, guarded_when
 
             return guarded_when(self, key, otherwise, context, guard_for(self, key, guard))
-        from .codepaths import when
+        from ..codepaths import when
 
         return when(self, key, otherwise=otherwise, context=context)
 
@@ -818,7 +810,7 @@ class Flags:
         Without ``guard``, the key's guard from an earlier ``when``/``guarded`` is used, or a
         default :class:`~flagkit.Guard`.
         """
-        from .guard import guard_for, guarded_block
+        from ..codepaths.guards import guard_for, guarded_block
 
         return guarded_block(self, key, guard_for(self, key, guard), context)
 
@@ -826,7 +818,7 @@ class Flags:
         self, key: str, *, context: CallContext = None
     ) -> Callable[[Callable[P, R]], VariantDispatcher[P, R]]:
         """Decorator: dispatch on the variant served (see :class:`flagkit.codepaths.VariantDispatcher`)."""
-        from .codepaths import variants
+        from ..codepaths import variants
 
         return variants(self, key, context=context)
 
@@ -865,7 +857,7 @@ class Flags:
     # --- listeners and status -----------------------------------------------------------
 
     def add_hook(self, hook: H) -> H:
-        """Run ``hook`` around every evaluation of this client (see :mod:`flagkit.hooks`).
+        """Run ``hook`` around every evaluation of this client (see :mod:`flagkit._observe.hooks`).
 
         The hook is any object with one or more of ``before``, ``after``, ``error`` and
         ``finally_after`` (subclass :class:`~flagkit.Hook`). Returns the hook. Adding the same
@@ -919,7 +911,7 @@ class Flags:
             "guards": guards,
         }
 
-    # --- exposures and usage (flagkit.exposure, flagkit.usage) --------------------------
+    # --- exposures and usage (flagkit._observe.exposures, flagkit._observe.usage) --------------------------
 
     def on_exposure(
         self,
@@ -1210,7 +1202,7 @@ class Flags:
         if self._error_listeners:
             self._lanes.put_error(name, error)
 
-    # --- the dispatcher's side (see flagkit._dispatch) ----------------------------------
+    # --- the dispatcher's side (see flagkit._client.listeners) ----------------------------------
 
     def _deliver_change(self, keys: frozenset[str]) -> None:
         self._lanes.put_change(keys)  # each listener's own thread calls it
@@ -1267,7 +1259,7 @@ class Flags:
         flags = dict(base.flags)
         providers = dict(base.providers)
         if self._tripped:
-            from .guard import tripped_flag
+            from ..codepaths.guards import tripped_flag
 
             for key, (until, clock) in self._tripped.items():
                 if key in flags:

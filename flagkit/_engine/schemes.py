@@ -30,8 +30,8 @@ from typing import Any
 
 import mmh3
 
-from .bucketing import cbor_encode, encode_pair_prefix
-from .schema import Bucketing
+from ..bucketing import cbor_encode, encode_pair_prefix
+from ..document.schema import Bucketing
 
 __all__ = [
     "LD_SCALE",

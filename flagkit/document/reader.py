@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import yaml
 
-from .errors import ConfigError, ConfigIssue
+from ..errors import ConfigError, ConfigIssue
 
 __all__ = [
     "MAX_DEPTH",

@@ -30,10 +30,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .bucketers import input_getter, parse_template
-from .compiler import DEFAULT_BUCKET_ATTRIBUTES, CompiledFlag, Resolution, attribute_getter
-from .evaluation import CODE_DEFAULT, Reason
-from .schema import BucketInput
+from .._engine.compiler import DEFAULT_BUCKET_ATTRIBUTES, CompiledFlag, Resolution, attribute_getter
+from .._engine.schemes import input_getter, parse_template
+from ..document.schema import BucketInput
+from ..evaluation import CODE_DEFAULT, Reason
 
 __all__ = ["Exposure", "ExposureCallback", "ExposureTracker", "Record"]
 

@@ -1,7 +1,7 @@
 """The flag file format as pydantic models; the JSON Schema comes from here.
 
 These models run once, when a document is loaded. Evaluation never touches them: the compiler
-turns validated definitions into plain callables (see :mod:`flagkit.compiler`).
+turns validated definitions into plain callables (see :mod:`flagkit._engine.compiler`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pydantic import (
     ValidationError,
 )
 
+from ..errors import ConfigIssue, did_you_mean
 from .cost import cost_issues
-from .errors import ConfigIssue, did_you_mean
 
 __all__ = [
     "OPERATORS",

@@ -30,13 +30,13 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .compiler import CompiledFlag, Resolution, Resolver, switched_off_variant, thawed
-from .errors import FlagkitError
-from .evaluation import CODE_DEFAULT, CODE_DEFAULT_NAME, Reason
+from .._engine.compiler import CompiledFlag, Resolution, Resolver, switched_off_variant, thawed
+from ..errors import FlagkitError
+from ..evaluation import CODE_DEFAULT, CODE_DEFAULT_NAME, Reason
 
 if TYPE_CHECKING:
-    from .client import Flags
-    from .codepaths import CallContext
+    from .._client.flags import Flags
+    from . import CallContext
 
 __all__ = ["Guard", "GuardTrippedError", "GuardedBlock"]
 
@@ -229,7 +229,7 @@ def untrip(flags: Flags, key: str) -> None:
 
 def off_resolution(flag: CompiledFlag) -> Resolution:
     """What ``flag`` serves while its guard is tripped: switched *off*
-    (:func:`flagkit.compiler.off_variant_name`, the same variant as ``enabled: false``), so
+    (:func:`flagkit._engine.compiler.off_variant_name`, the same variant as ``enabled: false``), so
     ``when`` takes the old path everywhere in the process. ``code_default`` there serves the
     caller's default.
     """
@@ -282,7 +282,7 @@ def guarded_when(
     The flag check is :func:`flagkit.codepaths.when`'s; the function it calls when the flag
     is on is ``func`` wrapped to count its outcome and fall back when it fails.
     """
-    from .codepaths import when
+    from . import when
 
     guard.bind(flags, key)
     caught = guard.exceptions

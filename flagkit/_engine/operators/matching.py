@@ -7,7 +7,7 @@
 * ``any_element``: the attribute is a list and some element satisfies the inner condition.
 * Numeric strings (``"42"``) for the numeric operators, when a document opts in.
 
-Like :mod:`flagkit.operators`, everything here runs at load time except the returned closures,
+Like :mod:`flagkit._engine.operators`, everything here runs at load time except the returned closures,
 which never raise for any value a context can hold.
 """
 
@@ -39,7 +39,7 @@ Builder = Callable[[Any], ValuePredicate]
 
 
 class OperandProblem(ValueError):
-    """Raised for a bad operand; :mod:`flagkit.operators` re-raises it as its OperandError."""
+    """Raised for a bad operand; :mod:`flagkit._engine.operators` re-raises it as its OperandError."""
 
 
 # --- RFC 3339 -------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import ConfigIssue
+from ..errors import ConfigIssue
 
 __all__ = ["MAX_DOCUMENT_COST", "MAX_FLAG_COST", "cost_issues"]
 
@@ -34,7 +34,7 @@ MAX_FLAG_COST = 10_000
 """Most condition checks one evaluation of a flag may make (its prerequisites included)."""
 
 MAX_PREREQUISITE_EVALUATIONS = 1_000
-"""``flagkit.compiler.MAX_PREREQUISITE_EVALUATIONS`` (a test keeps them equal): a flag whose
+"""``flagkit._engine.compiler.MAX_PREREQUISITE_EVALUATIONS`` (a test keeps them equal): a flag whose
 prerequisites are evaluated more often is the compiler's to refuse, so it is not counted here."""
 
 MAX_DOCUMENT_COST = 1_000_000

@@ -1,0 +1,1 @@
+"""The client (private): ``Flags`` and the collaborators it delegates to."""

@@ -1,0 +1,1 @@
+"""Observation (private): hooks, usage counts and exposures around an evaluation."""
