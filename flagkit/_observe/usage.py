@@ -46,7 +46,7 @@ from typing import Any
 
 from .._engine.compiler import CompiledFlag, Resolution, Resolver
 from ..evaluation import CODE_DEFAULT_NAME
-from ..providers.http import atomic_write
+from ..providers._files import atomic_write
 
 __all__ = ["NO_VARIANT", "USAGE_FORMAT", "UsageRecorder", "merge_usage", "read_usage"]
 

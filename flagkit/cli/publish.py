@@ -13,7 +13,7 @@ import argparse
 import os
 
 from ..errors import ConfigError
-from ..providers._fetch import mask_url
+from ..providers._secrets import mask_url
 from ..providers._redis_wire import publish, url_secrets
 from ._common import OK, PROBLEMS, USAGE, Exit, emit_json, load, plural, read_flag_file
 

@@ -1,4 +1,4 @@
-"""Opening flag files without ever blocking: only regular files are read.
+"""Flag files on disk: opened without ever blocking, written atomically.
 
 ``open()`` on a FIFO waits for a writer, forever if none comes; a directory cannot be read;
 a device such as ``/dev/zero`` never ends. The file is opened non-blocking and checked with
@@ -8,11 +8,14 @@ sneak one in.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import tempfile
+from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["NotRegularFileError", "describe_mode", "open_regular"]
+__all__ = ["NotRegularFileError", "atomic_write", "describe_mode", "open_regular"]
 
 _FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
@@ -61,4 +64,24 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
+        raise
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same directory and ``os.replace``.
+
+    Readers see the old file or the new one, never a partial write; the file is private
+    (mode 0600) because flag payloads may be internal.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         raise
