@@ -44,8 +44,7 @@ class Proxy:
     __slots__ = ("authorization", "host", "port", "secrets")
 
     def __init__(self, url: str) -> None:
-        if "://" not in url:
-            url = f"http://{url}"  # "proxy:3128", as curl and urllib accept it
+        url = _with_scheme(url)
         credentials = split_credentials(url)
         parts = urllib.parse.urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
@@ -193,9 +192,10 @@ class StdlibTransport(Transport):
         elif proxy:
             self._environment = urllib.request.getproxies()
         secrets: set[str] = set(self._fixed.secrets) if self._fixed is not None else set()
-        for value in self._environment.values():
-            with contextlib.suppress(ValueError):
-                secrets |= split_credentials(value).secrets
+        for scheme, value in self._environment.items():
+            if scheme != "no":  # NO_PROXY is a list of hosts
+                with contextlib.suppress(ValueError):
+                    secrets |= split_credentials(_with_scheme(value)).secrets
         self._secrets = frozenset(secrets)
         self.redact = Redactor(secrets)
         """Masks the proxies' credentials (the provider masks its own secrets)."""
@@ -436,6 +436,11 @@ class StdlibTransport(Transport):
                 f"truncated body: got {total:,} of {length:,} bytes (connection closed early)", mask_url(url)
             )
         return b"".join(chunks)
+
+
+def _with_scheme(url: str) -> str:
+    """A proxy given as ``host:port`` (as curl and urllib accept it) is an ``http://`` one."""
+    return url if "://" in url else f"http://{url}"
 
 
 def _origin(parts: urllib.parse.SplitResult) -> tuple[str, str, int]:

@@ -12,38 +12,17 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from flagkit import ConfigError, Flags, FlagSet, HttpProvider, SourceError
 from flagkit.providers._secrets import mask_url
 from tests.helpers.flag_server import FlagServer, SilentServer
+from tests.helpers.http_provider import color, doc, fast, status
 from tests.helpers.saves import wait_until
 from tests.helpers.tls import make_certificate, server_context
 
 pytestmark = pytest.mark.slow
-
-
-def doc(color: str) -> str:
-    return f"features:\n  color: {color}\n  checkout: true\n"
-
-
-def color(flags: Flags) -> str:
-    return flags.get_value("color", "")
-
-
-def status(flags: Flags) -> Any:
-    (only,) = flags.status().values()
-    return only
-
-
-def fast(url: str, **options: Any) -> HttpProvider:
-    """A provider that polls often and retries quickly, for tests."""
-    options.setdefault("interval", 0.05)
-    options.setdefault("backoff", (0.05, 0.2))
-    options.setdefault("timeout", 2.0)
-    return HttpProvider(url, **options)
 
 
 @pytest.fixture

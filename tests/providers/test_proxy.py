@@ -12,12 +12,12 @@ import logging
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from flagkit import Flags, HttpProvider
 from tests.helpers.flag_server import FlagServer
+from tests.helpers.http_provider import color, doc, fast, status
 from tests.helpers.proxy import ForwardProxy
 from tests.helpers.saves import wait_until
 from tests.helpers.tls import make_certificate, server_context
@@ -27,26 +27,6 @@ pytestmark = pytest.mark.slow
 
 _PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 PROXY_PASSWORD = "pr0xy/pa55+w0rd"
-
-
-def doc(color: str) -> str:
-    return f"features:\n  color: {color}\n"
-
-
-def color(flags: Flags) -> str:
-    return flags.get_value("color", "")
-
-
-def status(flags: Flags) -> Any:
-    (only,) = flags.status().values()
-    return only
-
-
-def fast(url: str, **options: Any) -> HttpProvider:
-    options.setdefault("interval", 0.05)
-    options.setdefault("backoff", (0.05, 0.2))
-    options.setdefault("timeout", 2.0)
-    return HttpProvider(url, **options)
 
 
 @pytest.fixture(autouse=True)

@@ -17,30 +17,11 @@ import pytest
 from flagkit import Flags, HttpProvider
 from flagkit.providers.http import FetchRequest, FetchResponse, StdlibTransport, Transport
 from tests.helpers.flag_server import FlagServer
+from tests.helpers.http_provider import color, doc, fast, status
 from tests.helpers.saves import wait_until
 from tests.providers.test_secrets import everything_shown, leaks
 
 URL = "https://flags.example.test/flags.yaml"
-
-
-def doc(color: str) -> str:
-    return f"features:\n  color: {color}\n"
-
-
-def color(flags: Flags) -> str:
-    return flags.get_value("color", "")
-
-
-def status(flags: Flags) -> Any:
-    (only,) = flags.status().values()
-    return only
-
-
-def fast(url: str, **options: Any) -> HttpProvider:
-    options.setdefault("interval", 0.05)
-    options.setdefault("backoff", (0.05, 0.2))
-    options.setdefault("timeout", 2.0)
-    return HttpProvider(url, **options)
 
 
 class CountingTransport(Transport):
