@@ -154,11 +154,65 @@ class _Connection(http.client.HTTPConnection):
             raise Aborted("fetch aborted")
 
 
+class _Exchange:
+    """One fetch of a StdlibTransport: its abort flag, deadline and current connection."""
+
+    __slots__ = ("active", "cancel", "deadline", "expired", "halt", "response")
+
+    def __init__(self, cancel: threading.Event) -> None:
+        self.cancel = cancel
+        self.halt = threading.Event()
+        self.expired = False
+        self.deadline: _Deadline | None = None
+        self.active: _Connection | None = None
+        self.response: http.client.HTTPResponse | None = None
+
+    def connect(
+        self,
+        host: str,
+        port: int,
+        addresses: Addresses,
+        *,
+        timeout: float,
+        tls: ssl.SSLContext | None,
+        tunnel: Proxy | None = None,
+    ) -> _Connection:
+        """A connection to ``addresses`` (``host``'s, or a proxy's), published for abort()."""
+        conn = self.active = _Connection(
+            host, port, addresses=addresses, timeout=timeout, tls=tls, halt=self.halt, tunnel=tunnel
+        )
+        return conn
+
+    def abort(self) -> None:
+        """Shut the fetch's socket down (from another thread)."""
+        self.halt.set()  # before looking at the socket (see _Connection._publish)
+        conn = self.active
+        sock = conn.raw if conn is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def expire(self) -> None:
+        """The deadline timer fired."""
+        self.expired = True
+        self.abort()
+
+    def close(self) -> None:
+        response, self.response = self.response, None
+        conn, self.active = self.active, None
+        if response is not None:
+            response.close()
+        if conn is not None:
+            conn.close()
+            if conn.raw is not None:
+                conn.raw.close()
+
+
 class StdlibTransport(Transport):
     """The default transport: ``http.client`` and ``ssl`` with flagkit's guarantees.
 
-    Used by one fetch at a time (the provider's polling thread); :meth:`abort` may be
-    called from another thread.
+    One instance may serve several providers: each fetch keeps its own state, and
+    :meth:`abort` (from another thread) breaks only the fetches whose ``request.cancel`` is set.
 
     Args:
         ssl_context: TLS settings; default verifies certificates (with ``cafile`` if given).
@@ -200,11 +254,9 @@ class StdlibTransport(Transport):
         self.redact = Redactor(secrets)
         """Masks the proxies' credentials (the provider masks its own secrets)."""
         self._pid = os.getpid()
-        self._active: _Connection | None = None
-        self._response: http.client.HTTPResponse | None = None
-        self._halt = threading.Event()
-        self._expired = False
-        self._deadline: _Deadline | None = None
+        self._lock = threading.Lock()
+        self._exchanges: set[_Exchange] = set()
+        """The fetches in progress (one per provider sharing this transport)."""
         self._resolver = Resolver()
 
     def __repr__(self) -> str:
@@ -247,23 +299,23 @@ class StdlibTransport(Transport):
             ) from None
 
     def abort(self) -> None:
-        """Break a fetch in progress (from another thread): shut its socket down.
+        """Break every fetch in progress whose ``request.cancel`` is set (from another
+        thread; ``stop()`` sets it first): shut its socket down.
 
         Works at every stage: a DNS wait ends, a connect or TLS handshake is shut down, and
-        no further address or redirect is tried.
+        no further address or redirect is tried. The fetches of other providers sharing
+        this transport go on.
         """
-        self._halt.set()  # before looking at the socket (see _Connection._publish)
-        conn = self._active
-        sock = conn.raw if conn is not None else None
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        with self._lock:
+            cancelled = [exchange for exchange in self._exchanges if exchange.cancel.is_set()]
+        for exchange in cancelled:
+            exchange.abort()
 
     def _forget_after_fork(self) -> None:
-        """In a fork child: drop (never shut down) a socket the parent may still be using."""
+        """In a fork child: drop (never shut down) the sockets the parent may still be using."""
         self._pid = os.getpid()
-        self._active = None
-        self._response = None
+        self._lock = threading.Lock()  # another thread may have held it at fork time
+        self._exchanges = set()
         self._resolver = Resolver()  # the parent's lookup threads do not exist here
 
     def fetch(self, request: FetchRequest) -> FetchResponse:
@@ -274,25 +326,27 @@ class StdlibTransport(Transport):
         """
         if os.getpid() != self._pid:
             self._forget_after_fork()
+        exchange = _Exchange(request.cancel)
+        if request.cancel.is_set():
+            exchange.halt.set()  # a stop that came before this call is not lost
+        with self._lock:
+            self._exchanges.add(exchange)
         # Per-operation timeouts bound each recv(); this timer bounds the whole exchange
         # (a server trickling headers or body a byte at a time) by shutting the socket down.
-        halt = self._halt = threading.Event()
-        if request.cancel.is_set():
-            halt.set()  # a stop that came before this call is not lost
-        self._expired = False
-        self._deadline = None
-        timer = threading.Timer(request.deadline, self._expire, args=(halt,))
+        timer = threading.Timer(request.deadline, exchange.expire)
         timer.name = "flagkit-http-deadline"
         timer.daemon = True
         timer.start()
         try:
-            return self._get(request)
+            return self._get(request, exchange)
         except (SourceError, OSError, http.client.HTTPException, ValueError) as exc:
             # ssl.SSLError, socket.timeout and TimeoutError are OSErrors.
-            deadline = self._deadline
-            if self._expired or (isinstance(exc, TimeoutError) and deadline is not None and deadline.binding):
+            deadline = exchange.deadline
+            if exchange.expired or (
+                isinstance(exc, TimeoutError) and deadline is not None and deadline.binding
+            ):
                 detail = f"fetch took longer than the {request.deadline:g}s deadline"
-            elif halt.is_set() or request.cancel.is_set():
+            elif exchange.halt.is_set() or request.cancel.is_set():
                 detail = "fetch aborted"
             elif isinstance(exc, SourceError):
                 raise  # made here, from nothing secret
@@ -302,30 +356,17 @@ class StdlibTransport(Transport):
                 detail = f"{type(exc).__name__}: {exc or 'no detail'}"
         finally:
             timer.cancel()
-            self._close()
+            exchange.close()
+            with self._lock:
+                self._exchanges.discard(exchange)
         # Raised outside the except block: no chained exception keeps sockets or secrets alive.
         raise SourceError(self.redact(detail), mask_url(request.url))
 
-    def _close(self) -> None:
-        response, self._response = self._response, None
-        conn, self._active = self._active, None
-        if response is not None:
-            response.close()
-        if conn is not None:
-            conn.close()
-            if conn.raw is not None:
-                conn.raw.close()
-
-    def _expire(self, halt: threading.Event) -> None:
-        if halt is self._halt:  # a late timer must not abort the next fetch
-            self._expired = True
-            self.abort()
-
-    def _get(self, request: FetchRequest) -> FetchResponse:
-        deadline = self._deadline = _Deadline(request.deadline)
+    def _get(self, request: FetchRequest, exchange: _Exchange) -> FetchResponse:
+        deadline = exchange.deadline = _Deadline(request.deadline)
         timeout = request.timeout
         url = request.url
-        halt = self._halt
+        halt = exchange.halt
         headers = dict(request.headers)
         for _ in range(_MAX_REDIRECTS + 1):
             parts = urllib.parse.urlsplit(url)
@@ -335,24 +376,31 @@ class StdlibTransport(Transport):
             proxy = self.proxy_for(url)
             target = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
             sent = headers
+            context = self.ssl_context if tls else None
             if proxy is None:
                 addresses = self._resolver.resolve(host, port, deadline.remaining(timeout), halt)
-                conn = self._connect(host, port, addresses, deadline, timeout, tls, None)
+                conn = exchange.connect(
+                    host, port, addresses, timeout=deadline.remaining(timeout), tls=context
+                )
             else:
                 addresses = self._resolver.resolve(proxy.host, proxy.port, deadline.remaining(timeout), halt)
                 if tls:  # a tunnel: the proxy sees the origin's name, never the request
-                    conn = self._connect(host, port, addresses, deadline, timeout, True, proxy)
+                    conn = exchange.connect(
+                        host, port, addresses, timeout=deadline.remaining(timeout), tls=context, tunnel=proxy
+                    )
                 else:  # absolute form: the proxy forwards it (http.client sends Host from it)
-                    conn = self._connect(proxy.host, proxy.port, addresses, deadline, timeout, False, None)
+                    conn = exchange.connect(
+                        proxy.host, proxy.port, addresses, timeout=deadline.remaining(timeout), tls=None
+                    )
                     target = urllib.parse.urlunsplit(parts._replace(fragment=""))
                     if proxy.authorization is not None:
                         sent = merge_headers(headers, {"Proxy-Authorization": proxy.authorization})
             conn.request("GET", target, headers=sent)
             self._arm(conn, deadline, timeout)
-            response = self._response = conn.getresponse()
+            response = exchange.response = conn.getresponse()
             if response.status in _REDIRECTS:
                 location = response.getheader("Location")
-                self._close()
+                exchange.close()
                 if not location:
                     raise SourceError(f"HTTP {response.status} redirect without a Location", mask_url(url))
                 new_url = urllib.parse.urljoin(url, location)
@@ -372,28 +420,6 @@ class StdlibTransport(Transport):
             body = self._read_body(conn, response, deadline, timeout, request.max_bytes, url)
             return FetchResponse(200, body, found, url, response.reason or "")
         raise SourceError(f"more than {_MAX_REDIRECTS} redirects", mask_url(request.url))
-
-    def _connect(
-        self,
-        host: str,
-        port: int,
-        addresses: Addresses,
-        deadline: _Deadline,
-        timeout: float,
-        tls: bool,
-        tunnel: Proxy | None,
-    ) -> _Connection:
-        conn = _Connection(
-            host,
-            port,
-            addresses=addresses,
-            timeout=deadline.remaining(timeout),
-            tls=self.ssl_context if tls else None,
-            halt=self._halt,
-            tunnel=tunnel,
-        )
-        self._active = conn
-        return conn
 
     def _arm(self, conn: _Connection, deadline: _Deadline, timeout: float) -> None:
         """Bound the next socket operation by both the timeout and the deadline."""

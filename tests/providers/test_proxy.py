@@ -207,3 +207,21 @@ def test_an_unusable_proxy_variable_is_an_error_that_quotes_no_secret(
 def test_an_explicit_proxy_must_be_http() -> None:
     with pytest.raises(ValueError, match="http://"):
         HttpProvider("http://127.0.0.1/flags.yaml", proxy="socks5://127.0.0.1:1080")
+
+
+def test_a_cross_origin_redirect_through_the_proxy_drops_credentials_and_stays_proxied(
+    server: FlagServer, proxy: ForwardProxy, monkeypatch: pytest.MonkeyPatch, no_thread_leaks: None
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", proxy.url())
+    with FlagServer(doc("red")) as origin:
+        origin.mode = "redirect"
+        origin.redirect_to = server.url()  # another port: another origin
+        headers = {"Authorization": "Bearer s3cret-token", "X-Api-Key": "k3y-value"}
+        with Flags(fast(origin.url(), headers=headers)) as flags:
+            assert flags.wait_ready(5)
+            assert color(flags) == "red"
+        assert origin.requests[0].headers["authorization"] == "Bearer s3cret-token"
+        assert "authorization" not in server.requests[0].headers
+        assert "x-api-key" not in server.requests[0].headers
+    targets = [r.target for r in proxy.requests]
+    assert targets[:2] == [origin.url(), server.url()]  # both hops went through the proxy

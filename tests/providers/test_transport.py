@@ -221,3 +221,26 @@ def test_a_duck_typed_transport_is_accepted(no_thread_leaks: None) -> None:
     with Flags(fast(URL, transport=Plain())) as flags:  # type: ignore[arg-type]  # structural use
         assert flags.wait_ready(5)
         assert color(flags) == "plain"
+
+
+@pytest.mark.slow
+def test_one_default_transport_serves_two_providers_and_a_stop_aborts_only_its_own(
+    no_thread_leaks: None,
+) -> None:
+    shared = StdlibTransport(proxy=False)
+    with FlagServer(doc("red")) as quick, FlagServer(doc("blue")) as hung:
+        hung.mode = "hang"
+        first = Flags(fast(quick.url(), transport=shared, interval=60))
+        try:
+            assert first.wait_ready(5)  # its fetch is over; it waits for its next poll
+            errors: list[str] = []
+            with Flags(fast(hung.url(), transport=shared, deadline=1.5)) as second:
+                second.on_error(lambda name, exc: errors.append(str(exc)))
+                second.wait_ready(0)  # starts its poller
+                wait_until(lambda: hung.requests)  # its fetch hangs, in progress
+                first.close()  # must not break the other provider's fetch
+                wait_until(lambda: errors, timeout=10)
+                assert "longer than the 1.5s deadline" in errors[0], errors
+        finally:
+            first.close()
+        assert color(first) == "red"
