@@ -100,7 +100,9 @@ class Transport:
         raise NotImplementedError
 
     def abort(self) -> None:
-        """Optional: break a fetch in progress; called from another thread by ``stop()``.
+        """Optional: break the fetches in progress whose ``request.cancel`` is set.
 
-        The default does nothing (``request.cancel`` is set all the same).
+        Called from another thread by a provider's ``stop()``, right after it set its
+        ``request.cancel``; a transport shared by several providers must leave the others'
+        fetches alone. The default does nothing (the fetch ends when ``fetch`` returns).
         """
