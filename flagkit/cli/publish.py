@@ -13,8 +13,8 @@ import argparse
 import os
 
 from ..errors import ConfigError
-from ..providers._fetch import mask_url
 from ..providers._redis_wire import publish, url_secrets
+from ..providers._secrets import mask_url
 from ._common import OK, PROBLEMS, USAGE, Exit, emit_json, load, plural, read_flag_file
 
 __all__ = ["run_publish"]

@@ -169,6 +169,8 @@ class FileProvider(ThreadedProvider[_Run]):
         """
         return FlagSet.from_file(self.path, max_bytes=self.max_bytes)
 
+    # start/stop/after_fork only delegate: they are overridden for their docstrings, which
+    # say what this provider's thread does (the API reference shows them per provider).
     def start(self, report: Report, *, defer: bool = False) -> None:
         """Read the file now and, with ``watch=True``, start the watcher thread (with
         ``defer=True``, at :meth:`launch`: the client's first use in the process).

@@ -13,39 +13,38 @@ the evaluation path.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
 import logging
 import os
-import random
 import ssl
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..document.reader import MAX_DOCUMENT_BYTES, Format, detect_format
-from ..errors import ConfigError, ConfigIssue, SourceError
+from ..errors import ConfigError, SourceError
 from ..flagset import FlagSet
-from ._fetch import Fetcher, Response, validators_are_strong
-from ._runner import Run, ThreadedProvider, describe, load_failure, rollback
+from ._cache import LastGoodCache
+from ._conditional import validators_are_strong
+from ._fetch import StdlibTransport
+from ._polling import NetworkProvider
+from ._request import Target
+from ._runner import Run, describe, load_failure, rollback
+from ._secrets import scrub
 from .base import Report
+from .transport import FetchRequest, FetchResponse, Transport
 
-_JITTER = random.SystemRandom()
-"""Jitter from the OS: it never touches the app's global random state (nor depends on its seed),
-and forked workers do not share a sequence."""
-
-__all__ = ["HttpProvider"]
+__all__ = ["FetchRequest", "FetchResponse", "HttpProvider", "StdlibTransport", "Transport"]
 
 logger = logging.getLogger("flagkit")
 
-_CACHE_FORMAT = 1
+_Cached = tuple[FlagSet, str | None, str | None]
+"""The cached flags and the validators (ETag, Last-Modified) a restart may send with them."""
 
 
-class HttpProvider(ThreadedProvider[Run]):
+class HttpProvider(NetworkProvider[Run]):
     """Flags from an HTTP(S) URL serving the flag file format (JSON or YAML).
 
     ``start`` never touches the network: the first fetch runs in a daemon thread
@@ -58,12 +57,22 @@ class HttpProvider(ThreadedProvider[Run]):
             values are never logged, shown in ``repr`` or sent to another origin after a
             redirect.
         timeout: Connect and per-read timeout, seconds.
-        deadline: Overall limit for one fetch (DNS, connect, TLS, redirects and body).
+        deadline: Overall limit for one fetch (DNS, connect, TLS, redirects and body). A
+            custom ``transport`` is not interrupted, but its answer after it is refused.
         max_bytes: Largest body accepted (default 10 MiB).
         cache_path: File where the last good payload is kept (written atomically) and read
             at start if the first fetch fails.
         cafile: CA bundle for verifying the server (default: the system store).
         ssl_context: Full TLS control (takes precedence over ``cafile``).
+        proxy: ``True`` (default): the proxy named by ``HTTPS_PROXY``/``HTTP_PROXY`` for the
+            URL's scheme (lower-case names too) unless ``NO_PROXY`` matches the host, by
+            urllib's rules, read when the provider is made. ``False``: no proxy, whatever the
+            environment. A URL ``http://[user:password@]host:port``: that proxy for every
+            request. Proxy credentials are secrets like the URL's.
+        transport: Makes the GETs instead of the default :class:`StdlibTransport` (see
+            :mod:`flagkit.providers.transport`); ``cafile``, ``ssl_context`` and ``proxy``
+            then belong to it. The provider still applies ``max_bytes``, ``deadline`` (to the
+            answer) and its status rules, and masks its secrets in what the transport raises.
         fmt: ``"json"`` or ``"yaml"``; default from the Content-Type or the URL.
         backoff: ``(first, max)`` retry delays in seconds after failures; each retry doubles
             the delay, with jitter, up to ``max``.
@@ -78,7 +87,8 @@ class HttpProvider(ThreadedProvider[Run]):
         name: Label in ``status()``; default ``http:<url with secrets masked>``.
 
     Raises:
-        ValueError: ``url`` is not an http(s) URL, or a number is out of range.
+        ValueError: ``url`` is not an http(s) URL, a number is out of range, ``proxy`` is
+            not an ``http://`` URL, or TLS or proxy options come with a ``transport``.
     """
 
     def __init__(
@@ -98,27 +108,36 @@ class HttpProvider(ThreadedProvider[Run]):
         allow_rollback: bool = False,
         full_read_interval: float = 300.0,
         name: str | None = None,
+        proxy: str | bool = True,
+        transport: Transport | None = None,
     ) -> None:
         if min(interval, timeout, deadline, max_bytes, full_read_interval) <= 0:
             raise ValueError("interval, timeout, deadline, max_bytes and full_read_interval must be positive")
-        self._fetcher = Fetcher(
-            url,
-            headers=headers,
-            timeout=timeout,
-            deadline=deadline,
-            max_bytes=max_bytes,
-            ssl_context=ssl_context,
-            cafile=cafile,
-        )
-        super().__init__(name or f"http:{self._fetcher.masked_url}")
-        self.url = self._fetcher.masked_url
+        self._target = Target(url, headers)
+        self._default: StdlibTransport | None = None
+        if transport is None:
+            transport = self._default = StdlibTransport(ssl_context=ssl_context, cafile=cafile, proxy=proxy)
+            for secret in self._default.proxy_secrets():
+                self._target.redact.add(secret)
+        elif cafile is not None or ssl_context is not None or proxy is not True:
+            raise ValueError("cafile, ssl_context and proxy configure the default transport, not yours")
+        elif not isinstance(transport, Transport) and not callable(getattr(transport, "fetch", None)):
+            raise TypeError(f"transport must have a fetch(request) method, got {type(transport).__name__}")
+        self._transport = transport
+        super().__init__(name or f"http:{self._target.masked_url}")
+        self.url = self._target.masked_url
         """The URL with secrets masked (the real one is kept private)."""
-        self._url_key = hashlib.sha256(url.encode()).hexdigest()
-        """Identifies the real URL (credentials and query values included) in the cache:
-        URLs that mask alike (``?env=staging`` / ``?env=prod``) must not share a cache."""
+        self.timeout = timeout
+        self.deadline = deadline
+        self.max_bytes = max_bytes
         self.interval = interval
         self.fmt = fmt
         self.cache_path = Path(cache_path) if cache_path is not None else None
+        # The cache is keyed by the real URL (credentials and query values included): URLs
+        # that mask alike (``?env=staging`` / ``?env=prod``) must not share a cache.
+        self._cache = (
+            LastGoodCache(self.cache_path, url, self.url, self._target.redact) if self.cache_path else None
+        )
         self.backoff = backoff
         self.allow_rollback = allow_rollback
         self.full_read_interval = full_read_interval
@@ -139,10 +158,12 @@ class HttpProvider(ThreadedProvider[Run]):
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
-        headers = ", ".join(f"{key}: ***" for key in self._fetcher.headers)
+        headers = ", ".join(f"{key}: ***" for key in self._target.headers)
         return f"<HttpProvider {self.url} interval={self.interval:g}s headers=[{headers}]>"
 
     # --- provider protocol ------------------------------------------------------------
+    # start/stop/after_fork only delegate: they are overridden for their docstrings, which
+    # say what this provider's thread does (the API reference shows them per provider).
 
     def start(self, report: Report, *, defer: bool = False) -> None:
         """Start the polling thread; returns at once.
@@ -161,12 +182,6 @@ class HttpProvider(ThreadedProvider[Run]):
         """Restart polling in a fork child; the inherited flags and ETag are kept."""
         super().after_fork(report)
 
-    def refresh(self) -> None:
-        """Ask the polling thread to fetch now instead of waiting for the interval."""
-        run = self._run_state
-        if run is not None:
-            run.wake.set()
-
     # --- run lifecycle hooks (see ThreadedProvider) -----------------------------------
 
     _kind = "http"
@@ -180,19 +195,18 @@ class HttpProvider(ThreadedProvider[Run]):
     def _crash_subject(self) -> str:
         return f"HTTP poller for {self.url}"
 
-    def _on_start(self, run: Run) -> None:
-        if self._good is not None:  # started again: serve what we had while re-polling
-            self._healthy = True
-            run.report(self._good)
-
     def _abort(self, run: Run) -> None:
-        self._fetcher.abort()  # DNS wait, connect, TLS handshake or body read
+        # The default's breaks a DNS wait, connect, TLS handshake or body read; abort() is
+        # optional for a duck-typed transport (fetch alone is the contract).
+        abort = getattr(self._transport, "abort", None)
+        if callable(abort):
+            abort()
 
     def _redact(self, text: str) -> str:
-        return self._fetcher.redact(text)
+        return self._target.redact(text)
 
     def _scrub(self, error: BaseException) -> BaseException:
-        return scrub(error, self._fetcher.redact, self.url)
+        return scrub(error, self._target.redact, self.url)
 
     def _after_fault(self, run: Run) -> None:
         self._healthy = False  # the next good answer (a 304 too) is reported again
@@ -201,13 +215,13 @@ class HttpProvider(ThreadedProvider[Run]):
         self._lock = threading.RLock()
 
     def _forget_after_fork(self) -> None:
-        self._fetcher.forget_after_fork()
+        # The default transport notices the fork itself (it drops the parent's socket).
         self._lock = threading.RLock()  # another thread may have held it at fork time
 
     # --- polling ----------------------------------------------------------------------
 
     def _loop(self, run: Run) -> None:
-        # The fetcher is used by one thread at a time: the base class has waited for a
+        # The transport is used by one thread at a time: the base class has waited for a
         # previous run that outlived stop()'s join.
         cached = self._read_cache() if self._good is None else None
         if cached is not None:
@@ -219,7 +233,7 @@ class HttpProvider(ThreadedProvider[Run]):
         if cached is not None:
             # A server that hangs must not keep the app from its cached flags for the
             # whole deadline: after `timeout` seconds without an answer, serve the cache.
-            fallback = threading.Timer(self._fetcher.timeout, self._cache_fallback, args=(run, cached))
+            fallback = threading.Timer(self.timeout, self._cache_fallback, args=(run, cached))
             fallback.name = "flagkit-http-cache-fallback"
             fallback.daemon = True
             fallback.start()
@@ -232,56 +246,55 @@ class HttpProvider(ThreadedProvider[Run]):
             if self._wait(run, self._next_delay(ok)):
                 return
 
-    @staticmethod
-    def _wait(run: Run, seconds: float) -> bool:
-        """Sleep until the next poll (or a refresh); True when stopping."""
-        run.wake.wait(seconds)  # stop() and refresh() set it
-        run.wake.clear()
-        return run.stopping.is_set()
-
     def _next_delay(self, ok: bool) -> float:
-        if ok:
-            return self.interval * _JITTER.uniform(0.9, 1.1)  # jitter spreads workers' polls
-        first, cap = self.backoff
-        delay = min(cap, first * 2.0 ** min(self._failures - 1, 30))
-        return delay * _JITTER.uniform(0.5, 1.0)  # "equal jitter": between half and all of it
+        return self._jittered(self.interval) if ok else self._retry_delay(self._failures)
 
-    def _cache_fallback(self, run: Run, cached: tuple[FlagSet, str | None, str | None]) -> None:
+    def _cache_fallback(self, run: Run, cached: _Cached) -> None:
         try:
             self._serve_cache_late(run, cached)
         except Exception as exc:  # on a timer thread: log it, the poller goes on
             detail = self._redact(describe(exc))
             logger.error("flagkit: serving the cache of %s failed: %s", self.name, detail)
 
-    def _serve_cache_late(self, run: Run, cached: tuple[FlagSet, str | None, str | None]) -> None:
+    def _serve_cache_late(self, run: Run, cached: _Cached) -> None:
         with self._lock:
             if self._good is not None or run.stopping.is_set():
                 return
             self._use_cache(run, cached, healthy=False)
-            timeout = self._fetcher.timeout
-            self._emit(run, SourceError(f"no answer within {timeout:g}s; serving the cached flags", self.url))
+            message = f"no answer within {self.timeout:g}s; serving the cached flags"
+            self._emit(run, SourceError(message, self.url))
 
-    def _poll_once(self, run: Run, cached: tuple[FlagSet, str | None, str | None] | None) -> bool:
+    def _poll_once(self, run: Run, cached: _Cached | None) -> bool:
         """One fetch. Returns False when it failed at the transport or HTTP level."""
         etag, last_modified = self._etag, self._last_modified
         if time.monotonic() - self._full_read_at >= self.full_read_interval:
             etag = last_modified = None  # no validator may hide a change for longer
+        request = self._target.request(
+            etag=etag,
+            last_modified=last_modified,
+            timeout=self.timeout,
+            deadline=self.deadline,
+            max_bytes=self.max_bytes,
+            cancel=run.stopping,
+        )
+        started = time.monotonic()
+        response: FetchResponse | SourceError
         try:
-            response: Response | SourceError = self._fetcher.get(
-                etag=etag, last_modified=last_modified, cancel=run.stopping
-            )
+            response = self._target.accept(request, self._transport.fetch(request), started)
         except SourceError as exc:
             response = exc
-        except Exception as exc:  # the fetcher maps every known failure; anything else too
-            response = SourceError(self._redact(f"internal error: {describe(exc)}"), self.url)
+        except Exception as exc:  # the default maps every known failure; anything else too
+            # A custom transport's errors are its normal failures; the default's are bugs.
+            detail = describe(exc) if self._default is None else f"internal error: {describe(exc)}"
+            response = SourceError(self._redact(detail), self.url)
         with self._lock:  # the cache fallback timer may run concurrently
             return self._handle(run, response, cached)
 
     def _handle(
         self,
         run: Run,
-        response: Response | SourceError,
-        cached: tuple[FlagSet, str | None, str | None] | None,
+        response: FetchResponse | SourceError,
+        cached: _Cached | None,
     ) -> bool:
         if isinstance(response, SourceError):
             exc = response
@@ -312,7 +325,7 @@ class HttpProvider(ThreadedProvider[Run]):
         return True
 
     def _accept(
-        self, run: Run, response: Response, cached: FlagSet | None
+        self, run: Run, response: FetchResponse, cached: FlagSet | None
     ) -> ConfigError | SourceError | None:
         """Take a 200 response: report new flags, or return the problem with them.
 
@@ -335,8 +348,8 @@ class HttpProvider(ThreadedProvider[Run]):
             flagset = FlagSet.from_bytes(
                 response.body,
                 source=self.url,
-                fmt=self._format(response.content_type),
-                max_bytes=self._fetcher.max_bytes,
+                fmt=self._format(response.header("Content-Type")),
+                max_bytes=self.max_bytes,
                 # The content's hash, never the ETag: an ETag made of mtime and size is the
                 # same for two documents written in one second, and status().version (the
                 # replicas' drift alert) must tell them apart. Same label as file and Redis.
@@ -358,14 +371,14 @@ class HttpProvider(ThreadedProvider[Run]):
         self._write_cache(response)
         return None
 
-    def _remember_validators(self, response: Response) -> None:
+    def _remember_validators(self, response: FetchResponse) -> None:
         """Keep the response's validators for the next poll, unless they are weak.
 
         Weak validators (see :func:`validators_are_strong`) would answer 304 for a change made
         in the same second as this response: the next poll asks without conditions instead.
         """
         if validators_are_strong(response):
-            self._etag, self._last_modified = response.etag, response.last_modified
+            self._etag, self._last_modified = response.header("ETag"), response.header("Last-Modified")
         else:
             self._etag = self._last_modified = None
 
@@ -381,7 +394,7 @@ class HttpProvider(ThreadedProvider[Run]):
 
     # --- cache ------------------------------------------------------------------------
 
-    def _use_cache(self, run: Run, cached: tuple[FlagSet, str | None, str | None], *, healthy: bool) -> None:
+    def _use_cache(self, run: Run, cached: _Cached, *, healthy: bool) -> None:
         flagset, self._etag, self._last_modified = cached
         self._good = flagset
         self._healthy = healthy
@@ -392,121 +405,39 @@ class HttpProvider(ThreadedProvider[Run]):
         if healthy:  # the server confirmed the cached version (a 304)
             self._confirm(run)
 
-    def _read_cache(self) -> tuple[FlagSet, str | None, str | None] | None:
+    def _read_cache(self) -> _Cached | None:
         """The cached payload, or None if there is none, it is for another URL or it is bad."""
-        path = self.cache_path
-        if path is None:
+        if self._cache is None:
             return None
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
+        found = self._cache.read(self._load_cached)
+        if found is None:
             return None
-        except OSError as exc:
-            logger.warning("flagkit: cannot read the cache %s: %s", path, exc.strerror or exc)
-            return None
-        try:
-            envelope: Any = json.loads(raw)
-            if envelope.get("flagkit_cache") != _CACHE_FORMAT or envelope.get("url_sha256") != self._url_key:
-                return None  # another URL's cache (maybe one that masks alike), or an old one
-            body = str(envelope["body"]).encode()
-            fmt = envelope.get("format")
-            flagset = FlagSet.from_bytes(
-                body,
-                source=f"{path} (cache of {self.url})",
-                fmt=fmt if fmt in ("json", "yaml") else None,
-                max_bytes=self._fetcher.max_bytes,
-            )
-        except Exception as exc:  # a corrupt or foreign cache, or a loader failure: no cache
-            logger.warning("flagkit: ignoring the unreadable cache %s: %s", path, describe(exc))
-            return None
-        self._good_digest = hashlib.sha256(body).digest()
-        self._cache_saved_at = _saved_at(envelope)
+        self._good_digest = found.digest
+        self._cache_saved_at = found.saved_at
+        envelope = found.envelope
         if envelope.get("strong") is not True:  # weak (or a cache from before they were told apart)
-            return flagset, None, None
+            return found.flagset, None, None
         self._cache_strong = True
-        return flagset, envelope.get("etag"), envelope.get("last_modified")
+        return found.flagset, envelope.get("etag"), envelope.get("last_modified")
 
-    def _write_cache(self, response: Response) -> None:
-        path = self.cache_path
-        if path is None:
+    def _load_cached(self, body: bytes, envelope: Mapping[str, Any]) -> FlagSet:
+        fmt = envelope.get("format")
+        return FlagSet.from_bytes(
+            body,
+            source=f"{self.cache_path} (cache of {self.url})",
+            fmt=fmt if fmt in ("json", "yaml") else None,
+            max_bytes=self.max_bytes,
+        )
+
+    def _write_cache(self, response: FetchResponse) -> None:
+        if self._cache is None:
             return
-        try:
-            text = response.body.decode("utf-8")
-        except UnicodeDecodeError:
-            logger.warning("flagkit: not caching %s: the body is not UTF-8", self.url)
-            return
-        envelope = {
-            "flagkit_cache": _CACHE_FORMAT,
-            "url": self.url,  # masked, for humans; the match is on url_sha256
-            "url_sha256": self._url_key,
-            "etag": response.etag,
-            "last_modified": response.last_modified,
-            "strong": validators_are_strong(response),  # may the next start send them?
-            "format": self._format(response.content_type),
-            "saved_at": time.time(),
-            "body": text,
+        strong = validators_are_strong(response)  # may the next start send them?
+        fields = {
+            "etag": response.header("ETag"),
+            "last_modified": response.header("Last-Modified"),
+            "strong": strong,
+            "format": self._format(response.header("Content-Type")),
         }
-        try:
-            atomic_write(path, json.dumps(envelope, allow_nan=False).encode())
-            self._cache_strong = bool(envelope["strong"])
-        except OSError as exc:
-            logger.warning("flagkit: cannot write the cache %s: %s", path, exc.strerror or exc)
-        except Exception as exc:  # never let the cache end the poller
-            logger.warning("flagkit: cannot write the cache %s: %s", path, describe(exc))
-
-
-def scrub(error: BaseException, redact: Callable[[str], str], source: str) -> BaseException:
-    """``error`` if no form of a secret shows in it (its text, repr, args or the exceptions it
-    chains to), else a clean copy: a ``ConfigError`` with redacted issues, or a
-    ``SourceError`` with the redacted message. The copy chains to nothing."""
-    texts: list[str] = []
-    link: BaseException | None = error
-    while link is not None and len(texts) < 50:
-        texts += [str(link), repr(link), *map(repr, link.args)]
-        if isinstance(link, ConfigError):
-            texts += [repr(issue) for issue in link.issues]
-        link = link.__cause__ or link.__context__
-    if all(redact(text) == text for text in texts):
-        return error
-    if isinstance(error, ConfigError):
-        issues = [
-            ConfigIssue(
-                redact(issue.message),
-                tuple(redact(part) if isinstance(part, str) else part for part in issue.path),
-                issue.source,
-                issue.line,
-            )
-            for issue in error.issues
-        ]
-        return ConfigError(issues, error.source)
-    clean = SourceError(redact(str(error)))
-    clean.source = source
-    return clean
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same directory and ``os.replace``.
-
-    Readers see the old file or the new one, never a partial write; the file is private
-    (mode 0600) because flag payloads may be internal.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _saved_at(envelope: Any) -> float | None:
-    """The ``saved_at`` of a cache envelope, if it is a plausible Unix time."""
-    value = envelope.get("saved_at")
-    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < time.time() + 60:
-        return float(value)
-    return None
+        if self._cache.write(response.body, fields):
+            self._cache_strong = strong

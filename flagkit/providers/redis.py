@@ -30,19 +30,19 @@ redis-py is imported when a provider starts, never by ``import flagkit``
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
-import random
 import time
 import urllib.parse
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..document.reader import MAX_DOCUMENT_BYTES, Format
 from ..errors import ConfigError, SourceError
 from ..flagset import FlagSet
-from ._fetch import mask_url
+from ._cache import LastGoodCache
+from ._polling import NetworkProvider
 from ._redis_wire import (
     connect,
     default_channel,
@@ -52,9 +52,9 @@ from ._redis_wire import (
     url_secrets,
     version_label,
 )
-from ._runner import Run, ThreadedProvider, describe, load_failure, rollback
+from ._runner import Run, describe, load_failure, rollback
+from ._secrets import Redactor, mask_url, scrub
 from .base import Report
-from .http import atomic_write
 
 if TYPE_CHECKING:  # redis-py is an optional extra, imported only when a provider runs
     from redis import Redis
@@ -64,13 +64,9 @@ __all__ = ["RedisProvider"]
 
 logger = logging.getLogger("flagkit")
 
-_JITTER = random.SystemRandom()
-"""Jitter from the OS: no global random state, distinct per forked worker."""
-
 _SLICE = 0.25
 """Longest a wait for a message blocks before the thread checks its stop and wake events."""
 
-_CACHE_FORMAT = 1
 _SCHEMES = ("redis", "rediss", "unix")
 
 
@@ -82,7 +78,7 @@ class _Run(Run):
         self.failures = 0
 
 
-class RedisProvider(ThreadedProvider[_Run]):
+class RedisProvider(NetworkProvider[_Run]):
     """Flags from a Redis key, with changes pushed through pub/sub.
 
     ``start`` never touches the network: a daemon thread (``flagkit-redis-*``) connects,
@@ -148,7 +144,8 @@ class RedisProvider(ThreadedProvider[_Run]):
                 "poll_interval, timeout, max_bytes, full_read_interval and backoff must be positive"
             )
         self._url = url
-        self._secrets = url_secrets(url)
+        # Secrets of 3 characters are masked too (a short Redis password is still one).
+        self._secrets = Redactor(url_secrets(url), min_length=3)
         self.url = mask_url(url)
         """The URL with its password masked (the real one is kept private)."""
         super().__init__(name or f"redis:{self.url}/{key}")
@@ -166,7 +163,12 @@ class RedisProvider(ThreadedProvider[_Run]):
         self.full_read_interval = full_read_interval
         self._full_read_at = -float("inf")
         """Monotonic time the document was last read (``full_read_interval`` counts from it)."""
-        self._identity = hashlib.sha256(f"{url}\n{key}".encode()).hexdigest()
+        # The cache is keyed by the real URL and the key: sources that mask alike never share it.
+        self._cache = (
+            LastGoodCache(self.cache_path, f"{url}\n{key}", self.name, self._secrets)
+            if self.cache_path is not None
+            else None
+        )
         self._good: FlagSet | None = None
         self._good_digest: bytes | None = None
         self._bad_digest: bytes | None = None
@@ -181,6 +183,8 @@ class RedisProvider(ThreadedProvider[_Run]):
         return f"<RedisProvider {self.url} key={self.key!r} channel={self.channel!r}>"
 
     # --- provider protocol ------------------------------------------------------------
+    # start/stop/after_fork only delegate: they are overridden for their docstrings, which
+    # say what this provider's thread does (the API reference shows them per provider).
 
     def start(self, report: Report, *, defer: bool = False) -> None:
         """Start the subscriber thread; returns at once (redis-py is imported here)."""
@@ -195,12 +199,6 @@ class RedisProvider(ThreadedProvider[_Run]):
         """Reconnect in a fork child with new sockets; the inherited flags are kept."""
         super().after_fork(report)
 
-    def refresh(self) -> None:
-        """Ask the thread to re-read the version now instead of at the next poll."""
-        run = self._run_state
-        if run is not None:
-            run.wake.set()
-
     # --- run lifecycle hooks (see ThreadedProvider) -----------------------------------
 
     _kind = "redis"
@@ -214,15 +212,11 @@ class RedisProvider(ThreadedProvider[_Run]):
     def _crash_subject(self) -> str:
         return f"Redis subscriber for {self.name}"
 
-    def _on_start(self, run: _Run) -> None:
-        if self._good is not None:  # started again: serve what we had while reconnecting
-            self._healthy = True
-            run.report(self._good)
-
     def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return self._secrets(text)
+
+    def _scrub(self, error: BaseException) -> BaseException:
+        return scrub(error, self._secrets, self.name)
 
     def _after_fault(self, run: _Run) -> None:
         self._healthy = False
@@ -247,7 +241,7 @@ class RedisProvider(ThreadedProvider[_Run]):
                     self._use_cache(run, cached)
                 cached = None
                 self._emit(run, SourceError(self._redact(describe(exc)), self.name))
-            if self._wait(run, self._backoff_delay(run.failures)):
+            if self._wait(run, self._retry_delay(run.failures)):
                 return
 
     def _session(self, run: _Run) -> None:
@@ -353,19 +347,7 @@ class RedisProvider(ThreadedProvider[_Run]):
             self._confirm(run)  # checked: the flags served are the key's current ones
 
     def _next_poll(self) -> float:
-        return time.monotonic() + self.poll_interval * _JITTER.uniform(0.9, 1.1)
-
-    def _backoff_delay(self, failures: int) -> float:
-        first, cap = self.backoff
-        delay = min(cap, first * 2.0 ** min(max(failures, 1) - 1, 30))
-        return delay * _JITTER.uniform(0.5, 1.0)  # "equal jitter": between half and all of it
-
-    @staticmethod
-    def _wait(run: _Run, seconds: float) -> bool:
-        """Sleep before reconnecting (``refresh()`` cuts it short); True when stopping."""
-        run.wake.wait(seconds)
-        run.wake.clear()
-        return run.stopping.is_set()
+        return time.monotonic() + self._jittered(self.poll_interval)
 
     # --- cache ------------------------------------------------------------------------
 
@@ -377,48 +359,27 @@ class RedisProvider(ThreadedProvider[_Run]):
         self._emit(run, cached)
 
     def _read_cache(self) -> FlagSet | None:
-        path = self.cache_path
-        if path is None:
+        if self._cache is None:
             return None
-        try:
-            envelope: Any = json.loads(path.read_bytes())
-            if envelope.get("flagkit_cache") != _CACHE_FORMAT or envelope.get("url_sha256") != self._identity:
-                return None  # another URL's or key's cache, or an old one
-            body = str(envelope["body"]).encode()
-            flagset = FlagSet.from_bytes(
-                body,
-                source=f"{path} (cache of {self.name})",
-                fmt=self.fmt or sniff_format(body),
-                max_bytes=self.max_bytes,
-                version=envelope.get("version") or None,
-            )
-        except FileNotFoundError:
+        found = self._cache.read(self._load_cached)
+        if found is None:
             return None
-        except Exception as exc:  # unreadable, corrupt or foreign: start without it
-            logger.warning("flagkit: ignoring the unreadable cache %s: %s", path, self._redact(describe(exc)))
-            return None
-        self._good_digest = hashlib.sha256(body).digest()
-        saved_at = envelope.get("saved_at")
-        if isinstance(saved_at, int | float) and not isinstance(saved_at, bool) and saved_at > 0:
-            self._cache_saved_at = float(saved_at)
-        return flagset
+        self._good_digest = found.digest
+        self._cache_saved_at = found.saved_at
+        return found.flagset
+
+    def _load_cached(self, body: bytes, envelope: Mapping[str, Any]) -> FlagSet:
+        return FlagSet.from_bytes(
+            body,
+            source=f"{self.cache_path} (cache of {self.name})",
+            fmt=self.fmt or sniff_format(body),
+            max_bytes=self.max_bytes,
+            version=envelope.get("version") or None,
+        )
 
     def _write_cache(self, body: bytes, version: str | None) -> None:
-        path = self.cache_path
-        if path is None:
-            return
-        try:
-            envelope = {
-                "flagkit_cache": _CACHE_FORMAT,
-                "url": self.name,  # masked, for humans; the match is on url_sha256
-                "url_sha256": self._identity,
-                "version": version,
-                "saved_at": time.time(),
-                "body": body.decode("utf-8"),
-            }
-            atomic_write(path, json.dumps(envelope).encode())
-        except Exception as exc:  # not UTF-8, disk full, read-only: serving goes on
-            logger.warning("flagkit: cannot write the cache %s: %s", path, describe(exc))
+        if self._cache is not None:
+            self._cache.write(body, {"version": version})
 
 
 def _close(pubsub: PubSub | None, client: Redis) -> None:

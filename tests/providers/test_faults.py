@@ -16,7 +16,7 @@ import pytest
 
 from flagkit import FileProvider, Flags, HttpProvider
 from flagkit.providers import _watch
-from flagkit.providers._fetch import Fetcher
+from flagkit.providers._fetch import StdlibTransport
 from tests.helpers.faults import faulty_loader, thread_named
 from tests.helpers.flag_server import FlagServer
 from tests.helpers.saves import wait_until, write_atomic_rename, write_in_place
@@ -110,18 +110,18 @@ def test_http_poller_survives_any_loader_exception(
 def test_http_poller_survives_a_fetch_that_raises_anything(
     server: FlagServer, monkeypatch: pytest.MonkeyPatch, no_thread_leaks: None
 ) -> None:
-    original = Fetcher.get
+    original = StdlibTransport.fetch
     raised: list[str] = []
 
-    def get(self: Fetcher, **options: Any) -> Any:
+    def get(self: StdlibTransport, request: Any) -> Any:
         if len(raised) < 3:
             raised.append("x")
             raise RecursionError("maximum recursion depth exceeded")
-        return original(self, **options)
+        return original(self, request)
 
     with Flags(fast_http(server.url())) as flags:
         assert flags.wait_ready(5)
-        monkeypatch.setattr(Fetcher, "get", get)
+        monkeypatch.setattr(StdlibTransport, "fetch", get)
         wait_until(lambda: len(raised) == 3)
         server.set_body(doc("blue"))
         wait_until(lambda: color(flags) == "blue")

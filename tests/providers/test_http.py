@@ -5,47 +5,24 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 import socket
 import ssl
 import stat
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from flagkit import ConfigError, Flags, FlagSet, HttpProvider, SourceError
-from flagkit.providers._fetch import mask_url
-from tests.helpers import missing_tool
+from flagkit.providers._secrets import mask_url
 from tests.helpers.flag_server import FlagServer, SilentServer
+from tests.helpers.http_provider import color, doc, fast, status
 from tests.helpers.saves import wait_until
+from tests.helpers.tls import make_certificate, server_context
 
 pytestmark = pytest.mark.slow
-
-
-def doc(color: str) -> str:
-    return f"features:\n  color: {color}\n  checkout: true\n"
-
-
-def color(flags: Flags) -> str:
-    return flags.get_value("color", "")
-
-
-def status(flags: Flags) -> Any:
-    (only,) = flags.status().values()
-    return only
-
-
-def fast(url: str, **options: Any) -> HttpProvider:
-    """A provider that polls often and retries quickly, for tests."""
-    options.setdefault("interval", 0.05)
-    options.setdefault("backoff", (0.05, 0.2))
-    options.setdefault("timeout", 2.0)
-    return HttpProvider(url, **options)
 
 
 @pytest.fixture
@@ -545,28 +522,12 @@ def test_rejects_non_http_urls() -> None:
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        missing_tool("openssl (to make a test certificate)", "apt-get install openssl")
-    directory = tmp_path_factory.mktemp("tls")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
-            "-addext", "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return cert, key
+    return make_certificate(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture
 def tls_server(certificate: tuple[Path, Path]) -> Iterator[FlagServer]:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(*certificate)
-    with FlagServer(doc("tls"), tls=context) as srv:
+    with FlagServer(doc("tls"), tls=server_context(certificate)) as srv:
         yield srv
 
 

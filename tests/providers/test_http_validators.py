@@ -196,7 +196,9 @@ def test_weak_validators_are_not_kept_in_the_cache(
 def test_validators_are_strong_follows_rfc_9110(
     last_modified: str | None, date: str | None, strong: bool
 ) -> None:
-    from flagkit.providers._fetch import Response, validators_are_strong
+    from flagkit.providers._conditional import validators_are_strong
+    from flagkit.providers.transport import FetchResponse
 
-    response = Response(200, b"", '"x"', last_modified, None, "http://h/", date)
+    headers = {"ETag": '"x"', "Last-Modified": last_modified, "Date": date}
+    response = FetchResponse(200, b"", {k: v for k, v in headers.items() if v is not None}, "http://h/")
     assert validators_are_strong(response) is strong

@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from flagkit import ConfigError, Flags, HttpProvider
-from flagkit.providers import _fetch as _http
-from flagkit.providers._fetch import Fetcher, Redactor
+from flagkit.providers import _request as _http
+from flagkit.providers._fetch import StdlibTransport
+from flagkit.providers._secrets import Redactor
 from tests.helpers.faults import faulty_loader
 from tests.helpers.flag_server import FlagServer
 from tests.helpers.saves import wait_until
@@ -176,10 +177,10 @@ def test_no_form_of_any_secret_reaches_logs_status_or_listeners(
         wait_until(lambda: len(errors) >= 2)
 
         # 3. The fetcher itself failing with them (an unexpected exception type).
-        def get(self: Fetcher, **options: Any) -> Any:
+        def get(self: StdlibTransport, request: Any) -> Any:
             raise LookupError(message)
 
-        monkeypatch.setattr(Fetcher, "get", get)
+        monkeypatch.setattr(StdlibTransport, "fetch", get)
         wait_until(lambda: len(errors) >= 3)
         assert flags.flush_listeners(5)
         shown = everything_shown(flags, provider, errors, caplog.text)
