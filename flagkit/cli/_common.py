@@ -8,7 +8,6 @@ import datetime as dt
 import difflib
 import json
 import os
-import re
 import tomllib
 from collections.abc import Collection
 from pathlib import Path
@@ -16,18 +15,16 @@ from typing import Any
 
 from .._engine.ramps import Clock
 from .._engine.schemes import parse_template
+from .._tools.check import check_document
+from .._tools.lint import LintWarning
+from .._tools.values import parse_value
 from ..document.reader import MAX_DOCUMENT_BYTES, missing_file_message
 from ..document.schema import BucketInput
 from ..errors import ConfigIssue, format_path
 from ..flagset import FlagSet
 from ..jsonsafe import dumps
-from .check import check_document
-from .lint import LintWarning
 
 OK, PROBLEMS, USAGE = 0, 1, 2
-
-_INT = re.compile(r"[-+]?[0-9]+\Z")
-_FLOAT = re.compile(r"[-+]?([0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)([eE][-+]?[0-9]+)?\Z")
 
 
 class Exit(Exception):
@@ -37,24 +34,6 @@ class Exit(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-def parse_value(text: str) -> Any:
-    """Parse a ``-c attr=value`` value.
-
-    ``true``/``false`` become booleans, integers and decimals become numbers, text in double or
-    single quotes becomes the text inside (``'"3.10"'`` stays a string), anything else is a
-    string as written.
-    """
-    if text in ("true", "false"):
-        return text == "true"
-    if _INT.match(text):
-        return int(text)
-    if _FLOAT.match(text):
-        return float(text)
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
-        return text[1:-1]
-    return text
 
 
 BUCKETING_ATTRIBUTES = frozenset({"targeting_key", "user_id"})

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from flagkit import FlagSet
-from tests.test_cli import COMMAND, REPO, run
+from tests.cli.runner import COMMAND, REPO, run
 
 pytestmark = pytest.mark.slow  # every test starts the console script
 

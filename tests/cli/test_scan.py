@@ -223,7 +223,7 @@ def unused(stdout: str) -> list[str]:
 
 @pytest.mark.slow
 def test_scan_key_call_option_and_pyproject(tmp_path: Path) -> None:
-    from tests.test_cli import run
+    from tests.cli.runner import run
 
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "views.py").write_text(WRAPPED)

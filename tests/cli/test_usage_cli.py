@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from flagkit import Flags
-from tests.test_cli import run, run_json, write
+from tests.cli.runner import run, run_json, write
 
 pytestmark = pytest.mark.slow  # runs the console script in a subprocess
 

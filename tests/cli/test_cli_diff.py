@@ -10,7 +10,7 @@ import pytest
 
 from flagkit import FlagSet
 from flagkit.cli.simulate import id_attributes, population
-from tests.test_cli import COMMAND, REPO, run
+from tests.cli.runner import COMMAND, REPO, run
 
 pytestmark = pytest.mark.slow  # every test starts the console script
 
