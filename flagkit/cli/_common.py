@@ -9,7 +9,8 @@ import difflib
 import json
 import os
 import tomllib
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -222,18 +223,27 @@ def emit_json(data: Any) -> None:
     print(dumps(data, indent=2, ensure_ascii=False))
 
 
-def read_flag_file(path: str) -> bytes:
+@contextmanager
+def reading(path: str, directory: str = "is a directory, not a flag file") -> Iterator[None]:
+    """A failed read of ``path`` inside the block becomes the usage error every command prints
+    (``directory``: what to say when ``path`` is a directory)."""
     try:
-        with open(path, "rb") as fh:
-            return fh.read(MAX_DOCUMENT_BYTES + 1)
+        yield
     except FileNotFoundError:
         raise Exit(USAGE, missing_file(path)) from None
     except IsADirectoryError:
-        raise Exit(USAGE, f"{path}: is a directory, not a flag file") from None
+        raise Exit(USAGE, f"{path}: {directory}") from None
     except OSError as exc:
         raise Exit(USAGE, f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
+def read_flag_file(path: str) -> bytes:
+    with reading(path), open(path, "rb") as fh:
+        return fh.read(MAX_DOCUMENT_BYTES + 1)
+
+
+# issue_dict and warning_dict are alike in shape, not a copy: two record types whose fields
+# differ (an error's column, a warning's code), in the key order the JSON output documents.
 def issue_dict(issue: ConfigIssue) -> dict[str, Any]:
     return {
         "file": issue.source,

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from benchmarks.bench_load import make_document
-from flagkit import FlagSet
+from flagkit import Flags, FlagSet
 from flagkit.cli import parse_value
 from flagkit.cli.demo import client_for
 from tests.cli.runner import REPO, SCRIPT, run, run_json, run_process, write
@@ -704,3 +704,23 @@ def test_validate_checks_its_arguments_before_reporting(days: tuple[str, str]) -
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert "ok (" not in proc.stderr
+
+
+def test_main_in_process_leaves_the_callers_clock_and_gc_as_they_were(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `python manage.py flagkit eval ... --now T` runs main() inside the Django process, and so
+    # does call_command(): the fixed clock stayed in `now` conditions, and GC stayed off.
+    import gc
+
+    from flagkit._engine import operators
+    from flagkit.cli import _common, main
+
+    clock, fixed = operators.now, _common.FIXED_NOW
+    assert gc.isenabled()
+    args = ["eval", str(EXAMPLE), "holiday_banner", "--now", "2026-12-24T12:00:00Z", "--json"]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["value"] == "Winter sale!"
+    assert (operators.now, _common.FIXED_NOW, gc.isenabled()) == (clock, fixed, True)
+    with Flags.from_file(EXAMPLE, watch=False) as flags:  # a later evaluation reads the real clock
+        assert flags.explain("holiday_banner").rules[0].condition.value != 1798113600.0  # type: ignore[union-attr]

@@ -12,8 +12,6 @@ from flagkit import FlagSet
 from flagkit.cli.simulate import id_attributes, population
 from tests.cli.runner import COMMAND, REPO, run
 
-pytestmark = pytest.mark.slow  # every test starts the console script
-
 OLD = """\
 segments:
   staff: {email: {ends_with: "@example.com"}}
@@ -92,6 +90,7 @@ def test_identical_versions_exit_0(tmp_path: Path) -> None:
     assert proc.stdout.strip() == f"{old} → {new}: no flag changes (5 flags)"
 
 
+@pytest.mark.slow  # stdin of a real process
 def test_stdin_like_git_show(tmp_path: Path) -> None:
     new = tmp_path / "features.yaml"
     new.write_text(NEW)

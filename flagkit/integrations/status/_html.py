@@ -57,7 +57,8 @@ def _providers(providers: list[Mapping[str, Any]]) -> str:
     head = (
         "<tr><th>Provider</th><th>State</th><th>Flags</th><th>Version</th>"
         '<th title="its last successful check of the source">Fresh as of</th>'
-        '<th title="its last load that changed what it serves">Last change</th><th>Errors</th><th>Last error</th></tr>'
+        '<th title="its last load that changed what it serves">Last change</th>'
+        "<th>Errors</th><th>Last error</th></tr>"
     )
     return f'<table id="providers">{head}{"".join(rows)}</table>'
 
