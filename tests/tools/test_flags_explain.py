@@ -28,15 +28,17 @@ def same_answer(flags: Flags, key: str, ctx: dict[str, Any]) -> None:
 
 def test_agrees_with_evaluate_on_every_example_flag(example_file: Path) -> None:
     with Flags.from_file(example_file, watch=False) as flags:
-        for key in flags.keys():
+        keys = flags.keys()  # a list (Flags is no mapping)
+        for key in keys:
             for ctx in contexts()[:60]:
                 same_answer(flags, key, ctx)
 
 
 def test_the_ambient_context_is_merged_as_evaluate_merges_it(example_file: Path) -> None:
     with Flags.from_file(example_file, watch=False) as flags:
+        keys = flags.keys()
         with flags.context(plan="pro", country="US", premium=True):
-            for key in flags.keys():
+            for key in keys:
                 for ctx in ({"user_id": "u-1"}, {"user_id": "u-2", "country": "DE"}, {}):
                     same_answer(flags, key, ctx)
             assert flags.explain("new_search", {"user_id": "u-1"}).rule == "premium US"
@@ -120,7 +122,8 @@ def test_it_runs_no_hooks_and_counts_no_usage(example_file: Path) -> None:
     with Flags.from_file(example_file, watch=False, usage=True, track_all=True) as flags:
         exposures: list[Any] = []
         flags.on_exposure(exposures.append)
-        for key in flags.keys():
+        keys = flags.keys()
+        for key in keys:
             flags.explain(key, {"user_id": "u-1"})
         usage = flags.usage()
         assert usage is not None
@@ -132,17 +135,17 @@ def test_it_runs_no_hooks_and_counts_no_usage(example_file: Path) -> None:
 @pytest.mark.slow  # a real file watcher
 def test_a_pinned_snapshot_reloaded_away_is_answered_untraced(tmp_path: Path) -> None:
     path = tmp_path / "flags.yaml"
-    path.write_text(
-        "segments: {staff: {plan: pro}}\nfeatures:\n  f: {rules: [{when: {segment: staff}, serve: on}]}\n"
+    document = (
+        "segments: {{staff: {{plan: {plan}}}}}\n"
+        "features:\n  f: {{rules: [{{when: {{segment: staff}}, serve: on}}]}}\n"
     )
+    path.write_text(document.format(plan="pro"))
     changed = threading.Event()
     with Flags(FileProvider(path, watch=True)) as flags:
         assert flags.wait_ready(30)
         flags.on_change(lambda keys: changed.set())
         with flags.snapshot():
-            path.write_text(
-                "segments: {staff: {plan: free}}\nfeatures:\n  f: {rules: [{when: {segment: staff}, serve: on}]}\n"
-            )
+            path.write_text(document.format(plan="free"))
             assert changed.wait(60), "the watcher did not report the change"
             trace = flags.explain("f", {"plan": "pro"})  # the pinned version: pro is staff
             assert (trace.kind, trace.value, trace.reason) == ("untraced", True, Reason.TARGETING_MATCH)
