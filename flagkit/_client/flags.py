@@ -28,7 +28,6 @@ from .._engine.compiler import CompiledFlag, Resolution, Resolver, compile_stati
 from .._observe.exposures import ExposureCallback, ExposureTracker
 from .._observe.hooks import ERROR_RESOLUTION, HookRunner, HookStats, Observe, has_stage, observer, observing
 from .._observe.usage import UsageRecorder
-from .._tools.trace import Explanation
 from ..errors import FlagNotFoundError, SourceError, did_you_mean
 from ..evaluation import CODE_DEFAULT, ErrorCode, Evaluation, Reason
 from ..flagset import FlagSet
@@ -37,6 +36,7 @@ from ..providers.base import Provider
 from .listeners import Dispatcher, ListenerLanes
 
 if TYPE_CHECKING:
+    from .._tools.trace import Explanation  # loaded with the method's first call
     from ..codepaths import CallContext, OptionalSwitch, Switch, VariantDispatcher
     from ..codepaths.guards import Guard, GuardedBlock
 

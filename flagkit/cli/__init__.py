@@ -2,8 +2,9 @@
 editing commands (set, kill, revive, rollout) and diff.
 
 One module per command (``validate``, ``evaluate``, ``simulate``, ``scan``, ``schema``,
-``publish``, ``demo``, ``edit``, ``diff``), each with a ``run_*`` handler; ``_common`` holds
-what they share, and ``check``, ``lint`` and ``explain`` the analyses behind them.
+``publish``, ``demo``, ``edit``, ``diff``), each with a ``run_*`` handler, over ``_common``
+(what they share): argument wiring and rendering. The analyses behind them (check, lint,
+explain) are library code in :mod:`flagkit._tools`, shared with the status page.
 ``import flagkit`` never imports this package.
 
 Exit codes: 0 all good, 1 problems found (invalid flags, warnings with ``--strict``, undefined

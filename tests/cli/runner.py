@@ -1,8 +1,9 @@
 """Running ``flagkit``: the real console script in a subprocess, or ``flagkit.cli.main`` in process.
 
-Use :func:`cli` (in process, with pytest's ``capsys``) wherever a subprocess proves nothing; keep
-:func:`run` for what only a real process shows (the installed entry point, ``python -m flagkit``,
-exit codes seen by a shell, signals and pipes, processes racing each other).
+Under tests/cli, :func:`run` calls ``flagkit.cli.main`` in process (its output read with pytest's
+``capsys``; see tests/cli/conftest.py): most tests prove nothing more with a subprocess. Keep
+:func:`run_process` for what only a real process shows (the installed entry point, ``python -m
+flagkit``, PATH and the terminal's encoding, stdin, signals, processes racing each other).
 """
 
 from __future__ import annotations
