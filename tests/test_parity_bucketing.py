@@ -20,7 +20,8 @@ import pytest
 
 from flagkit import ConfigError, Flags, FlagSet, Reason, bucketing
 from flagkit._engine.schemes import Scheme, point_function
-from flagkit.cli.explain import explain, render_explanation
+from flagkit._tools.explain import explain_in
+from flagkit._tools.render import render_explanation
 from flagkit.integrations.status import flag_in_words
 
 
@@ -303,7 +304,7 @@ def test_an_empty_flag_salt_salts_the_default_scheme_with_the_empty_string() -> 
     assert [empty.variant("k", {"targeting_key": u}) for u in users] != [
         keyed.variant("k", {"targeting_key": u}) for u in users
     ]
-    trace = explain(FlagSet.from_dict(split_doc("k", weights, salt="")), "k", {"targeting_key": "u"})
+    trace = explain_in(FlagSet.from_dict(split_doc("k", weights, salt="")), "k", {"targeting_key": "u"})
     assert trace.consistent
     assert 'salt ""' in "\n".join(render_explanation(trace))
     flag = Flags.from_dict(split_doc("k", {"a": 50, "b": 50}, salt="")).get_flag("k")
@@ -342,15 +343,15 @@ def test_rule_bucketing_overrides_the_flag_and_explain_agrees() -> None:
     flags = Flags.from_dict(doc)
     assert flags.variant("hashKey", {"ld": True, "attr1": "userKeyA"}) == "hit"
     for ctx in ({"ld": True, "attr1": "userKeyA"}, {"attr1": "u-1"}, {"attr1": "u-2"}, {}):
-        trace = explain(flagset, "hashKey", ctx)
+        trace = explain_in(flagset, "hashKey", ctx)
         assert trace.consistent, ctx
-    trace = explain(flagset, "hashKey", {"ld": True, "attr1": "userKeyA"})
+    trace = explain_in(flagset, "hashKey", {"ld": True, "attr1": "userKeyA"})
     split = trace.rules[0].split
     assert split is not None
     assert (split.scheme, split.bucket, split.variant) == ("launchdarkly", 42157, "hit")
     text = "\n".join(render_explanation(trace))
     assert "launchdarkly sha1 of 'hashKey.saltyA'.value" in text
-    unleash = explain(flagset, "hashKey", {"attr1": "u-1"}).rules[1].split
+    unleash = explain_in(flagset, "hashKey", {"attr1": "u-1"}).rules[1].split
     assert unleash is not None
     assert unleash.total_weight == 100
     assert unleash.ranges[1] == ("hit", 10, 50)
@@ -359,7 +360,7 @@ def test_rule_bucketing_overrides_the_flag_and_explain_agrees() -> None:
 def test_explain_shows_an_explicit_input() -> None:
     doc = split_doc("fractional-flag", {"clubs": 25, "diamonds": 25, "hearts": 25, "spades": 25},
                     bucket_by={"input": "{$flag_key}{name}"})  # fmt: skip
-    trace = explain(FlagSet.from_dict(doc), "fractional-flag", {"name": "jack"})
+    trace = explain_in(FlagSet.from_dict(doc), "fractional-flag", {"name": "jack"})
     assert trace.consistent
     assert trace.value == "diamonds"
     text = "\n".join(render_explanation(trace))

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from flagkit import CODE_DEFAULT, ConfigError, Flags, FlagSet, Reason
-from flagkit.cli.explain import explain, render_explanation
+from flagkit._tools.explain import explain_in
+from flagkit._tools.render import render_explanation
 
 # --- flagd: flags without a defaultVariant ---------------------------------------------------
 
@@ -139,8 +140,8 @@ def test_rules_and_split_arms_can_serve_the_code_default() -> None:
     )
     flagset = FlagSet.from_dict(doc)
     for i in range(40):
-        assert explain(flagset, "f", {"user_id": f"u{i}"}).consistent
-    assert explain(flagset, "f", {"country": "XX"}).consistent
+        assert explain_in(flagset, "f", {"user_id": f"u{i}"}).consistent
+    assert explain_in(flagset, "f", {"country": "XX"}).consistent
 
 
 def test_every_client_call_handles_the_code_default() -> None:
@@ -170,7 +171,7 @@ def test_code_default_is_reserved_and_named_in_errors() -> None:
 
 def test_explain_says_the_caller_s_default() -> None:
     flagset = FlagSet.from_dict({"features": {"f": {"enabled": False, "off_variant": "code_default"}}})
-    trace = explain(flagset, "f", {})
+    trace = explain_in(flagset, "f", {})
     assert trace.consistent
     assert trace.as_dict()["value"] == "code_default"
     assert "everyone gets 'code_default' (the caller's default)" in "\n".join(render_explanation(trace))
@@ -231,9 +232,9 @@ def test_unleash_dependent_feature_vectors(key: str, context: dict[str, Any], ex
     flags = Flags.from_dict(UNLEASH_DEPENDENT)
     assert flags.is_enabled(key, {**context}) is expected
     flagset = FlagSet.from_dict(UNLEASH_DEPENDENT)
-    trace = explain(flagset, key, context)
+    trace = explain_in(flagset, key, context)
     assert trace.consistent
-    reason = explain(flagset, key, context).reason
+    reason = explain_in(flagset, key, context).reason
     assert (reason is Reason.PREREQUISITE_FAILED) is (not expected)
 
 
@@ -300,10 +301,10 @@ def test_requirement_errors_are_load_errors() -> None:
 
 def test_explain_renders_variant_and_off_requirements() -> None:
     flagset = FlagSet.from_dict(UNLEASH_DEPENDENT)
-    text = "\n".join(render_explanation(explain(flagset, "parent.non.matching.variant.child.enabled", {})))
+    text = "\n".join(render_explanation(explain_in(flagset, "parent.non.matching.variant.child.enabled", {})))
     assert "requires parent.with.variant in [nonmatching.variant]" in text
     assert "serves parent.variant → PREREQUISITE_FAILED" in text
-    text = "\n".join(render_explanation(explain(flagset, "parent.disabled.satisfied.child.enabled", {})))
+    text = "\n".join(render_explanation(explain_in(flagset, "parent.disabled.satisfied.child.enabled", {})))
     assert "requires parent.disabled off: false (off)" in text
 
 

@@ -348,7 +348,7 @@ def test_any_element_errors() -> None:
 
 def test_lint_points_at_after_with_a_bare_date() -> None:
     from flagkit import FlagSet
-    from flagkit.cli.lint import lint
+    from flagkit._tools.lint import lint
 
     text = (
         "segments:\n"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from flagkit import ConfigError, Flags, FlagSet, Reason
-from flagkit.cli.explain import explain
-from flagkit.cli.lint import lint
+from flagkit._tools.explain import explain_in
+from flagkit._tools.lint import lint
 from flagkit.document.reader import read_document
 from flagkit.document.schema import json_schema
 
@@ -43,7 +43,7 @@ def test_migration_example_loads_lints_clean_and_explains() -> None:
         contexts = [office, {"userId": "8", "age": "30", "roles": ["beta"], "signup": "2023-01-01T00:00:00Z"}]
         for key in flagset.flags:
             for ctx in contexts:
-                assert explain(flagset, key, ctx).consistent, (key, ctx)
+                assert explain_in(flagset, key, ctx).consistent, (key, ctx)
     finally:
         flags.close()
 

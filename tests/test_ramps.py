@@ -11,9 +11,10 @@ import pytest
 
 from flagkit import ConfigError, FlagSet
 from flagkit._engine.ramps import parse_interval, ramps_of
-from flagkit.cli.explain import explain, render_explanation
-from flagkit.cli.lint import lint
-from tests.test_cli import run
+from flagkit._tools.explain import explain_in
+from flagkit._tools.lint import lint
+from flagkit._tools.render import render_explanation
+from tests.cli.runner import run_process as run
 
 START = dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.UTC).timestamp()
 HOUR = 3600.0
@@ -162,7 +163,7 @@ def test_state_and_explain_show_the_current_step_and_the_next() -> None:
     assert info.state.as_dict()["next_at"] == "2026-12-07T17:00:00Z"
     assert ramps_of(flagset.document, START - 1)[0].state.describe().startswith("not started: 0 %")  # type: ignore[arg-type]
     assert ramps_of(flagset.document, START + 99 * HOUR)[0].state.describe().endswith("ramp complete")  # type: ignore[arg-type]
-    trace = explain(flagset, "new_search", {"user_id": "user-1"})  # at the real time, whatever it is
+    trace = explain_in(flagset, "new_search", {"user_id": "user-1"})  # at the real time, whatever it is
     text = "\n".join(render_explanation(trace))
     assert "ramp of on: " in text
     assert trace.consistent

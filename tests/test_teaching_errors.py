@@ -13,9 +13,9 @@ import pytest
 
 from flagkit import ConfigError, Flags, SourceError
 from flagkit._links import DOCS_URL
-from flagkit.cli.lint import lint
+from flagkit._tools.lint import lint
 from flagkit.flagset import FlagSet
-from tests.test_cli import run as run_cli
+from tests.cli.runner import run_process as run_cli
 
 
 def issues_of(text: str) -> list[str]:

@@ -36,6 +36,7 @@ from ..providers.base import Provider
 from .listeners import Dispatcher, ListenerLanes
 
 if TYPE_CHECKING:
+    from .._tools.trace import Explanation  # loaded with the method's first call
     from ..codepaths import CallContext, OptionalSwitch, Switch, VariantDispatcher
     from ..codepaths.guards import Guard, GuardedBlock
 
@@ -695,6 +696,43 @@ class Flags:
     def get_flag(self, key: str) -> CompiledFlag | None:
         """The compiled flag (definition, variants, source) for tools, or ``None``."""
         return self._current().flags.get(key)
+
+    def explain(self, key: str, context: Mapping[str, Any] | None = None) -> Explanation:
+        """Evaluate ``key`` and trace every step: prerequisites, each rule's conditions with the
+        values they saw, the split's bucket (for a person debugging; not for the hot path).
+
+        The context is merged over the ambient context as :meth:`evaluate` merges it, and the
+        answer (``value``, ``variant``, ``reason``, ``rule``) is the one the current (or pinned)
+        snapshot serves, test overrides, QA overrides and tripped guards included;
+        ``consistent`` says the trace leads there. It runs no hooks, counts no usage and
+        records no exposure, and never raises: an unknown key or a failed evaluation gives
+        ``kind="error"`` with reason ``ERROR`` and an ``error_code``.
+        """
+        from .._tools import explain as tracing  # a tool, loaded only when asked for
+
+        self._check_fork()
+        snap = self._current()
+        flag = snap.flags.get(key)
+        if flag is None:
+            message = f"flag {key!r} is not defined"
+            return tracing.failed(key, None, ErrorCode.FLAG_NOT_FOUND, message)
+        slots = list(self._slots)
+
+        def definitions(name: str) -> tracing.Definitions | None:
+            served = snap.flags[name]  # the document that defined this version of the flag
+            for slot in slots:
+                flagset = slot.flagset
+                if flagset is not None and name in flagset.flags:
+                    same = flagset.flags[name].fingerprint == served.fingerprint
+                    return tracing.definitions_of(flagset.spec) if same else None
+            return None
+
+        try:
+            ctx = self._merge(context)
+        except Exception as exc:  # a context that is not a mapping
+            return tracing.failed_evaluation(key, flag.default_variant, exc)
+        table = tracing.resolvers(snap.flags)  # the flags' own resolvers: nothing observed
+        return tracing.explain(flag, ctx, table, flags=snap.flags, definitions=definitions)
 
     def _merge(self, context: Mapping[str, Any] | None) -> Mapping[str, Any]:
         ambient = AMBIENT.get()

@@ -2,8 +2,9 @@
 editing commands (set, kill, revive, rollout) and diff.
 
 One module per command (``validate``, ``evaluate``, ``simulate``, ``scan``, ``schema``,
-``publish``, ``demo``, ``edit``, ``diff``), each with a ``run_*`` handler; ``_common`` holds
-what they share, and ``check``, ``lint`` and ``explain`` the analyses behind them.
+``publish``, ``demo``, ``edit``, ``diff``), each with a ``run_*`` handler, over ``_common``
+(what they share): argument wiring and rendering. The analyses behind them (check, lint,
+explain) are library code in :mod:`flagkit._tools`, shared with the status page.
 ``import flagkit`` never imports this package.
 
 Exit codes: 0 all good, 1 problems found (invalid flags, warnings with ``--strict``, undefined
@@ -24,9 +25,10 @@ from typing import Any, NoReturn
 from .. import __version__
 from .._engine import operators
 from .._links import doc_url
+from .._tools.values import parse_value
 from ..jsonsafe import dumps
 from . import _common
-from ._common import OK, USAGE, Exit, assignment, date_arg, instant, parse_value, positive, variation
+from ._common import OK, USAGE, Exit, assignment, date_arg, instant, positive, variation
 from .demo import run_demo
 from .diff import run_diff
 from .edit import percent_arg, run_kill, run_revive, run_rollout, run_set
@@ -259,8 +261,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):  # ✓/✗/→ on a terminal that cannot show them
             stream.reconfigure(errors="replace")
-    # A short-lived process: skipping cyclic GC while a large document is built and compiled
-    # halves the load time of big files (nothing here creates garbage cycles that matter).
+    # Skipping cyclic GC while a large document is built and compiled halves the load time of
+    # big files (nothing here creates garbage cycles that matter). Called in process (the
+    # Django command, tests), the caller's GC and clocks are restored on the way out.
+    gc_was_enabled, clock_was, fixed_was = gc.isenabled(), operators.now, _common.FIXED_NOW
     gc.disable()
     try:
         _set_clock(args)
@@ -280,4 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return OK
+    finally:
+        operators.now, _common.FIXED_NOW = clock_was, fixed_was
+        if gc_was_enabled:
+            gc.enable()
     return code

@@ -8,26 +8,24 @@ import datetime as dt
 import difflib
 import json
 import os
-import re
 import tomllib
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from .._engine.ramps import Clock
 from .._engine.schemes import parse_template
+from .._tools.check import check_document
+from .._tools.lint import LintWarning
+from .._tools.values import parse_value
 from ..document.reader import MAX_DOCUMENT_BYTES, missing_file_message
 from ..document.schema import BucketInput
 from ..errors import ConfigIssue, format_path
 from ..flagset import FlagSet
 from ..jsonsafe import dumps
-from .check import check_document
-from .lint import LintWarning
 
 OK, PROBLEMS, USAGE = 0, 1, 2
-
-_INT = re.compile(r"[-+]?[0-9]+\Z")
-_FLOAT = re.compile(r"[-+]?([0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)([eE][-+]?[0-9]+)?\Z")
 
 
 class Exit(Exception):
@@ -37,24 +35,6 @@ class Exit(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-def parse_value(text: str) -> Any:
-    """Parse a ``-c attr=value`` value.
-
-    ``true``/``false`` become booleans, integers and decimals become numbers, text in double or
-    single quotes becomes the text inside (``'"3.10"'`` stays a string), anything else is a
-    string as written.
-    """
-    if text in ("true", "false"):
-        return text == "true"
-    if _INT.match(text):
-        return int(text)
-    if _FLOAT.match(text):
-        return float(text)
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
-        return text[1:-1]
-    return text
 
 
 BUCKETING_ATTRIBUTES = frozenset({"targeting_key", "user_id"})
@@ -243,18 +223,27 @@ def emit_json(data: Any) -> None:
     print(dumps(data, indent=2, ensure_ascii=False))
 
 
-def read_flag_file(path: str) -> bytes:
+@contextmanager
+def reading(path: str, directory: str = "is a directory, not a flag file") -> Iterator[None]:
+    """A failed read of ``path`` inside the block becomes the usage error every command prints
+    (``directory``: what to say when ``path`` is a directory)."""
     try:
-        with open(path, "rb") as fh:
-            return fh.read(MAX_DOCUMENT_BYTES + 1)
+        yield
     except FileNotFoundError:
         raise Exit(USAGE, missing_file(path)) from None
     except IsADirectoryError:
-        raise Exit(USAGE, f"{path}: is a directory, not a flag file") from None
+        raise Exit(USAGE, f"{path}: {directory}") from None
     except OSError as exc:
         raise Exit(USAGE, f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
+def read_flag_file(path: str) -> bytes:
+    with reading(path), open(path, "rb") as fh:
+        return fh.read(MAX_DOCUMENT_BYTES + 1)
+
+
+# issue_dict and warning_dict are alike in shape, not a copy: two record types whose fields
+# differ (an error's column, a warning's code), in the key order the JSON output documents.
 def issue_dict(issue: ConfigIssue) -> dict[str, Any]:
     return {
         "file": issue.source,

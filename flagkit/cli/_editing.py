@@ -20,7 +20,7 @@ from typing import Any
 from ..document.reader import MAX_DOCUMENT_BYTES, Format, detect_format, read_document
 from ..errors import ConfigError
 from ..flagset import FlagSet
-from ._common import OK, PROBLEMS, USAGE, Exit, emit_json, missing_file
+from ._common import OK, PROBLEMS, Exit, emit_json, reading
 from ._spans import Node, SpanError, parse_spans
 from ._write import ConcurrentEdit, WriteError, edit_lock, read_for_edit, replace_file
 
@@ -133,14 +133,8 @@ def _diff(path: str, old: str, new: str) -> str:
 
 
 def _load_context(path: str) -> tuple[EditContext, Any]:
-    try:
+    with reading(path, "is not a regular file"):
         original = read_for_edit(path)
-    except FileNotFoundError:
-        raise Exit(USAGE, missing_file(path)) from None
-    except IsADirectoryError:
-        raise Exit(USAGE, f"{path}: is not a regular file") from None
-    except OSError as exc:
-        raise Exit(USAGE, f"{path}: cannot read ({exc.strerror or exc})") from None
     if len(original.data) > MAX_DOCUMENT_BYTES:
         raise Refused(f"{path} is over {MAX_DOCUMENT_BYTES:,} bytes")
     fmt = detect_format(path)

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from .._client.flags import Flags
+from .._tools.render import show
 from ..evaluation import Evaluation
 from ..flagset import FlagSet
 from ..providers.base import Provider, Report
 from ._common import OK, configured_flag_file, emit_json, load, plural
-from .explain import show
 
 __all__ = ["EXAMPLE_FLAGS", "SAMPLE_USERS", "client_for", "command_prefix", "render_demo"]
 

@@ -21,8 +21,9 @@ import argparse
 from typing import Any
 
 from .._engine.compiler import BOOLEAN_VARIANTS, off_variant_name
+from .._tools.values import parse_value
 from ..evaluation import CODE_DEFAULT_NAME, Reason
-from ._common import parse_value, plural
+from ._common import plural
 from ._editing import ABSENT, Change, EditContext, EditPlan, Refused, run_edit
 from ._spans import Node, SpanError, format_number, insert_key, render_scalar
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from .._tools.render import render_explanation, show
 from ._common import OK, PROBLEMS, Exit, bucketing_attributes, context_of, emit_json, load, unknown_flag
 from .demo import client_for
-from .explain import explain, render_explanation, show
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -31,7 +31,7 @@ def run_eval(args: argparse.Namespace) -> int:
         raise Exit(PROBLEMS, message)
     with client_for(flagset) as flags:
         result = flags.evaluate(args.key, None, context)
-    trace = explain(flagset, args.key, context) if args.explain else None
+        trace = flags.explain(args.key, context) if args.explain else None
     if args.json:
         out = {**result.as_dict(), "context": context}
         if trace is not None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from .._engine.compiler import DEFAULT_BUCKET_ATTRIBUTES, CompiledFlag
 from .._engine.schemes import parse_template
+from .._tools.render import show
 from ..document.schema import BucketInput
 from ..evaluation import CODE_DEFAULT_NAME
 from ..flagset import FlagSet
@@ -33,7 +34,6 @@ from ._common import (
     print_table,
     unknown_flag,
 )
-from .explain import show
 
 __all__ = ["Simulation", "id_attributes", "population", "simulate"]
 

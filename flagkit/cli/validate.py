@@ -6,7 +6,12 @@ import argparse
 import datetime as dt
 from typing import Any
 
+from .._engine import operators
+from .._engine.ramps import ramps_of
+from .._tools.check import check_document
+from ..document.reader import line_for, locate_lines
 from ..errors import format_path
+from ..flagset import FlagSet
 from ._common import (
     OK,
     PROBLEMS,
@@ -18,8 +23,6 @@ from ._common import (
     read_flag_file,
     warning_dict,
 )
-from .check import check_document
-from .explain import ramp_lines
 from .usage_report import print_not_evaluated, usage_report
 
 
@@ -82,3 +85,23 @@ def run_validate(args: argparse.Namespace) -> int:
     if usage is not None and not args.json:
         print_not_evaluated(usage)
     return PROBLEMS if failed else OK
+
+
+def ramp_lines(flagset: FlagSet, data: bytes | str, source: str) -> list[tuple[dict[str, Any], str]]:
+    """Each ramp's state now, as JSON-ready data and a ``file:line: ramp: ...`` line (validate)."""
+    document = flagset.document
+    if document is None:
+        return []
+    ramps = ramps_of(document, operators.now())
+    marks = locate_lines(data) if ramps else {}
+    out = []
+    for ramp in ramps:
+        line = line_for(marks, ramp.path)
+        where = f"{source}:{line}" if line else source
+        text = f"{where}: ramp: {format_path(ramp.path)}: {ramp.variant} {ramp.state.describe()}"
+        killed = not getattr(document.features.get(str(ramp.path[1])), "enabled", True)
+        if killed:
+            text += " (the flag is killed, enabled: false: the ramp is not served)"
+        entry = {"path": format_path(ramp.path), "line": line, **ramp.state.as_dict(), "killed": killed}
+        out.append((entry, text))
+    return out

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import subprocess
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
-from flagkit import Flags, Hook, HookContext
+from flagkit import DictProvider, Flags, Hook, HookContext
 from flagkit.integrations.asgi import FlagkitMiddleware
 from flagkit.integrations.flask import FlagKit
 from flagkit.integrations.status import (
@@ -530,3 +532,60 @@ def test_no_check_but_a_true_answer_serves_anything(flags: Flags, name: str) -> 
         app = Flask(__name__)
         app.register_blueprint(blueprint(flags, check=check), url_prefix="/flags")
         assert app.test_client().get("/flags/status.json").status_code == 200
+
+
+PAGE_IN_A_FRESH_PROCESS = """
+import sys
+{setup}
+import flagkit
+from flagkit.integrations.status import StatusPage, render_html
+import flagkit.integrations.status.{adapter}
+with flagkit.Flags.from_file({path!r}, watch=False) as flags:
+    data = StatusPage().data(flags, {{"user": "u-003", "attrs": "country=US"}})
+    assert any(r["trace"] for r in data["query"]["results"]), data
+    render_html(data)
+loaded = [m for m in sys.modules if m.startswith("flagkit.cli")]
+if "argparse" in sys.modules and not before:
+    loaded.append("argparse")
+print(",".join(loaded))
+"""
+
+DJANGO_SETUP = """
+import django
+from django.conf import settings
+settings.configure()
+django.setup()
+before = "argparse" in sys.modules  # Django's own management machinery imports it
+"""
+
+
+@pytest.mark.slow  # a fresh interpreter: what the web process loads
+@pytest.mark.parametrize("adapter", ["asgi", "flask", "django"])
+def test_the_page_loads_no_command_line_code(example_file: Path, adapter: str) -> None:
+    # The status page imported flagkit.cli (21 modules, argparse) into the web process to
+    # explain a flag (issue 19): the adapter is imported and a question answered, then checked.
+    setup = DJANGO_SETUP if adapter == "django" else "before = False"
+    code = PAGE_IN_A_FRESH_PROCESS.format(setup=setup, adapter=adapter, path=str(example_file))
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
+
+
+def test_the_providers_table_shows_freshness_from_fresh_at() -> None:
+    # It showed last_success (the last load that changed something): a poller that keeps
+    # confirming the same flags looked stale there. fresh_at is the last successful check.
+    provider = DictProvider({"features": {"x": True}})
+    with Flags(provider) as flags:
+        assert flags.wait_ready(30)
+        provider.fresh_at = dt.datetime(2031, 2, 3, 4, 5, 6, tzinfo=dt.UTC).timestamp()
+        (status,) = flags.status().values()
+        assert status.fresh_at == provider.fresh_at != status.last_success
+        html = render_html(StatusPage().data(flags))
+    header = html[
+        html.index('<table id="providers">') : html.index("</tr>", html.index('<table id="providers">'))
+    ]
+    assert "Fresh as of" in header
+    row = html[html.index("<td><code>dict</code></td>") :].split("</tr>")[0]
+    assert "2031-02-03T04:05:06Z" in row

@@ -93,7 +93,7 @@ def _check_order(middleware: list[str]) -> checks.CheckMessage | None:
 
 
 def _check_file(path: str) -> list[checks.CheckMessage]:
-    from flagkit.cli.check import check_document
+    from flagkit._tools.check import check_document
 
     try:
         with open(path, "rb") as handle:

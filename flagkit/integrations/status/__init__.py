@@ -1,8 +1,8 @@
 """A read-only flag status page for the on-call person: HTML, and the same data as JSON.
 
 It shows each provider's health and version, every flag with its rules in words, and answers
-"what does user X get" (a GET form that runs the explainer: value, variant, reason, rule and
-the step-by-step trace). Mount it with the adapter for your framework:
+"what does user X get" (a GET form that runs ``Flags.explain``: value, variant, reason, rule
+and the step-by-step trace). Mount it with the adapter for your framework:
 
 * Django: ``path("flags/", include(status.django.urls(check=...)))``
 * Flask: ``app.register_blueprint(status.flask.blueprint(check=...), url_prefix="/flags")``
@@ -12,9 +12,10 @@ Every request is refused with 403 unless ``check(request)`` returns ``True`` (th
 request object; for ASGI the scope): anything else, an exception included, denies. ``check``
 may be ``async def``: the ASGI app and the Django views await it; the Flask blueprint runs it
 through Flask's ``ensure_sync`` (needs ``flask[async]``, i.e. asgiref, checked at set-up).
-The page never writes anything, evaluates with the
-compiled resolvers directly (no hooks, usage counts or exposure events for the questions
-asked), logs nothing, escapes every value, loads nothing from elsewhere (inline CSS, no
+The page never writes anything, answers with :meth:`Flags.explain
+<flagkit.Flags.explain>` (the compiled resolvers: no hooks, usage counts or exposure events for
+the questions asked, and not the staff member's own ambient context), imports none of the
+command line, logs nothing, escapes every value, loads nothing from elsewhere (inline CSS, no
 script) and is sent with a strict Content-Security-Policy, ``no-store`` and
 ``no-referrer`` (the form's user id is in the URL).
 """

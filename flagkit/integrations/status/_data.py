@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
-from flagkit import CODE_DEFAULT, Flags
-from flagkit._engine.compiler import Resolver, switched_off_variant
+from flagkit import CODE_DEFAULT, ErrorCode, Flags, Reason
+from flagkit._context import AMBIENT
+from flagkit._engine.compiler import switched_off_variant
+from flagkit._tools.render import render_explanation
+from flagkit._tools.values import parse_value
 
 from ._words import flag_in_words
 
@@ -33,8 +37,6 @@ class Query:
     __slots__ = ("attributes", "flag", "problems", "raw_attributes", "user")
 
     def __init__(self, user: str, raw_attributes: str, flag: str) -> None:
-        from flagkit.cli._common import parse_value  # the CLI's reading of `-c attr=value`
-
         self.user = user[:MAX_FIELD].strip()
         self.raw_attributes = raw_attributes[: MAX_FIELD * 5]
         self.flag = flag[:MAX_FIELD].strip()
@@ -100,55 +102,52 @@ def _flag_data(flags: Flags, key: str) -> dict[str, Any]:
     }
 
 
-def _answer(
-    flags: Flags, table: Mapping[str, Resolver], key: str, context: Mapping[str, Any]
-) -> dict[str, Any]:
+def _answer(flags: Flags, key: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``key`` serves ``context`` and why: :meth:`Flags.explain` on the pinned snapshot
+    (the compiled resolvers themselves: no hooks, usage counts or exposure events)."""
+    explanation = flags.explain(key, context)
     out: dict[str, Any] = {"key": key, "value": None, "variant": None, "reason": "ERROR", "rule": None}
-    resolve = table.get(key)
-    if resolve is None:
-        out.update(error_code="FLAG_NOT_FOUND", trace=[])
+    if explanation.error_code is not None:
+        out["error_code"] = str(explanation.error_code)
+        if explanation.error_code is ErrorCode.FLAG_NOT_FOUND:
+            out["trace"] = []
+        else:  # no context values: the message names only the exception's type
+            out["trace"] = [explanation.error_message or "evaluation failed"]
         return out
-    try:
-        value, variant, reason, rule = resolve(context, table)
-    except Exception as exc:
-        out.update(error_code="GENERAL", trace=[f"evaluation failed: {type(exc).__name__}"])
-        return out
+    value = explanation.value
     if value is CODE_DEFAULT:  # the calling code's default: the page cannot know it
         value = "(the caller's default: code_default)"
-    out.update(value=json_safe(value), variant=variant, reason=str(reason), rule=rule, error_code=None)
-    if reason == "QA_OVERRIDE":  # forced in this browser by a tester (flagkit.integrations._qa)
+    out.update(
+        value=json_safe(value),
+        variant=explanation.variant,
+        reason=str(explanation.reason),
+        rule=explanation.rule,
+        error_code=None,
+    )
+    if (
+        explanation.reason is Reason.QA_OVERRIDE
+    ):  # forced in this browser by a tester (flagkit.integrations._qa)
         out["trace"] = [
             "forced for this browser by a QA override (the flagkit_qa cookie); rules not evaluated"
         ]
-        return out
-    out["trace"] = _trace(flags, key, context) or []
+    elif explanation.kind in ("override", "untraced"):  # a test's value, or a version reloaded away
+        out["trace"] = []
+    else:
+        out["trace"] = render_explanation(explanation)
     return out
 
 
-def _trace(flags: Flags, key: str, context: Mapping[str, Any]) -> list[str] | None:
-    """``flagkit eval --explain``'s trace for the flag set that serves ``key``."""
-    from flagkit.cli.explain import explain, render_explanation
-
-    flagset = _serving_flagset(flags, key)
-    if flagset is None:
-        return None
+@contextmanager
+def _no_ambient_context() -> Iterator[None]:
+    """The form's question is answered for the context typed, not merged over the staff
+    member's own request context (which the framework integration set as ambient).
+    ``Flags.explain`` merges the ambient context as ``evaluate`` does; the public API can
+    only add to it, so the page sets the variable itself (flagkit's own package)."""
+    token = AMBIENT.set({})
     try:
-        return render_explanation(explain(flagset, key, context))
-    except Exception:  # a trace is a courtesy; the answer above comes from the real evaluation
-        return None
-
-
-def _serving_flagset(flags: Flags, key: str) -> Any:
-    # The explainer needs the flag's whole document (its segments), which only the client's
-    # provider slots hold; the core has no public accessor yet (asked for: Flags.explain).
-    for slot in getattr(flags, "_slots", ()):
-        flagset = slot.flagset
-        if flagset is not None and key in flagset.flags:
-            served = flags.get_flag(key)
-            if served is None or served.fingerprint != flagset.flags[key].fingerprint:
-                return None  # an override or a newer version serves it: no trace of this one
-            return flagset
-    return None
+        yield
+    finally:
+        AMBIENT.reset(token)
 
 
 def status_data(flags: Flags, query: Query | None = None, *, title: str = "flagkit status") -> dict[str, Any]:
@@ -168,16 +167,16 @@ def status_data(flags: Flags, query: Query | None = None, *, title: str = "flagk
             data["usage"] = json_safe({"since": usage["since"], "flags": usage["flags"]})
         if query is not None and query.asked:
             context = query.context()
-            # The compiled resolvers themselves, not flags.evaluate() nor the snapshot's table
-            # (wrapped for usage and exposures): a staff member's question must not run the
+            # Flags.explain, not flags.evaluate(): a staff member's question must not run the
             # application's hooks, count as usage or send exposure events.
-            table = {key: flag.resolve for key, flag in snap.flags.items()}
-            keys = [query.flag] if query.flag else sorted(table)
+            keys = [query.flag] if query.flag else sorted(snap.flags)
+            with _no_ambient_context():
+                results = [_answer(flags, key, context) for key in keys]
             data["query"] = {
                 "user": query.user,
                 "attributes": json_safe(query.attributes),
                 "flag": query.flag or None,
                 "problems": query.problems,
-                "results": [_answer(flags, table, key, context) for key in keys],
+                "results": results,
             }
     return data

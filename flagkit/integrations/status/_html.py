@@ -48,6 +48,7 @@ def _providers(providers: list[Mapping[str, Any]]) -> str:
             f'<td><span class="state {escape(state)}">{escape(state)}</span></td>'
             f"<td>{_text(p.get('flags'))}</td>"
             f"<td><code>{_text(p.get('version'))}</code></td>"
+            f"<td>{_time(p.get('fresh_at'))}</td>"
             f"<td>{_time(p.get('last_success'))}</td>"
             f"<td>{_text(p.get('error_count'))}</td>"
             f"<td>{_text(p.get('last_error'))}</td>"
@@ -55,7 +56,9 @@ def _providers(providers: list[Mapping[str, Any]]) -> str:
         )
     head = (
         "<tr><th>Provider</th><th>State</th><th>Flags</th><th>Version</th>"
-        "<th>Last good load</th><th>Errors</th><th>Last error</th></tr>"
+        '<th title="its last successful check of the source">Fresh as of</th>'
+        '<th title="its last load that changed what it serves">Last change</th>'
+        "<th>Errors</th><th>Last error</th></tr>"
     )
     return f'<table id="providers">{head}{"".join(rows)}</table>'
 

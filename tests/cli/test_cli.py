@@ -1,4 +1,5 @@
-"""The ``flagkit`` console script, run for real in a subprocess on real files."""
+"""The ``flagkit`` command on real files: ``flagkit.cli.main`` in process, and the console script in a
+subprocess where only a real process proves it (entry point, ``python -m``, PATH, terminal encoding)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import os
 import shlex
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -15,46 +15,10 @@ import pytest
 import yaml
 
 from benchmarks.bench_load import make_document
-from flagkit import FlagSet
+from flagkit import Flags, FlagSet
 from flagkit.cli import parse_value
 from flagkit.cli.demo import client_for
-
-pytestmark = pytest.mark.slow  # every test here starts the console script in a subprocess
-
-REPO = Path(__file__).resolve().parent.parent
-SCRIPT = Path(sys.executable).with_name("flagkit")
-COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "flagkit"]
-
-
-def run(
-    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [*COMMAND, *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd or REPO,
-        timeout=120,
-        check=False,
-        env={**os.environ, **(env or {})},
-        encoding="utf-8",
-        errors="replace",
-    )
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
-
-
-def run_json(*args: str | Path, cwd: Path | None = None, code: int = 0) -> Any:
-    proc = run(*args, "--json", cwd=cwd)
-    assert proc.returncode == code, proc.stderr
-    return json.loads(proc.stdout)
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text))
-    return path
-
+from tests.cli.runner import REPO, SCRIPT, run, run_json, run_process, write
 
 EXAMPLE = REPO / "examples" / "features.yaml"
 
@@ -507,13 +471,14 @@ def test_demo_json_and_the_bundled_default(tmp_path: Path) -> None:
     assert run_json("demo", cwd=tmp_path)["flags"] == data["flags"]
 
 
+@pytest.mark.slow  # the hint depends on the real console script's PATH, and is run
 def test_demo_hint_names_a_command_that_runs(tmp_path: Path) -> None:
     # `make demo` leaves .venv/bin off PATH: the hint must not say a bare `flagkit` then (issue 18).
     path_without = os.pathsep.join(
         p for p in os.environ["PATH"].split(os.pathsep) if Path(p) != SCRIPT.parent
     )
     for path in (path_without, f"{SCRIPT.parent}{os.pathsep}{path_without}"):
-        proc = run("demo", EXAMPLE, cwd=tmp_path, env={"PATH": path})
+        proc = run_process("demo", EXAMPLE, cwd=tmp_path, env={"PATH": path})
         hint = proc.stdout.splitlines()[-1].strip()
         command = shlex.split(hint)
         assert command[1:3] == ["eval", str(EXAMPLE)], hint
@@ -527,22 +492,24 @@ def test_demo_hint_names_a_command_that_runs(tmp_path: Path) -> None:
         assert "new_search" in ran.stdout
 
 
+@pytest.mark.slow  # `python -m flagkit` and the installed entry point, with their exit codes
 def test_module_entry_point_help_and_version() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "flagkit", "--version"], capture_output=True, text=True, check=False, cwd=REPO
     )
     assert proc.returncode == 0
     assert proc.stdout.startswith("flagkit ")
-    helped = run("--help")
+    helped = run_process("--help")
     assert helped.returncode == 0
     for command in ("validate", "eval", "simulate", "scan", "schema", "demo"):
         assert command in helped.stdout
-    assert run().returncode == 2
-    assert run("frobnicate").returncode == 2
+    assert run_process().returncode == 2
+    assert run_process("frobnicate").returncode == 2
 
 
+@pytest.mark.slow  # the encoding of a real process's stdout
 def test_output_survives_a_terminal_without_unicode() -> None:
-    proc = run(
+    proc = run_process(
         "eval", EXAMPLE, "new_search", "-c", "user_id=u-003", "--explain", env={"PYTHONIOENCODING": "ascii"}
     )
     assert proc.returncode == 0
@@ -737,3 +704,23 @@ def test_validate_checks_its_arguments_before_reporting(days: tuple[str, str]) -
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert "ok (" not in proc.stderr
+
+
+def test_main_in_process_leaves_the_callers_clock_and_gc_as_they_were(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `python manage.py flagkit eval ... --now T` runs main() inside the Django process, and so
+    # does call_command(): the fixed clock stayed in `now` conditions, and GC stayed off.
+    import gc
+
+    from flagkit._engine import operators
+    from flagkit.cli import _common, main
+
+    clock, fixed = operators.now, _common.FIXED_NOW
+    assert gc.isenabled()
+    args = ["eval", str(EXAMPLE), "holiday_banner", "--now", "2026-12-24T12:00:00Z", "--json"]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["value"] == "Winter sale!"
+    assert (operators.now, _common.FIXED_NOW, gc.isenabled()) == (clock, fixed, True)
+    with Flags.from_file(EXAMPLE, watch=False) as flags:  # a later evaluation reads the real clock
+        assert flags.explain("holiday_banner").rules[0].condition.value != 1798113600.0  # type: ignore[union-attr]

@@ -6,12 +6,8 @@ import datetime as dt
 import json
 from pathlib import Path
 
-import pytest
-
 from flagkit import Flags
-from tests.test_cli import run, run_json, write
-
-pytestmark = pytest.mark.slow  # runs the console script in a subprocess
+from tests.cli.runner import run, run_json, write
 
 DAY = 86_400.0
 TODAY = dt.date(2026, 6, 30)

@@ -221,9 +221,8 @@ def unused(stdout: str) -> list[str]:
     return [entry["key"] for entry in json.loads(stdout)["unused"]]
 
 
-@pytest.mark.slow
 def test_scan_key_call_option_and_pyproject(tmp_path: Path) -> None:
-    from tests.test_cli import run
+    from tests.cli.runner import run  # flagkit.cli.main, in process
 
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "views.py").write_text(WRAPPED)

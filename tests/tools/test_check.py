@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flagkit.cli.check import check_document
+from flagkit._tools.check import check_document
 
 
 def test_schema_and_compiler_errors_are_reported_together() -> None:

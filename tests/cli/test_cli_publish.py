@@ -11,8 +11,8 @@ import redis
 
 from flagkit import Flags, RedisProvider
 from flagkit.providers._redis_wire import version_label
+from tests.cli.runner import run
 from tests.helpers.redis_server import RedisServer, require_redis_server
-from tests.test_cli import run
 
 pytestmark = pytest.mark.slow
 

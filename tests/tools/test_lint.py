@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 from flagkit import FlagSet
-from flagkit.cli.lint import LintWarning, lint
+from flagkit._tools.lint import LintWarning, lint
 
 TODAY = dt.date(2026, 6, 1)
 

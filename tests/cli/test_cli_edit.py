@@ -14,9 +14,7 @@ from pathlib import Path
 import pytest
 
 from flagkit import FlagSet
-from tests.test_cli import COMMAND, REPO, run
-
-pytestmark = pytest.mark.slow  # every test starts the console script
+from tests.cli.runner import COMMAND, REPO, run
 
 COMMENTED = """\
 # Flags of the shop. Owned by the platform team; ask in #flags.
@@ -281,6 +279,7 @@ def test_json_output(tmp_path: Path) -> None:
     assert json.loads(proc.stdout)["error"].startswith("flag 'nope' is not defined")
 
 
+@pytest.mark.slow  # real processes (a paused editor)
 def test_permissions_are_kept_and_symlink_target_is_replaced(tmp_path: Path) -> None:
     real = tmp_path / "real.yaml"
     real.write_text(COMMENTED)
@@ -323,6 +322,7 @@ def _open_when_waiting(fifo: Path, proc: subprocess.Popen[str]) -> int:
             time.sleep(0.01)
 
 
+@pytest.mark.slow  # a real editor process, paused
 def test_refuses_when_the_file_changed_since_it_was_read(tmp_path: Path) -> None:
     path = tmp_path / "flags.yaml"
     path.write_text(COMMENTED)
@@ -338,6 +338,7 @@ def test_refuses_when_the_file_changed_since_it_was_read(tmp_path: Path) -> None
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".flagkit-tmp")]
 
 
+@pytest.mark.slow  # a real process killed with SIGKILL
 def test_kill_9_between_write_and_rename_leaves_the_original_intact(tmp_path: Path) -> None:
     path = tmp_path / "flags.yaml"
     path.write_bytes(COMMENTED.encode())
@@ -640,6 +641,7 @@ def test_a_flag_that_merges_an_anchor_is_edited_alone(tmp_path: Path) -> None:
     assert flags.flags["a"].definition.enabled is True  # type: ignore[union-attr]
 
 
+@pytest.mark.slow  # a real editor process, paused
 def test_the_pre_write_check_sees_a_change_to_an_alias(tmp_path: Path) -> None:
     """Second line of defence: a plan whose span also changes an alias (as the owner's span
     did before) fails the check against an expected document in which aliases are separate."""
@@ -715,6 +717,7 @@ def _race_round(tmp_path: Path, path: Path, round_no: int) -> list[tuple[int, st
     return [(proc.returncode, err) for proc, err in zip(procs, errors, strict=True)]
 
 
+@pytest.mark.slow  # real processes racing
 def test_racing_editors_never_lose_a_change(tmp_path: Path) -> None:
     """Four ``flagkit kill`` of one file at once, many rounds: every one waits for the edit
     lock, so each is written and each kill is in the file (before the lock, some exited 0

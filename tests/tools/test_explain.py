@@ -12,9 +12,11 @@ import pytest
 
 from flagkit import Flags, FlagSet, Reason
 from flagkit._engine.compiler import TOTAL_WEIGHT
+from flagkit._tools.explain import attribute_value, explain_in
+from flagkit._tools.render import render_explanation
+from flagkit._tools.trace import ConditionTrace, Explanation
 from flagkit.bucketing import bucket
 from flagkit.cli.demo import SAMPLE_USERS, client_for
-from flagkit.cli.explain import ConditionTrace, Explanation, attribute_value, explain, render_explanation
 
 
 def load(yaml_text: str) -> FlagSet:
@@ -74,7 +76,7 @@ def test_trace_agrees_with_the_client_on_every_example_flag(example_file: Path) 
         for key in flagset.flags:
             for ctx in population:
                 real = flags.evaluate(key, None, ctx)
-                trace = explain(flagset, key, ctx)
+                trace = explain_in(flagset, key, ctx)
                 assert trace.consistent, (key, ctx)
                 assert (trace.value, trace.variant, trace.reason, trace.rule) == (
                     real.value,
@@ -102,8 +104,8 @@ def test_a_trace_that_disagrees_with_the_resolver_is_flagged(example_file: Path)
     lying = dataclasses.replace(flag, resolve=lambda ctx, table: (True, "on", Reason.SPLIT, "ten percent"))
     tampered = dataclasses.replace(flagset, flags={**flagset.flags, "new_search": lying})
     # u-003 lands in the 90 % "off" arm of the real split, so the trace cannot reach "on".
-    assert not explain(tampered, "new_search", {"user_id": "u-003"}).consistent
-    assert explain(flagset, "new_search", {"user_id": "u-003"}).consistent
+    assert not explain_in(tampered, "new_search", {"user_id": "u-003"}).consistent
+    assert explain_in(flagset, "new_search", {"user_id": "u-003"}).consistent
 
 
 def test_split_trace_shows_bucket_and_ranges() -> None:
@@ -111,7 +113,7 @@ def test_split_trace_shows_bucket_and_ranges() -> None:
         "features:\n  f:\n    variants: {a: 1, b: 2, c: 3}\n    default: a\n"
         "    rules:\n      - name: ramp\n        serve: {a: 10, b: 0, c: 90}\n"
     )
-    trace = explain(flagset, "f", {"targeting_key": "user-42"})
+    trace = explain_in(flagset, "f", {"targeting_key": "user-42"})
     split = trace.rules[0].split
     assert split is not None
     assert split.attribute == "targeting_key"
@@ -131,7 +133,7 @@ def test_split_uses_bucket_by_and_salt() -> None:
         "features:\n  f:\n    bucket_by: org.id\n    salt: s1\n    rules:\n      - serve: {on: 50, off: 50}\n"
     )
     ctx = {"org": {"id": 7}, "user_id": "ignored"}
-    split = explain(flagset, "f", ctx).rules[0].split
+    split = explain_in(flagset, "f", ctx).rules[0].split
     assert split is not None
     assert (split.attribute, split.value, split.salt) == ("org.id", 7, "s1")
     assert split.bucket == bucket("s1", 7, TOTAL_WEIGHT)
@@ -140,7 +142,7 @@ def test_split_uses_bucket_by_and_salt() -> None:
 @pytest.mark.parametrize("ctx", [{}, {"user_id": True}, {"user_id": None}], ids=["absent", "bool", "none"])
 def test_unbucketable_values_get_the_default(ctx: dict[str, Any]) -> None:
     flagset = load("features:\n  f:\n    rules:\n      - name: r\n        serve: {on: 50, off: 50}\n")
-    trace = explain(flagset, "f", ctx)
+    trace = explain_in(flagset, "f", ctx)
     assert trace.consistent
     assert (trace.variant, trace.reason, trace.rule) == ("off", Reason.DEFAULT, "r")
     split = trace.rules[0].split
@@ -159,7 +161,7 @@ def test_condition_trace_records_values_seen() -> None:
         "          any:\n            - country: [US, CA]\n            - not: {plan: free}\n"
         "        serve: on\n"
     )
-    trace = explain(flagset, "f", {"email": "x@corp.com", "age": 70, "plan": "pro"})
+    trace = explain_in(flagset, "f", {"email": "x@corp.com", "age": 70, "plan": "pro"})
     assert trace.consistent
     assert trace.reason is Reason.DEFAULT
     root = trace.rules[0].condition
@@ -188,14 +190,14 @@ def test_condition_trace_records_values_seen() -> None:
 
 def test_rules_after_the_match_are_not_reached(example_file: Path) -> None:
     flagset = FlagSet.from_file(example_file)
-    trace = explain(flagset, "new_search", {"email": "a@example.com", "user_id": "u-1"})
+    trace = explain_in(flagset, "new_search", {"email": "a@example.com", "user_id": "u-1"})
     assert [r.status for r in trace.rules] == ["matched", "not reached", "not reached"]
     assert trace.rules[1].condition is None
 
 
 def test_prerequisites_are_explained(example_file: Path) -> None:
     flagset = FlagSet.from_file(example_file)
-    off = explain(flagset, "search_suggestions", {"user_id": "u-003"})
+    off = explain_in(flagset, "search_suggestions", {"user_id": "u-003"})
     assert off.reason is Reason.PREREQUISITE_FAILED
     assert off.consistent
     (prereq,) = off.prerequisites
@@ -204,7 +206,7 @@ def test_prerequisites_are_explained(example_file: Path) -> None:
     assert prereq.explanation is not None
     assert prereq.explanation.reason is Reason.SPLIT
     assert [r.status for r in off.rules] == ["not reached"]
-    on = explain(flagset, "search_suggestions", {"email": "a@example.com"})
+    on = explain_in(flagset, "search_suggestions", {"email": "a@example.com"})
     assert on.reason is Reason.TARGETING_MATCH
     assert on.prerequisites[0].ok
     assert "requires new_search: false (not on → PREREQUISITE_FAILED)" in render_explanation(off)
@@ -212,21 +214,21 @@ def test_prerequisites_are_explained(example_file: Path) -> None:
 
 def test_static_and_disabled_flags(example_file: Path) -> None:
     flagset = FlagSet.from_file(example_file)
-    static = explain(flagset, "support_email", {})
+    static = explain_in(flagset, "support_email", {})
     assert (static.kind, static.value, static.reason, static.consistent) == (
         "static",
         "help@example.com",
         Reason.STATIC,
         True,
     )
-    disabled = explain(flagset, "legacy_export", {"user_id": "x"})
+    disabled = explain_in(flagset, "legacy_export", {"user_id": "x"})
     assert (disabled.kind, disabled.reason, disabled.rules) == ("disabled", Reason.DISABLED, ())
     assert "switched off (enabled: false)" in render_explanation(disabled)[0]
 
 
 def test_unknown_flag_raises_key_error(example_file: Path) -> None:
     with pytest.raises(KeyError):
-        explain(FlagSet.from_file(example_file), "nope", {})
+        explain_in(FlagSet.from_file(example_file), "nope", {})
 
 
 def test_attribute_value_matches_condition_lookup() -> None:
@@ -237,7 +239,7 @@ def test_attribute_value_matches_condition_lookup() -> None:
     assert attribute_value(ctx, "plain.more") is None
     assert isinstance(attribute_value(ctx, "now"), float)
     flagset = load("features:\n  f:\n    rules:\n      - when: {x.y.z: deep}\n        serve: on\n")
-    trace = explain(flagset, "f", ctx)
+    trace = explain_in(flagset, "f", ctx)
     assert trace.variant == "on"
     assert trace.rules[0].condition is not None
     assert trace.rules[0].condition.value == "deep"
@@ -246,7 +248,7 @@ def test_attribute_value_matches_condition_lookup() -> None:
 def test_as_dict_is_json(example_file: Path) -> None:
     flagset = FlagSet.from_file(example_file)
     for key in flagset.flags:
-        data = explain(flagset, key, dict(SAMPLE_USERS[0])).as_dict()
+        data = explain_in(flagset, key, dict(SAMPLE_USERS[0])).as_dict()
         assert json.loads(json.dumps(data)) == data
         assert data["key"] == key
         assert data["consistent"] is True
@@ -266,7 +268,7 @@ def test_explanation_agrees_with_a_flags_client_built_from_dict() -> None:
     with Flags.from_dict(doc) as flags:
         for i in range(200):
             ctx = {"n": i % 10, "user_id": f"u{i}"}
-            trace: Explanation = explain(flagset, "f", ctx)
+            trace: Explanation = explain_in(flagset, "f", ctx)
             assert (trace.value, trace.reason) == (
                 flags.get_value("f", 0, ctx),
                 flags.evaluate("f", 0, ctx).reason,
@@ -282,7 +284,7 @@ def test_a_switched_off_boolean_flag_is_explained_as_off() -> None:
         "  gated: {requires: [killed], default: on}\n"
         "  kept_on: {enabled: false, default: on, off_variant: on}\n"
     )
-    killed = explain(flagset, "killed", {"country": "FR"})
+    killed = explain_in(flagset, "killed", {"country": "FR"})
     assert (killed.value, killed.variant, killed.reason, killed.consistent) == (
         False,
         "off",
@@ -293,7 +295,7 @@ def test_a_switched_off_boolean_flag_is_explained_as_off() -> None:
         render_explanation(killed)[0]
         == "killed is switched off (enabled: false): everyone gets 'off' (false)"
     )
-    gated = explain(flagset, "gated", {})
+    gated = explain_in(flagset, "gated", {})
     assert (gated.value, gated.reason, gated.consistent) == (False, Reason.PREREQUISITE_FAILED, True)
-    kept = explain(flagset, "kept_on", {})
+    kept = explain_in(flagset, "kept_on", {})
     assert (kept.value, kept.variant, kept.consistent) == (True, "on", True)

@@ -10,9 +10,7 @@ import pytest
 
 from flagkit import FlagSet
 from flagkit.cli.simulate import id_attributes, population
-from tests.test_cli import COMMAND, REPO, run
-
-pytestmark = pytest.mark.slow  # every test starts the console script
+from tests.cli.runner import COMMAND, REPO, run
 
 OLD = """\
 segments:
@@ -92,6 +90,7 @@ def test_identical_versions_exit_0(tmp_path: Path) -> None:
     assert proc.stdout.strip() == f"{old} → {new}: no flag changes (5 flags)"
 
 
+@pytest.mark.slow  # stdin of a real process
 def test_stdin_like_git_show(tmp_path: Path) -> None:
     new = tmp_path / "features.yaml"
     new.write_text(NEW)
