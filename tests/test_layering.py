@@ -92,11 +92,6 @@ KNOWN_VIOLATIONS: frozenset[str] = frozenset(
         "flagkit._engine.compiler -> flagkit.document.definitions",
         "flagkit.document.definitions -> flagkit._engine.compiler",
         "flagkit.flagset -> flagkit.providers._files",
-        # tools helper: the status page and Django's system check import the CLI (explain, value
-        # parsing, check) instead of flagkit._tools.
-        "flagkit.integrations.status._data -> flagkit.cli._common",
-        "flagkit.integrations.status._data -> flagkit.cli.explain",
-        "flagkit.integrations.django.checks -> flagkit.cli.check",
     }
 )
 """Imports against the layer order or inside a cycle that other helpers are removing now."""
