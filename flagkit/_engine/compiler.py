@@ -177,6 +177,20 @@ class CompiledFlag:
         return self.spec.definition() if self.spec is not None else None
 
     @property
+    def constant(self) -> Resolution | None:
+        """The resolution this flag serves to every context, or ``None`` when it depends on
+        the context, the clock or other flags.
+
+        Set for a static value, a disabled (killed) flag, a flag without rules or whose first
+        rule matches everyone with one variant, and an override; ``None`` for a flag serving
+        dict or list values (each evaluation gets its own copy) and for any wrapped resolver
+        (a guard's). Read it when building a table, not per evaluation: it costs an
+        attribute lookup and a type check, and needs no memory of its own.
+        """
+        owner = getattr(self.resolve, "__self__", None)
+        return owner.resolution if type(owner) is _Constant else None
+
+    @property
     def is_static(self) -> bool:
         """True for a bare value (``features: {x: true}``)."""
         return self.spec is None
@@ -264,8 +278,23 @@ class _OneSplitRule:
         return self.split(ctx) if self.pred(ctx) else self.no_match
 
 
+class _Constant:
+    """A resolver that serves one resolution whatever the context: its bound ``resolve`` is
+    the flag's resolver (as fast to call as a closure), and :attr:`CompiledFlag.constant`
+    recognises it by its ``__self__``."""
+
+    __slots__ = ("resolution",)
+
+    def __init__(self, resolution: Resolution) -> None:
+        self.resolution = resolution
+
+    def resolve(self, ctx: Mapping[str, Any], table: Mapping[str, Any]) -> Resolution:
+        """``resolution``, for everyone."""
+        return self.resolution
+
+
 def _constant(resolution: Resolution) -> Resolver:
-    return lambda ctx, table: resolution
+    return _Constant(resolution).resolve
 
 
 # --- flags --------------------------------------------------------------------------------
