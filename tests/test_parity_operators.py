@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 
-from flagkit import ConfigError, Flags
-from flagkit._engine import operators
+from flagkit import ConfigError, Flags, flagset
 from flagkit._engine.operators import OperandError, make_operator
 from flagkit._engine.operators.matching import parse_number, parse_rfc3339
 
@@ -110,7 +109,7 @@ def test_operands_must_be_rfc3339() -> None:
 
 
 def test_now_as_operand_compares_an_attribute_with_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(operators, "now", lambda: dt.datetime(2030, 1, 15, tzinfo=dt.UTC).timestamp())
+    monkeypatch.setattr(flagset, "now", lambda: dt.datetime(2030, 1, 15, tzinfo=dt.UTC).timestamp())
     flags = flag({"trial_ends_at": {"after": "now"}})  # "the trial has not ended yet"
     assert flags.is_enabled("f", {"trial_ends_at": "2030-01-16T00:00:00Z"}) is True
     assert flags.is_enabled("f", {"trial_ends_at": "2030-01-15T00:00:00Z"}) is False

@@ -14,7 +14,6 @@ flag keeps its definition only as compact bytes (:mod:`flagkit.document.definiti
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -372,13 +371,17 @@ class _Document:
     )
 
     def __init__(
-        self, doc: FlagDocument, source: str | None, clock: Clock | None, raw: Mapping[str, Any] | None
+        self, doc: FlagDocument, source: str | None, clock: Clock, raw: Mapping[str, Any] | None
     ) -> None:
         self.issues = Issues(source)
         self.shared: Shared = {}
-        self.clock = clock or time.time
+        self.clock = clock
         self.conditions = ConditionCompiler(
-            doc.segments, self.issues, numeric_strings=doc.options.numeric_strings, shared=self.shared
+            doc.segments,
+            self.issues,
+            clock=clock,
+            numeric_strings=doc.options.numeric_strings,
+            shared=self.shared,
         )
         features = raw.get("features") if isinstance(raw, Mapping) else None
         segments = raw.get("segments") if isinstance(raw, Mapping) else None
@@ -529,7 +532,8 @@ class _FlagBuilder:
         def split(arms: list[tuple[int, Resolution]]) -> Split | None:
             if plain:
                 edges = self.edges(cumulative(arms), arms)
-                return flagd_split(self.key if flag.salt is None else flag.salt, attribute, edges, fallback)
+                salt = self.key if flag.salt is None else flag.salt
+                return flagd_split(salt, attribute, edges, fallback, self.clock)
             return self.scheme_split(rule, path, arms, fallback)
 
         if rule.ramp is not None:
@@ -566,10 +570,12 @@ class _FlagBuilder:
             except ValueError as exc:
                 self.issues.add(str(exc), (*self.path, "bucket_by", "input"))
                 return None
-            getter = schemes.input_getter(template, attribute_getter)
+            getter = schemes.input_getter(template, lambda name: attribute_getter(name, self.clock))
             salted = bucket_by.salted
         else:
-            getter = attribute_getter(bucket_by) if bucket_by is not None else default_bucket_value
+            getter = (
+                attribute_getter(bucket_by, self.clock) if bucket_by is not None else default_bucket_value
+            )
         point = schemes.point_function(scheme, salted=salted)
         return SchemeSplit(point, getter, self.edges(edges, arms), fallback).resolve
 
@@ -839,7 +845,7 @@ def compile_document(
     doc: FlagDocument,
     source: str | None = None,
     *,
-    clock: Clock | None = None,
+    clock: Clock,
     raw: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, CompiledFlag], list[ConfigIssue], set[str]]:
     """Compile every flag of a validated document.
@@ -847,8 +853,9 @@ def compile_document(
     Args:
         doc: The validated document.
         source: Where it came from (for errors).
-        clock: Seconds since the epoch, read by ramped splits on each evaluation
-            (default: ``time.time``); tests inject a fake one.
+        clock: Seconds since the epoch, read by ramped splits and ``now`` conditions on each
+            evaluation (the engine reads no other clock; :class:`~flagkit.FlagSet` passes
+            :func:`flagkit.flagset.now` unless given one; tests inject a fake one).
         raw: The document ``doc`` was validated from. Given, each flag keeps its definition as
             compact bytes and re-validates it when asked (:mod:`flagkit.document.definitions`);
             otherwise it keeps the validated model.

@@ -17,6 +17,7 @@ from ..bucketing import _TEXT_HEADS, encode_pair_prefix
 from ..evaluation import Reason
 from . import schemes
 from .conditions import Issues, Path, attribute_getter
+from .ramps import Clock
 
 __all__ = [
     "DEFAULT_BUCKET_ATTRIBUTES",
@@ -171,14 +172,16 @@ class SchemeSplit:
         return self.last
 
 
-def flagd_split(salt: str, attribute: str | None, edges: Edges, fallback: Resolution) -> Split:
+def flagd_split(
+    salt: str, attribute: str | None, edges: Edges, fallback: Resolution, clock: Clock | None = None
+) -> Split:
     """The default scheme's split salted with ``salt``, bucketing by ``attribute`` (``None``:
-    the default attributes)."""
+    the default attributes); ``clock`` is what the attribute ``now`` reads."""
     if attribute is None:
         first, second = DEFAULT_BUCKET_ATTRIBUTES
     elif "." not in attribute and attribute != "now":
         first, second = attribute, attribute
     else:
         point = schemes.point_function(schemes.Scheme("flagd", TOTAL_WEIGHT, salt))
-        return SchemeSplit(point, attribute_getter(attribute), edges, fallback).resolve
+        return SchemeSplit(point, attribute_getter(attribute, clock), edges, fallback).resolve
     return FlagdSplit(encode_pair_prefix(salt), edges, fallback, first, second).resolve

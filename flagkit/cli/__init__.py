@@ -21,8 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from .. import __version__
-from .._engine import operators
+from .. import __version__, flagset
 from .._links import doc_url
 from ..jsonsafe import dumps
 from . import _common
@@ -242,7 +241,7 @@ def _set_clock(args: argparse.Namespace) -> None:
         args.context = [(name, value) for name, value in context if name != "now"]
     at = getattr(args, "now", None)
     if at is not None:
-        operators.now = lambda: at  # `now` conditions
+        flagset.now = lambda: at  # `now` conditions (of files compiled without a clock)
         _common.FIXED_NOW = at  # ramps: files are compiled with this clock (_common.clock())
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import re
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -258,7 +257,9 @@ _TEMPORAL = frozenset({"before", "at_or_before", "after", "at_or_after"})
 _KNOWN = ", ".join(sorted({*_BUILDERS, *_TEMPORAL, "any_element"}))
 
 
-def make_operator(name: str, operand: Any, *, numeric_strings: bool = False) -> ValuePredicate:
+def make_operator(
+    name: str, operand: Any, *, numeric_strings: bool = False, clock: Callable[[], float] | None = None
+) -> ValuePredicate:
     """Build the predicate for ``{name: operand}``.
 
     Args:
@@ -266,16 +267,18 @@ def make_operator(name: str, operand: Any, *, numeric_strings: bool = False) -> 
         operand: Its operand as written.
         numeric_strings: Compare strings that are numbers (``"42"``) as numbers in the numeric
             operators (a document's ``options.numeric_strings``).
+        clock: Seconds since the epoch, read at evaluation by a time operator whose operand is
+            ``now`` (required for those: the engine reads no clock it is not given).
 
     Raises:
         OperandError: Unknown operator or invalid operand.
     """
     try:
-        if name in _TEMPORAL:  # the clock is looked up here, so tests can replace `now`
-            return matching.temporal(name, now)(operand)
+        if name in _TEMPORAL:
+            return matching.temporal(name, clock)(operand)
         if name == "any_element":
             return matching.any_element(
-                operand, lambda op, arg: make_operator(op, arg, numeric_strings=numeric_strings)
+                operand, lambda op, arg: make_operator(op, arg, numeric_strings=numeric_strings, clock=clock)
             )
         builder = _BUILDERS.get(name)
         if builder is None:
@@ -287,8 +290,3 @@ def make_operator(name: str, operand: Any, *, numeric_strings: bool = False) -> 
     if numeric_strings:
         return matching.numeric_strings(name, operand, check)
     return check
-
-
-def now() -> float:
-    """The clock used for the ``now`` pseudo-attribute (seconds since the epoch)."""
-    return time.time()

@@ -132,10 +132,10 @@ _COMPARE: dict[str, Callable[[float, float], bool]] = {
 }
 
 
-def temporal(name: str, clock: Callable[[], float]) -> Builder:
+def temporal(name: str, clock: Callable[[], float] | None) -> Builder:
     """The builder of the time comparison ``name`` (``before``, ``after``, ``at_or_*``).
 
-    ``clock`` is read at evaluation time when the operand is ``now``.
+    ``clock`` is read at evaluation time when the operand is ``now`` (which needs one).
     """
     strict_before = name == "before"
     inclusive_before = name == "at_or_before"
@@ -143,6 +143,8 @@ def temporal(name: str, clock: Callable[[], float]) -> Builder:
 
     def build(operand: Any) -> ValuePredicate:
         if operand == "now":
+            if clock is None:
+                raise ValueError("`now` needs a clock: pass the one evaluations read (flagkit.flagset.now)")
             # Written out per operator: one closure, no extra call on the hot path.
             if strict_before:
                 return lambda v: (e := to_epoch(v)) is not None and e < clock()
