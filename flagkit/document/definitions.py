@@ -6,7 +6,7 @@ definition keeps a :class:`FlagSpec` instead: its mapping as written, marshalled
 bytes object (~160 bytes), plus the two switches the client reads when it publishes a
 snapshot (``track``, ``client``). Tools that need a definition (``explain``, ``lint``, the
 status page, the CLI) get it re-validated from those bytes: :attr:`CompiledFlag.definition
-<flagkit._engine.compiler.CompiledFlag.definition>` costs ~6 µs a flag, and :attr:`FlagSet.document
+<flagkit._engine.compiled.CompiledFlag.definition>` costs ~6 µs a flag, and :attr:`FlagSet.document
 <flagkit.flagset.FlagSet.document>` one validation of the whole document. Both are cached
 only while the caller holds the result (a weak reference), so a long-running process that
 renders a status page once does not keep the models from then on.
