@@ -54,6 +54,11 @@ class Rules:
         return self.no_match
 
 
+# OneRule and OneSplitRule are Rules specialised by hand for the most common flags (one
+# conditional rule): same shape, no loop and no tuple unpacking, ~80 ns less per evaluation.
+# A deliberate specialisation; keep their semantics equal to Rules.resolve.
+
+
 class OneRule:
     """A flag with one conditional rule serving a fixed resolution (no loop to walk)."""
 
