@@ -23,7 +23,8 @@ from ._engine.compiler import CompiledFlag, compile_document
 from ._engine.ramps import Clock
 from .document.definitions import DocumentSpec
 from .document.reader import MAX_DOCUMENT_BYTES, Format, detect_format, line_for, locate_lines, read_document
-from .document.schema import FlagDocument, validate_document
+from .document.schema import FlagDocument
+from .document.validation import validate_document
 from .errors import ConfigError, ConfigIssue
 from .providers._files import open_regular
 

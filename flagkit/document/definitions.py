@@ -24,7 +24,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConfigError
-from .schema import FlagDefinition, FlagDocument, validate_document
+from .schema import FlagDefinition, FlagDocument
+from .validation import validate_document
 
 __all__ = ["DocumentSpec", "FlagSpec", "pack", "unpack"]
 
