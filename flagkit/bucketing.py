@@ -1,7 +1,7 @@
 """Percentage bucketing, compatible with OpenFeature flagd's ``fractional`` (v3 of its spec).
 
 The contract (documented in docs/format.md and pinned by golden vectors in
-tests/test_bucketing.py; changing it moves users between variants):
+tests/engine/test_bucketing.py; changing it moves users between variants):
 
 1. ``input = cbor([salt, value])``: RFC 8949 core deterministic CBOR of a two-element array.
    ``salt`` is the flag's ``salt`` or, by default, the flag key. ``value`` is the bucketing

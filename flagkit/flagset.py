@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
+import time
 import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -20,13 +21,22 @@ from typing import Any
 
 from ._engine.compiler import CompiledFlag, compile_document
 from ._engine.ramps import Clock
+from ._files import open_regular
 from .document.definitions import DocumentSpec
 from .document.reader import MAX_DOCUMENT_BYTES, Format, detect_format, line_for, locate_lines, read_document
-from .document.schema import FlagDocument, validate_document
+from .document.schema import FlagDocument
+from .document.validation import validate_document
 from .errors import ConfigError, ConfigIssue
-from .providers._files import open_regular
 
-__all__ = ["FlagSet"]
+__all__ = ["FlagSet", "now"]
+
+
+def now() -> float:
+    """The wall clock (seconds since the epoch) that ramped splits and ``now`` conditions read
+    when a flag set is built without a ``clock``: the engine reads no clock it is not given.
+    Looked up when a document is compiled, so the command line's ``--now`` replaces it for
+    its process."""
+    return time.time()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +104,8 @@ class FlagSet:
 
         A mapping without a ``features`` key is taken as the features mapping itself, so
         ``FlagSet.from_dict({"new_checkout": True})`` works. ``clock`` (seconds since the
-        epoch, default ``time.time``) is what ramped splits read; tests pass a fake one.
+        epoch, default :func:`now`) is what ramped splits and ``now`` conditions read; tests
+        pass a fake one.
 
         Raises:
             ConfigError: The definitions are invalid.
@@ -124,7 +135,8 @@ class FlagSet:
             fmt: ``"yaml"`` or ``"json"``.
             max_bytes: Size limit.
             version: Version label; defaults to a SHA-256 prefix of the content.
-            clock: Seconds since the epoch for ramped splits (default ``time.time``).
+            clock: Seconds since the epoch for ramped splits and ``now`` conditions (default
+                :func:`now`).
 
         Raises:
             ConfigError: Any problem, with file, line, flag key and field path.
@@ -186,7 +198,9 @@ class FlagSet:
         validated = validate_document(doc, source)
         if isinstance(validated, list):
             raise _located(validated + _compile_the_rest(doc, validated, source), data, source)
-        flags, issues, used = compile_document(validated, source, clock=clock, raw=doc)
+        flags, issues, used = compile_document(
+            validated, source, clock=clock if clock is not None else now, raw=doc
+        )
         if issues:
             raise _located(issues, data, source)
         unused = frozenset(validated.segments) - used
@@ -244,7 +258,7 @@ def _compile_the_rest(doc: Any, schema_issues: list[ConfigIssue], source: str | 
     validated = validate_document(pruned, source)
     if isinstance(validated, list):
         return []
-    _flags, issues, _used = compile_document(validated, source)
+    _flags, issues, _used = compile_document(validated, source, clock=now)
     seen = {issue.path for issue in schema_issues}
     return [issue for issue in issues if issue.path not in seen and issue.flag not in bad_flags]
 

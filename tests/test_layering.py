@@ -19,7 +19,7 @@ Layers, highest first (``|`` joins the parts of one layer)::
     flagset | bootstrap
     _engine
     document
-    errors | evaluation | bucketing | _workers | _context | jsonsafe | _links | _exports
+    errors | evaluation | bucketing | _workers | _context | jsonsafe | _links | _exports | _files
 
 ISSUE19.md writes the top as ``cli | integrations``; here the CLI is above the integrations, so
 that a web process never loads the CLI (argparse and 21 modules) through an integration: what both
@@ -64,7 +64,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         "flagset | bootstrap",
         "_engine",
         "document",
-        "errors | evaluation | bucketing | _workers | _context | jsonsafe | _links | _exports",
+        "errors | evaluation | bucketing | _workers | _context | jsonsafe | _links | _exports | _files",
     )
 )
 """Highest layer first. ``flagkit`` is the package itself (its ``__init__``)."""
@@ -87,11 +87,6 @@ KNOWN_VIOLATIONS: frozenset[str] = frozenset(
         "flagkit.codepaths.guards -> flagkit._client.flags",
         "flagkit._client.flags -> flagkit._client.forced",
         "flagkit._client.forced -> flagkit._client.flags",
-        # engine helper: document.definitions <-> _engine.compiler (the document imports the engine),
-        # and flagset reading files through providers._files (it belongs below flagset).
-        "flagkit._engine.compiler -> flagkit.document.definitions",
-        "flagkit.document.definitions -> flagkit._engine.compiler",
-        "flagkit.flagset -> flagkit.providers._files",
     }
 )
 """Imports against the layer order or inside a cycle that other helpers are removing now."""

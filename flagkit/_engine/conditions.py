@@ -14,6 +14,7 @@ from ..document.reader import int_too_long
 from ..errors import ConfigIssue, did_you_mean
 from . import operators
 from .interning import Shared, canonical
+from .ramps import Clock
 
 __all__ = [
     "MAX_CONDITION_DEPTH",
@@ -69,15 +70,18 @@ def value_problem(value: Any, levels: int) -> str | None:
     return None
 
 
-def attribute_getter(name: str) -> Callable[[Mapping[str, Any]], Any]:
-    """How conditions read attribute ``name``: the clock for ``now``, a flat key, else a dotted
-    path through nested mappings (``user.plan``). The getter returns ``None`` when absent."""
-    return _getter(name)
+def attribute_getter(name: str, clock: Clock | None = None) -> Callable[[Mapping[str, Any]], Any]:
+    """How conditions read attribute ``name``: ``clock`` for ``now``, a flat key, else a dotted
+    path through nested mappings (``user.plan``). The getter returns ``None`` when absent.
+
+    Without a ``clock``, ``now`` is read from the context like any other attribute (the engine
+    reads no clock it is not given).
+    """
+    return _getter(name, clock)
 
 
-def _getter(name: str) -> Callable[[Mapping[str, Any]], Any]:
-    if name == "now":
-        clock = operators.now
+def _getter(name: str, clock: Clock | None) -> Callable[[Mapping[str, Any]], Any]:
+    if name == "now" and clock is not None:
         return lambda ctx: clock()
     if "." not in name:
         return lambda ctx: ctx.get(name)
@@ -97,13 +101,12 @@ def _getter(name: str) -> Callable[[Mapping[str, Any]], Any]:
     return nested
 
 
-def _attribute(name: str, check: operators.ValuePredicate) -> Predicate:
+def _attribute(name: str, check: operators.ValuePredicate, clock: Clock) -> Predicate:
     if name == "now":
-        clock = operators.now
         return lambda ctx: check(clock())
     if "." not in name:
         return lambda ctx: check(ctx.get(name))
-    get = _getter(name)
+    get = _getter(name, clock)
     return lambda ctx: check(get(ctx))
 
 
@@ -154,11 +157,13 @@ class ConditionCompiler:
         segments: Mapping[str, Any],
         issues: Issues,
         *,
+        clock: Clock,
         numeric_strings: bool = False,
         shared: Shared | None = None,
     ) -> None:
         self.segments = segments
         self.issues = issues
+        self.clock = clock  # read by `now` conditions at evaluation, never here
         self.numeric_strings = numeric_strings
         self.shared: Shared = shared if shared is not None else {}
         self.compiled: dict[str, Predicate] = {}
@@ -306,7 +311,7 @@ class ConditionCompiler:
         if problem is not None:
             self.issues.add(problem, path)
             return None
-        numeric = self.numeric_strings
+        numeric, clock = self.numeric_strings, self.clock
         try:
             if isinstance(operand, dict):
                 if not operand:
@@ -314,20 +319,20 @@ class ConditionCompiler:
                 checks = []
                 for op, arg in operand.items():
                     try:
-                        checks.append(operators.make_operator(op, arg, numeric_strings=numeric))
+                        checks.append(operators.make_operator(op, arg, numeric_strings=numeric, clock=clock))
                     except (operators.OperandError, TypeError, ValueError) as exc:
                         self.issues.add(str(exc), (*path, op))
                 if len(checks) != len(operand):
                     return None
                 check = checks[0] if len(checks) == 1 else _all_values(checks)
             elif isinstance(operand, list):
-                check = operators.make_operator("in", operand, numeric_strings=numeric)
+                check = operators.make_operator("in", operand, numeric_strings=numeric, clock=clock)
             else:
-                check = operators.make_operator("eq", operand, numeric_strings=numeric)
+                check = operators.make_operator("eq", operand, numeric_strings=numeric, clock=clock)
         except (operators.OperandError, TypeError, ValueError) as exc:
             self.issues.add(str(exc), path)
             return None
-        return _attribute(name, check)
+        return _attribute(name, check, clock)
 
 
 def _fused_equality(name: str, operand: Any) -> Predicate | None:
@@ -370,10 +375,12 @@ def compile_condition(
     segments: Mapping[str, Any] | None = None,
     path: Path = ("when",),
     *,
+    clock: Clock,
     numeric_strings: bool = False,
 ) -> Predicate | list[ConfigIssue]:
-    """Compile one condition mapping on its own (used by tools such as ``flagkit eval --explain``)."""
+    """Compile one condition mapping on its own (used by tools such as ``flagkit eval --explain``);
+    ``clock`` is what ``now`` reads."""
     issues = Issues(None)
-    compiler = ConditionCompiler(segments or {}, issues, numeric_strings=numeric_strings)
+    compiler = ConditionCompiler(segments or {}, issues, clock=clock, numeric_strings=numeric_strings)
     pred = compiler.condition(cond, path)
     return pred if pred is not None and not issues.items else issues.items

@@ -17,6 +17,7 @@ from ..bucketing import _TEXT_HEADS, encode_pair_prefix
 from ..evaluation import Reason
 from . import schemes
 from .conditions import Issues, Path, attribute_getter
+from .ramps import Clock
 
 __all__ = [
     "DEFAULT_BUCKET_ATTRIBUTES",
@@ -89,6 +90,11 @@ def default_bucket_value(ctx: Mapping[str, Any]) -> Any:
     return ctx.get(second) if value is None else value
 
 
+# The edge walk (``for edge, resolution in edges: if point < edge: return resolution``) is
+# written out in each split's hot method rather than called: a helper call costs ~50 ns per
+# evaluation. A deliberate specialisation; flagkit.bucketing.pick is the reference form.
+
+
 class FlagdSplit:
     """The default scheme (flagd ``fractional``) on the default attributes or a plain one.
 
@@ -128,7 +134,7 @@ class FlagdSplit:
 
     def general(self, value: Any) -> Resolution:
         """The arm of any value, by the general point function."""
-        point = _flagd_point(self.prefix, TOTAL_WEIGHT, value)
+        point = _flagd_point(self.prefix, TOTAL_WEIGHT, True, value)
         if point is None:
             return self.fallback
         for edge, resolution in self.edges:
@@ -171,14 +177,16 @@ class SchemeSplit:
         return self.last
 
 
-def flagd_split(salt: str, attribute: str | None, edges: Edges, fallback: Resolution) -> Split:
+def flagd_split(
+    salt: str, attribute: str | None, edges: Edges, fallback: Resolution, clock: Clock | None = None
+) -> Split:
     """The default scheme's split salted with ``salt``, bucketing by ``attribute`` (``None``:
-    the default attributes)."""
+    the default attributes); ``clock`` is what the attribute ``now`` reads."""
     if attribute is None:
         first, second = DEFAULT_BUCKET_ATTRIBUTES
     elif "." not in attribute and attribute != "now":
         first, second = attribute, attribute
     else:
         point = schemes.point_function(schemes.Scheme("flagd", TOTAL_WEIGHT, salt))
-        return SchemeSplit(point, attribute_getter(attribute), edges, fallback).resolve
+        return SchemeSplit(point, attribute_getter(attribute, clock), edges, fallback).resolve
     return FlagdSplit(encode_pair_prefix(salt), edges, fallback, first, second).resolve

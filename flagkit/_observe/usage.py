@@ -45,8 +45,8 @@ from pathlib import Path
 from typing import Any
 
 from .._engine.compiler import CompiledFlag, Resolution, Resolver
+from .._files import atomic_write
 from ..evaluation import CODE_DEFAULT_NAME
-from ..providers._files import atomic_write
 
 __all__ = ["NO_VARIANT", "USAGE_FORMAT", "UsageRecorder", "merge_usage", "read_usage"]
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any, NamedTuple
 
+from .. import flagset as flagset_module
 from .._engine import operators, schemes
 from .._engine.compiler import (
     DEFAULT_BUCKET_ATTRIBUTES,
@@ -83,7 +84,7 @@ def attribute_value(context: Mapping[str, Any], name: str) -> Any:
 
     Returns ``None`` when the attribute is absent.
     """
-    return attribute_getter(name)(context)
+    return attribute_getter(name, flagset_module.now)(context)
 
 
 class _Resolvers(Mapping[str, Resolver]):
@@ -264,7 +265,7 @@ class _Explainer:
         schedule = rule_schedule(item)
         if schedule is not None:
             first, second = serve
-            now = operators.now()
+            now = flagset_module.now()
             serve, ramp = schedule.weights(first, second, now), schedule.state(now)
         if (
             item.bucketing is None
@@ -324,7 +325,8 @@ class _Explainer:
         if isinstance(bucket_by, BucketInput):
             template = schemes.parse_template(bucket_by.input, key)
             attribute = f"input {bucket_by.input!r}"
-            value = schemes.input_getter(template, attribute_getter)(self.context)
+            getter = schemes.input_getter(template, lambda name: attribute_getter(name, flagset_module.now))
+            value = getter(self.context)
             salted = bucket_by.salted
         else:
             attribute, value = self.bucket_value(bucket_by)
@@ -363,7 +365,9 @@ class _Explainer:
         return self.attribute(name, operand)
 
     def attribute(self, name: str, operand: Any) -> ConditionTrace:
-        predicate = compile_condition({name: operand}, self.segments, numeric_strings=self.numeric_strings)
+        predicate = compile_condition(
+            {name: operand}, self.segments, numeric_strings=self.numeric_strings, clock=flagset_module.now
+        )
         if isinstance(predicate, list):  # pragma: no cover - the document was validated at load
             raise ValueError(f"invalid condition on {name!r}: {predicate[0].message}")
         matched = predicate(self.context)
@@ -376,7 +380,9 @@ class _Explainer:
             children = tuple(
                 ConditionTrace(
                     "operator",
-                    operators.make_operator(op, arg, numeric_strings=self.numeric_strings)(value),
+                    operators.make_operator(
+                        op, arg, numeric_strings=self.numeric_strings, clock=flagset_module.now
+                    )(value),
                     *(name, value, present, op, arg),
                 )
                 for op, arg in operand.items()

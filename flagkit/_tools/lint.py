@@ -41,7 +41,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .._engine.compiler import BOOLEAN_VARIANTS, off_variant_name
-from .._engine.operators.matching import parse_rfc3339
+from .._engine.operators import parse_rfc3339
 from .._engine.ramps import ramps_of
 from ..document.reader import line_for, locate_lines
 from ..document.schema import FlagDefinition, FlagDocument

@@ -22,8 +22,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from .. import __version__
-from .._engine import operators
+from .. import __version__, flagset
 from .._links import doc_url
 from .._tools.values import parse_value
 from ..jsonsafe import dumps
@@ -244,7 +243,7 @@ def _set_clock(args: argparse.Namespace) -> None:
         args.context = [(name, value) for name, value in context if name != "now"]
     at = getattr(args, "now", None)
     if at is not None:
-        operators.now = lambda: at  # `now` conditions
+        flagset.now = lambda: at  # `now` conditions (of files compiled without a clock)
         _common.FIXED_NOW = at  # ramps: files are compiled with this clock (_common.clock())
 
 
@@ -264,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Skipping cyclic GC while a large document is built and compiled halves the load time of
     # big files (nothing here creates garbage cycles that matter). Called in process (the
     # Django command, tests), the caller's GC and clocks are restored on the way out.
-    gc_was_enabled, clock_was, fixed_was = gc.isenabled(), operators.now, _common.FIXED_NOW
+    gc_was_enabled, clock_was, fixed_was = gc.isenabled(), flagset.now, _common.FIXED_NOW
     gc.disable()
     try:
         _set_clock(args)
@@ -285,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return OK
     finally:
-        operators.now, _common.FIXED_NOW = clock_was, fixed_was
+        flagset.now, _common.FIXED_NOW = clock_was, fixed_was
         if gc_was_enabled:
             gc.enable()
     return code

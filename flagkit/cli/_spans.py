@@ -22,7 +22,8 @@ from typing import Any, NoReturn
 
 import yaml
 
-from ..document.reader import Format, _resolve_plain
+from ..document.reader import Format
+from ..document.yaml12 import resolve_plain as _resolve_plain
 
 __all__ = ["Node", "SpanError", "insert_key", "parse_spans", "render_scalar"]
 

@@ -6,7 +6,7 @@ import argparse
 import datetime as dt
 from typing import Any
 
-from .._engine import operators
+from .. import flagset as flagset_module
 from .._engine.ramps import ramps_of
 from .._tools.check import check_document
 from ..document.reader import line_for, locate_lines
@@ -92,7 +92,7 @@ def ramp_lines(flagset: FlagSet, data: bytes | str, source: str) -> list[tuple[d
     document = flagset.document
     if document is None:
         return []
-    ramps = ramps_of(document, operators.now())
+    ramps = ramps_of(document, flagset_module.now())
     marks = locate_lines(data) if ramps else {}
     out = []
     for ramp in ramps:

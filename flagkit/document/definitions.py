@@ -6,7 +6,7 @@ definition keeps a :class:`FlagSpec` instead: its mapping as written, marshalled
 bytes object (~160 bytes), plus the two switches the client reads when it publishes a
 snapshot (``track``, ``client``). Tools that need a definition (``explain``, ``lint``, the
 status page, the CLI) get it re-validated from those bytes: :attr:`CompiledFlag.definition
-<flagkit._engine.compiler.CompiledFlag.definition>` costs ~6 µs a flag, and :attr:`FlagSet.document
+<flagkit._engine.compiled.CompiledFlag.definition>` costs ~6 µs a flag, and :attr:`FlagSet.document
 <flagkit.flagset.FlagSet.document>` one validation of the whole document. Both are cached
 only while the caller holds the result (a weak reference), so a long-running process that
 renders a status page once does not keep the models from then on.
@@ -24,9 +24,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConfigError
-from .schema import FlagDefinition, FlagDocument, validate_document
+from .schema import FlagDefinition, FlagDocument
+from .validation import validate_document
 
-__all__ = ["DocumentSpec", "FlagSpec", "pack", "unpack"]
+__all__ = ["DocumentSpec", "FlagSpec", "pack", "thawed", "unpack"]
 
 
 class _Kept:
@@ -158,8 +159,6 @@ class DocumentSpec:
             ConfigError: The flags are not those this document was compiled into (say, a
                 ``FlagSet`` rebuilt with other flags) and do not validate.
         """
-        from .._engine.compiler import thawed  # the compiler imports this module
-
         features: dict[str, Any] = {}
         for key, flag in flags.items():
             spec = flag.spec
@@ -174,3 +173,18 @@ class DocumentSpec:
 
     def __repr__(self) -> str:
         return f"<DocumentSpec version={self.version!r}>"
+
+
+def thawed(value: Any) -> Any:
+    """A plain, private copy of a variant value taken from :attr:`CompiledFlag.variants`.
+
+    Read-only variants are ``dict``/``list`` subclasses (see :mod:`flagkit._engine.compiled`); this
+    lives with the definitions, below the engine, because re-deriving a document needs it too.
+    """
+    if isinstance(value, dict):
+        return {key: thawed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [thawed(item) for item in value]
+    if type(value) is tuple:
+        return tuple(thawed(item) for item in value)
+    return value

@@ -15,7 +15,7 @@ patterns whose worst case is quadratic (about 1 ms at 512 characters) and refuse
   refused; ``^[^@]+@[^@]+\\.[a-z]+$`` is allowed, because ``@`` cannot be matched by
   ``[^@]+`` and so separates the repeats.
 
-The guard is proven by ``tests/test_regex_safety.py``: every pattern it accepts from a
+The guard is proven by ``tests/document/test_regex_safety.py``: every pattern it accepts from a
 generated corpus is timed against adversarial inputs.
 
 The analysis uses ``re``'s own parser (``re._parser``, private but stable since 3.11) and is

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._files import atomic_write
 from ..flagset import FlagSet
-from ._files import atomic_write
 from ._runner import describe
 
 __all__ = ["Cached", "LastGoodCache"]

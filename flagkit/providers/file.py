@@ -24,10 +24,10 @@ import threading
 import time
 from pathlib import Path
 
+from .._files import NotRegularFileError, describe_mode, open_regular
 from ..document.reader import MAX_DOCUMENT_BYTES, Format
 from ..errors import SourceError
 from ..flagset import FlagSet
-from ._files import NotRegularFileError, describe_mode, open_regular
 from ._runner import Run, ThreadedProvider, describe, load_failure, rollback
 from ._watch import COMPLETE, CREATED, GONE, WRITING, DirectoryWatcher, watch_dirs
 from .base import Report

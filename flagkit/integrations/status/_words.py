@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flagkit import CompiledFlag
-from flagkit._engine import operators
+from flagkit import flagset as flagset_module
 from flagkit._engine.compiler import switched_off_variant
 from flagkit._engine.ramps import rule_schedule
 from flagkit.document.schema import BucketInput, Requirement, Rule
@@ -145,7 +145,7 @@ def flag_in_words(flag: CompiledFlag, now: float | None = None) -> list[str]:
     definition = flag.definition
     if definition is None:
         return [f"Everyone gets {_show(flag.variants[flag.default_variant])}."]
-    now = operators.now() if now is None else now
+    now = flagset_module.now() if now is None else now
     default = _variant_in_words(flag, flag.default_variant, "the default variant")
     off_name = switched_off_variant(flag)
     off = (

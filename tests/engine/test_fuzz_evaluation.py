@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from flagkit import Flags, Reason
 from flagkit.document.schema import OPERATORS
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "features.yaml"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "features.yaml"
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # A valid operand for every operator, so each gets a flag of its own.

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from flagkit._engine import operators
+from flagkit import flagset
 from flagkit._engine.operators import OperandError, make_operator, parse_semver
 
 MISSING = None  # an absent attribute reaches an operator as None
@@ -121,13 +121,13 @@ def test_semver_ordering_follows_spec() -> None:
 def test_now_uses_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     from flagkit import Flags
 
-    monkeypatch.setattr(operators, "now", lambda: dt.datetime(2029, 12, 31, tzinfo=dt.UTC).timestamp())
+    monkeypatch.setattr(flagset, "now", lambda: dt.datetime(2029, 12, 31, tzinfo=dt.UTC).timestamp())
     flags = Flags.from_dict(
         {"f": {"rules": [{"when": {"now": {"after": "2030-01-01", "before": "2030-02-01"}}, "serve": "on"}]}}
     )
     assert flags.is_enabled("f") is False
-    monkeypatch.setattr(operators, "now", lambda: dt.datetime(2030, 1, 15, tzinfo=dt.UTC).timestamp())
-    # The clock is read through operators.now at compile time of each predicate; rebuild.
+    monkeypatch.setattr(flagset, "now", lambda: dt.datetime(2030, 1, 15, tzinfo=dt.UTC).timestamp())
+    # The default clock (flagset.now) is looked up when the document compiles; rebuild.
     flags = Flags.from_dict(
         {"f": {"rules": [{"when": {"now": {"after": "2030-01-01", "before": "2030-02-01"}}, "serve": "on"}]}}
     )

@@ -13,7 +13,8 @@ import pytest
 
 from flagkit import Flags, FlagSet
 from flagkit.document.reader import read_document
-from flagkit.document.schema import FlagDefinition, FlagDocument, validate_document
+from flagkit.document.schema import FlagDefinition, FlagDocument
+from flagkit.document.validation import validate_document
 from flagkit.providers.base import Provider, Report
 
 YAML = b"""\

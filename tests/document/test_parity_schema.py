@@ -13,7 +13,7 @@ from flagkit._tools.lint import lint
 from flagkit.document.reader import read_document
 from flagkit.document.schema import json_schema
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "examples" / "migrations.yaml"
+MIGRATIONS = Path(__file__).resolve().parents[2] / "examples" / "migrations.yaml"
 
 
 def test_migration_example_is_valid_for_the_json_schema() -> None:
