@@ -18,8 +18,18 @@ from __future__ import annotations
 import functools
 import inspect
 import types
-from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, ParamSpec, Protocol, TypeVar, cast, overload, runtime_checkable
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from typing import Any, ParamSpec, Protocol, TypeVar, cast, overload
+
+from .._client.shapes import (
+    CallContext,
+    GuardedBlockShape,
+    OptionalSwitch,
+    Switch,
+    VariantDispatcher,
+    register_code_paths,
+)
 
 __all__ = [
     "CallContext",
@@ -34,9 +44,6 @@ __all__ = [
 F = TypeVar("F", bound=Callable[..., Any])
 P = ParamSpec("P")
 R = TypeVar("R")
-
-CallContext = Mapping[str, Any] | Callable[..., Mapping[str, Any] | None] | None
-"""Explicit context for a decorated call: a mapping, or ``callable(*args, **kwargs) -> mapping``."""
 
 
 class SupportsEvaluation(Protocol):
@@ -57,39 +64,6 @@ def _context_for(context: CallContext) -> Callable[..., Mapping[str, Any] | None
     if callable(context):
         return context
     raise TypeError(f"context must be a mapping or a callable, got {type(context).__name__}")
-
-
-class Switch(Protocol[P, R]):
-    """What ``when(key, otherwise=old)`` returns: a decorator for functions shaped like ``old``.
-
-    The decorated function keeps its type. Under a type checker, a function whose parameters
-    or result differ from ``otherwise``'s is an error; an ``async def`` function may have a
-    sync ``otherwise`` returning what the coroutine returns.
-    """
-
-    @overload
-    def __call__(
-        self, func: Callable[P, Coroutine[Any, Any, R]], /
-    ) -> Callable[P, Coroutine[Any, Any, R]]: ...
-
-    @overload
-    def __call__(self, func: Callable[P, R], /) -> Callable[P, R]: ...
-
-
-class OptionalSwitch(Protocol):
-    """What ``when(key)`` without ``otherwise`` returns: the call gives ``None`` when the flag is off.
-
-    So a function returning ``T`` becomes one returning ``T | None`` (for ``async def``, the
-    awaited result is ``T | None``); type checkers make callers handle the off case.
-    """
-
-    @overload
-    def __call__(
-        self, func: Callable[P, Coroutine[Any, Any, R]], /
-    ) -> Callable[P, Coroutine[Any, Any, R | None]]: ...
-
-    @overload
-    def __call__(self, func: Callable[P, R], /) -> Callable[P, R | None]: ...
 
 
 @overload
@@ -159,69 +133,6 @@ def when(
         return switch  # type: ignore[return-value]  # same signature via wraps
 
     return cast(Switch[Any, Any], decorate)
-
-
-@runtime_checkable
-class VariantDispatcher(Protocol[P, R]):
-    """What ``@flags.variants(key)`` returns: a function that dispatches per variant of a flag.
-
-    It is a real function (``async def`` when the default implementation is one), built with
-    :func:`functools.wraps` around the default, with the dispatch API as attributes. So it
-    keeps the default's name, docstring and signature, binds like any function when used as a
-    method, and ``inspect.iscoroutinefunction`` reports it correctly on every supported Python
-    — frameworks such as Starlette and FastAPI take it for an ordinary endpoint.
-
-    The decorated function is the default implementation, used for variants without one,
-    unknown flags and errors. Register others with ``@dispatcher.variant("name")``.
-
-    It is generic over the default's signature ``P`` and result ``R``: under a type checker,
-    calls are checked against the default's parameters and give ``R``, and a variant with
-    another signature is an error. (At run time, an ``async def`` dispatcher also accepts sync
-    variants; typed code registers variants of the same kind as the default.)
-
-    Example:
-        >>> @flags.variants("recommendation_engine")
-        ... def recommend(user): ...           # default implementation
-        >>> @recommend.variant("ai")
-        ... def _(user): ...
-    """
-
-    __name__: str
-    __qualname__: str
-    __wrapped__: Callable[P, R]
-
-    @property
-    def key(self) -> str:
-        """The flag this dispatcher switches on."""
-        ...
-
-    @property
-    def implementations(self) -> Mapping[str, Callable[P, R]]:
-        """Variant name → registered implementation (a read-only live view)."""
-        ...
-
-    def variant(self, *names: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
-        """Register the decorated function for one or more variant names.
-
-        Returns the function unchanged, so it can be named ``_`` or reused.
-        """
-        ...
-
-    def resolve(self, *args: P.args, **kwargs: P.kwargs) -> Callable[P, R]:
-        """The implementation a call with these arguments selects in the current context."""
-        ...
-
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
-
-    @overload
-    def __get__(self, instance: None, owner: type | None = None) -> VariantDispatcher[P, R]: ...
-
-    @overload
-    def __get__(self, instance: object, owner: type | None = None) -> Callable[..., R]: ...
-
-    def __get__(self, instance: object, owner: type | None = None) -> Any:
-        """Bind like a function when used as a method (the bound call is typed ``(...) -> R``)."""
-        ...
 
 
 def _dispatcher(
@@ -303,3 +214,36 @@ def variants(
         return _dispatcher(flags, key, func, context)
 
     return decorate
+
+
+class _CodePaths:
+    """``Flags.when``/``variants``/``guarded`` (the client's :class:`~flagkit._client.shapes.CodePaths`)."""
+
+    def when(
+        self,
+        flags: Any,
+        key: str,
+        otherwise: Callable[..., Any] | None,
+        context: CallContext,
+        guard: Any,
+    ) -> Switch[Any, Any] | OptionalSwitch:
+        if guard is not None:
+            from .guards import guard_for, guarded_when
+
+            return guarded_when(flags, key, otherwise, context, guard_for(flags, key, guard))
+        return when(flags, key, otherwise=otherwise, context=context)
+
+    def guarded(
+        self, flags: Any, key: str, guard: Any, context: Mapping[str, Any] | None
+    ) -> AbstractContextManager[GuardedBlockShape]:
+        from .guards import guard_for, guarded_block
+
+        return guarded_block(flags, key, guard_for(flags, key, guard), context)
+
+    def variants(
+        self, flags: Any, key: str, context: CallContext
+    ) -> Callable[[Callable[P, R]], VariantDispatcher[P, R]]:
+        return variants(flags, key, context=context)
+
+
+register_code_paths(_CodePaths())
