@@ -9,12 +9,13 @@ debuggers show the generated source. Why not one shared function taking the proj
 Python call costs 15-30 ns, a sixth of a boolean flag's whole evaluation; the generated
 methods have none, and no line of them is copied by hand.
 
-The body: take the snapshot (the pinned one inside ``Flags.snapshot()``); with no hook or
-observer, look the key up in the snapshot's ``fast`` table, which holds the pre-built
-resolution of a constant flag (served without merging the context or calling anything) or
-the flag's resolver (called with the merged context). With hooks or observers, the usage
-"fast lane" appends the resolution to the flag's tally, and everything else goes the long
-way (:meth:`Core._observed`, :meth:`Core._hooked`).
+The body: take the snapshot (the pinned one inside ``Flags.snapshot()``) and look the key up
+in its ``fast`` table, which holds the pre-built resolution of a constant flag (served
+without merging the context or calling anything) or the flag's resolver (called with the
+merged context). A snapshot with hooks or observers has an empty ``fast`` table, so the
+miss branch tests for them (the plain path pays no test): the usage "fast lane" appends the
+resolution to the flag's tally, and everything else goes the long way
+(:meth:`Core._observed`, :meth:`Core._hooked`).
 
 ``AMBIENT.get`` is bound once to the module global ``_ambient``: ``AMBIENT.get()`` on an
 imported name is an attribute load plus a bound-method allocation per call (CPython
@@ -71,23 +72,23 @@ else:
 _TEMPLATE = """\
 def {name}(self, key: str, {default}context: Mapping[str, Any] | None = None) -> {returns}:
     snap = self._snapshot if not self._pins else (self._pin.get() or self._snapshot)
-    if snap.hooks is None:
-        res = snap.fast.get(key)
-        if res.__class__ is not tuple:
-            if res is None:
-                return self._missing(key, snap, {fallback_args})
-            try:  # zero-cost unless it raises; the merge is inside: a non-mapping context fails there
-{merge:16}
-                res = res(ctx, snap.table)
-            except Exception as exc:
-                {on_error}
-        elif context is not None and context.__class__ is not dict and res is not _MISSED:
-            try:  # a constant, and a context of another type: the merge may refuse it, as always
-                merge(context)
-            except Exception as exc:
-                {on_error}
-{project:8}
-{observed:4}
+    res = snap.fast.get(key)  # a snapshot with hooks or observers has no fast table: a miss
+    if res.__class__ is not tuple:
+        if res is None:
+            if snap.hooks is not None:
+{observed:16}
+            return self._missing(key, snap, {fallback_args})
+        try:  # zero-cost unless it raises; the merge is inside: a non-mapping context fails there
+{merge:12}
+            res = res(ctx, snap.table)
+        except Exception as exc:
+            {on_error}
+    elif context is not None and context.__class__ is not dict and res is not _MISSED:
+        try:  # a constant, and a context of another type: the merge may refuse it, as always
+            merge(context)
+        except Exception as exc:
+            {on_error}
+{project:4}
 """
 
 _PROJECTIONS: dict[str, dict[str, str]] = {
@@ -197,9 +198,9 @@ def _generate(name: str) -> Callable[..., Any]:
     """Compile the method ``name`` from :data:`_TEMPLATE` (see the module docstring)."""
     parts = {"name": name, **_PROJECTIONS[name]}
     del parts["doc"]
-    parts["merge:16"] = _indent(_MERGE, 16)
-    parts["project:8"] = _indent(parts["project"], 8)
-    parts["observed:4"] = _indent(parts["observed"].replace("{merge:8}", _indent(_MERGE, 8)), 4)
+    parts["merge:12"] = _indent(_MERGE, 12)
+    parts["project:4"] = _indent(parts["project"], 4)
+    parts["observed:16"] = _indent(parts["observed"].replace("{merge:8}", _indent(_MERGE, 8)), 16)
     source = _TEMPLATE
     for field, text in parts.items():  # plain replacement: the merge's dict display has braces
         source = source.replace("{" + field + "}", text)
