@@ -27,7 +27,7 @@ from __future__ import annotations
 import linecache
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .._context import AMBIENT
 from .._engine.compiler import Resolution, Resolver
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from .snapshot import Snapshot
 
 __all__ = ["Core", "merge"]
+
+T = TypeVar("T")
 
 _ambient = AMBIENT.get  # bound once (bpo-44313): see the module docstring
 _NO_CONTEXT: Mapping[str, Any] = {}
@@ -216,7 +218,7 @@ def _generate(name: str) -> Callable[..., Any]:
 
 class Core:
     """The evaluation methods of :class:`~flagkit.Flags` (a base class: the hot path reads the
-    client's attributes directly, with no delegation call).
+    client's attributes directly, with no delegation call; ``Flags`` delegates nothing here).
 
     The client provides ``_snapshot``, ``_pins``, ``_pin``, ``_strict``, ``_warnings``,
     ``_launched`` and ``_launch()``.
@@ -233,6 +235,38 @@ class Core:
         _launched: bool
 
         def _launch(self) -> None: ...
+
+    if TYPE_CHECKING:  # the signatures; the methods are generated (see the end of this module)
+
+        def is_enabled(self, key: str, context: Mapping[str, Any] | None = None) -> bool:
+            """True when the flag serves the boolean ``true``; False otherwise, including on errors."""
+
+        @overload
+        def get_value(self, key: str, default: None, context: Mapping[str, Any] | None = None) -> Any: ...
+
+        @overload
+        def get_value(self, key: str, default: T, context: Mapping[str, Any] | None = None) -> T: ...
+
+        def get_value(self, key: str, default: Any, context: Mapping[str, Any] | None = None) -> Any:
+            """The flag's value, or ``default``."""
+
+        def variant(self, key: str, context: Mapping[str, Any] | None = None) -> str | None:
+            """The name of the variant served."""
+
+        @overload
+        def evaluate(
+            self, key: str, default: None, context: Mapping[str, Any] | None = None
+        ) -> Evaluation[Any]: ...
+
+        @overload
+        def evaluate(
+            self, key: str, default: T, context: Mapping[str, Any] | None = None
+        ) -> Evaluation[T]: ...
+
+        def evaluate(
+            self, key: str, default: Any, context: Mapping[str, Any] | None = None
+        ) -> Evaluation[Any]:
+            """Full details."""
 
     # --- the miss branch: a typo'd key or a wrong default, logged once per key ----------------
 
@@ -414,5 +448,5 @@ class Core:
         return details, None
 
 
-GENERATED: dict[str, Callable[..., Any]] = {name: _generate(name) for name in _PROJECTIONS}
-"""The four evaluation methods, compiled from :data:`_TEMPLATE`; ``Flags`` takes them as its own."""
+for _name in _PROJECTIONS:  # the four evaluation methods, compiled from _TEMPLATE
+    setattr(Core, _name, _generate(_name))

@@ -27,25 +27,24 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+from typing import Any, ParamSpec, TypeVar
 
 from .._context import context
 from .._engine.compiler import CompiledFlag
 from .._observe.exposures import ExposureCallback
 from .._observe.usage import UsageRecorder
 from ..errors import SourceError
-from ..evaluation import CODE_DEFAULT, Evaluation
 from ..flagset import FlagSet
 from ..providers.base import Provider
-from .core import GENERATED, Core, merge
-from .layers import GuardStats, Layers, TripSwitch
-from .lifecycle import _LIVE_CLIENTS, Lifecycle, reporter_of  # _LIVE_CLIENTS: the tests' leak checks
+from .core import Core, merge
+from .layers import Layers, TripSwitch
+from .lifecycle import _LIVE_CLIENTS, Lifecycle, reporter_of, weakly  # _LIVE_CLIENTS: the tests' leak checks
 from .listeners import Dispatcher, ListenerLanes
 from .observation import Observation
 from .problems import Warnings, override_problem
 from .problems import kind_words as _kind_words  # re-exported: flagkit.integrations.openfeature
-from .shapes import CallContext, GuardedBlockShape, OptionalSwitch, Switch, VariantDispatcher, code_paths
-from .snapshot import EMPTY_SNAPSHOT, Snapshot, read_only
+from .shapes import CodePathMethods
+from .snapshot import EMPTY_SNAPSHOT, Snapshot, evaluate_all, read_only
 from .supervisor import ProviderStatus, State, Supervisor
 
 __all__ = ["_LIVE_CLIENTS", "Flags", "ProviderStatus", "Snapshot", "State", "_kind_words"]
@@ -60,7 +59,7 @@ ChangeListener = Callable[[frozenset[str]], None]
 ErrorListener = Callable[[str, BaseException], None]
 
 
-class Flags(Lifecycle, Core):
+class Flags(CodePathMethods, Lifecycle, Core):
     """Evaluate feature flags from one or more providers.
 
     Providers listed first win, flag by flag. Construction starts the providers and never
@@ -101,7 +100,7 @@ class Flags(Lifecycle, Core):
         self._supervisor = Supervisor(providers, self._lock, reporter_of(weakref.ref(self)))
         self._base: Snapshot = EMPTY_SNAPSHOT
         self._snapshot: Snapshot = EMPTY_SNAPSHOT
-        self._layers = Layers(self._lock, _weakly(self, Flags._republish), _weakly(self, Flags._notify_error))
+        self._layers = Layers(self._lock, weakly(self, Flags._republish), weakly(self, Flags._notify_error))
         self._observation = Observation(self._lock, track_all=track_all)
         self._change_listeners: list[ChangeListener] = []
         self._error_listeners: list[ErrorListener] = []
@@ -158,64 +157,13 @@ class Flags(Lifecycle, Core):
 
         return cls(DictProvider(data), strict=strict, usage=usage, track_all=track_all)
 
-    # --- evaluation (hot path: generated from one template, see flagkit._client.core) ----
-
-    if TYPE_CHECKING:
-
-        def is_enabled(self, key: str, context: Mapping[str, Any] | None = None) -> bool:
-            """True when the flag serves the boolean ``true``; False otherwise, including on errors."""
-
-        @overload
-        def get_value(self, key: str, default: None, context: Mapping[str, Any] | None = None) -> Any: ...
-
-        @overload
-        def get_value(self, key: str, default: T, context: Mapping[str, Any] | None = None) -> T: ...
-
-        def get_value(self, key: str, default: Any, context: Mapping[str, Any] | None = None) -> Any:
-            """The flag's value, or ``default``."""
-
-        def variant(self, key: str, context: Mapping[str, Any] | None = None) -> str | None:
-            """The name of the variant served."""
-
-        @overload
-        def evaluate(
-            self, key: str, default: None, context: Mapping[str, Any] | None = None
-        ) -> Evaluation[Any]: ...
-
-        @overload
-        def evaluate(
-            self, key: str, default: T, context: Mapping[str, Any] | None = None
-        ) -> Evaluation[T]: ...
-
-        def evaluate(
-            self, key: str, default: Any, context: Mapping[str, Any] | None = None
-        ) -> Evaluation[Any]:
-            """Full details."""
-
-    else:
-        is_enabled = GENERATED["is_enabled"]
-        get_value = GENERATED["get_value"]
-        variant = GENERATED["variant"]
-        evaluate = GENERATED["evaluate"]
+    # --- evaluation: is_enabled, get_value, variant, evaluate (flagkit._client.core) ----
 
     def all_values(self, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """``{key: value}`` for every flag (e.g. to bootstrap a front end). Errors, and flags that
         serve the caller's default (``code_default``), are left out."""
         self._check_fork()
-        snap = self._current()
-        out: dict[str, Any] = {}
-        try:
-            ctx = merge(context)
-        except Exception:  # a context that is not a mapping: nothing can be evaluated
-            return out
-        for key, resolve in snap.table.items():
-            try:
-                value = resolve(ctx, snap.table)[0]
-            except Exception:
-                continue
-            if value is not CODE_DEFAULT:  # only the calling code knows that value
-                out[key] = value
-        return out
+        return evaluate_all(self._current(), context, merge)
 
     def bootstrap(self, context: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
         """Values and variants of the flags marked ``client: true``, for a front end.
@@ -289,71 +237,6 @@ class Flags(Lifecycle, Core):
             self._pin.reset(token)
             with self._lock:
                 self._pins = max(0, self._pins - 1)  # a fork inside the block reset it
-
-    # --- code paths (implemented by flagkit.codepaths, see flagkit._client.shapes) -------
-
-    @overload
-    def when(
-        self,
-        key: str,
-        otherwise: None = None,
-        *,
-        context: CallContext = None,
-        guard: GuardStats | None = None,
-    ) -> OptionalSwitch: ...
-
-    @overload
-    def when(
-        self,
-        key: str,
-        otherwise: Callable[P, R],
-        *,
-        context: CallContext = None,
-        guard: GuardStats | None = None,
-    ) -> Switch[P, R]: ...
-
-    def when(
-        self,
-        key: str,
-        otherwise: Callable[..., Any] | None = None,
-        *,
-        context: CallContext = None,
-        guard: GuardStats | None = None,
-    ) -> Switch[Any, Any] | OptionalSwitch:
-        """Decorator: call the function when the flag is on, else ``otherwise`` (see codepaths).
-
-        ``context`` (a mapping, or a callable given the call's arguments) is merged over the
-        ambient context for each call. With a ``guard`` (:class:`flagkit.Guard`), a call whose
-        function raises falls back to ``otherwise``, and too many failures switch the flag off
-        in this process for a cool-down (reason ``GUARD_TRIPPED``; see docs/operating.md).
-        """
-        return code_paths().when(self, key, otherwise, context, guard)
-
-    def guarded(
-        self, key: str, *, guard: GuardStats | None = None, context: Mapping[str, Any] | None = None
-    ) -> AbstractContextManager[GuardedBlockShape]:
-        """Context manager: a guarded block for ``key`` (the form of ``when(..., guard=)`` for blocks).
-
-        ``g.enabled`` says whether to run the new path. An exception the guard counts, raised in
-        the block while the flag is on, is counted and swallowed (``g.failed``, ``g.error``;
-        re-raised with ``Guard(reraise=True)``): run the old path when ``g.use_fallback``::
-
-            with flags.guarded("new_search") as g:
-                if g.enabled:
-                    results = new_search(query)
-            if g.use_fallback:
-                results = old_search(query)
-
-        Without ``guard``, the key's guard from an earlier ``when``/``guarded`` is used, or a
-        default :class:`~flagkit.Guard`.
-        """
-        return code_paths().guarded(self, key, guard, context)
-
-    def variants(
-        self, key: str, *, context: CallContext = None
-    ) -> Callable[[Callable[P, R]], VariantDispatcher[P, R]]:
-        """Decorator: dispatch on the variant served (see :class:`flagkit.codepaths.VariantDispatcher`)."""
-        return code_paths().variants(self, key, context)
 
     @property
     def layers(self) -> TripSwitch:
@@ -433,13 +316,7 @@ class Flags(Lifecycle, Core):
         one daemon thread from a queue of at most ``queue_size`` (default 10,000; a full queue
         drops and counts). The options, when given, apply to every callback. Usable as decorator.
         """
-        with self._lock:
-            tracker = self._observation.add_exposure_callback(callback, window, ttl, queue_size, clock)
-            if tracker is not None:  # the first callback
-                if self._launched:  # else at the first use (see _launch)
-                    tracker.start()
-                weakref.finalize(self, tracker.release)  # dropped without close(): the thread ends
-                self._publish(self._base)
+        self._observation.add_exposure_callback(self, callback, window, ttl, queue_size, clock)
         return callback
 
     def flush_exposures(self, timeout: float | None = 5.0) -> bool:
@@ -454,15 +331,7 @@ class Flags(Lifecycle, Core):
             interval: Resolution of ``last_seen`` in seconds (a daemon thread stamps it).
             clock: Wall-clock source, for tests.
         """
-        with self._lock:
-            if self._observation.usage is not None:
-                return
-            recorder = UsageRecorder(interval, clock or time.time)
-            if self._launched:  # else at the first use (see _launch), which publishes again
-                recorder.start()  # before publishing: the fast lane needs its ticker (running)
-            weakref.finalize(self, recorder.release)  # dropped without close(): the thread ends
-            self._observation.usage = recorder
-            self._publish(self._base)
+        self._observation.enable_usage(self, interval, clock)
 
     @property
     def _usage(self) -> UsageRecorder | None:  # the usage tests install a recorder of their own
@@ -561,24 +430,7 @@ class Flags(Lifecycle, Core):
         worker thread ends by itself within ``timeout``, or when the flags are ready or closed).
         """
         self._check_fork()
-        ready = self._supervisor.ready
-        if ready.is_set():
-            return True
-        import asyncio
-
-        step = 0.1 if timeout is None else min(timeout, 0.1)
-        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
-        while True:
-            # Short waits, so a cancelled or closed waiter never pins a thread for long.
-            if await asyncio.to_thread(ready.wait, step):
-                return True
-            if self._closed:
-                return ready.is_set()
-            if deadline is not None:
-                left = deadline - asyncio.get_running_loop().time()
-                if left <= 0:
-                    return False
-                step = min(step, left)
+        return await self._supervisor.wait_ready_async(timeout, lambda: self._closed)
 
     async def __aenter__(self) -> Flags:
         """``async with Flags(...) as flags:`` waits (without blocking the loop) for the first load.
@@ -623,21 +475,7 @@ class Flags(Lifecycle, Core):
 
     def close(self) -> None:
         """Stop every provider's threads. Idempotent; also called by ``with Flags(...)``."""
-        if self._closed:
-            return
-        self._closed = True
-        self._supervisor.stop()
-        observation = self._observation
-        if observation.exposures is not None:
-            observation.exposures.close()
-        if observation.usage is not None:
-            observation.usage.stop()
-            with self._lock:  # no thread folds the tallies now: count the long way (never grows)
-                self._publish(self._base)
-        deadline = time.monotonic() + 1.0
-        self._dispatcher.close(1.0)  # hand what is queued to the lanes (bounded), then end the thread
-        self._lanes.close(max(0.0, deadline - time.monotonic()))  # deliver it, in 1 s in all
-        _LIVE_CLIENTS.discard(self)
+        self._shut_down()
 
     def __enter__(self) -> Flags:
         return self
@@ -649,15 +487,3 @@ class Flags(Lifecycle, Core):
         names = ", ".join(provider.name for provider in self._supervisor.providers)
         count = len(self._snapshot.table)
         return f"<Flags [{names}] {count} flag{'' if count == 1 else 's'}>"
-
-
-def _weakly(owner: Flags, method: Callable[..., None]) -> Callable[..., None]:
-    """``method`` of ``owner`` called through a weak reference (no cycle keeps a dropped client)."""
-    ref = weakref.ref(owner)
-
-    def call(*args: Any) -> None:
-        client = ref()
-        if client is not None:
-            method(client, *args)
-
-    return call

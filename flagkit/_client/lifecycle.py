@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .observation import Observation
     from .supervisor import Supervisor
 
-__all__ = ["Lifecycle", "reporter_of"]
+__all__ = ["Lifecycle", "reporter_of", "weakly"]
 
 logger = logging.getLogger("flagkit")
 
@@ -237,6 +237,24 @@ class Lifecycle:
         with self._lock:
             self._publish(self._base)  # the plain resolvers from now on
 
+    def _shut_down(self) -> None:
+        """``Flags.close()``: stop the providers', observers' and listeners' threads."""
+        if self._closed:
+            return
+        self._closed = True
+        self._supervisor.stop()
+        observation = self._observation
+        if observation.exposures is not None:
+            observation.exposures.close()
+        if observation.usage is not None:
+            observation.usage.stop()
+            with self._lock:  # no thread folds the tallies now: count the long way (never grows)
+                self._publish(self._base)
+        deadline = time.monotonic() + 1.0
+        self._dispatcher.close(1.0)  # hand what is queued to the lanes (bounded), then end the thread
+        self._lanes.close(max(0.0, deadline - time.monotonic()))  # deliver it, in 1 s in all
+        _LIVE_CLIENTS.discard(self)
+
     # --- supervision --------------------------------------------------------------------
 
     def _supervise(self) -> None:
@@ -261,3 +279,15 @@ def _first_use(
     if client is not None:
         client._launch()
     return resolve(ctx, table)
+
+
+def weakly(owner: Lifecycle, method: Callable[..., None]) -> Callable[..., None]:
+    """``method`` of ``owner`` called through a weak reference (no cycle keeps a dropped client)."""
+    ref = weakref.ref(owner)
+
+    def call(*args: Any) -> None:
+        client = ref()
+        if client is not None:
+            method(client, *args)
+
+    return call

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from .snapshot import Snapshot, build_snapshot
 if TYPE_CHECKING:
     from .._engine.compiler import Resolver
     from .layers import GuardStats, Layers
+    from .lifecycle import Lifecycle
 
 __all__ = ["Observation"]
 
@@ -89,27 +91,43 @@ class Observation:
 
     def add_exposure_callback(
         self,
+        owner: Lifecycle,
         callback: ExposureCallback,
         window: int | None,
         ttl: float | None,
         queue_size: int | None,
         clock: Callable[[], float] | None,
-    ) -> ExposureTracker | None:
-        """Deliver exposures to ``callback`` too (options, when given, apply to every callback);
-        the tracker when this created it (the caller starts it and republishes)."""
-        tracker = self.exposures
-        if tracker is None:
-            tracker = ExposureTracker(window or 10_000, ttl, queue_size or 10_000, clock or time.time)
-        else:
-            tracker.window = window or tracker.window
-            tracker.ttl = ttl if ttl is not None else tracker.ttl
-            tracker.queue_size = queue_size or tracker.queue_size
-            tracker.clock = clock or tracker.clock
-        tracker.callbacks = (*tracker.callbacks, callback)
-        if self.exposures is not None:
-            return None
-        self.exposures = tracker
-        return tracker
+    ) -> None:
+        """``Flags.on_exposure``: deliver exposures to ``callback`` too (the options, when given,
+        apply to every callback); the first callback creates the tracker."""
+        with self.lock:
+            tracker = self.exposures
+            if tracker is None:
+                tracker = ExposureTracker(window or 10_000, ttl, queue_size or 10_000, clock or time.time)
+            else:
+                tracker.window = window or tracker.window
+                tracker.ttl = ttl if ttl is not None else tracker.ttl
+                tracker.queue_size = queue_size or tracker.queue_size
+                tracker.clock = clock or tracker.clock
+            tracker.callbacks = (*tracker.callbacks, callback)
+            if self.exposures is None:
+                self.exposures = tracker
+                if owner._launched:  # else at the first use (see Lifecycle._launch)
+                    tracker.start()
+                weakref.finalize(owner, tracker.release)  # dropped without close(): the thread ends
+                owner._publish(owner._base)
+
+    def enable_usage(self, owner: Lifecycle, interval: float, clock: Callable[[], float] | None) -> None:
+        """``Flags.enable_usage``: start counting evaluations (idempotent)."""
+        with self.lock:
+            if self.usage is not None:
+                return
+            recorder = UsageRecorder(interval, clock or time.time)
+            if owner._launched:  # else at the first use (see Lifecycle._launch), which publishes again
+                recorder.start()  # before publishing: the fast lane needs its ticker (running)
+            weakref.finalize(owner, recorder.release)  # dropped without close(): the thread ends
+            self.usage = recorder
+            owner._publish(owner._base)
 
     def start(self) -> None:
         """Start the usage and exposure threads (the client's first use in this process)."""

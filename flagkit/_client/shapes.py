@@ -14,10 +14,11 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload, runtime_checkable
 
 if TYPE_CHECKING:
-    from .layers import GuardHost, GuardStats
+    from .layers import GuardHost, GuardStats, TripSwitch
 
 __all__ = [
     "CallContext",
+    "CodePathMethods",
     "CodePaths",
     "GuardedBlockShape",
     "OptionalSwitch",
@@ -179,3 +180,82 @@ def code_paths() -> CodePaths:
     if not _registered:  # pragma: no cover - `import flagkit` imports flagkit.codepaths
         raise RuntimeError("flagkit.codepaths is not imported: import flagkit first")
     return _registered[0]
+
+
+class CodePathMethods:
+    """``Flags.when``, ``Flags.guarded`` and ``Flags.variants``: a base class of
+    :class:`~flagkit.Flags`, each method a delegation to the registered :class:`CodePaths`."""
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:
+
+        @property
+        def layers(self) -> TripSwitch: ...
+
+        def is_enabled(self, key: str, context: Mapping[str, Any] | None = None) -> bool: ...
+
+        def variant(self, key: str, context: Mapping[str, Any] | None = None) -> str | None: ...
+
+    @overload
+    def when(
+        self,
+        key: str,
+        otherwise: None = None,
+        *,
+        context: CallContext = None,
+        guard: GuardStats | None = None,
+    ) -> OptionalSwitch: ...
+
+    @overload
+    def when(
+        self,
+        key: str,
+        otherwise: Callable[P, R],
+        *,
+        context: CallContext = None,
+        guard: GuardStats | None = None,
+    ) -> Switch[P, R]: ...
+
+    def when(
+        self,
+        key: str,
+        otherwise: Callable[..., Any] | None = None,
+        *,
+        context: CallContext = None,
+        guard: GuardStats | None = None,
+    ) -> Switch[Any, Any] | OptionalSwitch:
+        """Decorator: call the function when the flag is on, else ``otherwise`` (see codepaths).
+
+        ``context`` (a mapping, or a callable given the call's arguments) is merged over the
+        ambient context for each call. With a ``guard`` (:class:`flagkit.Guard`), a call whose
+        function raises falls back to ``otherwise``, and too many failures switch the flag off
+        in this process for a cool-down (reason ``GUARD_TRIPPED``; see docs/operating.md).
+        """
+        return code_paths().when(self, key, otherwise, context, guard)
+
+    def guarded(
+        self, key: str, *, guard: GuardStats | None = None, context: Mapping[str, Any] | None = None
+    ) -> AbstractContextManager[GuardedBlockShape]:
+        """Context manager: a guarded block for ``key`` (the form of ``when(..., guard=)`` for blocks).
+
+        ``g.enabled`` says whether to run the new path. An exception the guard counts, raised in
+        the block while the flag is on, is counted and swallowed (``g.failed``, ``g.error``;
+        re-raised with ``Guard(reraise=True)``): run the old path when ``g.use_fallback``::
+
+            with flags.guarded("new_search") as g:
+                if g.enabled:
+                    results = new_search(query)
+            if g.use_fallback:
+                results = old_search(query)
+
+        Without ``guard``, the key's guard from an earlier ``when``/``guarded`` is used, or a
+        default :class:`~flagkit.Guard`.
+        """
+        return code_paths().guarded(self, key, guard, context)
+
+    def variants(
+        self, key: str, *, context: CallContext = None
+    ) -> Callable[[Callable[P, R]], VariantDispatcher[P, R]]:
+        """Decorator: dispatch on the variant served (see :class:`flagkit.codepaths.VariantDispatcher`)."""
+        return code_paths().variants(self, key, context)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._engine.compiler import CompiledFlag, Resolution, Resolver, constant_flag
 from .._observe.hooks import HookRunner, HookStats, Observe, observer, observing
-from ..evaluation import Reason
+from ..evaluation import CODE_DEFAULT, Reason
 from ..flagset import FlagSet
 
 if TYPE_CHECKING:
@@ -23,7 +23,14 @@ if TYPE_CHECKING:
     from .._observe.usage import UsageRecorder
     from .layers import Layers
 
-__all__ = ["EMPTY_SNAPSHOT", "Snapshot", "build_snapshot", "constant_resolution", "merge_flagsets"]
+__all__ = [
+    "EMPTY_SNAPSHOT",
+    "Snapshot",
+    "build_snapshot",
+    "constant_resolution",
+    "evaluate_all",
+    "merge_flagsets",
+]
 
 
 _NO_FAST: Mapping[str, Any] = MappingProxyType({})
@@ -178,3 +185,25 @@ def read_only(snap: Snapshot) -> Snapshot:
         snap.hooks,
         MappingProxyType(snap.fast),  # a read-only view of the same table
     )
+
+
+def evaluate_all(
+    snap: Snapshot,
+    context: Mapping[str, Any] | None,
+    merge: Callable[[Mapping[str, Any] | None], Mapping[str, Any]],
+) -> dict[str, Any]:
+    """``Flags.all_values``: ``{key: value}`` of every flag of ``snap`` for ``context`` (merged
+    by ``merge``); errors and flags serving the caller's default are left out."""
+    out: dict[str, Any] = {}
+    try:
+        ctx = merge(context)
+    except Exception:  # a context that is not a mapping: nothing can be evaluated
+        return out
+    for key, resolve in snap.table.items():
+        try:
+            value = resolve(ctx, snap.table)[0]
+        except Exception:
+            continue
+        if value is not CODE_DEFAULT:  # only the calling code knows that value
+            out[key] = value
+    return out

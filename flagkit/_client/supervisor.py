@@ -167,6 +167,27 @@ class Supervisor:
         """The flag sets delivered, in precedence order (e.g. for ``Flags.explain``)."""
         return [slot.flagset for slot in self.slots if slot.flagset is not None]
 
+    async def wait_ready_async(self, timeout: float | None, closed: Callable[[], bool]) -> bool:
+        """``Flags.wait_ready_async``: wait for :attr:`ready` in short waits on a worker thread,
+        so a cancelled or closed waiter never pins a thread for long."""
+        ready = self.ready
+        if ready.is_set():
+            return True
+        import asyncio
+
+        step = 0.1 if timeout is None else min(timeout, 0.1)
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+        while True:
+            if await asyncio.to_thread(ready.wait, step):
+                return True
+            if closed():
+                return ready.is_set()
+            if deadline is not None:
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    return False
+                step = min(step, left)
+
     # --- starting and stopping ---------------------------------------------------------
 
     def start(self) -> None:
