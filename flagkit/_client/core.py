@@ -93,6 +93,22 @@ def {name}(self, key: str, {default}context: Mapping[str, Any] | None = None) ->
 {project:4}
 """
 
+# With usage counting as the only observer, a resolution the caller gets as served is
+# appended to the flag's tally here (one C call); anything else goes the long way.
+_LANE = """\
+lane = snap.hooks.lanes.get(key)
+if lane is not None:
+    counted, tally = lane
+    try:
+{merge:8}
+        res = counted(ctx, snap.table)
+    except Exception:
+        res = _NO_RESOLUTION
+    if {lane_accepts}:
+        tally.append(res)
+        return {lane_returns}
+return self._observed(snap, key, {observed_fallback}, context, "{name}"){observed_pick}"""
+
 _PROJECTIONS: dict[str, dict[str, str]] = {
     "is_enabled": {
         "doc": """True when the flag serves the boolean ``true``; False otherwise, including on errors.
@@ -106,20 +122,11 @@ _PROJECTIONS: dict[str, dict[str, str]] = {
         "fallback_args": "False",
         "on_error": "return False",
         "project": "return res[0] is True",
-        "observed": """\
-lane = snap.hooks.lanes.get(key)
-if lane is not None:  # usage alone: counted here, by appending the resolution to the tally
-    counted, tally = lane
-    try:
-{merge:8}
-        res = counted(ctx, snap.table)
-    except Exception:
-        res = _NO_RESOLUTION
-    value = res[0]
-    if value is True or value is False:
-        tally.append(res)
-        return value
-return self._observed(snap, key, False, context, "is_enabled")[0] is True""",
+        "lane_accepts": "res[0] is True or res[0] is False",
+        "lane_returns": "res[0]",
+        "observed_fallback": "False",
+        "observed_pick": "[0] is True",
+        "observed": _LANE,
     },
     "get_value": {
         "doc": """The flag's value, or ``default`` when the flag is unknown or its value has another type.
@@ -136,22 +143,14 @@ value = res[0]
 if type(value) is type(default) or (default is None and value is not CODE_DEFAULT):
     return value
 return self._retyped(key, value, default)""",
-        "observed": """\
-lane = snap.hooks.lanes.get(key)
-if lane is not None:  # usage alone: see is_enabled
-    counted, tally = lane
-    try:
-{merge:8}
-        res = counted(ctx, snap.table)
-    except Exception:
-        res = _NO_RESOLUTION
-    value = res[0]
-    if res is not _NO_RESOLUTION and (
-        type(value) is type(default) or (default is None and value is not CODE_DEFAULT)
-    ):
-        tally.append(res)
-        return value
-return self._observed(snap, key, default, context, "get_value")[0]""",
+        "lane_accepts": (
+            "res is not _NO_RESOLUTION"
+            " and (type(res[0]) is type(default) or (default is None and res[0] is not CODE_DEFAULT))"
+        ),
+        "lane_returns": "res[0]",
+        "observed_fallback": "default",
+        "observed_pick": "[0]",
+        "observed": _LANE,
     },
     "variant": {
         "doc": """The name of the variant served, or ``None`` if the flag is unknown or errored.""",
@@ -160,19 +159,11 @@ return self._observed(snap, key, default, context, "get_value")[0]""",
         "fallback_args": "None",
         "on_error": "return None",
         "project": "return res[1]",
-        "observed": """\
-lane = snap.hooks.lanes.get(key)
-if lane is not None:  # usage alone: see is_enabled
-    counted, tally = lane
-    try:
-{merge:8}
-        res = counted(ctx, snap.table)
-    except Exception:
-        res = _NO_RESOLUTION
-    if res is not _NO_RESOLUTION and res[0] is not CODE_DEFAULT:
-        tally.append(res)
-        return res[1]
-return self._observed(snap, key, None, context, "variant")[1]""",
+        "lane_accepts": "res is not _NO_RESOLUTION and res[0] is not CODE_DEFAULT",
+        "lane_returns": "res[1]",
+        "observed_fallback": "None",
+        "observed_pick": "[1]",
+        "observed": _LANE,
     },
     "evaluate": {
         "doc": """Full details: value, variant, reason, matching rule and error code.""",
@@ -203,9 +194,11 @@ def _generate(name: str) -> Callable[..., Any]:
     parts["merge:12"] = _indent(_MERGE, 12)
     parts["project:4"] = _indent(parts["project"], 4)
     parts["observed:16"] = _indent(parts["observed"].replace("{merge:8}", _indent(_MERGE, 8)), 16)
+    parts.pop("observed")
     source = _TEMPLATE
-    for field, text in parts.items():  # plain replacement: the merge's dict display has braces
-        source = source.replace("{" + field + "}", text)
+    for _ in range(2):  # plain replacement (the merge's dict display has braces); twice: the
+        for field, text in parts.items():  # observed part brings placeholders of its own
+            source = source.replace("{" + field + "}", text)
     filename = f"<flagkit generated Flags.{name}>"
     namespace: dict[str, Any] = {}
     exec(compile(source, filename, "exec"), globals(), namespace)  # our own template, see above
