@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from flagkit import DictProvider, FlagSet, Flags
+from flagkit import DictProvider, Flags, FlagSet
 from flagkit._client.supervisor import ProviderSlot, Supervisor
 from tests.helpers.providers import ManualProvider
 
