@@ -75,22 +75,6 @@ MODULE_LAYERS: dict[str, str] = {
 }
 """Modules whose layer is not that of their top-level name: module -> a name in ``LAYERS``."""
 
-KNOWN_VIOLATIONS: frozenset[str] = frozenset(
-    {
-        # Each entry is "importer -> imported", as the failure message prints it. The lead empties
-        # this set once the branches that remove them are merged; nothing may be added to it.
-        #
-        # client helper: the client <-> guard cycle (guards will talk to a small Protocol, not to
-        # the client's privates), and flags <-> forced (forced imports the client for a type).
-        "flagkit._client.flags -> flagkit.codepaths",
-        "flagkit._client.flags -> flagkit.codepaths.guards",
-        "flagkit.codepaths.guards -> flagkit._client.flags",
-        "flagkit._client.flags -> flagkit._client.forced",
-        "flagkit._client.forced -> flagkit._client.flags",
-    }
-)
-"""Imports against the layer order or inside a cycle that other helpers are removing now."""
-
 
 @dataclass(frozen=True, slots=True)
 class Import:
@@ -252,15 +236,7 @@ def test_every_module_has_a_layer() -> None:
 
 def test_imports_follow_the_layer_order_without_cycles() -> None:
     bad, _ = violations(ROOT)
-    new = [imp for imp in bad if imp.edge not in KNOWN_VIOLATIONS]
-    assert new == [], "imports against the layer order or in a cycle:\n" + _report(new)
-
-
-def test_known_violations_are_still_real() -> None:
-    """An entry that no longer occurs must leave KNOWN_VIOLATIONS, so the set only shrinks."""
-    bad, _ = violations(ROOT)
-    gone = KNOWN_VIOLATIONS - {imp.edge for imp in bad}
-    assert gone == set(), f"fixed, remove from KNOWN_VIOLATIONS: {sorted(gone)}"
+    assert bad == [], "imports against the layer order or in a cycle:\n" + _report(bad)
 
 
 # The checker itself, on small packages written for the purpose: it must see each kind of import.

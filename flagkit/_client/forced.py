@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from .._engine.compiler import constant_flag
 from ..evaluation import Reason
-from .flags import Snapshot
+from .snapshot import Snapshot
 
 __all__ = ["forced_snapshot"]
 

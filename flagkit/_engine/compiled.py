@@ -29,6 +29,7 @@ __all__ = [
     "Resolver",
     "compile_static",
     "constant_flag",
+    "constant_of",
     "constant_resolver",
     "fresh_copies",
     "off_variant_name",
@@ -137,8 +138,7 @@ class CompiledFlag:
         (a guard's). Read it when building a table, not per evaluation: it costs an
         attribute lookup and a type check, and needs no memory of its own.
         """
-        owner = getattr(self.resolve, "__self__", None)
-        return owner.resolution if type(owner) is _Constant else None
+        return constant_of(self.resolve)
 
     @property
     def is_static(self) -> bool:
@@ -189,6 +189,12 @@ class _Constant:
 
 def constant_resolver(resolution: Resolution) -> Resolver:
     return _Constant(resolution).resolve
+
+
+def constant_of(resolve: Resolver) -> Resolution | None:
+    """The resolution ``resolve`` serves to every context if it is a constant's, else ``None``."""
+    owner = getattr(resolve, "__self__", None)
+    return owner.resolution if type(owner) is _Constant else None
 
 
 # --- flags --------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ It knows nothing of the client: flags, resolvers and documents come in as argume
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, NamedTuple
 
@@ -158,6 +158,38 @@ def failed_evaluation(key: str, default_variant: str | None, exc: Exception) -> 
     code = ErrorCode.PARSE_ERROR if isinstance(exc, AttributeError | TypeError) else ErrorCode.GENERAL
     message = f"evaluation failed: {type(exc).__name__} (is the context a mapping?)"
     return failed(key, default_variant, code, message)
+
+
+def explain_served(
+    key: str,
+    flags: Mapping[str, CompiledFlag],
+    flagsets: Sequence[FlagSet],
+    context: Callable[[], Mapping[str, Any]],
+) -> Explanation:
+    """:meth:`flagkit.Flags.explain`: trace ``key`` among the ``flags`` a client serves.
+
+    ``flagsets`` are the providers' flag sets in precedence order: each flag is traced with the
+    segments of the document that defined the version served (``None`` when no provider's
+    current document holds that version, e.g. an override). ``context`` merges the caller's
+    context (it raises for one that is not a mapping: that is a failed evaluation). Never raises.
+    """
+    flag = flags.get(key)
+    if flag is None:
+        return failed(key, None, ErrorCode.FLAG_NOT_FOUND, f"flag {key!r} is not defined")
+
+    def definitions(name: str) -> Definitions | None:
+        served = flags[name]  # the document that defined this version of the flag
+        for flagset in flagsets:
+            if name in flagset.flags:
+                same = flagset.flags[name].fingerprint == served.fingerprint
+                return definitions_of(flagset.spec) if same else None
+        return None
+
+    try:
+        ctx = context()
+    except Exception as exc:  # a context that is not a mapping
+        return failed_evaluation(key, flag.default_variant, exc)
+    return explain(flag, ctx, resolvers(flags), flags=flags, definitions=definitions)
 
 
 def explain_in(flagset: FlagSet, key: str, context: Mapping[str, Any]) -> Explanation:

@@ -30,13 +30,12 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._engine.compiler import CompiledFlag, Resolution, Resolver, switched_off_variant, thawed
 from ..errors import FlagkitError
-from ..evaluation import CODE_DEFAULT, CODE_DEFAULT_NAME, Reason
+from .switches import when
 
 if TYPE_CHECKING:
-    from .._client.flags import Flags
-    from . import CallContext
+    from .._client.layers import GuardHost
+    from .._client.shapes import CallContext
 
 __all__ = ["Guard", "GuardTrippedError", "GuardedBlock"]
 
@@ -116,7 +115,7 @@ class Guard:
         self._lock = threading.Lock()
         self._tripped_until: float | None = None
         self._trips = 0
-        self._owner: tuple[Flags, str] | None = None
+        self._owner: tuple[GuardHost, str] | None = None
 
     def __repr__(self) -> str:
         key = self._owner[1] if self._owner else None
@@ -140,7 +139,7 @@ class Guard:
         with self._lock:
             return self._window(int(self.clock() // self._width))
 
-    def bind(self, flags: Flags, key: str) -> Guard:
+    def bind(self, flags: GuardHost, key: str) -> Guard:
         """Attach to a client's flag (done by ``when``/``guarded``); a guard guards one flag."""
         if self._owner is None:
             self._owner = (flags, key)
@@ -201,77 +200,28 @@ class Guard:
             trip(
                 flags, key, self, GuardTrippedError(key, failures, calls, self.cooldown, type(error).__name__)
             )
-        elif self._tripped_until is None and self._owner[1] in self._owner[0]._tripped:
-            untrip(self._owner[0], self._owner[1])
+        elif self._tripped_until is None:
+            flags, key = self._owner
+            if flags.layers.is_tripped(key):
+                flags.layers.untrip(key)
 
 
 # --- the client's side ----------------------------------------------------------------------
 
 
-def trip(flags: Flags, key: str, guard: Guard, error: GuardTrippedError) -> None:
-    """Serve ``key``'s default with reason GUARD_TRIPPED in ``flags`` until the cool-down ends."""
+def trip(flags: GuardHost, key: str, guard: Guard, error: GuardTrippedError) -> None:
+    """Serve ``key`` switched off with reason GUARD_TRIPPED in ``flags`` until the cool-down ends."""
     until = guard._tripped_until
     if until is None:  # pragma: no cover - set by the caller under the guard's lock
         return
-    with flags._lock:
-        flags._tripped[key] = (until, guard.clock)
-        flags._publish(flags._base)
-    logger.warning("flagkit: %s", error)
-    flags._notify_error(f"guard:{key}", error)
-
-
-def untrip(flags: Flags, key: str) -> None:
-    """Drop the trip layer of ``key`` (its cool-down is over)."""
-    with flags._lock:
-        if flags._tripped.pop(key, None) is not None:
-            flags._publish(flags._base)
-
-
-def off_resolution(flag: CompiledFlag) -> Resolution:
-    """What ``flag`` serves while its guard is tripped: switched *off*
-    (:func:`flagkit._engine.compiler.off_variant_name`, the same variant as ``enabled: false``), so
-    ``when`` takes the old path everywhere in the process. ``code_default`` there serves the
-    caller's default.
-    """
-    name = switched_off_variant(flag)
-    if name == CODE_DEFAULT_NAME or name not in flag.variants:
-        return (CODE_DEFAULT, None, Reason.GUARD_TRIPPED, None)
-    return (flag.variants[name], name, Reason.GUARD_TRIPPED, None)
-
-
-def tripped_flag(flag: CompiledFlag, until: float, clock: Callable[[], float]) -> CompiledFlag:
-    """``flag`` switched off (:func:`off_resolution`) with reason GUARD_TRIPPED until ``until``.
-
-    After ``until`` it serves as defined again even before the layer is removed.
-    """
-    off = off_resolution(flag)
-    original = flag.resolve
-    value = off[0]
-    if isinstance(value, dict | list):  # read-only and shared: serve each caller its own copy
-
-        def resolve(ctx: Mapping[str, Any], table: Mapping[str, Any]) -> Resolution:
-            if clock() < until:
-                return (thawed(value), off[1], off[2], off[3])
-            return original(ctx, table)
-
-    else:
-
-        def resolve(ctx: Mapping[str, Any], table: Mapping[str, Any]) -> Resolution:
-            if clock() < until:
-                return off
-            return original(ctx, table)
-
-    wrapped: Resolver = resolve
-    return CompiledFlag(
-        flag.key, wrapped, flag.variants, flag.default_variant, flag.spec, flag.fingerprint, flag.source
-    )
+    flags.layers.trip(key, until, guard.clock, error)
 
 
 # --- code paths -----------------------------------------------------------------------------
 
 
 def guarded_when(
-    flags: Flags,
+    flags: GuardHost,
     key: str,
     otherwise: Callable[..., Any] | None,
     context: CallContext,
@@ -282,8 +232,6 @@ def guarded_when(
     The flag check is :func:`flagkit.codepaths.when`'s; the function it calls when the flag
     is on is ``func`` wrapped to count its outcome and fall back when it fails.
     """
-    from . import when
-
     guard.bind(flags, key)
     caught = guard.exceptions
     switch = when(flags, key, otherwise=otherwise, context=context)
@@ -349,7 +297,7 @@ class GuardedBlock:
 
 @contextmanager
 def guarded_block(
-    flags: Flags, key: str, guard: Guard, context: Mapping[str, Any] | None
+    flags: GuardHost, key: str, guard: Guard, context: Mapping[str, Any] | None
 ) -> Iterator[GuardedBlock]:
     """Context-manager form (see :meth:`flagkit.Flags.guarded`)."""
     guard.bind(flags, key)
@@ -368,11 +316,6 @@ def guarded_block(
             guard.record(None)
 
 
-def guard_for(flags: Flags, key: str, guard: Guard | None) -> Guard:
+def guard_for(flags: GuardHost, key: str, guard: Guard | None) -> Guard:
     """The guard to use: the one given (remembered for ``key``), or the one ``key`` already has."""
-    with flags._lock:
-        known = flags._guards.get(key)
-        if guard is None:
-            guard = known or Guard()
-        flags._guards[key] = guard
-    return guard.bind(flags, key)
+    return flags.layers.guard(key, guard, Guard).bind(flags, key)

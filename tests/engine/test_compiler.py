@@ -283,8 +283,8 @@ SWITCHED_OFF_CASES = [
 def test_switched_off_means_one_thing(definition: dict[str, Any], expected: tuple[Any, Any]) -> None:
     """Killed, prerequisite failed and guard tripped serve the same "off" (issue 16): a
     switched-off boolean flag is off unless ``off_variant`` says otherwise."""
+    from flagkit._client.layers import off_resolution
     from flagkit._engine.compiler import switched_off_variant
-    from flagkit.codepaths.guards import off_resolution
 
     flags = Flags.from_dict(
         {

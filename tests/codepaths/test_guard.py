@@ -108,7 +108,7 @@ def test_trips_after_the_budget_then_cools_down(flags: Flags, caplog: pytest.Log
     assert new(8) == "new 8"  # type: ignore[operator]
     assert guard.counts() == (1, 0)
     assert not guard.tripped
-    assert "new_path" not in flags._tripped
+    assert not flags.layers.is_tripped("new_path")
 
 
 def test_old_failures_slide_out_of_the_window(flags: Flags) -> None:
@@ -133,8 +133,8 @@ def test_a_reload_keeps_the_trip() -> None:
         guard = Guard(min_calls=1, max_failure_rate=1, clock=clock)
         make(client, guard, [True])(1)  # type: ignore[operator]
         assert client.evaluate("new_path", False).reason is Reason.GUARD_TRIPPED
-        with client._lock:  # a provider report: the merged flags are rebuilt and republished
-            client._rebuild()
+        flagset = client.flagsets()[0]
+        client._receive(0, flagset)  # a provider report: the merged flags are rebuilt and republished
         assert client.evaluate("new_path", False).reason is Reason.GUARD_TRIPPED
     finally:
         client.close()
