@@ -713,14 +713,14 @@ def test_main_in_process_leaves_the_callers_clock_and_gc_as_they_were(
     # does call_command(): the fixed clock stayed in `now` conditions, and GC stayed off.
     import gc
 
-    from flagkit._engine import operators
+    from flagkit import flagset
     from flagkit.cli import _common, main
 
-    clock, fixed = operators.now, _common.FIXED_NOW
+    clock, fixed = flagset.now, _common.FIXED_NOW
     assert gc.isenabled()
     args = ["eval", str(EXAMPLE), "holiday_banner", "--now", "2026-12-24T12:00:00Z", "--json"]
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out)["value"] == "Winter sale!"
-    assert (operators.now, _common.FIXED_NOW, gc.isenabled()) == (clock, fixed, True)
+    assert (flagset.now, _common.FIXED_NOW, gc.isenabled()) == (clock, fixed, True)
     with Flags.from_file(EXAMPLE, watch=False) as flags:  # a later evaluation reads the real clock
         assert flags.explain("holiday_banner").rules[0].condition.value != 1798113600.0  # type: ignore[union-attr]
