@@ -239,6 +239,7 @@ class Flags:
         try:
             for index, provider in enumerate(providers):
                 if isinstance(provider, ThreadedProvider):
+                    provider.owned_by(self)  # dropped without close(): its threads end
                     provider.start(self._reporter(index), defer=True)  # threads: at first use
                 else:
                     provider.start(self._reporter(index))
@@ -944,7 +945,6 @@ class Flags:
                 self._exposures = tracker
                 if self._launched:  # else at the first use (see _launch)
                     tracker.start()
-                weakref.finalize(self, tracker.release)  # dropped without close(): the thread ends
                 self._publish(self._base)
         return callback
 
@@ -966,7 +966,6 @@ class Flags:
             recorder = UsageRecorder(interval, clock or time.time)
             if self._launched:  # else at the first use (see _launch), which publishes again
                 recorder.start()  # before publishing: the fast lane needs its ticker (running)
-            weakref.finalize(self, recorder.release)  # dropped without close(): the thread ends
             self._usage = recorder
             self._publish(self._base)
 
