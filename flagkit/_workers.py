@@ -79,6 +79,7 @@ class Worker(Generic[OwnerT]):
     ) -> None:
         self.name = name
         self._step = step
+        self._body: Callable[[], float | None] | None = None
         self.stopping = stopping if stopping is not None else threading.Event()
         self.wake_event = wake if wake is not None else threading.Event()
         self._owner = weakref.ref(owner, self._owner_collected)
@@ -89,6 +90,26 @@ class Worker(Generic[OwnerT]):
         self.errors = 0
         """Exceptions raised by steps (each logged; the loop went on)."""
         _WORKERS.add(self)  # type: ignore[arg-type]  # the set is only for the fork hook: any owner type
+
+    @classmethod
+    def looping(
+        cls,
+        name: str,
+        body: Callable[[], float | None],
+        owner: OwnerT,
+        *,
+        stopping: threading.Event | None = None,
+        wake: threading.Event | None = None,
+    ) -> Worker[OwnerT]:
+        """A worker whose step is a long loop that watches :attr:`stopping` itself.
+
+        ``body`` is called without the owner, so the owner is never held while it runs (a
+        step that lasts the whole run would otherwise keep its owner alive); the owner's
+        collection still stops the worker: it sets ``stopping`` and ``wake``.
+        """
+        worker = cls(name, _never, owner, stopping=stopping, wake=wake)
+        worker._body = body
+        return worker
 
     # --- control ------------------------------------------------------------------------
 
@@ -102,10 +123,8 @@ class Worker(Generic[OwnerT]):
                 return False
             if self._thread is not None and self._thread.is_alive():
                 return False
-            thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-            thread.start()
-            # Published once started: stop()'s join and alive never see an unstarted thread.
-            self._thread = thread
+            thread = self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+            thread.start()  # under the lock: stop() never joins a thread not started yet
             return True
 
     def wake(self) -> None:
@@ -124,7 +143,8 @@ class Worker(Generic[OwnerT]):
         worker's own thread, it returns False: a thread cannot join itself).
         """
         self.signal_stop()
-        thread = self._thread
+        with self._start_lock:  # a start() in progress has started its thread
+            thread = self._thread
         if thread is None:
             return True
         if thread is threading.current_thread():
@@ -158,19 +178,14 @@ class Worker(Generic[OwnerT]):
         stopping, wake = self.stopping, self.wake_event
         try:
             while not stopping.is_set():
-                owner = self._owner()
-                if owner is None:
-                    return
                 try:
-                    wait = self._step(owner)
+                    wait = self._once()
                 except Exception:
                     self.errors += 1
                     logger.exception("flagkit: %s failed; it goes on in %gs", self.name, pause)
                     wait, pause = pause, min(cap, pause * 2)
                 else:
                     pause = _PAUSES[0]
-                finally:
-                    del owner  # between steps the owner is held weakly only
                 if wait is None:
                     return
                 if wait > 0:
@@ -180,6 +195,14 @@ class Worker(Generic[OwnerT]):
             if not stopping.is_set():
                 self.failure = f"{type(exc).__name__}: {exc}"[:300]
                 logger.critical("flagkit: the thread %s died (%s)", self.name, self.failure)
+
+    def _once(self) -> float | None:
+        """One step; None (the end) once the owner is gone. The owner is a local of this
+        frame only: between steps the worker holds it weakly."""
+        if self._body is not None:
+            return self._body() if self._owner() is not None else None
+        owner = self._owner()
+        return None if owner is None else self._step(owner)
 
     def _after_fork_in_child(self) -> None:
         """The rule for a fork child: the parent's thread is gone; not started, fresh events."""
@@ -192,6 +215,10 @@ class Worker(Generic[OwnerT]):
         self.wake_event = threading.Event()
         if stopped:
             self.stopping.set()
+
+
+def _never(owner: object) -> float | None:
+    raise AssertionError("replaced by the body of Worker.looping")
 
 
 def _after_fork_in_child() -> None:

@@ -260,7 +260,7 @@ class ThreadedProvider(Provider, Generic[RunT]):
 
     def _start_thread(self, run: RunT, previous: threading.Thread | None) -> None:
         owner = self._owner() if self._owner is not None else None
-        worker: Worker[object] = Worker(
+        worker: Worker[object] = Worker.looping(
             f"flagkit-{self._kind}-{self._thread_label()}",
             partial(ThreadedProvider._step, self, run, previous),
             self if owner is None else owner,
@@ -273,7 +273,7 @@ class ThreadedProvider(Provider, Generic[RunT]):
         # never see a thread that has not started yet.
         run.thread = worker.thread
 
-    def _step(self, run: RunT, previous: threading.Thread | None, _owner: object) -> None:
+    def _step(self, run: RunT, previous: threading.Thread | None) -> None:
         """The worker's one step: the whole run (the loop starts over by itself)."""
         self._run(run, previous)
         if run.stopping.is_set() and not self._stopped and run is self._run_state:
