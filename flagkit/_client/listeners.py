@@ -256,43 +256,33 @@ RecoveryListener = Callable[[str], object]
 
 
 class _Lane:
-    """One listener as a :class:`Sink`: its own dispatcher (thread, queue) calls only it."""
+    """One listener as a :class:`Sink`: its own dispatcher (thread, queue) calls only it.
 
-    __slots__ = ("__weakref__", "dispatcher", "on_change", "on_error", "on_recovery")
+    A lane gets only the events of its listener's kind (see :class:`ListenerLanes`).
+    """
 
-    def __init__(
-        self,
-        on_change: ChangeListener | None = None,
-        on_error: ErrorListener | None = None,
-        on_recovery: RecoveryListener | None = None,
-    ) -> None:
-        self.on_change = on_change
-        self.on_error = on_error
-        self.on_recovery = on_recovery
+    __slots__ = ("__weakref__", "dispatcher", "listener")
+
+    def __init__(self, listener: Callable[..., object]) -> None:
+        self.listener = listener
         # Owned weakly by the lane: when a client dropped without close() is collected, its
         # lanes are, and their threads end at once (not at their next 60 s tick).
         self.dispatcher = Dispatcher(self, tick=60.0, name="flagkit-listener")
 
+    def _call(self, kind: str, *args: object) -> None:
+        try:
+            self.listener(*args)
+        except BaseException:  # even SystemExit: the lane must go on
+            logger.exception("flagkit: %s listener failed", kind)
+
     def _deliver_change(self, keys: frozenset[str]) -> None:
-        if self.on_change is not None:
-            try:
-                self.on_change(keys)
-            except BaseException:  # even SystemExit: the lane must go on
-                logger.exception("flagkit: on_change listener failed")
+        self._call("on_change", keys)
 
     def _deliver_error(self, name: str, error: BaseException) -> None:
-        if self.on_error is not None:
-            try:
-                self.on_error(name, error)
-            except BaseException:  # even SystemExit: the lane must go on
-                logger.exception("flagkit: on_error listener failed")
+        self._call("on_error", name, error)
 
     def _deliver_recovery(self, name: str) -> None:
-        if self.on_recovery is not None:
-            try:
-                self.on_recovery(name)
-            except BaseException:  # even SystemExit: the lane must go on
-                logger.exception("flagkit: on_recover listener failed")
+        self._call("on_recover", name)
 
     def _tick(self) -> None:
         pass
@@ -323,17 +313,17 @@ class ListenerLanes:
     def add_change(self, listener: ChangeListener) -> None:
         """Give ``listener`` (an ``on_change`` listener) its lane (none once closed)."""
         with self._lock:
-            self._changes = self._add(self._changes, _Lane(on_change=listener))
+            self._changes = self._add(self._changes, _Lane(listener))
 
     def add_error(self, listener: ErrorListener) -> None:
         """Give ``listener`` (an ``on_error`` listener) its lane (none once closed)."""
         with self._lock:
-            self._errors = self._add(self._errors, _Lane(on_error=listener))
+            self._errors = self._add(self._errors, _Lane(listener))
 
     def add_recovery(self, listener: RecoveryListener) -> None:
         """Give ``listener`` (an ``on_recover`` listener) its lane (none once closed)."""
         with self._lock:
-            self._recoveries = self._add(self._recoveries, _Lane(on_recovery=listener))
+            self._recoveries = self._add(self._recoveries, _Lane(listener))
 
     def put_change(self, keys: frozenset[str]) -> None:
         """Queue a change on every change listener's lane."""
