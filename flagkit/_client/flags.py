@@ -114,7 +114,7 @@ class Flags(CodePathMethods, Lifecycle, Core):
         if usage:
             self.enable_usage()
         try:
-            self._supervisor.start()
+            self._supervisor.start(self)
         except BaseException:
             self.close()  # stop the providers already started; don't leave their threads behind
             raise

@@ -21,10 +21,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable
-from typing import Literal, Protocol
+from typing import Protocol
+
+from .._workers import Worker
 
 __all__ = ["Dispatcher", "ListenerLanes", "Sink"]
 
@@ -81,7 +82,7 @@ class Dispatcher:
     def __init__(
         self, owner: Sink, *, limit: int = 100, tick: float = 1.0, name: str = "flagkit-dispatch"
     ) -> None:
-        self._owner = weakref.ref(owner)
+        self._worker: Worker[Sink] = Worker(name, self._step, owner)
         self._name = name
         self._limit = limit
         self._tick = tick
@@ -91,7 +92,7 @@ class Dispatcher:
         self._busy = False
         self._closed = False
         self._overflowing = False
-        self._thread: threading.Thread | None = None
+        self._next_tick = 0.0
         self.dropped = 0
         """Error events dropped because too many were waiting."""
         self.dropped_at_close = 0
@@ -152,24 +153,22 @@ class Dispatcher:
 
     def _wake(self) -> None:
         self.ensure_started()
-        self._cond.notify_all()
+        self._worker.wake()
 
     # --- lifecycle --------------------------------------------------------------------
 
     def ensure_started(self) -> None:
-        """Start the thread if it is not running (idempotent)."""
-        with self._cond:
-            if self._closed or (self._thread is not None and self._thread.is_alive()):
-                return
-            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-            self._thread.start()
+        """Start the thread if it is not running (idempotent; never once closed)."""
+        if not self._closed and not self._worker.alive:
+            self._next_tick = time.monotonic() + self._tick
+            self._worker.start()
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every event queued so far has been delivered. False on timeout.
 
         Called from a listener (the dispatcher thread itself) it returns False at once.
         """
-        if threading.current_thread() is self._thread:
+        if threading.current_thread() is self._worker.thread:
             return False
         with self._cond:
             return self._cond.wait_for(lambda: not self._queue and not self._busy, timeout)
@@ -183,7 +182,7 @@ class Dispatcher:
         """
         with self._cond:
             self._closed = True
-            self._cond.notify_all()
+        self._worker.wake()  # it delivers what is queued, then ends
         self.flush(timeout)
         with self._cond:
             left = len(self._queue)
@@ -198,65 +197,57 @@ class Dispatcher:
             self._queue.clear()
             self._errors = 0
             self._cond.notify_all()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(0.1)
+        self._worker.stop(0.1)
 
     def after_fork(self) -> None:
-        """In a fork child: the thread is gone and the lock may be held; start afresh.
-
-        Events queued in the parent are the parent's to deliver.
-        """
+        """In a fork child: the thread is gone (see :mod:`flagkit._workers`) and the lock may
+        be held; start afresh. Events queued in the parent are the parent's to deliver."""
         self._cond = threading.Condition()
         self._queue = deque()
         self._errors = 0
         self._busy = False
-        self._thread = None
 
-    # --- the thread -------------------------------------------------------------------
+    # --- the thread (a Worker: owner held weakly, errors logged, one fork rule) -------------
 
-    def _run(self) -> None:
+    def _step(self, owner: Sink) -> float | None:
+        """Deliver what is queued, one event at a time; while idle, tick ``owner`` every
+        ``tick`` seconds. None (the thread ends) once closed and drained."""
         while True:
-            event = self._next()
-            if event == "end":
-                return
-            owner = self._owner()
-            if owner is None:
-                return
-            try:
-                if event == "tick":
-                    owner._tick()
-                elif isinstance(event, _Change):
-                    owner._deliver_change(event.keys)
-                elif isinstance(event, _Recovery):
-                    owner._deliver_recovery(event.name)
-                else:
-                    owner._deliver_error(event.name, event.error)
-            except BaseException:  # the sink guards each listener; this is a last resort
-                logger.exception("flagkit: delivering a listener event failed")
-            finally:
-                del owner
-                with self._cond:
-                    self._busy = False
-                    self._cond.notify_all()
-
-    def _next(self) -> _Event | Literal["tick", "end"]:
-        """The next event, ``"tick"`` (idle) or ``"end"`` (closed and drained)."""
-        with self._cond:
-            if not self._queue and not self._closed:
-                self._cond.wait(self._tick)
-            if self._queue:
+            with self._cond:
+                if not self._queue:
+                    if self._closed:
+                        return None
+                    break
                 event = self._queue.popleft()
                 if isinstance(event, _Error):
                     self._errors -= 1
                     if not self._errors:
                         self._overflowing = False
                 self._busy = True
-                return event
-            if self._closed:
-                return "end"
-            self._busy = True
-            return "tick"
+            self._deliver(owner, event)
+        now = time.monotonic()
+        if now >= self._next_tick:
+            self._next_tick = now + self._tick
+            self._deliver(owner, None)
+        return max(0.0, self._next_tick - time.monotonic())
+
+    def _deliver(self, owner: Sink, event: _Event | None) -> None:
+        """Hand ``event`` to ``owner`` (None: a tick); nothing it raises ends the thread."""
+        try:
+            if event is None:
+                owner._tick()
+            elif isinstance(event, _Change):
+                owner._deliver_change(event.keys)
+            elif isinstance(event, _Recovery):
+                owner._deliver_recovery(event.name)
+            else:
+                owner._deliver_error(event.name, event.error)
+        except BaseException:  # the sink guards each listener; this is a last resort
+            logger.exception("flagkit: delivering a listener event failed")
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
 
 
 ChangeListener = Callable[[frozenset[str]], None]
@@ -265,53 +256,36 @@ RecoveryListener = Callable[[str], object]
 
 
 class _Lane:
-    """One listener as a :class:`Sink`: its own dispatcher (thread, queue) calls only it."""
+    """One listener as a :class:`Sink`: its own dispatcher (thread, queue) calls only it.
 
-    __slots__ = ("__weakref__", "dispatcher", "on_change", "on_error", "on_recovery")
+    A lane gets only the events of its listener's kind (see :class:`ListenerLanes`).
+    """
 
-    def __init__(
-        self,
-        on_change: ChangeListener | None = None,
-        on_error: ErrorListener | None = None,
-        on_recovery: RecoveryListener | None = None,
-    ) -> None:
-        self.on_change = on_change
-        self.on_error = on_error
-        self.on_recovery = on_recovery
+    __slots__ = ("__weakref__", "dispatcher", "listener")
+
+    def __init__(self, listener: Callable[..., object]) -> None:
+        self.listener = listener
+        # Owned weakly by the lane: when a client dropped without close() is collected, its
+        # lanes are, and their threads end at once (not at their next 60 s tick).
         self.dispatcher = Dispatcher(self, tick=60.0, name="flagkit-listener")
-        # A client dropped without close(): end the thread now, not at its next 60 s tick.
-        weakref.finalize(self, _end_soon, self.dispatcher)
+
+    def _call(self, kind: str, *args: object) -> None:
+        try:
+            self.listener(*args)
+        except BaseException:  # even SystemExit: the lane must go on
+            logger.exception("flagkit: %s listener failed", kind)
 
     def _deliver_change(self, keys: frozenset[str]) -> None:
-        if self.on_change is not None:
-            try:
-                self.on_change(keys)
-            except BaseException:  # even SystemExit: the lane must go on
-                logger.exception("flagkit: on_change listener failed")
+        self._call("on_change", keys)
 
     def _deliver_error(self, name: str, error: BaseException) -> None:
-        if self.on_error is not None:
-            try:
-                self.on_error(name, error)
-            except BaseException:  # even SystemExit: the lane must go on
-                logger.exception("flagkit: on_error listener failed")
+        self._call("on_error", name, error)
 
     def _deliver_recovery(self, name: str) -> None:
-        if self.on_recovery is not None:
-            try:
-                self.on_recovery(name)
-            except BaseException:  # even SystemExit: the lane must go on
-                logger.exception("flagkit: on_recover listener failed")
+        self._call("on_recover", name)
 
     def _tick(self) -> None:
         pass
-
-
-def _end_soon(dispatcher: Dispatcher) -> None:
-    """Let ``dispatcher``'s thread end once idle (its lane was collected: nobody to call)."""
-    with dispatcher._cond:  # an RLock: safe even if collection runs inside its own section
-        dispatcher._closed = True
-        dispatcher._cond.notify_all()
 
 
 class ListenerLanes:
@@ -339,17 +313,17 @@ class ListenerLanes:
     def add_change(self, listener: ChangeListener) -> None:
         """Give ``listener`` (an ``on_change`` listener) its lane (none once closed)."""
         with self._lock:
-            self._changes = self._add(self._changes, _Lane(on_change=listener))
+            self._changes = self._add(self._changes, _Lane(listener))
 
     def add_error(self, listener: ErrorListener) -> None:
         """Give ``listener`` (an ``on_error`` listener) its lane (none once closed)."""
         with self._lock:
-            self._errors = self._add(self._errors, _Lane(on_error=listener))
+            self._errors = self._add(self._errors, _Lane(listener))
 
     def add_recovery(self, listener: RecoveryListener) -> None:
         """Give ``listener`` (an ``on_recover`` listener) its lane (none once closed)."""
         with self._lock:
-            self._recoveries = self._add(self._recoveries, _Lane(on_recovery=listener))
+            self._recoveries = self._add(self._recoveries, _Lane(listener))
 
     def put_change(self, keys: frozenset[str]) -> None:
         """Queue a change on every change listener's lane."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -123,7 +122,6 @@ class Observation:
                 self.exposures = tracker
                 if owner._launched:  # else at the first use (see Lifecycle._launch)
                     tracker.start()
-                weakref.finalize(owner, tracker.release)  # dropped without close(): the thread ends
                 owner._publish(owner._base)
 
     def enable_usage(self, owner: _Owner, interval: float, clock: Callable[[], float] | None) -> None:
@@ -134,7 +132,6 @@ class Observation:
             recorder = UsageRecorder(interval, clock or time.time)
             if owner._launched:  # else at the first use (see Lifecycle._launch), which publishes again
                 recorder.start()  # before publishing: the fast lane needs its ticker (running)
-            weakref.finalize(owner, recorder.release)  # dropped without close(): the thread ends
             self.usage = recorder
             owner._publish(owner._base)
 

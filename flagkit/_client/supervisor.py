@@ -190,10 +190,13 @@ class Supervisor:
 
     # --- starting and stopping ---------------------------------------------------------
 
-    def start(self) -> None:
-        """Start every provider: what it reads at once is read now, its threads at launch."""
+    def start(self, owner: object) -> None:
+        """Start every provider: what it reads at once is read now, its threads at launch.
+        A threaded provider is tied to ``owner`` (the client) weakly: dropped without
+        ``close()``, the client takes the provider's threads with it."""
         for index, slot in enumerate(self.slots):
             if isinstance(slot.provider, ThreadedProvider):
+                slot.provider.owned_by(owner)
                 slot.provider.start(self.reporter(index), defer=True)  # threads: at first use
             else:
                 slot.provider.start(self.reporter(index))

@@ -32,6 +32,7 @@ from typing import Any
 
 from .._engine.compiler import DEFAULT_BUCKET_ATTRIBUTES, CompiledFlag, Resolution, attribute_getter
 from .._engine.schemes import input_getter, parse_template
+from .._workers import UNTIL_WOKEN, Worker
 from ..document.schema import BucketInput
 from ..evaluation import CODE_DEFAULT, Reason
 
@@ -132,7 +133,7 @@ class ExposureTracker:
         self._busy = False
         self._closed = False
         self._logged: set[int] = set()
-        self._thread: threading.Thread | None = None
+        self._worker: Worker[ExposureTracker] | None = None
         _LIVE.add(self)
 
     # --- hot path (tracked flags only) --------------------------------------------------
@@ -206,28 +207,28 @@ class ExposureTracker:
     # --- delivery -----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the delivery thread (idempotent)."""
-        if self._thread is not None and self._thread.is_alive():
+        """Start the delivery thread (idempotent): a :class:`~flagkit._workers.Worker` owned
+        weakly by this tracker, so a tracker (a client) dropped without ``close()`` ends it."""
+        worker = self._worker
+        if worker is not None and worker.alive:
             return
         self._closed = False
-        thread = threading.Thread(target=self._run, name="flagkit-exposures", daemon=True)
-        self._thread = thread
-        thread.start()
+        if worker is None or worker.stopping.is_set():
+            worker = self._worker = Worker("flagkit-exposures", ExposureTracker._step, self, wake=self._wake)
+        worker.start()
 
-    def _run(self) -> None:
-        while True:
-            self._wake.wait()
-            self._wake.clear()
+    def _step(self) -> float | None:
+        with self._idle:
+            self._busy = True
+        try:
+            self._drain()
+        finally:
             with self._idle:
-                self._busy = True
-            try:
-                self._drain()
-            finally:
-                with self._idle:
-                    self._busy = False
-                    self._idle.notify_all()
-            if self._closed and not self._queue:
-                return
+                self._busy = False
+                self._idle.notify_all()
+        if self._closed and not self._queue:
+            return None  # closed and delivered: the thread ends
+        return UNTIL_WOKEN
 
     def _drain(self) -> None:
         queue = self._queue
@@ -260,8 +261,8 @@ class ExposureTracker:
     def flush(self, timeout: float | None = 5.0) -> bool:
         """Wait until every queued exposure has been delivered; False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        thread = self._thread
-        if thread is None or not thread.is_alive():
+        worker = self._worker
+        if worker is None or not worker.alive:
             self._drain()  # no thread (closed, or never started): deliver here
             return True
         with self._idle:
@@ -281,16 +282,10 @@ class ExposureTracker:
             self._closed = True
         self.flush(timeout)
         self._wake.set()
-        thread, self._thread = self._thread, None
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(max(0.0, deadline - time.monotonic()))
+        worker, self._worker = self._worker, None
+        if worker is not None:  # it ends by itself once the queue is delivered
+            worker.stop(max(0.0, deadline - time.monotonic()))
         _LIVE.discard(self)
-
-    def release(self) -> None:
-        """End the delivery thread once the queue is delivered, without waiting (its client
-        was dropped without ``close()``)."""
-        self._closed = True
-        self._wake.set()
 
     def abandon(self) -> int:
         """Give up on what is still queued (at exit, once the bound has passed): count it in
@@ -303,7 +298,8 @@ class ExposureTracker:
         return lost
 
     def after_fork(self) -> None:
-        """In a fork child: the parent delivers its own queue; start a fresh thread."""
+        """In a fork child: the parent delivers its own queue; the thread is not running here
+        (see :mod:`flagkit._workers`): the client starts a fresh one at its first use."""
         self._queue.clear()
         self._lock = threading.Lock()
         self._inflight = False
@@ -311,9 +307,7 @@ class ExposureTracker:
         self._wake = threading.Event()
         self._idle = threading.Condition()
         self._busy = False
-        if self._thread is not None and not self._closed:
-            self._thread = None
-            self.start()
+        self._worker = None
 
     def stats(self) -> dict[str, int]:
         """JSON-safe counters."""

@@ -46,6 +46,7 @@ from typing import Any
 
 from .._engine.compiler import CompiledFlag, Resolution, Resolver
 from .._files import atomic_write
+from .._workers import Worker
 from ..evaluation import CODE_DEFAULT_NAME
 
 __all__ = ["NO_VARIANT", "USAGE_FORMAT", "UsageRecorder", "merge_usage", "read_usage"]
@@ -88,8 +89,8 @@ class UsageRecorder:
         self._totals: dict[str, int] = {}
         self._last_seen: dict[str, float] = {}
         self._exported: dict[tuple[str, str, str], int] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker: Worker[UsageRecorder] | None = None
+        self._next_stamp = 0.0
         self._tallies: dict[str, list[Any]] = {}
 
     # --- hot path -----------------------------------------------------------------------
@@ -228,44 +229,42 @@ class UsageRecorder:
     # --- ticker -------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the daemon thread that stamps ``last_seen`` every ``interval`` seconds."""
-        self._stop.clear()
-        thread = threading.Thread(target=self._run, name="flagkit-usage", daemon=True)
-        self._thread = thread
-        thread.start()
+        """Start the daemon thread (a :class:`~flagkit._workers.Worker` owned weakly by this
+        recorder) that folds the tallies and stamps ``last_seen`` every ``interval`` seconds."""
+        worker = self._worker
+        if worker is None or worker.stopping.is_set():
+            worker = self._worker = Worker("flagkit-usage", UsageRecorder._tick, self)
+            self._next_stamp = time.monotonic() + self.interval
+        worker.start()
 
-    def _run(self) -> None:
-        next_stamp = time.monotonic() + self.interval
-        while not self._stop.wait(min(FOLD_INTERVAL, self.interval)):
-            try:
-                if time.monotonic() >= next_stamp:
-                    next_stamp = time.monotonic() + self.interval
-                    self.stamp()
-                else:
-                    with self._lock:
-                        self._drain()
-            except Exception:  # pragma: no cover - these only add numbers; never end the thread
-                logger.exception("flagkit: usage stamp failed")
-
-    def release(self) -> None:
-        """End the ticker without waiting (its client was dropped without ``close()``)."""
-        self._stop.set()
+    def _tick(self) -> float:
+        if time.monotonic() >= self._next_stamp:
+            self._next_stamp = time.monotonic() + self.interval
+            self.stamp()
+        else:
+            with self._lock:
+                self._drain()
+        return min(FOLD_INTERVAL, self.interval)
 
     @property
     def running(self) -> bool:
         """True while the ticker runs (it folds the fast lane's tallies)."""
-        return self._thread is not None and not self._stop.is_set()
+        worker = self._worker
+        return worker is not None and worker.started and not worker.stopping.is_set()
 
     def stop(self) -> None:
         """Stop the ticker (idempotent); stamps once more."""
-        self._stop.set()
-        thread, self._thread = self._thread, None
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=5)
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.stop(timeout=5)
         self.stamp()
 
     def after_fork(self) -> None:
-        """In a fork child: fresh lock, counts start from zero (the parent reports its own), restart."""
+        """In a fork child: fresh lock, counts start from zero (the parent reports its own).
+
+        The ticker is not running here (see :mod:`flagkit._workers`); the client starts it
+        again at its first use in the child.
+        """
         self._lock = threading.Lock()
         for tally in self._tallies.values():
             del tally[:]  # in place: the snapshots' runners hold these lists
@@ -273,9 +272,6 @@ class UsageRecorder:
         self._totals.clear()
         self._exported.clear()
         self.since = self.clock()
-        if self._thread is not None:
-            self._thread = None
-            self.start()
 
 
 def _add(into: dict[tuple[str, str], int], counts: dict[Any, int]) -> None:

@@ -17,8 +17,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
+from functools import partial
 from typing import Generic, TypeVar
 
+from .._workers import Worker
 from ..errors import ConfigError, SourceError
 from ..flagset import FlagSet
 from .base import Provider, Report
@@ -84,13 +87,15 @@ class Run:
     restart (a new run) can never revive a thread that outlived ``stop()``.
     """
 
-    __slots__ = ("failure", "report", "stopping", "thread", "wake")
+    __slots__ = ("failure", "report", "stopping", "thread", "wake", "worker")
 
     def __init__(self, report: Report) -> None:
         self.report = report
         self.stopping = threading.Event()
         self.wake = threading.Event()
         """Set by ``stop()`` (and whatever else should cut the thread's wait short)."""
+        self.worker: Worker[object] | None = None
+        """Runs the thread (see :mod:`flagkit._workers`); shares these two events."""
         self.thread: threading.Thread | None = None
         self.failure: str | None = None
         """Why the thread ended before ``stop()``, if it did."""
@@ -116,6 +121,14 @@ class ThreadedProvider(Provider, Generic[RunT]):
         self._run_state: RunT | None = None
         self._pending: tuple[RunT, threading.Thread | None] | None = None
         """A run whose thread :meth:`launch` starts (``start(..., defer=True)``, a fork child)."""
+        self._owner: weakref.ref[object] | None = None
+
+    def owned_by(self, owner: object) -> None:
+        """Tie this provider's threads to ``owner`` (its client), held weakly: once ``owner``
+        is garbage-collected (a client dropped without ``close()``) the run stops, its thread
+        ends and the watcher it started is closed. Untied, the thread lives until :meth:`stop`.
+        """
+        self._owner = weakref.ref(owner)
 
     # --- hooks ------------------------------------------------------------------------
 
@@ -246,16 +259,25 @@ class ThreadedProvider(Provider, Generic[RunT]):
     # --- the thread -------------------------------------------------------------------
 
     def _start_thread(self, run: RunT, previous: threading.Thread | None) -> None:
-        thread = threading.Thread(
-            target=self._run,
-            args=(run, previous),
-            name=f"flagkit-{self._kind}-{self._thread_label()}",
-            daemon=True,
+        owner = self._owner() if self._owner is not None else None
+        worker: Worker[object] = Worker.looping(
+            f"flagkit-{self._kind}-{self._thread_label()}",
+            partial(ThreadedProvider._step, self, run, previous),
+            self if owner is None else owner,
+            stopping=run.stopping,
+            wake=run.wake,
         )
-        thread.start()
+        run.worker = worker
+        worker.start()
         # Published once started: a concurrent stop() (join) or failure() (is_alive) must
         # never see a thread that has not started yet.
-        run.thread = thread
+        run.thread = worker.thread
+
+    def _step(self, run: RunT, previous: threading.Thread | None) -> None:
+        """The worker's one step: the whole run (the loop starts over by itself)."""
+        self._run(run, previous)
+        if run.stopping.is_set() and not self._stopped and run is self._run_state:
+            self._abort(run)  # the owner was collected: close what the run opened (a watcher)
 
     def _run(self, run: RunT, previous: threading.Thread | None) -> None:
         try:

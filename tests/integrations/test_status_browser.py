@@ -37,9 +37,17 @@ def staff_cookie_request(request: Any) -> bool:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def chromium_driver() -> Iterator[Any]:
     with chromium() as driver:
         yield driver
+
+
+@pytest.fixture
+def browser(chromium_driver: Any) -> Iterator[Any]:
+    """The module's browser, without the cookies an earlier test left (the tests run in any
+    order; cookies are per host, and every server here is on 127.0.0.1)."""
+    yield chromium_driver
+    chromium_driver.delete_all_cookies()  # still on this test's 127.0.0.1 page
 
 
 @pytest.fixture

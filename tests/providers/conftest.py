@@ -11,14 +11,19 @@ import pytest
 
 @pytest.fixture
 def no_thread_leaks() -> Iterator[None]:
-    """Fail if a test leaves flagkit threads running (close() must stop them)."""
+    """Fail if a test leaves flagkit threads running (close() must stop them).
+
+    Only threads started during the test count: another test's client dropped without
+    close() ends its threads once collected, which may be later (the suite runs in any order).
+    """
+    before = set(threading.enumerate())
     yield
     deadline = time.monotonic() + 3
     while True:
         # The DNS helper may outlive a timed-out lookup; nothing else may.
         leaked = [
             t.name
-            for t in threading.enumerate()
+            for t in set(threading.enumerate()) - before
             if t.name.startswith("flagkit-") and t.name != "flagkit-http-dns" and t.is_alive()
         ]
         if not leaked or time.monotonic() > deadline:

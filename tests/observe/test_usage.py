@@ -157,7 +157,8 @@ def test_the_ticker_stamps_without_anyone_asking() -> None:
     flags.is_enabled("beta")
     wait_until(lambda: recorder._last_seen.get("beta"))
     flags.close()
-    assert not recorder._thread
+    assert recorder._worker is None
+    assert not recorder.running
 
 
 def test_prerequisites_and_overrides_count() -> None:
