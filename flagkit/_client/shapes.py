@@ -20,7 +20,7 @@ __all__ = [
     "CallContext",
     "CodePathMethods",
     "CodePaths",
-    "GuardedBlockShape",
+    "GuardedBlock",
     "OptionalSwitch",
     "Switch",
     "VariantDispatcher",
@@ -131,15 +131,28 @@ class VariantDispatcher(Protocol[P, R]):
         ...
 
 
-class GuardedBlockShape(Protocol):
-    """What ``with flags.guarded(key) as g:`` gives (:class:`flagkit.GuardedBlock`)."""
+class GuardedBlock:
+    """What ``with flags.guarded(key) as g:`` gives (public as :class:`flagkit.GuardedBlock`;
+    defined here, not in :mod:`flagkit.codepaths.guards`, so that ``Flags.guarded`` is typed
+    with it: the client may not import the code-path layer).
 
-    enabled: bool
-    failed: bool
-    error: BaseException | None
+    Attributes:
+        enabled: The flag was on when the block started: run the new path.
+        failed: The new path raised (and the exception was counted and swallowed).
+        error: That exception.
+    """
+
+    __slots__ = ("enabled", "error", "failed")
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.failed = False
+        self.error: BaseException | None = None
 
     @property
-    def use_fallback(self) -> bool: ...
+    def use_fallback(self) -> bool:
+        """Run the old path after the block: the flag was off, or the new path failed."""
+        return not self.enabled or self.failed
 
 
 class CodePaths(Protocol):
@@ -159,7 +172,7 @@ class CodePaths(Protocol):
 
     def guarded(
         self, flags: GuardHost, key: str, guard: GuardStats | None, context: Mapping[str, Any] | None
-    ) -> AbstractContextManager[GuardedBlockShape]: ...
+    ) -> AbstractContextManager[GuardedBlock]: ...
 
     def variants(
         self, flags: GuardHost, key: str, context: CallContext
@@ -236,7 +249,7 @@ class CodePathMethods:
 
     def guarded(
         self, key: str, *, guard: GuardStats | None = None, context: Mapping[str, Any] | None = None
-    ) -> AbstractContextManager[GuardedBlockShape]:
+    ) -> AbstractContextManager[GuardedBlock]:
         """Context manager: a guarded block for ``key`` (the form of ``when(..., guard=)`` for blocks).
 
         ``g.enabled`` says whether to run the new path. An exception the guard counts, raised in

@@ -21,7 +21,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from .._client.shapes import (
     CallContext,
-    GuardedBlockShape,
+    GuardedBlock,
     OptionalSwitch,
     Switch,
     VariantDispatcher,
@@ -61,7 +61,7 @@ class _CodePaths:
 
     def guarded(
         self, flags: Any, key: str, guard: Any, context: Mapping[str, Any] | None
-    ) -> AbstractContextManager[GuardedBlockShape]:
+    ) -> AbstractContextManager[GuardedBlock]:
         return guarded_block(flags, key, guard_for(flags, key, guard), context)
 
     def variants(

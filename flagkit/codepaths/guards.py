@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .._client.shapes import GuardedBlock
 from ..errors import FlagkitError
 from .switches import when
 
@@ -271,28 +272,6 @@ def guarded_when(
         return switch(new)  # type: ignore[return-value]  # same signature via wraps
 
     return decorate
-
-
-class GuardedBlock:
-    """What ``with flags.guarded(key) as g:`` gives.
-
-    Attributes:
-        enabled: The flag was on when the block started: run the new path.
-        failed: The new path raised (and the exception was counted and swallowed).
-        error: That exception.
-    """
-
-    __slots__ = ("enabled", "error", "failed")
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.failed = False
-        self.error: BaseException | None = None
-
-    @property
-    def use_fallback(self) -> bool:
-        """Run the old path after the block: the flag was off, or the new path failed."""
-        return not self.enabled or self.failed
 
 
 @contextmanager

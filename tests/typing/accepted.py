@@ -12,7 +12,7 @@ from typing import Any, assert_type
 from django.http import HttpRequest
 
 import flagkit
-from flagkit import Evaluation, Flags
+from flagkit import Evaluation, Flags, Guard, GuardedBlock
 from flagkit.integrations.django import FlagsRequest, flags_of
 
 flags = Flags.from_dict(
@@ -58,6 +58,16 @@ def banner(name: str) -> str:
 
 
 assert_type(banner("ana"), str | None)
+
+
+# guarded: the block is the public GuardedBlock (a user's helper may take one).
+def fallback_needed(block: GuardedBlock) -> bool:
+    return block.use_fallback
+
+
+with flags.guarded("new_checkout", guard=Guard()) as block:
+    assert_type(block, GuardedBlock)
+assert not fallback_needed(block)
 
 
 @flags.when("new_checkout")
