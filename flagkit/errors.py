@@ -45,9 +45,11 @@ class ConfigIssue:
     line: int | None = None
     column: int | None = None
 
-    def __post_init__(self) -> None:
-        if self.source is not None and "://" in self.source:  # a URL: never its credentials
+    def __post_init__(self) -> None:  # never a URL's credentials (frozen: set through object)
+        if self.source is not None and "://" in self.source:
             object.__setattr__(self, "source", _mask_url(self.source))
+        if "@" in self.message:
+            object.__setattr__(self, "message", _mask_userinfo(self.message))
 
     @property
     def flag(self) -> str | None:
@@ -135,7 +137,8 @@ class SourceError(FlagkitError):
         source: The file name or URL (credentials masked).
 
     The error masks secrets itself: a URL ``source`` loses its password and query values
-    (``https://user:***@host/x``), and any URL in ``message`` its password.
+    (``https://user:***@host/x``), and any URL in ``message`` its password (so do
+    :class:`ConfigError` and :class:`ConfigIssue`).
     """
 
     def __init__(self, message: str, source: str | None = None) -> None:

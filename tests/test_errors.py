@@ -68,3 +68,17 @@ def test_masking_is_idempotent_for_sources_already_masked() -> None:
     masked = "https://user:***@flags.example/x?token=***"
     assert SourceError("m", source=masked).source == masked
     assert ConfigError("m", source=masked).source == masked
+
+
+def test_config_issue_masks_urls_in_its_message() -> None:
+    issue = ConfigIssue("cannot fetch https://u:s3cr3t@cdn.example/f.yaml", source="features.yaml")
+    assert issue.message == "cannot fetch https://u:***@cdn.example/f.yaml"
+    error = ConfigError("segment source redis://:hunter2@r:6379/0 refused")
+    assert str(error) == "<flags>: segment source redis://:***@r:6379/0 refused"
+    assert not any(secret in text for text in _texts(error) for secret in SECRETS)
+
+
+def test_an_at_sign_outside_a_url_is_left_alone() -> None:
+    text = "expected an e-mail such as ops@example.com, got 'a@b'"
+    assert str(ConfigIssue(text)) == f"<flags>: {text}"
+    assert str(SourceError(text)) == text
