@@ -16,6 +16,7 @@ Misuse of the API (wrong argument types) raises the plain built-ins.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -43,6 +44,12 @@ class ConfigIssue:
     source: str | None = None
     line: int | None = None
     column: int | None = None
+
+    def __post_init__(self) -> None:  # never a URL's credentials (frozen: set through object)
+        if self.source is not None and "://" in self.source:
+            object.__setattr__(self, "source", _mask_url(self.source))
+        if "@" in self.message:
+            object.__setattr__(self, "message", _mask_userinfo(self.message))
 
     @property
     def flag(self) -> str | None:
@@ -107,6 +114,8 @@ class ConfigError(FlagkitError):
         elif isinstance(issues, ConfigIssue):
             issues = [issues]
         self.issues: tuple[ConfigIssue, ...] = tuple(issues)
+        if source is not None:
+            source = _mask_source(source)
         self.source = source if source is not None else (self.issues[0].source if self.issues else None)
         super().__init__(self._render())
 
@@ -126,10 +135,17 @@ class SourceError(FlagkitError):
 
     Attributes:
         source: The file name or URL (credentials masked).
+
+    The error masks secrets itself: a URL ``source`` loses its password and query values
+    (``https://user:***@host/x``), and any URL in ``message`` its password (so do
+    :class:`ConfigError` and :class:`ConfigIssue`).
     """
 
     def __init__(self, message: str, source: str | None = None) -> None:
+        if source is not None:
+            source = _mask_source(source)
         self.source = source
+        message = _mask_userinfo(message)
         super().__init__(f"{source}: {message}" if source else message)
 
 
@@ -142,3 +158,47 @@ class FlagNotFoundError(FlagkitError, KeyError):
 
     def __str__(self) -> str:
         return f"flag {self.key!r} is not defined"
+
+
+# --- masking: errors never carry credentials (the bottom layer, so every layer's errors do) ---
+
+_AUTHORITY = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<authority>[^/?#\s]*@[^/?#\s]*)")
+
+
+def _mask_authority(match: re.Match[str]) -> str:
+    userinfo, host = match["authority"].rsplit("@", 1)
+    user = userinfo.split(":", 1)[0]
+    return f"{match['scheme']}{user}:***@{host}" if ":" in userinfo else f"{match['scheme']}***@{host}"
+
+
+def _mask_userinfo(text: str) -> str:
+    """``text`` with the userinfo of every URL in it masked: ``user:***@`` (a password), or
+    ``***@`` (a user name alone, often a token)."""
+    return _AUTHORITY.sub(_mask_authority, text) if "@" in text else text
+
+
+def _mask_source(source: str) -> str:
+    """A file name as it is; a URL masked (:func:`_mask_url`)."""
+    return _mask_url(source) if "://" in source else source
+
+
+def _mask_url(url: str) -> str:
+    """The URL with its password and query values replaced by ``***`` (safe to log).
+
+    ``flagkit.providers._secrets.mask_url`` is this function."""
+    import urllib.parse  # an error's path only: import flagkit does not need it
+
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "<invalid url>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in userinfo else f"***@{host}"
+    query = parts.query
+    if query:
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+        query = "&".join(f"{urllib.parse.quote(k)}=***" for k, _ in pairs) or "***"
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, ""))

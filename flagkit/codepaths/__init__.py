@@ -11,23 +11,13 @@ follow the function's own arguments::
 
     @flags.when("new_checkout", otherwise=old_checkout, context=lambda cart: {"user_id": cart.user_id})
     def new_checkout(cart): ...
+
+The implementation lives in submodules; this facade exports exactly ``__all__``
+(``tests/test_public_api.py`` holds it to that).
 """
 
-from __future__ import annotations
-
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
-from typing import Any, ParamSpec, TypeVar
-
-from .._client.shapes import (
-    CallContext,
-    GuardedBlock,
-    OptionalSwitch,
-    Switch,
-    VariantDispatcher,
-    register_code_paths,
-)
-from .guards import guard_for, guarded_block, guarded_when
+from .._client.shapes import CallContext, OptionalSwitch, Switch, VariantDispatcher
+from . import _registration  # noqa: F401 - importing it fills the client's code-path slot
 from .switches import SupportsEvaluation, variants, when
 
 __all__ = [
@@ -39,35 +29,3 @@ __all__ = [
     "variants",
     "when",
 ]
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-class _CodePaths:
-    """``Flags.when``/``variants``/``guarded`` (the client's :class:`~flagkit._client.shapes.CodePaths`)."""
-
-    def when(
-        self,
-        flags: Any,
-        key: str,
-        otherwise: Callable[..., Any] | None,
-        context: CallContext,
-        guard: Any,
-    ) -> Switch[Any, Any] | OptionalSwitch:
-        if guard is not None:
-            return guarded_when(flags, key, otherwise, context, guard_for(flags, key, guard))
-        return when(flags, key, otherwise=otherwise, context=context)
-
-    def guarded(
-        self, flags: Any, key: str, guard: Any, context: Mapping[str, Any] | None
-    ) -> AbstractContextManager[GuardedBlock]:
-        return guarded_block(flags, key, guard_for(flags, key, guard), context)
-
-    def variants(
-        self, flags: Any, key: str, context: CallContext
-    ) -> Callable[[Callable[P, R]], VariantDispatcher[P, R]]:
-        return variants(flags, key, context=context)
-
-
-register_code_paths(_CodePaths())

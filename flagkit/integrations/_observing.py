@@ -13,14 +13,18 @@ worker exits normally.
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import os
 import socket
 import threading
+import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from flagkit import Flags
+from flagkit._workers import Worker
 
 __all__ = ["UsageExport", "add_observers"]
 
@@ -36,19 +40,39 @@ def add_observers(client: Flags, *, hooks: Sequence[Any], exposures: Sequence[Ca
 
 
 class UsageExport:
-    """Export ``client.usage()`` to ``path`` (``{pid}``/``{host}`` filled in) periodically and at exit."""
+    """Export ``client.usage()`` to ``path`` (``{pid}``/``{host}`` filled in) periodically and at exit.
+
+    The exporting thread (``flagkit-usage-export``) is a :class:`~flagkit._workers.Worker`
+    owned by the client, which it holds only weakly, as does this exporter: a client that is
+    closed or dropped (its app dropped) ends the thread within seconds and is collected. In a
+    fork child the thread is started again by the first :meth:`ensure_started` (the workers'
+    fork rule); an exporter stopped in the parent stays stopped.
+    """
 
     def __init__(self, client: Flags, path: str, interval: float = 60.0) -> None:
         if interval <= 0:
             raise ValueError("the usage export interval must be positive")
-        self.client = client
+        self._client = weakref.ref(client)
         self.path = path
         self.interval = interval
         self._pid: int | None = None
         self._lock = threading.Lock()
-        self._stop = threading.Event()
         self._stopped = False
         self._export_lock = threading.Lock()
+        self._next = 0.0
+        self._worker: Worker[Flags] = Worker(
+            "flagkit-usage-export", functools.partial(_export_step, weakref.ref(self)), client
+        )
+
+    @property
+    def client(self) -> Flags | None:
+        """The client whose usage is exported (None once it was collected)."""
+        return self._client()
+
+    @property
+    def running(self) -> bool:
+        """Whether this process's exporting thread is alive."""
+        return self._worker.alive
 
     def target(self) -> str:
         """The file this process writes."""
@@ -59,37 +83,59 @@ class UsageExport:
         if self._pid == os.getpid():
             return
         with self._lock:
-            if self._pid == os.getpid():
+            if self._pid == os.getpid() or self._stopped:
                 return
             self._pid = os.getpid()
-            self._stop = threading.Event()  # a fork child's copy of a parent's event is unrelated
-            thread = threading.Thread(
-                target=self._run, args=(self._stop,), name="flagkit-usage-export", daemon=True
-            )
-            thread.start()
-            atexit.register(self._at_exit, self._pid)
+            self._next = time.monotonic() + self.interval
+            self._worker.start()  # in a fork child the worker was reset to not started
+            # Weakly: an exit handler must not keep a dropped app's exporter (and client) alive.
+            atexit.register(_at_exit, weakref.ref(self), self._pid)
 
     def export(self) -> None:
         """Write the file now (errors are logged: an export never breaks a request)."""
+        client = self._client()
+        if client is not None:
+            self._export(client)
+
+    def _export(self, client: Flags) -> None:
         target = self.target()
         with self._export_lock:  # the periodic thread and the exit handler: one merge at a time
             try:
                 os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
-                self.client.export_usage(target)
+                client.export_usage(target)
             except Exception:
                 logger.exception("flagkit: exporting usage to %s failed", target)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 1.0) -> bool:
         """Stop exporting in this process: no periodic export and none at exit (the client is
-        being replaced or closed; a final export is the caller's)."""
+        being replaced or closed; a final export is the caller's). Waits for the thread at
+        most ``timeout`` seconds; True when it has ended."""
         self._stopped = True
-        self._stop.set()
+        return self._worker.stop(timeout)
 
-    def _run(self, stop: threading.Event) -> None:
-        while not stop.wait(self.interval):
-            self.export()
 
-    def _at_exit(self, pid: int) -> None:
-        if os.getpid() == pid and not self._stopped:  # not in a fork child that inherited it
-            self._stop.set()
-            self.export()
+def _export_step(ref: weakref.ref[UsageExport], client: Flags) -> float | None:
+    """One step of the exporting worker: wait for the interval, export; None (the end) once
+    the exporter is stopped or gone or the client closed."""
+    exporter = ref()
+    if exporter is None or exporter._stopped or _closed(client):
+        return None
+    wait = exporter._next - time.monotonic()
+    if wait > 0:
+        return wait
+    exporter._export(client)
+    exporter._next = time.monotonic() + exporter.interval
+    return exporter.interval
+
+
+def _closed(client: Flags) -> bool:
+    # Flags has no public "closed": the lifecycle's flag is read here, never written.
+    return client._closed
+
+
+def _at_exit(ref: weakref.ref[UsageExport], pid: int) -> None:
+    exporter = ref()
+    if exporter is None or os.getpid() != pid or exporter._stopped:  # not in a fork child that inherited it
+        return
+    exporter._worker.signal_stop()
+    exporter.export()

@@ -33,6 +33,10 @@ class _Lookup:
     def __init__(self, host: str, port: int) -> None:
         self.done = threading.Event()
         self.result: Addresses | BaseException | None = None
+        # Not a _workers.Worker, on purpose: this is a one-shot call, not a loop with an owner.
+        # getaddrinfo cannot be interrupted, so a Worker's bounded stop could not end it; the
+        # thread must be abandonable on timeout, holds nothing but host and port, and ends
+        # when the lookup returns. A fork child drops it with the Resolver (_forget_after_fork).
         threading.Thread(target=self._run, args=(host, port), name="flagkit-http-dns", daemon=True).start()
 
     def _run(self, host: str, port: int) -> None:

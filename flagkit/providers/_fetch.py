@@ -333,6 +333,8 @@ class StdlibTransport(Transport):
             self._exchanges.add(exchange)
         # Per-operation timeouts bound each recv(); this timer bounds the whole exchange
         # (a server trickling headers or body a byte at a time) by shutting the socket down.
+        # A one-shot threading.Timer, not a _workers.Worker: it lives within this call (cancelled
+        # in the finally below), so it has no owner to outlive and nothing to do after a fork.
         timer = threading.Timer(request.deadline, exchange.expire)
         timer.name = "flagkit-http-deadline"
         timer.daemon = True

@@ -16,6 +16,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 
 from ..errors import ConfigError, ConfigIssue, SourceError
+from ..errors import _mask_url as mask_url  # errors, the bottom layer, mask their own sources
 
 __all__ = [
     "Redactor",
@@ -176,24 +177,6 @@ def split_credentials(url: str) -> UrlCredentials:
     raw_pairs = re.split(r"[&;]", parts.query)
     secrets.update(pair.split("=", 1)[1] for pair in raw_pairs if "=" in pair)  # still encoded
     return UrlCredentials(urllib.parse.urlunsplit(parts), authorization, secrets)
-
-
-def mask_url(url: str) -> str:
-    """The URL with its password and query values replaced by ``***`` (safe to log)."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return "<invalid url>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:***@{host}" if ":" in userinfo else f"***@{host}"
-    query = parts.query
-    if query:
-        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
-        query = "&".join(f"{urllib.parse.quote(k)}=***" for k, _ in pairs) or "***"
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def scrub(error: BaseException, redact: Callable[[str], str], source: str) -> BaseException:

@@ -233,6 +233,7 @@ class HttpProvider(NetworkProvider[Run]):
         if cached is not None:
             # A server that hangs must not keep the app from its cached flags for the
             # whole deadline: after `timeout` seconds without an answer, serve the cache.
+            # A one-shot Timer, not a _workers.Worker: cancelled below once the first poll ends.
             fallback = threading.Timer(self.timeout, self._cache_fallback, args=(run, cached))
             fallback.name = "flagkit-http-cache-fallback"
             fallback.daemon = True

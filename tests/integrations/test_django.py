@@ -720,3 +720,64 @@ def test_observation_settings_are_checked(setting: dict[str, Any], message: str)
         messages = check_flagkit()
     assert [m.id for m in messages] == ["flagkit.E001"]
     assert message in messages[0].msg
+
+
+def _alive_export_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "flagkit-usage-export" and t.is_alive()}
+
+
+def _wait_for(condition: Any, seconds: float = 30.0) -> bool:
+    import gc
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        gc.collect()
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.mark.slow
+def test_usage_export_thread_ends_when_the_client_is_closed(flag_file: Path, tmp_path: Path) -> None:
+    """The exporting thread works for the client (issue 19): closing the client ends it."""
+    before = _alive_export_threads()
+    settings_value = {
+        "FILE": flag_file,
+        "WATCH": False,
+        "USAGE": True,
+        "USAGE_EXPORT": str(tmp_path / "usage-{pid}.json"),
+        "USAGE_EXPORT_INTERVAL": 0.05,
+    }
+    with override_settings(FLAGKIT=settings_value):
+        assert get_flags().wait_ready(30)
+        assert client_for(INSIDE_USER).get("/flag/new_checkout/").json() == {"new_checkout": True}
+        started = _alive_export_threads() - before
+        assert len(started) == 1
+        assert _wait_for((tmp_path / f"usage-{os.getpid()}.json").exists)
+        get_flags().close()
+        assert _wait_for(lambda: not any(t.is_alive() for t in started))
+
+
+@pytest.mark.slow
+def test_a_replaced_client_with_usage_export_is_collected(flag_file: Path, tmp_path: Path) -> None:
+    """A client built from settings and then replaced (``override_settings`` ends) is
+    collected: neither the exporting thread nor its exit handler keeps it (issue 19)."""
+    import weakref
+
+    settings_value = {
+        "FILE": flag_file,
+        "WATCH": False,
+        "USAGE": True,
+        "USAGE_EXPORT": str(tmp_path / "usage-{pid}.json"),
+        "USAGE_EXPORT_INTERVAL": 0.05,
+    }
+    with override_settings(FLAGKIT=settings_value):
+        assert get_flags().wait_ready(30)
+        assert client_for(INSIDE_USER).get("/flag/new_checkout/").json() == {"new_checkout": True}
+        client = weakref.ref(get_flags())
+    from flagkit._default import _reset
+
+    _reset()  # the module-level default client was this one (get_flags() installs it)
+    assert _wait_for(lambda: client() is None)

@@ -488,3 +488,118 @@ def test_usage_export_needs_usage(flag_file: Path) -> None:
     app.config.update(FLAGKIT_FILE=str(flag_file), FLAGKIT_USAGE_EXPORT="u.json")
     with pytest.raises(ValueError, match="FLAGKIT_USAGE"):
         FlagKit(app)
+
+
+def _export_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "flagkit-usage-export"}
+
+
+def _wait_for(condition: Any, seconds: float = 30.0) -> bool:
+    import gc
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        gc.collect()
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.mark.slow
+def test_usage_export_thread_ends_when_the_app_and_client_are_dropped(
+    flag_file: Path, tmp_path: Path
+) -> None:
+    """The exporter holds its client weakly (issue 19): an app dropped without close()
+    leaves no exporting thread behind, and its client is collected."""
+    import weakref
+
+    before = _export_threads()
+    app = Flask("dropped_export", root_path=str(tmp_path))
+    app.config.update(
+        FLAGKIT_FILE=str(flag_file),
+        FLAGKIT_WATCH=False,
+        FLAGKIT_USAGE=True,
+        FLAGKIT_USAGE_EXPORT="usage/web-{pid}.json",
+        FLAGKIT_USAGE_EXPORT_INTERVAL=0.05,
+    )
+    FlagKit(app)
+
+    @app.get("/flag")
+    def flag() -> Any:
+        return {"new_checkout": get_flags().is_enabled("new_checkout")}
+
+    assert get_flags(app).wait_ready(30)
+    assert app.test_client().get("/flag").status_code == 200  # starts the exporter
+    started = _export_threads() - before
+    assert len(started) == 1
+    written = tmp_path / "usage" / f"web-{os.getpid()}.json"
+    assert _wait_for(written.exists)  # the thread exports on its own
+    client = weakref.ref(get_flags(app))
+    del app, flag
+    assert _wait_for(lambda: client() is None and not any(t.is_alive() for t in started))
+
+
+@pytest.mark.slow
+def test_usage_export_after_fork_follows_the_workers_fork_rule(flag_file: Path, tmp_path: Path) -> None:
+    """In a fork child the exporter runs again from the first request (its own file); an
+    exporter stopped in the parent stays stopped in the child (issue 19)."""
+    from tests.helpers.fork import ask_child
+
+    app = Flask("forked_export", root_path=str(tmp_path))
+    app.config.update(
+        FLAGKIT_FILE=str(flag_file),
+        FLAGKIT_WATCH=False,
+        FLAGKIT_USAGE=True,
+        FLAGKIT_USAGE_EXPORT="usage/web-{pid}.json",
+        FLAGKIT_USAGE_EXPORT_INTERVAL=0.05,
+    )
+    FlagKit(app)
+
+    @app.get("/flag")
+    def flag() -> Any:
+        return {"new_checkout": get_flags().is_enabled("new_checkout")}
+
+    assert get_flags(app).wait_ready(30)
+    assert app.test_client().get("/flag").status_code == 200
+    exporter = app.extensions["flagkit"].usage_export
+
+    def child(send: Any) -> None:
+        inherited = bool(_export_threads())
+        app.test_client().get("/flag")
+        send({"inherited": inherited, "running": exporter.running, "threads": len(_export_threads())})
+
+    assert ask_child(child) == {"inherited": False, "running": True, "threads": 1}
+    get_flags(app).close()
+
+
+@pytest.mark.slow
+def test_a_stopped_usage_export_stays_stopped_in_a_fork_child(flag_file: Path, tmp_path: Path) -> None:
+    """The workers' fork rule (issue 19): a stopped exporter does not start again in a child."""
+    from tests.helpers.fork import ask_child
+
+    app = Flask("stopped_export", root_path=str(tmp_path))
+    app.config.update(
+        FLAGKIT_FILE=str(flag_file),
+        FLAGKIT_WATCH=False,
+        FLAGKIT_USAGE=True,
+        FLAGKIT_USAGE_EXPORT="usage/web-{pid}.json",
+        FLAGKIT_USAGE_EXPORT_INTERVAL=0.05,
+    )
+    FlagKit(app)
+
+    @app.get("/flag")
+    def flag() -> Any:
+        return {"new_checkout": get_flags().is_enabled("new_checkout")}
+
+    assert get_flags(app).wait_ready(30)
+    assert app.test_client().get("/flag").status_code == 200
+    app.extensions["flagkit"].usage_export.stop()
+
+    def stopped_child(send: Any) -> None:
+        app.test_client().get("/flag")
+        send({"threads": len(_export_threads())})
+
+    assert ask_child(stopped_child) == {"threads": 0}
+    get_flags(app).close()

@@ -91,6 +91,10 @@ def _group_names(user: Any) -> list[str]:
         finally:
             connections.close_all()  # this thread's connections only
 
+    # Not a _workers.Worker, on purpose: a one-shot call its caller joins (the thread lives
+    # exactly as long as the query the caller waits for), so there is no owner to hold
+    # weakly, nothing to stop and nothing to restart after a fork; and a Worker retries a
+    # step that raises, where a query must run once.
     thread = threading.Thread(target=run, name="flagkit-groups", daemon=True)
     thread.start()
     thread.join()
