@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +14,16 @@ from tests.helpers.redis_server import RedisServer, require_redis_server
 # No property test may depend on the machine's speed: no per-example deadline, and no
 # "data generation too slow" health check (both are wall-clock measures that fail on a loaded CI
 # machine). A test that wants a time bound measures work done, not seconds.
-settings.register_profile("flagkit", deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("flagkit")
+# `make test` is also deterministic: the same examples on every run and machine (derandomize),
+# so a newcomer's first run never meets a case nobody has seen; the fuzzers' exploration runs on
+# demand with `FLAGKIT_HYPOTHESIS=explore make pytest` (fresh random examples, more of them).
+settings.register_profile(
+    "flagkit", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True, database=None
+)
+settings.register_profile(
+    "explore", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=2_000
+)
+settings.load_profile("explore" if os.environ.get("FLAGKIT_HYPOTHESIS") == "explore" else "flagkit")
 
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
