@@ -494,6 +494,11 @@ class Flags(CodePathMethods, Lifecycle, Core):
         """Stop every provider's threads. Idempotent; also called by ``with Flags(...)``."""
         self._shut_down()
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran: the client serves its last flags with no thread running."""
+        return self._closed
+
     def __enter__(self) -> Flags:
         return self
 

@@ -29,6 +29,7 @@ class _Owner(Protocol):
     republishing its snapshot (a Protocol, so this module imports nothing of the lifecycle)."""
 
     _launched: bool
+    _closed: bool
     _base: Snapshot
 
     def _publish(self, base: Snapshot) -> None: ...
@@ -120,7 +121,7 @@ class Observation:
             tracker.callbacks = (*tracker.callbacks, callback)
             if self.exposures is None:
                 self.exposures = tracker
-                if owner._launched:  # else at the first use (see Lifecycle._launch)
+                if owner._launched and not owner._closed:  # else at first use (Lifecycle._launch)
                     tracker.start()
                 owner._publish(owner._base)
 
@@ -130,7 +131,7 @@ class Observation:
             if self.usage is not None:
                 return
             recorder = UsageRecorder(interval, clock or time.time)
-            if owner._launched:  # else at the first use (see Lifecycle._launch), which publishes again
+            if owner._launched and not owner._closed:  # else at first use, which publishes again
                 recorder.start()  # before publishing: the fast lane needs its ticker (running)
             self.usage = recorder
             owner._publish(owner._base)

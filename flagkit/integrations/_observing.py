@@ -118,7 +118,7 @@ def _export_step(ref: weakref.ref[UsageExport], client: Flags) -> float | None:
     """One step of the exporting worker: wait for the interval, export; None (the end) once
     the exporter is stopped or gone or the client closed."""
     exporter = ref()
-    if exporter is None or exporter._stopped or _closed(client):
+    if exporter is None or exporter._stopped or client.closed:
         return None
     wait = exporter._next - time.monotonic()
     if wait > 0:
@@ -126,11 +126,6 @@ def _export_step(ref: weakref.ref[UsageExport], client: Flags) -> float | None:
     exporter._export(client)
     exporter._next = time.monotonic() + exporter.interval
     return exporter.interval
-
-
-def _closed(client: Flags) -> bool:
-    # Flags has no public "closed": the lifecycle's flag is read here, never written.
-    return client._closed
 
 
 def _at_exit(ref: weakref.ref[UsageExport], pid: int) -> None:

@@ -279,8 +279,28 @@ def test_flags_requires_providers() -> None:
 def test_close_is_idempotent_and_context_manager() -> None:
     with Flags.from_dict({"a": True}) as flags:
         assert flags.is_enabled("a")
+        assert flags.closed is False
+    assert flags.closed is True
     flags.close()
     flags.close()
+    assert flags.closed is True
+    assert flags.is_enabled("a")  # the last flags are still served
+
+
+def test_usage_and_exposures_switched_on_after_close_start_no_thread() -> None:
+    flags = Flags.from_dict({"a": True, "b": {"rules": [{"when": {"plan": "pro"}, "serve": "on"}]}})
+    assert flags.is_enabled("a")  # first use: this process's threads started
+    flags.close()
+    before = {thread for thread in threading.enumerate() if thread.name.startswith("flagkit-")}
+    seen: list[object] = []
+    flags.enable_usage(interval=0.05)
+    flags.on_exposure(seen.append)
+    assert flags.is_enabled("b", {"user_id": "u1", "plan": "pro"})
+    usage = flags.usage()
+    assert usage is not None
+    assert usage["flags"]["b"]["evaluations"] == 1  # counted the long way: no thread folds tallies
+    after = {thread for thread in threading.enumerate() if thread.name.startswith("flagkit-")}
+    assert after - before == set(), sorted(thread.name for thread in after - before)
 
 
 def test_evaluation_as_dict(flags: Flags) -> None:
