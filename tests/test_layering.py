@@ -19,7 +19,7 @@ Layers, highest first (``|`` joins the parts of one layer)::
     flagset | bootstrap
     _engine
     document
-    errors | evaluation | bucketing | _workers | _context | jsonsafe | _links | _exports | _files
+    errors | evaluation | bucketing | _workers | _context | jsonsafe | _links | _exports | _files | _generated
 
 ISSUE19.md writes the top as ``cli | integrations``; here the CLI is above the integrations, so
 that a web process never loads the CLI (argparse and 21 modules) through an integration: what both
@@ -64,7 +64,8 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         "flagset | bootstrap",
         "_engine",
         "document",
-        "errors | evaluation | bucketing | _workers | _context | jsonsafe | _links | _exports | _files",
+        "errors | evaluation | bucketing | _workers | _context | jsonsafe | _links | _exports | _files"
+        " | _generated",
     )
 )
 """Highest layer first. ``flagkit`` is the package itself (its ``__init__``)."""

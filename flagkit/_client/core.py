@@ -4,10 +4,11 @@ The four differ only in what they return of a resolution (the *projection*) and 
 return when the flag is unknown or the evaluation fails. They share one body,
 :data:`_TEMPLATE`, from which each method is GENERATED at import (attrs' ``_make_*_script``
 idiom): the source text is formatted with the method's projection, compiled under a
-``<flagkit generated ...>`` filename and registered in :mod:`linecache`, so tracebacks and
-debuggers show the generated source. Why not one shared function taking the projection? A
-Python call costs 15-30 ns, a sixth of a boolean flag's whole evaluation; the generated
-methods have none, and no line of them is copied by hand.
+``<flagkit generated ...>`` filename and registered in :mod:`linecache` (by
+:func:`flagkit._generated.generate`), so tracebacks and debuggers show the generated
+source. Why not one shared function taking the projection? A Python call costs 15-30 ns, a
+sixth of a boolean flag's whole evaluation; the generated methods have none, and no line of
+them is copied by hand.
 
 The body: take the snapshot (the pinned one inside ``Flags.snapshot()``) and look the key up
 in its ``fast`` table, which holds the pre-built resolution of a constant flag (served
@@ -24,13 +25,13 @@ bpo-44313, ~25 ns).
 
 from __future__ import annotations
 
-import linecache
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .._context import AMBIENT
 from .._engine.compiler import Resolution, Resolver
+from .._generated import generate
 from .._observe.hooks import ERROR_RESOLUTION, HookRunner, Observe
 from ..errors import FlagNotFoundError
 from ..evaluation import CODE_DEFAULT, ErrorCode, Evaluation, Reason
@@ -199,11 +200,7 @@ def _generate(name: str) -> Callable[..., Any]:
     for _ in range(2):  # plain replacement (the merge's dict display has braces); twice: the
         for field, text in parts.items():  # observed part brings placeholders of its own
             source = source.replace("{" + field + "}", text)
-    filename = f"<flagkit generated Flags.{name}>"
-    namespace: dict[str, Any] = {}
-    exec(compile(source, filename, "exec"), globals(), namespace)  # our own template, see above
-    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
-    function: Callable[..., Any] = namespace[name]
+    function: Callable[..., Any] = generate(source, f"<flagkit generated Flags.{name}>", globals())[name]
     function.__qualname__ = f"Flags.{name}"
     function.__doc__ = _PROJECTIONS[name]["doc"]
     return function

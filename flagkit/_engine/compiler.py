@@ -44,6 +44,7 @@ from .conditions import (
     Predicate,
     attribute_getter,
     compile_condition,
+    fused_terms,
     value_problem,
 )
 from .interning import Shared, canonical
@@ -57,6 +58,7 @@ from .rules import (
     OneSplitRule,
     Rules,
     Step,
+    fused_rule,
     gated,
     prerequisite_holds,
     requirements,
@@ -73,6 +75,7 @@ from .splits import (
     default_bucket_value,
     edge_table,
     flagd_split,
+    hashed_edges,
     weights,
 )
 
@@ -277,7 +280,10 @@ class _FlagBuilder:
             if plain:
                 edges = self.edges(cumulative(arms), arms)
                 salt = self.key if flag.salt is None else flag.salt
-                return flagd_split(salt, attribute, edges, fallback, self.clock)
+                hashed = self.shared.get(("hashed", id(edges)))
+                if hashed is None:  # edges are shared (kept alive by the table): their id is a key
+                    hashed = self.shared[("hashed", id(edges))] = hashed_edges(edges)
+                return flagd_split(salt, attribute, edges, fallback, self.clock, hashed)
             return self.scheme_split(rule, path, arms, fallback)
 
         if rule.ramp is not None:
@@ -287,7 +293,9 @@ class _FlagBuilder:
     def edges(self, edges: list[int], arms: list[tuple[int, Resolution]]) -> Edges:
         """The split's edge table, shared with every equal one (resolutions are shared)."""
         table = edge_table(edges, arms)
-        shared: Edges = self.shared.setdefault(("edges", *((edge, id(res)) for edge, res in table)), table)
+        inner, last = table
+        key = ("edges", *((edge, id(res)) for edge, res in inner), id(last))
+        shared: Edges = self.shared.setdefault(key, table)
         return shared
 
     def scheme_split(
@@ -384,15 +392,22 @@ class _FlagBuilder:
                 return self.constant(first_fixed)  # type: ignore[arg-type]  # set when split is None
             if type(getattr(first_split, "__self__", None)) in RESOLVER_SPLITS:
                 return cast(Resolver, first_split)  # its resolve takes (context, table) too
-        if len(steps) == 1 and first_pred is not None and first_split is not None:
-            return OneSplitRule(first_pred, first_split, no_match).resolve  # the flag's own split
+        if len(steps) == 1 and first_pred is not None and first_split is not None:  # the flag's own split
+            fused = fused_terms(self.shared, first_pred)
+            if fused is not None:
+                return fused_rule(fused, first_split, no_match, split=True)
+            return OneSplitRule(first_pred, first_split, no_match).resolve
         if any(split is not None for _, _, split in steps):  # never equal to another flag's
             return Rules(tuple(steps), no_match).resolve
         key = ("rules", id(no_match), *(id(part) for step in steps for part in step))
         rules_of: Resolver | None = self.shared.get(key)
         if rules_of is None:
             if len(steps) == 1 and first_pred is not None and first_fixed is not None:
-                rules_of = OneRule(first_pred, first_fixed, no_match).resolve
+                fused = fused_terms(self.shared, first_pred)
+                if fused is not None:
+                    rules_of = fused_rule(fused, first_fixed, no_match, split=False)
+                else:
+                    rules_of = OneRule(first_pred, first_fixed, no_match).resolve
             else:
                 rules_of = Rules(tuple(steps), no_match).resolve
             self.shared[key] = rules_of

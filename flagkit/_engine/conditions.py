@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .._generated import generate
 from ..document.reader import int_too_long
 from ..errors import ConfigIssue, did_you_mean
 from . import operators
@@ -18,12 +19,17 @@ from .ramps import Clock
 
 __all__ = [
     "MAX_CONDITION_DEPTH",
+    "MAX_FUSED",
     "ConditionCompiler",
+    "Fused",
     "Issues",
     "Path",
     "Predicate",
+    "Term",
     "attribute_getter",
     "compile_condition",
+    "fused_terms",
+    "fused_test",
     "value_problem",
 ]
 
@@ -284,7 +290,13 @@ class ConditionCompiler:
         key = (how, *preds)  # compiled predicates compare by identity
         pred: Predicate | None = self.shared.get(key)
         if pred is None:
-            pred = _negate(preds[0]) if how == "not" else (_all if how == "all" else _any)(preds)
+            found = [self.shared.get(("term", p)) for p in preds] if how != "not" else []
+            terms = tuple(term for term in found if term is not None)
+            if found and len(terms) == len(found) <= MAX_FUSED:
+                pred = _fused(how, terms)
+                self.shared[("fused", pred)] = (how, terms)
+            else:
+                pred = _negate(preds[0]) if how == "not" else (_all if how == "all" else _any)(preds)
             self.shared[key] = pred
         return pred
 
@@ -306,6 +318,8 @@ class ConditionCompiler:
     def _attribute(self, name: str, operand: Any, path: Path) -> Predicate | None:
         fused = _fused_equality(name, operand)
         if fused is not None:
+            if type(operand) is str or type(operand) is bool:  # a term `all`/`any` may fuse
+                self.shared[("term", fused)] = (name, "is" if type(operand) is bool else "==", operand)
             return fused
         problem = None if type(operand) is str else value_problem(operand, MAX_CONDITION_DEPTH - len(path))
         if problem is not None:
@@ -356,6 +370,51 @@ def _fused_equality(name: str, operand: Any) -> Predicate | None:
 
         return member
     return None
+
+
+# `all`/`any` of plain-attribute tests ``attr: "text"`` and ``attr: true`` (a rule's ``when``
+# with several keys is their `all`) compile to ONE predicate generated from a template, as the
+# client's evaluation methods are (flagkit._generated): ``ctx.get(n0) == o0 and ctx.get(n1)
+# is o1``. One Python call instead of one per test plus the combinator's, the same results
+# and the same short-circuit. Names and operands are closure variables, never source text; a
+# maker is compiled once per shape (combinator and operators), at most MAX_FUSED tests. A
+# flag with one such rule inlines the test into its resolver (flagkit._engine.rules.fused_rule).
+MAX_FUSED = 8
+Term = tuple[str, str, Any]
+"""A plain-attribute test that may be fused: ``(attribute, "==" or "is", operand)``."""
+Fused = tuple[str, tuple[Term, ...]]
+"""What a fused predicate tests: ``("all" or "any", terms)``."""
+_makers: dict[tuple[str, tuple[str, ...]], Callable[..., Predicate]] = {}
+
+
+def fused_test(how: str, ops: tuple[str, ...], ref: str = "") -> str:
+    """The source of the test of ``ops`` joined by ``how``: ``ctx.get({ref}n0) == {ref}o0 and ...``
+    (``ref``: where the names and operands are, e.g. ``"self."``)."""
+    joiner = " and " if how == "all" else " or "
+    return joiner.join(f"ctx.get({ref}n{i}) {op} {ref}o{i}" for i, op in enumerate(ops))
+
+
+def fused_terms(shared: Shared, pred: Predicate) -> Fused | None:
+    """What ``pred`` tests, if it is one plain-attribute test or a fused ``all``/``any``."""
+    term: Term | None = shared.get(("term", pred))
+    if term is not None:
+        return "all", (term,)
+    fused: Fused | None = shared.get(("fused", pred))
+    return fused
+
+
+def _fused(how: str, terms: tuple[Term, ...]) -> Predicate:
+    """The generated ``all``/``any`` of ``terms``."""
+    ops = tuple(op for _, op, _ in terms)
+    maker = _makers.get((how, ops))
+    if maker is None:
+        params = ", ".join(f"n{i}, o{i}" for i in range(len(ops)))
+        name = "every" if how == "all" else "some"
+        test = fused_test(how, ops)
+        source = f"def make({params}):\n    def {name}(ctx):\n        return {test}\n    return {name}\n"
+        filename = f"<flagkit generated {how} of {' '.join(ops)}>"
+        maker = _makers[(how, ops)] = generate(source, filename)["make"]
+    return maker(*(part for attribute, _, operand in terms for part in (attribute, operand)))
 
 
 def _negate(pred: Predicate) -> Predicate:

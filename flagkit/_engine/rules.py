@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .._generated import generate
 from ..document.schema import FlagDefinition
 from ..evaluation import CODE_DEFAULT, Reason
 from .compiled import Resolver
-from .conditions import Predicate
+from .conditions import Fused, Predicate, fused_test
 from .splits import FlagdSplit, Resolution, SchemeSplit, Split
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "Rules",
     "Step",
     "Want",
+    "fused_rule",
     "gated",
     "prerequisite_holds",
     "requirements",
@@ -87,6 +89,52 @@ class OneSplitRule:
     def resolve(self, ctx: Mapping[str, Any], table: Mapping[str, Any]) -> Resolution:
         """The resolution for ``ctx``."""
         return self.split(ctx) if self.pred(ctx) else self.no_match
+
+
+# A flag with one rule whose condition is plain-attribute tests (flagkit._engine.conditions
+# fuses them) gets a generated rule class with the test inlined in ``resolve``: the most
+# common targeted flag (``when: {country: US, plan: pro}``) costs one Python call, not two.
+# One class per shape (combinator, operators, fixed or split), generated from ONE template
+# (flagkit._generated); names, operands and what is served are slots, never source text.
+# Its semantics are OneRule's and OneSplitRule's with ``pred`` written out.
+_RULE_TEMPLATE = """\
+class {name}:
+    __slots__ = ("served", "no_match", {slots})
+
+    def __init__(self, served, no_match, {params}):
+        self.served = served
+        self.no_match = no_match
+        {assign} = {params}
+
+    def resolve(self, ctx, table):
+        return {serve} if {test} else self.no_match
+"""
+_rule_classes: dict[tuple[str, tuple[str, ...], bool], type] = {}
+
+
+def fused_rule(fused: Fused, served: Resolution | Split, no_match: Resolution, *, split: bool) -> Resolver:
+    """One rule testing ``fused`` (see :func:`flagkit._engine.conditions.fused_terms`) that
+    serves the fixed resolution ``served``, or calls the split ``served`` (``split=True``)."""
+    how, terms = fused
+    ops = tuple(op for _, op, _ in terms)
+    cls = _rule_classes.get((how, ops, split))
+    if cls is None:
+        shape = "_".join(("eq" if op == "==" else "is") for op in ops)
+        name = f"{'Split' if split else 'Fixed'}Rule_{how}_{shape}"
+        names = [f"{part}{i}" for i in range(len(ops)) for part in ("n", "o")]
+        source = _RULE_TEMPLATE.format(
+            name=name,
+            slots=", ".join(f'"{n}"' for n in names),
+            params=", ".join(names),
+            assign=", ".join(f"self.{n}" for n in names),
+            serve="self.served(ctx)" if split else "self.served",
+            test=fused_test(how, ops, "self."),
+        )
+        cls = _rule_classes[(how, ops, split)] = generate(source, f"<flagkit generated {name}>")[name]
+        cls.__module__ = __name__
+    rule = cls(served, no_match, *(part for attribute, _, operand in terms for part in (attribute, operand)))
+    resolve: Resolver = rule.resolve
+    return resolve
 
 
 Want = bool | frozenset[str]

@@ -32,6 +32,7 @@ __all__ = [
     "default_bucket_value",
     "edge_table",
     "flagd_split",
+    "hashed_edges",
     "weights",
 ]
 
@@ -39,8 +40,9 @@ Resolution = tuple[Any, str | None, Reason, str | None]
 """``(value, variant, reason, rule)``: what a resolver returns."""
 Split = Callable[[Mapping[str, Any]], Resolution]
 """A split: context → the resolution of the arm it falls in (also callable as a resolver)."""
-Edges = tuple[tuple[int, Resolution], ...]
-"""``(cumulative edge, resolution)`` for each arm with a weight, in order."""
+Edges = tuple[tuple[tuple[int, Resolution], ...], Resolution]
+"""``((cumulative edge, resolution) for each arm with a weight but the last, in order), the
+last such arm's resolution)``: every point falls below the last edge, so it needs no test."""
 
 WEIGHT_SCALE = 1000
 """Weights are percentages with 0.001 % resolution: stored as integers out of 100,000."""
@@ -79,8 +81,19 @@ def cumulative(arms: list[tuple[int, Resolution]]) -> list[int]:
 
 
 def edge_table(edges: list[int], arms: list[tuple[int, Resolution]]) -> Edges:
-    """``(edge, resolution)`` for the arms with a weight (an arm of 0 % is never served)."""
-    return tuple((edge, resolution) for edge, (units, resolution) in zip(edges, arms, strict=True) if units)
+    """The :data:`Edges` of the arms with a weight (an arm of 0 % is never served)."""
+    table = tuple((edge, resolution) for edge, (units, resolution) in zip(edges, arms, strict=True) if units)
+    return table[:-1], table[-1][1]
+
+
+def hashed_edges(edges: Edges) -> Edges:
+    """``edges`` (points out of :data:`TOTAL_WEIGHT`) as bounds on the 32-bit hash itself.
+
+    A point is ``(h * TOTAL_WEIGHT) >> 32``, and for integers ``point < edge`` exactly when
+    ``h < ceil(edge * 2**32 / TOTAL_WEIGHT)``: the same arm, one multiply and shift less.
+    """
+    inner, last = edges
+    return tuple((-((-edge << 32) // TOTAL_WEIGHT), resolution) for edge, resolution in inner), last
 
 
 def default_bucket_value(ctx: Mapping[str, Any]) -> Any:
@@ -99,15 +112,16 @@ class FlagdSplit:
     """The default scheme (flagd ``fractional``) on the default attributes or a plain one.
 
     The common case is inlined: a string value under 256 UTF-8 bytes. Other values take the
-    general path, :func:`flagkit._engine.schemes.flagd_point` (the same point function).
+    general path, :func:`flagkit._engine.schemes.flagd_point` (the same point function). Its
+    edges are in hash space (:func:`hashed_edges`): the murmur3 hash is compared as it is,
+    with no scaling to a point per evaluation.
     """
 
     __slots__ = ("edges", "fallback", "first", "last", "prefix", "second")
 
     def __init__(self, prefix: bytes, edges: Edges, fallback: Resolution, first: str, second: str) -> None:
         self.prefix = prefix
-        self.edges = edges
-        self.last = edges[-1][1]
+        self.edges, self.last = edges
         self.fallback = fallback
         self.first = first
         self.second = second
@@ -123,18 +137,19 @@ class FlagdSplit:
             raw = value.encode()
         except UnicodeEncodeError:  # lone surrogates: encoded as flagd's CBOR does
             raw = value.encode("utf-8", "surrogatepass")
-        n = len(raw)
-        if n >= 256:
+        try:
+            head = _HEADS[len(raw)]
+        except IndexError:  # 256 bytes or more: a longer CBOR head
             return self.general(value)
-        point = (_hash32(self.prefix + _HEADS[n] + raw, 0, False) * TOTAL_WEIGHT) >> 32
+        point = _hash32(self.prefix + head + raw)
         for edge, resolution in self.edges:
             if point < edge:
                 return resolution
         return self.last
 
     def general(self, value: Any) -> Resolution:
-        """The arm of any value, by the general point function."""
-        point = _flagd_point(self.prefix, TOTAL_WEIGHT, True, value)
+        """The arm of any value, by the general point function (unscaled: the hash itself)."""
+        point = _flagd_point(self.prefix, _HASH_SPACE, True, value)
         if point is None:
             return self.fallback
         for edge, resolution in self.edges:
@@ -143,7 +158,8 @@ class FlagdSplit:
         return self.last
 
 
-_hash32 = mmh3.hash
+_hash32 = mmh3.mmh3_32_uintdigest  # = mmh3.hash(data, 0, False), without argument parsing
+_HASH_SPACE = 1 << 32
 _HEADS = _TEXT_HEADS
 _flagd_point = schemes.flagd_point
 
@@ -162,8 +178,7 @@ class SchemeSplit:
     ) -> None:
         self.point = point
         self.getter = getter
-        self.edges = edges
-        self.last = edges[-1][1]
+        self.edges, self.last = edges
         self.fallback = fallback
 
     def resolve(self, ctx: Mapping[str, Any], table: Mapping[str, Any] | None = None) -> Resolution:
@@ -178,10 +193,16 @@ class SchemeSplit:
 
 
 def flagd_split(
-    salt: str, attribute: str | None, edges: Edges, fallback: Resolution, clock: Clock | None = None
+    salt: str,
+    attribute: str | None,
+    edges: Edges,
+    fallback: Resolution,
+    clock: Clock | None = None,
+    hashed: Edges | None = None,
 ) -> Split:
     """The default scheme's split salted with ``salt``, bucketing by ``attribute`` (``None``:
-    the default attributes); ``clock`` is what the attribute ``now`` reads."""
+    the default attributes); ``clock`` is what the attribute ``now`` reads. ``hashed`` is
+    :func:`hashed_edges` of ``edges`` if the caller shares it (else computed here)."""
     if attribute is None:
         first, second = DEFAULT_BUCKET_ATTRIBUTES
     elif "." not in attribute and attribute != "now":
@@ -189,4 +210,5 @@ def flagd_split(
     else:
         point = schemes.point_function(schemes.Scheme("flagd", TOTAL_WEIGHT, salt))
         return SchemeSplit(point, attribute_getter(attribute, clock), edges, fallback).resolve
-    return FlagdSplit(encode_pair_prefix(salt), edges, fallback, first, second).resolve
+    bounds = hashed if hashed is not None else hashed_edges(edges)
+    return FlagdSplit(encode_pair_prefix(salt), bounds, fallback, first, second).resolve

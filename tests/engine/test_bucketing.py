@@ -248,3 +248,28 @@ def test_a_bucketing_value_nested_past_the_stack_gets_the_default() -> None:
     for value in (deep, loop):
         result = flags.evaluate("f", "", {"uid": value})
         assert (result.value, result.reason) == ("a", Reason.DEFAULT)
+
+
+def test_hash_space_edges_pick_the_arm_the_point_picks_for_every_possible_edge() -> None:
+    """The default split compares the murmur3 hash with edges moved to hash space instead of
+    scaling it to a point; for every edge a weight can have, the hashes on either side of the
+    moved edge fall on the same sides of the point edge."""
+    from flagkit._engine.splits import TOTAL_WEIGHT, hashed_edges
+
+    resolution: Any = ("x", "x", Reason.SPLIT, None)
+    for edge in range(TOTAL_WEIGHT + 1):
+        ((bound, _),), _ = hashed_edges((((edge, resolution),), resolution))
+        for h in (bound - 1, bound):
+            if 0 <= h < 2**32:
+                assert ((h * TOTAL_WEIGHT) >> 32 < edge) == (h < bound), (edge, h)
+
+
+@pytest.mark.parametrize("weights", [{"a": 33.333, "b": 33.333, "c": 33.334}, {"a": 0.001, "b": 99.999}])
+def test_a_split_serves_the_arm_of_the_reference_bucket(weights: dict[str, float]) -> None:
+    flags = Flags.from_dict(split_flag("exp", weights))
+    edges = [round(sum(list(weights.values())[: i + 1]) * 1000) for i in range(len(weights))]
+    names = list(weights)
+    for i in range(20_000):
+        user = f"user-{i}" if i % 2 else "ü" * (i % 300)  # ASCII, non-ASCII, and 256 bytes or more
+        expected = names[pick(bucket("exp", user, 100_000), edges)]
+        assert flags.variant("exp", {"user_id": user}) == expected, user

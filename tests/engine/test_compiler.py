@@ -345,6 +345,35 @@ def test_combinators() -> None:
     assert not flags.is_enabled("f", {"a": 1, "b": 2})
 
 
+@pytest.mark.parametrize("how", ["all", "any"])
+@pytest.mark.parametrize("size", [1, 2, 3, 8, 9])  # 9: past the largest generated predicate
+def test_fused_equality_tests_answer_as_each_test_alone(how: str, size: int) -> None:
+    """`all`/`any` of ``attr: "text"`` and ``attr: true`` tests compile to one generated
+    predicate; it answers like the tests one by one, for matching, other, missing and
+    oddly typed values (a string ``"true"`` is not ``true``, ``1`` is not ``True``)."""
+    import itertools
+
+    operands: list[Any] = [("x" if i % 2 else True) for i in range(size)]
+    terms = [{f"a{i}": operand} for i, operand in enumerate(operands)]
+    split = {"on": 100, "off": 0}  # a split rule: its own generated class
+    features = {"f": {"rules": [{"when": {how: terms}, "serve": "on"}]},
+                "s": {"rules": [{"when": {how: terms}, "serve": split}]}}  # fmt: skip
+    flags = Flags.from_dict({"features": features})
+    if how == "all":  # several keys of one mapping are their `all` too
+        when = {key: operand for term in terms for key, operand in term.items()}
+        keyed = Flags.from_dict({"features": {"f": {"rules": [{"when": when, "serve": "on"}]}}})
+    choices: list[Any] = ["x", True, "true", 1, None, ["x"]]
+    for values in itertools.islice(itertools.product(choices, repeat=size), 3000):
+        ctx = {f"a{i}": value for i, value in enumerate(values) if value is not None} | {"user_id": "u"}
+        each = [ctx.get(f"a{i}") is operand if operand is True else ctx.get(f"a{i}") == operand
+                for i, operand in enumerate(operands)]  # fmt: skip
+        expected = all(each) if how == "all" else any(each)
+        assert flags.is_enabled("f", ctx) is expected, ctx
+        assert flags.is_enabled("s", ctx) is expected, ctx
+        if how == "all":
+            assert keyed.is_enabled("f", ctx) is expected, ctx
+
+
 def test_several_operators_on_one_attribute_are_anded() -> None:
     flags = flags_for(
         "features:\n  f:\n    rules:\n      - when: {age: {gte: 18, lt: 65}}\n        serve: on\n"
