@@ -86,7 +86,7 @@ def {name}(self, key: str, {default}context: Mapping[str, Any] | None = None) ->
             res = res(ctx, snap.table)
         except Exception as exc:
             {on_error}
-    elif context is not None and context.__class__ is not dict and res is not _MISSED:
+    elif context.__class__ is not dict and context is not None and res is not _MISSED:
         try:  # a constant, and a context of another type: the merge may refuse it, as always
             merge(context)
         except Exception as exc:
