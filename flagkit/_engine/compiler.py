@@ -283,7 +283,7 @@ class _FlagBuilder:
                 hashed = self.shared.get(("hashed", id(edges)))
                 if hashed is None:  # edges are shared (kept alive by the table): their id is a key
                     hashed = self.shared[("hashed", id(edges))] = hashed_edges(edges)
-                return flagd_split(salt, attribute, edges, fallback, self.clock, hashed)
+                return flagd_split(salt, attribute, edges, hashed, fallback, self.clock)
             return self.scheme_split(rule, path, arms, fallback)
 
         if rule.ramp is not None:

@@ -28,6 +28,8 @@ __all__ = [
     "Term",
     "attribute_getter",
     "compile_condition",
+    "fused_arguments",
+    "fused_parameters",
     "fused_terms",
     "fused_test",
     "value_problem",
@@ -318,9 +320,10 @@ class ConditionCompiler:
     def _attribute(self, name: str, operand: Any, path: Path) -> Predicate | None:
         fused = _fused_equality(name, operand)
         if fused is not None:
-            if type(operand) is str or type(operand) is bool:  # a term `all`/`any` may fuse
-                self.shared[("term", fused)] = (name, "is" if type(operand) is bool else "==", operand)
-            return fused
+            pred, term = fused
+            if term is not None:  # a test `all`/`any` may fuse (see fused_terms)
+                self.shared[("term", pred)] = term
+            return pred
         problem = None if type(operand) is str else value_problem(operand, MAX_CONDITION_DEPTH - len(path))
         if problem is not None:
             self.issues.add(problem, path)
@@ -349,16 +352,17 @@ class ConditionCompiler:
         return _attribute(name, check, clock)
 
 
-def _fused_equality(name: str, operand: Any) -> Predicate | None:
+def _fused_equality(name: str, operand: Any) -> tuple[Predicate, Term | None] | None:
     """One closure instead of two for the most common conditions on a plain attribute:
     ``attr: "text"``, ``attr: true`` and ``attr: [strings]`` (same results as the generic
-    ``eq``/``in`` operators; saves a Python call, ~50 ns, per condition)."""
+    ``eq``/``in`` operators; saves a Python call, ~50 ns, per condition), with the
+    :data:`Term` it tests when ``all``/``any`` may fuse it (not ``in``: see below)."""
     if "." in name or name == "now":
         return None
     if isinstance(operand, bool):
-        return lambda ctx: ctx.get(name) is operand
+        return (lambda ctx: ctx.get(name) is operand), (name, "is", operand)
     if isinstance(operand, str):
-        return lambda ctx: ctx.get(name) == operand
+        return (lambda ctx: ctx.get(name) == operand), (name, "==", operand)
     if isinstance(operand, list) and operand and all(isinstance(x, str) for x in operand):
         strings = frozenset(operand)
 
@@ -368,7 +372,7 @@ def _fused_equality(name: str, operand: Any) -> Predicate | None:
             except TypeError:  # unhashable context value
                 return False
 
-        return member
+        return member, None
     return None
 
 
@@ -394,6 +398,17 @@ def fused_test(how: str, ops: tuple[str, ...], ref: str = "") -> str:
     return joiner.join(f"ctx.get({ref}n{i}) {op} {ref}o{i}" for i, op in enumerate(ops))
 
 
+def fused_parameters(count: int) -> list[str]:
+    """The generated code's names for ``count`` tests' attributes and operands:
+    ``n0, o0, n1, o1, ...`` (what :func:`fused_test` reads)."""
+    return [f"{part}{i}" for i in range(count) for part in ("n", "o")]
+
+
+def fused_arguments(terms: tuple[Term, ...]) -> tuple[Any, ...]:
+    """The values of :func:`fused_parameters` for ``terms``, in the same order."""
+    return tuple(part for attribute, _, operand in terms for part in (attribute, operand))
+
+
 def fused_terms(shared: Shared, pred: Predicate) -> Fused | None:
     """What ``pred`` tests, if it is one plain-attribute test or a fused ``all``/``any``."""
     term: Term | None = shared.get(("term", pred))
@@ -408,13 +423,13 @@ def _fused(how: str, terms: tuple[Term, ...]) -> Predicate:
     ops = tuple(op for _, op, _ in terms)
     maker = _makers.get((how, ops))
     if maker is None:
-        params = ", ".join(f"n{i}, o{i}" for i in range(len(ops)))
+        params = ", ".join(fused_parameters(len(ops)))
         name = "every" if how == "all" else "some"
         test = fused_test(how, ops)
         source = f"def make({params}):\n    def {name}(ctx):\n        return {test}\n    return {name}\n"
         filename = f"<flagkit generated {how} of {' '.join(ops)}>"
         maker = _makers[(how, ops)] = generate(source, filename)["make"]
-    return maker(*(part for attribute, _, operand in terms for part in (attribute, operand)))
+    return maker(*fused_arguments(terms))
 
 
 def _negate(pred: Predicate) -> Predicate:

@@ -13,7 +13,7 @@ from .._generated import generate
 from ..document.schema import FlagDefinition
 from ..evaluation import CODE_DEFAULT, Reason
 from .compiled import Resolver
-from .conditions import Fused, Predicate, fused_test
+from .conditions import Fused, Predicate, fused_arguments, fused_parameters, fused_test
 from .splits import FlagdSplit, Resolution, SchemeSplit, Split
 
 __all__ = [
@@ -121,7 +121,7 @@ def fused_rule(fused: Fused, served: Resolution | Split, no_match: Resolution, *
     if cls is None:
         shape = "_".join(("eq" if op == "==" else "is") for op in ops)
         name = f"{'Split' if split else 'Fixed'}Rule_{how}_{shape}"
-        names = [f"{part}{i}" for i in range(len(ops)) for part in ("n", "o")]
+        names = fused_parameters(len(ops))
         source = _RULE_TEMPLATE.format(
             name=name,
             slots=", ".join(f'"{n}"' for n in names),
@@ -132,7 +132,7 @@ def fused_rule(fused: Fused, served: Resolution | Split, no_match: Resolution, *
         )
         cls = _rule_classes[(how, ops, split)] = generate(source, f"<flagkit generated {name}>")[name]
         cls.__module__ = __name__
-    rule = cls(served, no_match, *(part for attribute, _, operand in terms for part in (attribute, operand)))
+    rule = cls(served, no_match, *fused_arguments(terms))
     resolve: Resolver = rule.resolve
     return resolve
 

@@ -196,13 +196,13 @@ def flagd_split(
     salt: str,
     attribute: str | None,
     edges: Edges,
+    hashed: Edges,
     fallback: Resolution,
     clock: Clock | None = None,
-    hashed: Edges | None = None,
 ) -> Split:
     """The default scheme's split salted with ``salt``, bucketing by ``attribute`` (``None``:
-    the default attributes); ``clock`` is what the attribute ``now`` reads. ``hashed`` is
-    :func:`hashed_edges` of ``edges`` if the caller shares it (else computed here)."""
+    the default attributes); ``hashed`` is :func:`hashed_edges` of ``edges`` (the caller
+    shares both between equal splits); ``clock`` is what the attribute ``now`` reads."""
     if attribute is None:
         first, second = DEFAULT_BUCKET_ATTRIBUTES
     elif "." not in attribute and attribute != "now":
@@ -210,5 +210,4 @@ def flagd_split(
     else:
         point = schemes.point_function(schemes.Scheme("flagd", TOTAL_WEIGHT, salt))
         return SchemeSplit(point, attribute_getter(attribute, clock), edges, fallback).resolve
-    bounds = hashed if hashed is not None else hashed_edges(edges)
-    return FlagdSplit(encode_pair_prefix(salt), bounds, fallback, first, second).resolve
+    return FlagdSplit(encode_pair_prefix(salt), hashed, fallback, first, second).resolve
